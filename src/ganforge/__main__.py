@@ -1,0 +1,3 @@
+from ganforge.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,218 @@
+"""The library's entry points: train, sample, export. The CLI is a thin layer over these."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from ganforge import checkpoint, config as config_mod
+from ganforge.config import Config
+from ganforge.data import InMemoryDataset, build_dataset
+from ganforge.errors import CheckpointError, ConfigError
+from ganforge.nets import build_G, sample_shape_for
+from ganforge.recipes import build_recipe
+from ganforge.reporting import (make_gif, plot_curves, read_jsonl, save_image_grid, save_scatter,
+                                write_report)
+from ganforge.trainer import Trainer, TrainResult
+
+
+def resolve_device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device=cuda but no CUDA device is available: use --device cpu or auto")
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(choice)
+
+
+# --- run directories -----------------------------------------------------------------------------
+
+_RUN_RE = re.compile(r"^(\d{5})-(.+)$")
+
+
+def _runs_of(root: Path, name: str | None = None) -> list[tuple[int, Path]]:
+    if not root.is_dir():
+        return []
+    found = []
+    for p in root.iterdir():
+        m = _RUN_RE.match(p.name)
+        if m and p.is_dir() and (name is None or m.group(2) == name):
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def new_run_dir(cfg: Config) -> Path:
+    root = Path(cfg.run.dir)
+    runs = _runs_of(root)
+    index = runs[-1][0] + 1 if runs else 0
+    run_dir = root / f"{index:05d}-{cfg.run.name}"
+    run_dir.mkdir(parents=True, exist_ok=False)
+    return run_dir
+
+
+def find_resume(cfg: Config, resume: str) -> Path | None:
+    """The checkpoint to resume: `auto` = ckpt/last.pt of the newest run of this config's name."""
+    if resume != "auto":
+        path = Path(resume)
+        if path.is_dir():
+            path = path / "ckpt" / "last.pt"
+        if not path.is_file():
+            raise CheckpointError(f"--resume {resume}: no checkpoint there (give a .pt file or a run folder)")
+        return path
+    for _, run_dir in reversed(_runs_of(Path(cfg.run.dir), cfg.run.name)):
+        if (run_dir / "ckpt" / "last.pt").is_file():
+            return run_dir / "ckpt" / "last.pt"
+    return None
+
+
+# --- the sampling / reporting hook ---------------------------------------------------------------
+
+class Reporter:
+    """Fixed-latent samples during training, and the GIF, plots, report and export at the end."""
+
+    def __init__(self, cfg: Config, data: InMemoryDataset, recipe, run_dir: Path, log=print):
+        self.cfg, self.data, self.recipe, self.run_dir, self.log = cfg, data, recipe, run_dir, log
+        g = torch.Generator().manual_seed(cfg.train.seed + 1)  # not the training RNG: sampling never perturbs it
+        n = cfg.log.num_samples if data.kind == "image" else max(cfg.log.num_samples, 1000)
+        self.fixed_z = recipe.sample_z(n, generator=g)
+        self.started = time.time()
+
+    def state_dict(self) -> dict:
+        return {"fixed_z": self.fixed_z.cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.fixed_z = state["fixed_z"].to(self.fixed_z.device)
+
+    def _save(self, x: torch.Tensor, path: Path, title: str) -> Path:
+        if self.data.kind == "points":
+            real = self.data.x[:2000]
+            return save_scatter(x, path, real=real, centres=self.data.centres, title=title)
+        return save_image_grid(x, path, self.cfg.data.range)
+
+    def on_start(self, trainer: Trainer) -> None:
+        samples = self.run_dir / "samples"
+        if not (samples / "reals.png").is_file():
+            self._save(self.data.x[: self.cfg.log.num_samples if self.data.kind == "image" else 2000],
+                       samples / "reals.png", "real data")
+        if trainer.step == 0:
+            self.on_sample(trainer)
+
+    def on_sample(self, trainer: Trainer) -> None:
+        x = self.recipe.generate(self.fixed_z)
+        self._save(x, self.run_dir / "samples" / f"step_{trainer.step:07d}.png", f"step {trainer.step}")
+
+    def on_end(self, trainer: Trainer) -> None:
+        report = self.run_dir / "report"
+        frames = sorted((self.run_dir / "samples").glob("step_*.png"))
+        gif = make_gif(frames, report / "progress.gif")
+        stats = read_jsonl(self.run_dir / "stats.jsonl")
+        plots = plot_curves(stats, report)
+        export = checkpoint.export_generator(self.run_dir / "export", self.recipe.G, config_mod.to_dict(self.cfg),
+                                             trainer.step)
+        r: TrainResult = trainer.result
+        summary = {"run": self.run_dir.name, "status": f"interrupted ({r.interrupted_by})" if r.interrupted_by else "finished",
+                   "step": r.step, "epochs": round(r.step / trainer.batches_per_epoch, 2),
+                   "train time (s)": round(r.wall_s, 1), "wall time this session (s)": round(time.time() - self.started, 1),
+                   "device": str(trainer.device), "data": f"{self.data.name}: {len(self.data)} samples from {self.data.source}",
+                   "G parameters": sum(p.numel() for p in self.recipe.G.parameters()),
+                   "D parameters": sum(p.numel() for p in self.recipe.D.parameters()),
+                   **{f"final {k}": v for k, v in (stats[-1] if stats else {}).items() if k not in ("step", "epoch")},
+                   "checkpoint": str(r.checkpoint), "export": str(export)}
+        images = {"final samples (fixed latents)": frames[-1] if frames else None, "progress": gif,
+                  "real data": self.run_dir / "samples" / "reals.png",
+                  **{p.stem: p for p in plots}}
+        self.report_path = write_report(self.run_dir, config_mod.dump(self.cfg), summary, images)
+
+
+# --- train -------------------------------------------------------------------------------------------
+
+def _dry_run_config(cfg: Config, tmp: Path) -> Config:
+    d = config_mod.to_dict(cfg)
+    if cfg.data.name not in ("ring", "grid"):
+        d["data"]["name"] = "fake"
+    else:
+        d["data"]["toy_num_samples"] = 512
+    d["train"].update(max_steps=2, batch_size=min(cfg.train.batch_size, 16))
+    d["log"].update(progress=False, stats_every_steps=1)
+    d["run"]["dir"] = str(tmp)
+    return config_mod.from_dict(d, "dry run")
+
+
+def train(cfg: Config, resume: str | None = None, dry_run: bool = False, log=print) -> tuple[Path, TrainResult]:
+    """Train `cfg`; returns (run directory, result). With dry_run, a couple of steps on fake data."""
+    if dry_run:
+        with tempfile.TemporaryDirectory(prefix="ganforge-dry-") as tmp:
+            run_dir, result = train(_dry_run_config(cfg, Path(tmp)), log=log)
+            log(f"dry run ok: {result.step} steps of {cfg.model.arch} on fake data, losses "
+                + ", ".join(f"{k}={v:.3f}" for k, v in result.last_stats.items()))
+            return run_dir, result
+    device = resolve_device(cfg.train.device)
+    ckpt_path = find_resume(cfg, resume) if resume else None
+    ckpt = None
+    if ckpt_path is not None:
+        ckpt = checkpoint.load(ckpt_path)
+        diff = config_mod.architecture_diff(ckpt["config"], config_mod.to_dict(cfg))
+        if diff:
+            raise CheckpointError(f"cannot resume {ckpt_path}: the config changes the architecture:\n  "
+                                  + "\n  ".join(diff) + "\nStart a new run (drop --resume) or restore these keys.")
+        run_dir = ckpt_path.parent.parent
+        log(f"resuming {run_dir} from step {ckpt['step']}")
+    elif resume == "auto":
+        log(f"no earlier run of '{cfg.run.name}' under {cfg.run.dir}/: starting a new one")
+    torch.manual_seed(cfg.train.seed)
+    data = build_dataset(cfg.data, cfg.train.seed)
+    recipe = build_recipe(cfg, data, device)
+    if ckpt is None:
+        run_dir = new_run_dir(cfg)
+    (run_dir / "config.yaml").write_text(config_mod.dump(cfg))
+    reporter = Reporter(cfg, data, recipe, run_dir, log)
+    trainer = Trainer(cfg, recipe, data, device, run_dir, hooks=[reporter], log=log)
+    with open(run_dir / "log.txt", "a") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} start at step {ckpt['step'] if ckpt else 0}: "
+                f"{data.name} ({len(data)} samples, {data.source}), {cfg.model.arch}, device {device}\n")
+    result = trainer.fit(ckpt)
+    with open(run_dir / "log.txt", "a") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} stop at step {result.step}"
+                f"{' (' + result.interrupted_by + ')' if result.interrupted_by else ''}; checkpoint {result.checkpoint}\n")
+    return run_dir, result
+
+
+# --- sample / export -----------------------------------------------------------------------------
+
+def load_generator(source: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, Config, int]:
+    cfg_dict, state, step = checkpoint.load_generator_source(source)
+    try:
+        cfg = config_mod.from_dict(cfg_dict, f"{source} (embedded config)")
+    except ConfigError as e:
+        raise CheckpointError(f"{source}: its embedded config is not valid for this ganforge version: {e}") from None
+    G = build_G(cfg, sample_shape_for(cfg))
+    try:
+        G.load_state_dict(state)
+    except RuntimeError as e:
+        raise CheckpointError(f"{source}: generator weights do not match its config ({str(e).splitlines()[0]})") from None
+    return G.to(device).eval(), cfg, step
+
+
+def sample_latents(cfg: Config, n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    if cfg.model.z_dist == "normal":
+        return torch.randn(n, cfg.model.z_dim, generator=g)
+    return (torch.rand(n, cfg.model.z_dim, generator=g) * 2 - 1) * 3 ** 0.5
+
+
+@torch.no_grad()
+def sample(source: str | Path, n: int, out: str | Path, seed: int = 0) -> Path:
+    G, cfg, step = load_generator(source)
+    x = G(sample_latents(cfg, n, seed))
+    out = Path(out)
+    if len(sample_shape_for(cfg)) == 1:
+        return save_scatter(x, out, title=f"{n} samples, step {step}")
+    return save_image_grid(x, out, cfg.data.range)
+
+
+def export(source: str | Path, out: str | Path) -> Path:
+    G, cfg, step = load_generator(source)
+    return checkpoint.export_generator(out, G, config_mod.to_dict(cfg), step)

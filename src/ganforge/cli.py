@@ -1,0 +1,128 @@
+"""`ganforge` command line: parse, load the config, call the library, report errors plainly."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from ganforge import __version__
+from ganforge.errors import GanforgeError
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="ganforge", description="Train, evaluate and explore GANs.")
+    ap.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a GAN from a YAML config")
+    t.add_argument("config", help="YAML config, e.g. configs/mnist_mlp.yaml")
+    t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.epochs=5 model.width=64")
+    t.add_argument("--resume", metavar="auto|PATH", help="continue the newest run of this config (auto), "
+                                                          "or a checkpoint file / run folder")
+    t.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    t.add_argument("--dry-run", action="store_true", help="a couple of steps on fake data, nothing kept")
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], help="overrides train.device")
+
+    s = sub.add_parser("sample", help="sample a grid from a checkpoint or an export")
+    s.add_argument("source", help="checkpoint .pt, run folder, or export folder / generator.json")
+    s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--out", default="samples.png", help="output PNG (default samples.png)")
+    s.add_argument("--seed", type=int, default=0)
+
+    e = sub.add_parser("export", help="export the generator as safetensors + JSON")
+    e.add_argument("source", help="checkpoint .pt or run folder")
+    e.add_argument("--out", required=True, help="output folder")
+
+    d = sub.add_parser("data", help="list, describe or download datasets")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    dsub.add_parser("list", help="known datasets and where they were found")
+    di = dsub.add_parser("info", help="files, splits and checks of one dataset")
+    di.add_argument("name")
+    df = dsub.add_parser("fetch", help="download a dataset (verified by checksum)")
+    df.add_argument("name")
+    df.add_argument("--dest", help="folder to put <name>/ in (default: the user cache)")
+    df.add_argument("--mirror", action="append", help="base URL to download from (repeatable)")
+    df.add_argument("--timeout", type=float, default=60.0, help="seconds per connection (default 60)")
+    return ap
+
+
+def _train(args) -> int:
+    from ganforge import api, config
+
+    overrides = list(args.overrides)
+    if args.device:
+        overrides.append(f"train.device={args.device}")
+    cfg = config.load(args.config, overrides)
+    if args.print_config:
+        print(config.dump(cfg), end="")
+        return 0
+    run_dir, result = api.train(cfg, resume=args.resume, dry_run=args.dry_run)
+    if args.dry_run:
+        return 0
+    print(f"run folder:   {run_dir}")
+    print(f"samples:      {run_dir / 'samples'}")
+    print(f"report:       {run_dir / 'report' / 'report.html'}  (progress.gif, losses.png, d_outputs.png)")
+    print(f"checkpoint:   {result.checkpoint}")
+    if result.interrupted_by:
+        print(f"stopped by {result.interrupted_by} at step {result.step}; continue with: "
+              f"ganforge train {args.config} {' '.join(args.overrides)} --resume auto".replace("  ", " "))
+        return 130 if result.interrupted_by == "SIGINT" else 143
+    return 0
+
+
+def _data(args) -> int:
+    from ganforge.data import sources
+    from ganforge.data.fetch import fetch, verify
+
+    if args.data_command == "fetch":
+        fetch(args.name, args.dest, args.mirror, args.timeout)
+        return 0
+    if args.data_command == "list":
+        print("search path: " + ", ".join(str(p) for p in sources.search_path()))
+        for name, ds in sources.IDX_DATASETS.items():
+            found = sources.find_idx_file(ds, ds.files["train_images"])
+            print(f"  {name:15s} {'found at ' + str(found.parent) if found else 'not found (ganforge data fetch ' + name + ')'}")
+        print(f"  {'mnist-embedded':15s} shipped inside the package (MNIST train[0:10000])")
+        print(f"  {'ring, grid':15s} toy 2-D Gaussian mixtures (generated)")
+        print(f"  {'folder':15s} your images: data.name=folder data.root=PATH")
+        return 0
+    ds = sources.get_idx_dataset(args.name)
+    print(f"{ds.name}: 28x28 grey, {len(ds.classes)} classes ({', '.join(ds.classes)}); licence {ds.licence}")
+    print("splits: train (60,000), train50k = train[0:50000], validation = train[50000:60000], test (10,000)")
+    for filename in ds.files.values():
+        path = sources.find_idx_file(ds, filename)
+        state = "missing" if path is None else ("ok (MD5 verified)" if verify(path, ds.md5[filename]) else "CORRUPT (MD5 mismatch)")
+        print(f"  {filename:26s} {state:24s} {path or ''}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    warnings.simplefilter("default")
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "data":
+            return _data(args)
+        from ganforge import api
+
+        if args.command == "sample":
+            if args.n < 1:
+                raise GanforgeError(f"--n {args.n}: need at least one sample")
+            print(api.sample(args.source, args.n, args.out, args.seed))
+            return 0
+        if args.command == "export":
+            print(api.export(args.source, args.out))
+            return 0
+    except GanforgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

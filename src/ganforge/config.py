@@ -1,0 +1,325 @@
+"""Typed configuration: dataclasses loaded from YAML, overridden with dotted `key=value` pairs.
+
+Choices are strings checked against `Literal` types; unknown keys fail with "did you mean";
+ranges are checked in `validate`. The fully resolved config is written into every run directory
+and embedded in every checkpoint, so a run can always be reproduced from its own files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from ganforge.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    # mnist | fashion-mnist: IDX files found on the data search path;
+    # mnist-embedded: the 10,000-image MNIST subset shipped inside the package;
+    # folder: an image-folder tree at `root`; ring | grid: toy 2-D mixtures; fake: random tensors.
+    name: Literal["mnist", "fashion-mnist", "mnist-embedded", "folder", "ring", "grid", "fake"] = "mnist"
+    root: str = ""  # searched before the data search path; the tree itself for `folder`
+    # train = all training images; train50k / validation = train[0:50000] / train[50000:60000]
+    # (the Goodfellow et al. 2014 MNIST split); test = the t10k file.
+    split: Literal["train", "train50k", "validation", "test"] = "train"
+    resolution: int = 28
+    channels: int = 1
+    range: Literal["signed", "unit"] = "signed"  # pixels in [-1, 1] (tanh G) or [0, 1] (sigmoid G)
+    labels: bool = False  # folder: class labels from sub-folders
+    max_images: int = 0  # 0 = all; otherwise the first N (quick experiments)
+    # toy mixtures (defaults as in the PacGAN code)
+    toy_num_samples: int = 100_000
+    toy_ring_modes: int = 8
+    toy_ring_radius: float = 1.0
+    toy_grid_side: int = 5  # modes at {-4, -2, 0, 2, 4}^2 for side 5
+    toy_grid_spacing: float = 2.0
+    toy_std: Optional[float] = None  # None: 0.01 for ring, 0.05 for grid
+
+
+@dataclass
+class ModelConfig:
+    # mlp: the textbook MNIST GAN; goodfellow2014: the paper's maxout MNIST model; dcgan: Radford et al.
+    arch: Literal["mlp", "goodfellow2014", "dcgan"] = "mlp"
+    z_dim: int = 128
+    z_dist: Literal["normal", "uniform"] = "normal"  # uniform: on [-sqrt 3, sqrt 3] (unit variance)
+    # mlp: G hidden [w, 2w, 4w], D hidden [4w, 2w, w]; goodfellow2014: G hidden w, D w/5 maxout
+    # units x 5 pieces; dcgan: base channel count.
+    width: int = 256
+    d_dropout: float = 0.3  # mlp only; goodfellow2014 uses the paper's 0.2 / 0.5
+
+
+@dataclass
+class LossConfig:
+    kind: Literal["ns", "minimax"] = "ns"  # non-saturating or the paper's saturating log(1 - D(G(z)))
+    d_scale: float = 1.0  # loss_D = d_scale * (BCE real + BCE fake); the paper uses 0.5
+
+
+@dataclass
+class OptimConfig:
+    kind: Literal["adam", "sgd"] = "adam"
+    lr_G: float = 2e-4
+    lr_D: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam
+    momentum: float = 0.5  # sgd: momentum at `momentum_start_epoch` ...
+    momentum_final: float = 0.5  # ... rising linearly to this at `momentum_saturate_epoch`
+    momentum_start_epoch: int = 1
+    momentum_saturate_epoch: int = 1
+    lr_decay: float = 1.0  # lr divided by this after every update (pylearn2 ExponentialDecay)
+    lr_min: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 200
+    max_steps: int = 0  # 0 = no limit; otherwise stop after this many steps
+    batch_size: int = 512
+    n_dis: int = 1  # k: discriminator steps per generator step
+    reuse_fake: bool = True  # G step reuses the D step's G(z) instead of a second G forward
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+@dataclass
+class LogConfig:
+    sample_every_steps: int = 0  # 0 = a fixed-latent grid at the end of every epoch
+    num_samples: int = 64
+    stats_every_steps: int = 50
+    ckpt_every_steps: int = 0  # 0 = at the end of every epoch
+    ckpt_keep: int = 3
+    progress: bool = True
+
+
+@dataclass
+class RunConfig:
+    dir: str = "runs"
+    name: str = ""  # default: the config file's stem
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+# Keys whose change makes a checkpoint's weights or optimizer state unusable.
+ARCHITECTURE_KEYS = ("data.resolution", "data.channels", "data.range", "model.arch", "model.z_dim",
+                     "model.width", "optim.kind")
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _fields(cls) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def all_keys() -> list[str]:
+    """Every dotted key and section name a config accepts (for "did you mean")."""
+    keys = list(flatten(to_dict(Config())))
+    return keys + sorted({k.rsplit(".", 1)[0] for k in keys})
+
+
+def _suggest(name: str, options) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
+    """Check `value` against the annotation `tp`; return it converted (int -> float only)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, key, where)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{where}: {key}={value!r} is not one of {', '.join(map(str, choices))}"
+                              f"{_suggest(str(value), map(str, choices))}")
+        return value
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: {key} must be a list, got {value!r}")
+        return [_coerce(v, inner, f"{key}[{i}]", where) for i, v in enumerate(value)]
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: {key} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: {key} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: {key} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported annotation {tp} for {key}")  # programming error, not user input
+
+
+def _build(cls, data: dict, prefix: str, where: str):
+    hints = typing.get_type_hints(cls)
+    fields = _fields(cls)
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if key not in fields:
+            raise ConfigError(f"{where}: unknown key '{full}'{_suggest(full, all_keys())}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: '{full}' must be a section (a mapping), got {value!r}")
+            kwargs[key] = _build(tp, value, full + ".", where)
+        else:
+            kwargs[key] = _coerce(value, tp, full, where)
+    return cls(**kwargs)
+
+
+def from_dict(data: dict, where: str = "config") -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: the top level must be a mapping of sections, got {type(data).__name__}")
+    cfg = _build(Config, data, "", where)
+    validate(cfg, where)
+    return cfg
+
+
+def _set_dotted(data: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {key}: '{p}' is not a section")
+    node[parts[-1]] = value
+
+
+def parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
+    """`train.batch_size=128` -> ("train.batch_size", 128); values are parsed as YAML scalars."""
+    parsed = []
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' must look like section.key=value (e.g. train.epochs=5)")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        parsed.append((key.strip(), value))
+    return parsed
+
+
+def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    """Load a YAML config file (or the defaults when `path` is None) and apply overrides."""
+    data: dict = {}
+    where = "defaults"
+    if path is not None:
+        path = Path(path)
+        where = str(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path} (presets live in configs/, e.g. configs/mnist_mlp.yaml)")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    for key, value in parse_overrides(list(overrides)):
+        _set_dotted(data, key, value)
+    cfg = from_dict(data, where)
+    if not cfg.run.name:
+        cfg.run.name = Path(path).stem if path is not None else "run"
+    return cfg
+
+
+def dump(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def _check(ok: bool, where: str, msg: str) -> None:
+    if not ok:
+        raise ConfigError(f"{where}: {msg}")
+
+
+def validate(cfg: Config, where: str = "config") -> None:
+    d, m, t, o, lg = cfg.data, cfg.model, cfg.train, cfg.optim, cfg.log
+    _check(d.resolution >= 4, where, f"data.resolution={d.resolution} must be at least 4")
+    _check(d.channels in (1, 3), where, f"data.channels={d.channels} must be 1 (grey) or 3 (RGB)")
+    _check(d.max_images >= 0, where, "data.max_images must be >= 0 (0 = all)")
+    if d.name in ("mnist", "fashion-mnist", "mnist-embedded"):
+        _check(d.resolution == 28 and d.channels == 1, where,
+               f"{d.name} images are 28x28 grey: set data.resolution=28 data.channels=1")
+    if d.name == "folder":
+        _check(bool(d.root), where, "data.name=folder needs data.root=PATH/TO/IMAGES")
+    if d.name in ("ring", "grid"):
+        _check(m.arch == "mlp", where, f"toy data ({d.name}) is 2-D points: use model.arch=mlp")
+        _check(d.toy_num_samples > 0, where, "data.toy_num_samples must be positive")
+        _check(d.toy_std is None or d.toy_std > 0, where, "data.toy_std must be positive")
+    if d.name == "mnist-embedded":
+        _check(d.split == "train", where, "mnist-embedded holds training images only: use data.split=train")
+    _check(m.z_dim > 0, where, f"model.z_dim={m.z_dim} must be positive")
+    _check(m.width > 0, where, f"model.width={m.width} must be positive")
+    _check(0.0 <= m.d_dropout < 1.0, where, f"model.d_dropout={m.d_dropout} must be in [0, 1)")
+    if m.arch == "goodfellow2014":
+        _check(m.width % 5 == 0, where, f"model.width={m.width}: goodfellow2014 needs a multiple of 5 "
+                                        "(D has width/5 maxout units of 5 pieces)")
+        _check(d.range == "unit", where, "goodfellow2014 has a sigmoid generator: set data.range=unit")
+    if m.arch == "dcgan":
+        r = d.resolution
+        while r % 2 == 0 and r > 4:
+            r //= 2
+        _check(r in (4, 7) and d.resolution > r, where,
+               f"data.resolution={d.resolution} is not supported by dcgan: use 28, 32, 64 or 128")
+    _check(cfg.loss.d_scale > 0, where, "loss.d_scale must be positive")
+    _check(o.lr_G > 0 and o.lr_D > 0, where, "optim.lr_G and optim.lr_D must be positive")
+    _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), where,
+           f"optim.betas={o.betas} must be two numbers in [0, 1)")
+    _check(0 <= o.momentum < 1 and 0 <= o.momentum_final < 1, where, "optim.momentum* must be in [0, 1)")
+    _check(o.momentum_saturate_epoch >= o.momentum_start_epoch, where,
+           "optim.momentum_saturate_epoch must be >= optim.momentum_start_epoch")
+    _check(o.lr_decay >= 1.0, where, f"optim.lr_decay={o.lr_decay} must be >= 1 (lr is divided by it)")
+    _check(o.lr_min >= 0, where, "optim.lr_min must be >= 0")
+    _check(t.epochs > 0, where, f"train.epochs={t.epochs} must be positive")
+    _check(t.max_steps >= 0, where, "train.max_steps must be >= 0 (0 = no limit)")
+    _check(t.batch_size > 0, where, f"train.batch_size={t.batch_size} must be positive")
+    _check(t.n_dis >= 1, where, f"train.n_dis={t.n_dis} must be at least 1")
+    _check(lg.sample_every_steps >= 0 and lg.ckpt_every_steps >= 0, where, "log.*_every_steps must be >= 0")
+    _check(lg.stats_every_steps > 0, where, "log.stats_every_steps must be positive")
+    _check(0 < lg.num_samples <= 1024, where, "log.num_samples must be in 1..1024")
+    _check(lg.ckpt_keep >= 1, where, "log.ckpt_keep must be at least 1")
+
+
+def architecture_diff(old: dict, new: dict) -> list[str]:
+    """The ARCHITECTURE_KEYS whose values differ between two config dicts, as 'key: old -> new'."""
+    fo, fn = flatten(old), flatten(new)
+    return [f"{k}: {fo.get(k)!r} -> {fn.get(k)!r}" for k in ARCHITECTURE_KEYS if fo.get(k) != fn.get(k)]

@@ -1,0 +1,66 @@
+"""DCGAN (Radford, Metz, Chintala 2015), parameterised by resolution, channels and width.
+
+G: z -> ConvTranspose to an s0 x s0 map (s0 = 4, or 7 for 28 px), then stride-2 ConvTranspose
+blocks with BatchNorm + ReLU doubling the size up to the resolution, halving the channels down to
+`width`, and a final tanh. D mirrors it: stride-2 convs with LeakyReLU(0.2) and BatchNorm (not on
+the first), then one s0 x s0 conv to a logit. Weights N(0, 0.02), BatchNorm scales N(1, 0.02).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganforge.nets.common import output_activation
+
+
+def base_size(resolution: int) -> tuple[int, int]:
+    """(s0, n_up): the resolution is s0 * 2**n_up with s0 in {4, 7}."""
+    s, n = resolution, 0
+    while s % 2 == 0 and s > 4:
+        s, n = s // 2, n + 1
+    if s not in (4, 7) or n == 0:
+        raise ValueError(f"dcgan does not support resolution {resolution}")
+    return s, n
+
+
+def _init_weights(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, z_dim: int, resolution: int, channels: int, width: int = 64, out_act: str = "tanh"):
+        super().__init__()
+        s0, n_up = base_size(resolution)
+        ch = [width * 2 ** i for i in reversed(range(n_up))]  # e.g. 28 px: [128, 64]
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, ch[0], s0, 1, 0, bias=False),
+                                   nn.BatchNorm2d(ch[0]), nn.ReLU(True)]
+        for c_in, c_out in zip(ch[:-1], ch[1:]):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(ch[-1], channels, 4, 2, 1), output_activation(out_act)]
+        self.net = nn.Sequential(*layers)
+        _init_weights(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:  # [N, z_dim] -> [N, C, H, W]
+        return self.net(z[:, :, None, None])
+
+
+class DCGANDiscriminator(nn.Module):
+    def __init__(self, resolution: int, channels: int, width: int = 64):
+        super().__init__()
+        s0, n_down = base_size(resolution)
+        ch = [width * 2 ** i for i in range(n_down)]  # e.g. 28 px: [64, 128]
+        layers: list[nn.Module] = [nn.Conv2d(channels, ch[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for c_in, c_out in zip(ch[:-1], ch[1:]):
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(ch[-1], 1, s0, 1, 0)]
+        self.net = nn.Sequential(*layers)
+        _init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N] logits
+        return self.net(x).flatten()

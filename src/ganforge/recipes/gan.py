@@ -1,0 +1,132 @@
+"""The classic GAN training step: Algorithm 1 of Goodfellow et al. 2014 with k = train.n_dis.
+
+One call of `train_step` is one discriminator update on one real batch; every k-th call is also
+followed by one generator update. The recipe owns both optimizers and every zero_grad / backward /
+step; the trainer only feeds it batches.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ganforge import losses
+from ganforge.config import Config
+
+
+def _has_batchnorm(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+def _make_optimizer(cfg: Config, params, lr: float) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.kind == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(o.betas))
+    return torch.optim.SGD(params, lr=lr, momentum=o.momentum)
+
+
+class GANRecipe:
+    def __init__(self, cfg: Config, G: nn.Module, D: nn.Module, device: torch.device):
+        self.cfg, self.G, self.D, self.device = cfg, G, D, device
+        self.opt_G = _make_optimizer(cfg, G.parameters(), cfg.optim.lr_G)
+        self.opt_D = _make_optimizer(cfg, D.parameters(), cfg.optim.lr_D)
+        self.updates_G = 0
+        self.updates_D = 0
+        # One D pass over [x_real; x_fake] is exact only when D has no batch statistics:
+        # batch norm would mix real and fake statistics, so such a D sees them separately.
+        self.joint_d_pass = not _has_batchnorm(D)
+
+    # --- latents ---------------------------------------------------------------------------
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        m = self.cfg.model
+        if m.z_dist == "normal":
+            z = torch.randn(n, m.z_dim, generator=generator)
+        else:  # uniform on [-sqrt 3, sqrt 3]: zero mean, unit variance, as in the paper's code
+            z = (torch.rand(n, m.z_dim, generator=generator) * 2 - 1) * math.sqrt(3)
+        return z.to(self.device)
+
+    # --- schedules (pylearn2's ExponentialDecay and MomentumAdjustor) ------------------------
+    def _apply_lr(self, opt: torch.optim.Optimizer, lr0: float, updates: int) -> None:
+        o = self.cfg.optim
+        if o.lr_decay != 1.0:
+            lr = max(lr0 / o.lr_decay ** updates, o.lr_min)
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def set_epoch(self, epoch: int) -> None:
+        """Momentum rises linearly from `momentum` at momentum_start_epoch to `momentum_final`."""
+        o = self.cfg.optim
+        if o.kind != "sgd":
+            return
+        span = max(o.momentum_saturate_epoch - o.momentum_start_epoch, 1)
+        alpha = min(max((epoch - o.momentum_start_epoch) / span, 0.0), 1.0)
+        momentum = o.momentum + alpha * (o.momentum_final - o.momentum)
+        for opt in (self.opt_G, self.opt_D):
+            for group in opt.param_groups:
+                group["momentum"] = momentum
+
+    # --- the step ----------------------------------------------------------------------------
+    def _d_logits(self, x_real: torch.Tensor, x_fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.joint_d_pass:
+            logits = self.D(torch.cat([x_real, x_fake]))
+            return logits[: len(x_real)], logits[len(x_real):]
+        return self.D(x_real), self.D(x_fake)
+
+    def train_step(self, x_real: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        n = len(x_real)
+        g_step = (self.updates_D + 1) % cfg.train.n_dis == 0
+        reuse = cfg.train.reuse_fake and g_step
+        # Keep G's graph only when the G step will reuse this very x_fake.
+        with torch.set_grad_enabled(reuse):
+            x_fake = self.G(self.sample_z(n))
+
+        # D step: maximise log D(x) + log(1 - D(G(z))).
+        logits_real, logits_fake = self._d_logits(x_real, x_fake.detach())
+        loss_D = cfg.loss.d_scale * losses.d_loss(logits_real, logits_fake)
+        self._apply_lr(self.opt_D, cfg.optim.lr_D, self.updates_D)
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        self.opt_D.step()
+        self.updates_D += 1
+        stats = {"loss_D": loss_D.detach(), "D_x": torch.sigmoid(logits_real.detach()).mean(),
+                 "D_G_z": torch.sigmoid(logits_fake.detach()).mean()}
+        if not g_step:
+            return stats
+
+        # G step, with D frozen (no D gradients are computed or kept).
+        self.D.requires_grad_(False)
+        if not reuse:
+            x_fake = self.G(self.sample_z(n))
+        loss_G = losses.g_loss(cfg.loss.kind, self.D(x_fake))
+        self._apply_lr(self.opt_G, cfg.optim.lr_G, self.updates_G)
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        self.opt_G.step()
+        self.D.requires_grad_(True)
+        self.updates_G += 1
+        stats["loss_G"] = loss_G.detach()
+        return stats
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Samples in eval mode (batch norm uses running statistics; no state changes)."""
+        was_training = self.G.training
+        self.G.eval()
+        x = self.G(z)
+        self.G.train(was_training)
+        return x
+
+    # --- checkpoint state --------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "opt_G": self.opt_G.state_dict(),
+                "opt_D": self.opt_D.state_dict(), "updates_G": self.updates_G, "updates_D": self.updates_D}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.updates_G, self.updates_D = int(state["updates_G"]), int(state["updates_D"])

@@ -1,0 +1,180 @@
+"""Pictures and records of a run: stats.jsonl, fixed-latent grids, the progress GIF, the loss and
+D(x) / D(G(z)) plots and a one-page HTML report.
+
+Everything here reads tensors and files; nothing here trains. matplotlib is imported lazily with
+the non-interactive Agg backend so plotting works on machines without a screen.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+# --- images ------------------------------------------------------------------------------------
+
+def to_uint8(x: torch.Tensor, value_range: str) -> np.ndarray:
+    """[N, C, H, W] in [-1, 1] or [0, 1] -> uint8 [N, H, W, C]."""
+    x = x.detach().float().cpu()
+    if value_range == "signed":
+        x = (x + 1) / 2
+    return (x.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def make_grid(images: np.ndarray, nrow: int | None = None, pad: int = 2) -> np.ndarray:
+    """uint8 [N, H, W, C] -> one uint8 [rows*(H+pad)+pad, cols*(W+pad)+pad, C] image."""
+    n, h, w, c = images.shape
+    cols = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    grid = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad, c), dtype=np.uint8)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + k * (w + pad): pad + k * (w + pad) + w] = images[i]
+    return grid
+
+
+def save_image_grid(x: torch.Tensor, path: Path, value_range: str, scale: int = 2) -> Path:
+    from PIL import Image
+
+    grid = make_grid(to_uint8(x, value_range))
+    im = Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid)
+    if scale > 1:
+        im = im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path)
+    return path
+
+
+def save_scatter(points: torch.Tensor, path: Path, real: torch.Tensor | None = None,
+                 centres: torch.Tensor | None = None, title: str = "") -> Path:
+    """Toy 2-D data: generated points over real points and the mixture's centres."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    if real is not None:
+        ax.scatter(real[:, 0], real[:, 1], s=2, c="0.75", label="real")
+    ax.scatter(points[:, 0].cpu(), points[:, 1].cpu(), s=3, c="tab:blue", label="generated")
+    if centres is not None:
+        ax.scatter(centres[:, 0], centres[:, 1], s=30, marker="x", c="tab:red", label="modes")
+    if real is not None or centres is not None:
+        lim = float(max(real.abs().max() if real is not None else 0, centres.abs().max() if centres is not None else 0)) * 1.3
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+    ax.set_title(title, fontsize=9)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=6)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def make_gif(frames: list[Path], path: Path, duration_ms: int = 200) -> Path | None:
+    """A GIF of the sample grids in order; the last frame is held longer."""
+    from PIL import Image
+
+    if not frames:
+        return None
+    images = [Image.open(f).convert("RGB") for f in frames]
+    durations = [duration_ms] * (len(images) - 1) + [duration_ms * 10]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
+    return path
+
+
+# --- curves ------------------------------------------------------------------------------------
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill -9; the rest is still good
+    return rows
+
+
+def plot_curves(stats: list[dict], out_dir: Path) -> list[Path]:
+    """losses.png (loss_D, loss_G) and d_outputs.png (mean D(x), D(G(z)), equilibrium at 1/2)."""
+    if not stats:
+        return []
+    plt = _pyplot()
+    steps = [r["step"] for r in stats]
+    paths = []
+    for name, keys, ylabel in (("losses.png", ("loss_D", "loss_G"), "loss"),
+                               ("d_outputs.png", ("D_x", "D_G_z"), "mean D output")):
+        fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+        for key in keys:
+            ys = [r.get(key) for r in stats]
+            pts = [(s, y) for s, y in zip(steps, ys) if y is not None]
+            if pts:
+                ax.plot(*zip(*pts), label={"D_x": "D(x)", "D_G_z": "D(G(z))"}.get(key, key))
+        if name == "d_outputs.png":
+            ax.axhline(0.5, color="0.5", ls="--", lw=0.8, label="equilibrium 1/2")
+            ax.set_ylim(0, 1)
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = out_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+def write_report(run_dir: Path, config_yaml: str, summary: dict, images: dict[str, Path]) -> Path:
+    """One self-contained-enough HTML page (images referenced relatively) for a run."""
+    report_dir = run_dir / "report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in summary.items())
+    figs = "".join(
+        f'<figure><img src="{html.escape(_rel(p, report_dir))}"'
+        f' alt="{html.escape(title)}"><figcaption>{html.escape(title)}</figcaption></figure>'
+        for title, p in images.items() if p is not None and Path(p).is_file())
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>ganforge run {html.escape(run_dir.name)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
+th,td{{border:1px solid #ccc;padding:3px 8px;text-align:left}}figure{{display:inline-block;margin:8px;vertical-align:top}}
+img{{max-width:520px;image-rendering:pixelated}}pre{{background:#f6f6f6;padding:8px;font-size:12px}}</style></head>
+<body><h1>ganforge run {html.escape(run_dir.name)}</h1>
+<h2>Summary</h2><table>{rows}</table>
+<h2>Pictures</h2>{figs}
+<h2>Config</h2><pre>{html.escape(config_yaml)}</pre></body></html>
+"""
+    path = report_dir / "report.html"
+    path.write_text(page)
+    (report_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return path
+
+
+def _rel(p: Path, start: Path) -> str:
+    import os
+
+    return Path(os.path.relpath(Path(p).resolve(), start.resolve())).as_posix()
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)

@@ -1,0 +1,209 @@
+"""The training loop: infrastructure only.
+
+The trainer feeds batches to `recipe.train_step`, keeps the step count, writes stats.jsonl,
+fires the hooks on their schedule, saves checkpoints, stops cleanly on Ctrl-C / SIGTERM and
+stops loudly on a non-finite loss. It knows nothing about GANs: the recipe owns the step and
+the hooks own the pictures.
+
+The position in the data is derived from the step alone (epoch, batch = divmod(step, batches
+per epoch)) and each epoch's order comes from its own generator seeded by (seed, epoch), so a
+resumed run sees exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ganforge import checkpoint
+from ganforge.config import Config, to_dict
+from ganforge.errors import DataError, TrainingDiverged
+
+
+@dataclass
+class TrainResult:
+    step: int
+    wall_s: float
+    last_stats: dict = field(default_factory=dict)
+    interrupted_by: str = ""  # "SIGINT" / "SIGTERM" when stopped by a signal
+    checkpoint: Path | None = None
+
+
+class _Meter:
+    """Running means of the step statistics between two stats.jsonl lines."""
+
+    def __init__(self):
+        self.sums, self.counts = {}, {}
+
+    def add(self, values: dict[str, float]) -> None:
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+            self.counts[k] = self.counts.get(k, 0) + 1
+
+    def pop(self) -> dict[str, float]:
+        means = {k: self.sums[k] / self.counts[k] for k in self.sums}
+        self.sums, self.counts = {}, {}
+        return means
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+class Trainer:
+    def __init__(self, cfg: Config, recipe, data, device: torch.device, run_dir: Path, hooks=(), log=print):
+        self.cfg, self.recipe, self.data, self.device = cfg, recipe, data, device
+        self.run_dir, self.hooks, self.log = run_dir, list(hooks), log
+        self.step = 0
+        self.elapsed_s = 0.0
+        self.batches_per_epoch = len(data) // cfg.train.batch_size
+        if self.batches_per_epoch == 0:
+            raise DataError(f"the dataset has {len(data)} samples, fewer than train.batch_size="
+                            f"{cfg.train.batch_size}: lower the batch size")
+        total = cfg.train.epochs * self.batches_per_epoch
+        self.total_steps = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
+        self._stop_signal = ""
+        self._last_ckpt: Path | None = None
+
+    # --- checkpoint state --------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"config": to_dict(self.cfg), "step": self.step, "elapsed_s": self.elapsed_s,
+                "recipe": self.recipe.state_dict(), "rng": checkpoint.rng_state(),
+                "hooks": {type(h).__name__: h.state_dict() for h in self.hooks if hasattr(h, "state_dict")}}
+
+    def load_state_dict(self, ckpt: dict) -> None:
+        self.recipe.load_state_dict(ckpt["recipe"])
+        self.step, self.elapsed_s = int(ckpt["step"]), float(ckpt["elapsed_s"])
+        for h in self.hooks:
+            if hasattr(h, "load_state_dict") and type(h).__name__ in ckpt["hooks"]:
+                h.load_state_dict(ckpt["hooks"][type(h).__name__])
+        checkpoint.set_rng_state(ckpt["rng"])
+
+    def save_checkpoint(self) -> Path:
+        self._last_ckpt = checkpoint.save_rotating(self.run_dir / "ckpt", self.step, self.state_dict(),
+                                                   self.cfg.log.ckpt_keep)
+        return self._last_ckpt
+
+    # --- stats ---------------------------------------------------------------------------------
+    def _write_stats(self, meter: _Meter, t_window: float, n_window: int) -> dict:
+        row = {"step": self.step, "epoch": self.step / self.batches_per_epoch, **meter.pop(),
+               "time_s": round(self.elapsed_s, 3), "samples_per_s": round(n_window / max(t_window, 1e-9), 1)}
+        with open(self.run_dir / "stats.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        return row
+
+    def _truncate_stats(self) -> None:
+        """On resume, drop stats lines written after the checkpoint being resumed."""
+        path = self.run_dir / "stats.jsonl"
+        if path.is_file():
+            keep = [line for line in path.read_text().splitlines()
+                    if line.strip() and _line_step(line) <= self.step]
+            path.write_text("".join(line + "\n" for line in keep))
+
+    def _fire(self, event: str) -> None:
+        for h in self.hooks:
+            if hasattr(h, event):
+                getattr(h, event)(self)
+
+    # --- the loop ------------------------------------------------------------------------------
+    def _on_signal(self, signum, frame) -> None:
+        self._stop_signal = signal.Signals(signum).name
+
+    def _due(self, every: int, epoch_end: bool) -> bool:
+        return self.step % every == 0 if every else epoch_end
+
+    def fit(self, resume: dict | None = None) -> TrainResult:
+        cfg, B = self.cfg, self.cfg.train.batch_size
+        if resume is not None:
+            self.load_state_dict(resume)
+            self._truncate_stats()
+        old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        bar = self._progress_bar()
+        meter, last = _Meter(), {}
+        self._fire("on_start")
+        order, order_epoch = None, -1
+        t_window, n_window = time.perf_counter(), 0
+        try:
+            while self.step < self.total_steps and not self._stop_signal:
+                t0 = time.perf_counter()
+                epoch, i = divmod(self.step, self.batches_per_epoch)
+                if epoch != order_epoch:
+                    order, order_epoch = epoch_order(len(self.data), cfg.train.seed, epoch), epoch
+                    self.recipe.set_epoch(epoch)
+                x_real = self.data.x[order[i * B:(i + 1) * B]].to(self.device, non_blocking=True)
+                stats = {k: v.item() for k, v in self.recipe.train_step(x_real).items()}
+                if not all(math.isfinite(v) for v in stats.values()):
+                    self._diverged(stats)
+                self.step += 1
+                n_window += B
+                self.elapsed_s += time.perf_counter() - t0
+                meter.add(stats)
+                last.update(stats)
+                epoch_end = self.step % self.batches_per_epoch == 0
+                if self.step % cfg.log.stats_every_steps == 0:
+                    self._write_stats(meter, time.perf_counter() - t_window, n_window)
+                    t_window, n_window = time.perf_counter(), 0
+                if self._due(cfg.log.sample_every_steps, epoch_end):
+                    self._fire("on_sample")
+                if self._due(cfg.log.ckpt_every_steps, epoch_end) and self.step < self.total_steps:
+                    self.save_checkpoint()
+                if epoch_end:
+                    self._fire("on_epoch_end")
+                self._update_bar(bar, epoch, last)
+        finally:
+            if bar is not None:
+                bar.close()
+            for s, h in old_handlers.items():
+                signal.signal(s, h)
+        if meter.sums:
+            self._write_stats(meter, time.perf_counter() - t_window, n_window)
+        if not self._stop_signal:
+            self._fire("on_sample")  # the final samples, whatever the schedule
+        ckpt = self.save_checkpoint()
+        result = TrainResult(self.step, self.elapsed_s, last, self._stop_signal, ckpt)
+        self.result = result
+        self._fire("on_end")
+        return result
+
+    def _diverged(self, stats: dict) -> None:
+        values = ", ".join(f"{k}={v:.4g}" for k, v in stats.items())
+        kept = f"the last good checkpoint is {self._last_ckpt}" if self._last_ckpt else "no checkpoint was written yet"
+        raise TrainingDiverged(f"training diverged at step {self.step + 1}: {values} is not finite; {kept}. "
+                               "Lower the learning rates (optim.lr_G / optim.lr_D) or check the data.")
+
+    # --- progress --------------------------------------------------------------------------------
+    def _progress_bar(self):
+        if not self.cfg.log.progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True, leave=True)
+
+    def _update_bar(self, bar, epoch: int, last: dict) -> None:
+        if bar is None:
+            if self.step % self.batches_per_epoch == 0:
+                self.log(f"epoch {epoch + 1}/{self.cfg.train.epochs} step {self.step} " + _fmt_stats(last))
+            return
+        bar.update(1)
+        if self.step % 10 == 0 or self.step == self.total_steps:
+            bar.set_description(f"epoch {epoch + 1}/{self.cfg.train.epochs}", refresh=False)
+            bar.set_postfix_str(_fmt_stats(last), refresh=False)
+
+
+def _fmt_stats(s: dict) -> str:
+    names = {"loss_D": "loss_D", "loss_G": "loss_G", "D_x": "D(x)", "D_G_z": "D(G(z))"}
+    return " ".join(f"{names.get(k, k)}={v:.3f}" for k, v in s.items())
+
+
+def _line_step(line: str) -> int:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return 1 << 62  # a broken line (cut by a kill -9) is dropped
