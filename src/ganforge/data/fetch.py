@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -48,8 +49,9 @@ def _download(url: str, dest: Path, timeout_s: float) -> None:
                 received += len(chunk)
     except urllib.error.HTTPError as e:
         raise DataError(f"{url}: HTTP {e.code} {e.reason}") from None
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
-        reason = getattr(e, "reason", e)
+    except (urllib.error.URLError, OSError, TimeoutError, http.client.HTTPException) as e:
+        # IncompleteRead (a connection closed early) is an HTTPException, not an OSError
+        reason = getattr(e, "reason", None) or f"{type(e).__name__}: {e}"
         raise DataError(f"{url}: download failed ({reason})") from None
     if expected is not None and received != int(expected):
         raise DataError(f"{url}: transfer truncated ({received} of {expected} bytes)")
@@ -62,7 +64,7 @@ def fetch_file(ds: IdxDataset, filename: str, dest_dir: Path, mirrors: list[str]
     errors = []
     for base in mirrors:
         url = base.rstrip("/") + "/" + filename + ".gz"
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".gz.part", dir=dest_dir)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{filename}.part-", suffix=".gz", dir=dest_dir)
         os.close(fd)
         tmp = Path(tmp_name)
         try:

@@ -25,7 +25,7 @@ def read_idx_bytes(raw: bytes, source: str = "<bytes>") -> np.ndarray:
     if len(raw) != expected:
         raise DataError(f"{source}: IDX file has {len(raw)} bytes, its header promises {expected} "
                         "(truncated or corrupt); delete it and fetch it again")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).copy()  # writable
 
 
 def read_idx(path: str | Path) -> np.ndarray:

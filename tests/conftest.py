@@ -1,0 +1,42 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from ganforge import config
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:
+    """A config small enough to train in a second: 512 embedded MNIST images, width-16 MLP."""
+    return ["data.name=mnist-embedded", "data.max_images=512", "model.arch=mlp", "model.width=16",
+            "model.z_dim=8", "train.epochs=2", "train.batch_size=32", "log.progress=false",
+            "log.stats_every_steps=4", "log.num_samples=16", f"run.dir={tmp_path / 'runs'}", "run.name=tiny",
+            *extra]
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path):
+    def make(*extra: str) -> config.Config:
+        return config.load(None, tiny_overrides(tmp_path, *extra))
+
+    return make
+
+
+@pytest.fixture
+def isolated_data(tmp_path, monkeypatch):
+    """An empty data search path: no $GANFORGE_DATA, an empty user cache."""
+    monkeypatch.setenv("GANFORGE_DATA", "")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def full_mnist_available() -> bool:
+    from ganforge.data.sources import IDX_DATASETS, find_idx_file
+
+    return find_idx_file(IDX_DATASETS["mnist"], "train-images-idx3-ubyte") is not None
+
+
+needs_mnist = pytest.mark.skipif(not full_mnist_available(),
+                                 reason="full MNIST not on the data search path (set GANFORGE_DATA)")

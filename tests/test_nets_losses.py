@@ -1,0 +1,92 @@
+import pytest
+import torch
+from torch import nn
+
+from ganforge import config, losses
+from ganforge.nets import build_D, build_G, sample_shape_for
+from ganforge.nets.dcgan import base_size
+from ganforge.nets.goodfellow import Maxout
+
+
+def test_textbook_mlp_has_the_chapter_layer_sizes():
+    cfg = config.load(None, ["model.arch=mlp", "model.width=256", "model.z_dim=128"])
+    G, D = build_G(cfg, (1, 28, 28)), build_D(cfg, (1, 28, 28))
+    g_lin = [(m.in_features, m.out_features) for m in G.modules() if isinstance(m, nn.Linear)]
+    d_lin = [(m.in_features, m.out_features) for m in D.modules() if isinstance(m, nn.Linear)]
+    assert g_lin == [(128, 256), (256, 512), (512, 1024), (1024, 784)]
+    assert d_lin == [(784, 1024), (1024, 512), (512, 256), (256, 1)]
+    assert [m.p for m in D.modules() if isinstance(m, nn.Dropout)] == [0.3] * 3
+    assert isinstance(list(G.modules())[-1], nn.Tanh)
+    x = G(torch.randn(5, 128))
+    assert x.shape == (5, 1, 28, 28) and x.abs().max() <= 1
+    assert D(x).shape == (5,)
+
+
+def test_goodfellow_model_matches_the_paper_code():
+    cfg = config.load(None, ["model.arch=goodfellow2014", "model.width=1200", "model.z_dim=100", "data.range=unit"])
+    G, D = build_G(cfg, (1, 28, 28)), build_D(cfg, (1, 28, 28))
+    g_lin = [(m.in_features, m.out_features) for m in G.modules() if isinstance(m, nn.Linear)]
+    assert g_lin == [(100, 1200), (1200, 1200), (1200, 784)]
+    maxouts = [m for m in D.modules() if isinstance(m, Maxout)]
+    assert [(m.units, m.pieces, m.linear.in_features) for m in maxouts] == [(240, 5, 784), (240, 5, 240)]
+    assert [m.p for m in D.modules() if isinstance(m, nn.Dropout)] == [0.2, 0.5, 0.5]
+    assert G.net[0].weight.abs().max() <= 0.05 and D.net[2].linear.weight.abs().max() <= 0.005
+    x = G(torch.rand(3, 100))
+    assert x.shape == (3, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
+    mean = torch.full((1, 28, 28), 0.25)
+    G.init_output_bias(mean)
+    torch.testing.assert_close(G.net[-2].bias, torch.full((784,), torch.logit(torch.tensor(0.25)).item()))
+
+
+def test_maxout_takes_the_max_over_pieces():
+    m = Maxout(2, 1, 3)
+    with torch.no_grad():
+        m.linear.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
+        m.linear.bias.zero_()
+    out = m(torch.tensor([[2.0, -3.0], [-1.0, -1.0]]))
+    torch.testing.assert_close(out, torch.tensor([[2.0], [2.0]]))
+
+
+@pytest.mark.parametrize("res, channels", [(28, 1), (32, 3), (64, 3)])
+def test_dcgan_shapes(res, channels):
+    cfg = config.load(None, ["data.name=folder", "data.root=x", f"data.resolution={res}",
+                             f"data.channels={channels}", "model.arch=dcgan", "model.width=8", "model.z_dim=16"])
+    shape = sample_shape_for(cfg)
+    G, D = build_G(cfg, shape), build_D(cfg, shape)
+    x = G(torch.randn(4, 16))
+    assert x.shape == (4, channels, res, res)
+    assert D(x).shape == (4,)
+    assert base_size(res)[0] in (4, 7)
+
+
+def test_mlp_on_points_has_no_output_squashing():
+    cfg = config.load(None, ["data.name=ring", "model.width=8", "model.z_dim=2"])
+    G = build_G(cfg, (2,))
+    assert isinstance(list(G.modules())[-1], nn.Identity)
+    assert G(torch.randn(7, 2)).shape == (7, 2)
+
+
+def test_logit_losses_equal_sigmoid_bce():
+    torch.manual_seed(0)
+    real, fake = torch.randn(64) * 3, torch.randn(64) * 3
+    bce = nn.BCELoss()
+    expected_d = bce(torch.sigmoid(real), torch.ones(64)) + bce(torch.sigmoid(fake), torch.zeros(64))
+    torch.testing.assert_close(losses.d_loss(real, fake), expected_d)
+    torch.testing.assert_close(losses.g_loss("ns", fake), bce(torch.sigmoid(fake), torch.ones(64)))
+    torch.testing.assert_close(losses.g_loss("minimax", fake), torch.log(1 - torch.sigmoid(fake)).mean())
+
+
+def test_logit_losses_stay_finite_where_sigmoid_bce_saturates():
+    fake = torch.tensor([-200.0, 200.0])
+    assert torch.isfinite(losses.d_loss(fake, fake)) and torch.isfinite(losses.g_loss("ns", fake))
+    assert losses.g_loss("ns", torch.tensor([-200.0])).item() == pytest.approx(200.0)
+
+
+def test_minimax_saturates_and_ns_does_not():
+    # Goodfellow et al.: early on D(G(z)) ~ 0, where log(1 - D(G(z))) has a vanishing gradient.
+    fake = torch.tensor([-8.0], requires_grad=True)
+    (g_mm,) = torch.autograd.grad(losses.g_loss("minimax", fake), fake)
+    (g_ns,) = torch.autograd.grad(losses.g_loss("ns", fake), fake)
+    assert abs(g_mm.item()) < 1e-3 < abs(g_ns.item())
+    with pytest.raises(ValueError, match="unknown generator loss"):
+        losses.g_loss("hinge", fake)

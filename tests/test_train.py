@@ -1,0 +1,264 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganforge import api, checkpoint, config
+from ganforge.cli import main
+from ganforge.errors import CheckpointError, TrainingDiverged
+
+from conftest import tiny_overrides
+
+
+def _flat_state(ckpt: dict) -> dict[str, torch.Tensor]:
+    """Every tensor of nets and optimizers in a checkpoint, by a flat name."""
+    out = {}
+
+    def walk(prefix, obj):
+        if isinstance(obj, torch.Tensor):
+            out[prefix] = obj
+        elif isinstance(obj, dict):
+            for k, v in obj.items():
+                walk(f"{prefix}.{k}", v)
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                walk(f"{prefix}.{i}", v)
+
+    walk("recipe", ckpt["recipe"])
+    return out
+
+
+def assert_same_state(a: dict, b: dict):
+    fa, fb = _flat_state(a), _flat_state(b)
+    assert fa.keys() == fb.keys()
+    for k in fa:
+        assert torch.equal(fa[k], fb[k]), f"{k} differs"
+
+
+def test_a_run_leaves_every_artefact(tiny_cfg):
+    run_dir, result = api.train(tiny_cfg(), log=lambda s: None)
+    assert result.step == 2 * (512 // 32) and not result.interrupted_by
+    for rel in ("config.yaml", "stats.jsonl", "log.txt", "samples/reals.png", "samples/step_0000000.png",
+                "samples/step_0000016.png", "samples/step_0000032.png", "ckpt/last.pt", "ckpt/step_0000032.pt",
+                "report/report.html", "report/progress.gif", "report/losses.png", "report/d_outputs.png",
+                "export/generator.safetensors", "export/generator.json"):
+        assert (run_dir / rel).is_file(), rel
+    stats = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in stats] == list(range(4, 33, 4))
+    assert all(0 < s["D_x"] < 1 and 0 < s["D_G_z"] < 1 for s in stats)
+    html = (run_dir / "report" / "report.html").read_text()
+    assert "progress.gif" in html and "losses.png" in html and "mnist-embedded" in html
+    from PIL import Image
+
+    with Image.open(run_dir / "report" / "progress.gif") as gif:
+        assert gif.n_frames == 3
+    assert config.load(run_dir / "config.yaml").train.epochs == 2
+
+
+def test_checkpoint_is_complete_and_safe_to_load(tiny_cfg):
+    run_dir, _ = api.train(tiny_cfg(), log=lambda s: None)
+    ckpt = torch.load(run_dir / "ckpt" / "last.pt", weights_only=True)  # no pickled code inside
+    assert ckpt["format"] == checkpoint.FORMAT and ckpt["step"] == 32 and ckpt["version"]
+    assert set(ckpt["recipe"]) == {"G", "D", "opt_G", "opt_D", "updates_G", "updates_D"}
+    assert ckpt["hooks"]["Reporter"]["fixed_z"].shape == (16, 8)
+    assert {"torch", "numpy", "python"} <= set(ckpt["rng"])
+    assert ckpt["config"]["model"]["width"] == 16
+
+
+def test_same_seed_same_result(tiny_cfg):
+    run_a, _ = api.train(tiny_cfg(), log=lambda s: None)
+    run_b, _ = api.train(tiny_cfg(), log=lambda s: None)
+    assert_same_state(checkpoint.load(run_a / "ckpt/last.pt"), checkpoint.load(run_b / "ckpt/last.pt"))
+    run_c, _ = api.train(tiny_cfg("train.seed=1"), log=lambda s: None)
+    with pytest.raises(AssertionError):
+        assert_same_state(checkpoint.load(run_a / "ckpt/last.pt"), checkpoint.load(run_c / "ckpt/last.pt"))
+
+
+@pytest.mark.parametrize("extra", [
+    (),  # textbook MLP with dropout in D (uses the global RNG) and Adam
+    ("model.arch=dcgan", "model.width=4", "train.n_dis=2", "train.reuse_fake=false",
+     "optim.betas=[0.5, 0.999]"),  # batch norm, k = 2
+    ("model.arch=goodfellow2014", "model.width=20", "data.range=unit", "model.z_dist=uniform", "optim.kind=sgd",
+     "optim.lr_G=0.1", "optim.lr_D=0.1", "optim.momentum_final=0.7", "optim.momentum_saturate_epoch=3",
+     "optim.lr_decay=1.001", "loss.d_scale=0.5", "train.epochs=3"),  # the paper's schedules
+])
+def test_interrupted_and_resumed_run_is_bit_identical(tiny_cfg, extra):
+    """Stop mid-epoch (step 21 of 32 or 48), resume, and end exactly where an uninterrupted run ends."""
+    full_dir, full = api.train(tiny_cfg(*extra, "run.name=full"), log=lambda s: None)
+    part_dir, part = api.train(tiny_cfg(*extra, "run.name=part", "train.max_steps=21"), log=lambda s: None)
+    assert part.step == 21
+    resumed_dir, resumed = api.train(tiny_cfg(*extra, "run.name=part"), resume="auto", log=lambda s: None)
+    assert resumed_dir == part_dir and resumed.step == full.step
+    assert_same_state(checkpoint.load(full_dir / "ckpt/last.pt"), checkpoint.load(part_dir / "ckpt/last.pt"))
+    steps = [json.loads(line)["step"] for line in (part_dir / "stats.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps))  # no duplicated stats lines after resume
+
+
+def test_sigterm_saves_a_checkpoint_and_resume_matches(tmp_path, tiny_cfg):
+    """A real process, a real signal: it stops cleanly, and resuming ends where a clean run ends."""
+    extra = ("train.epochs=400", "data.max_images=256", "log.ckpt_every_steps=100000", "run.name=sig")
+    args = tiny_overrides(tmp_path, *extra)
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "train", str(_write_cfg(tmp_path)), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stats = tmp_path / "runs" / "00000-sig" / "stats.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (stats.is_file() and stats.stat().st_size > 0):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "stopped by SIGTERM" in out and "--resume auto" in out
+    stopped_at = checkpoint.load(stats.parent / "ckpt/last.pt")["step"]
+    assert 0 < stopped_at < 400 * 8
+    # finish it: resume with fewer epochs than planned is fine (only the architecture is checked)
+    resumed_dir, resumed = api.train(config.load(None, tiny_overrides(tmp_path, *extra[:-1], "run.name=sig",
+                                                                      "train.epochs=" + str(stopped_at // 8 + 2))),
+                                     resume="auto", log=lambda s: None)
+    clean_dir, clean = api.train(config.load(None, tiny_overrides(tmp_path, *extra[:-1], "run.name=clean",
+                                                                  "train.epochs=" + str(stopped_at // 8 + 2))),
+                                 log=lambda s: None)
+    assert resumed.step == clean.step
+    assert_same_state(checkpoint.load(resumed_dir / "ckpt/last.pt"), checkpoint.load(clean_dir / "ckpt/last.pt"))
+
+
+def _write_cfg(tmp_path: Path) -> Path:
+    p = tmp_path / "sig.yaml"
+    p.write_text("train:\n  epochs: 1\n")
+    return p
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_cfg, monkeypatch):
+    from ganforge.recipes.gan import GANRecipe
+
+    real_step = GANRecipe.train_step
+
+    def poisoned(self, x_real):
+        stats = real_step(self, x_real)
+        if self.updates_D == 20:
+            stats["loss_D"] = torch.tensor(float("nan"))
+        return stats
+
+    monkeypatch.setattr(GANRecipe, "train_step", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"step 20: loss_D=nan.*last good checkpoint is .*step_0000016.pt"):
+        api.train(tiny_cfg(), log=lambda s: None)
+    run_dir = next((Path(tiny_cfg().run.dir)).iterdir())
+    assert checkpoint.load(run_dir / "ckpt/last.pt")["step"] == 16
+
+
+def test_resume_refuses_an_architecture_change(tiny_cfg):
+    api.train(tiny_cfg("train.max_steps=3"), log=lambda s: None)
+    with pytest.raises(CheckpointError, match=r"changes the architecture:\s+model.width: 16 -> 32"):
+        api.train(tiny_cfg("model.width=32"), resume="auto", log=lambda s: None)
+
+
+def test_resume_auto_without_a_previous_run_starts_fresh(tiny_cfg):
+    lines = []
+    run_dir, result = api.train(tiny_cfg("train.max_steps=2"), resume="auto", log=lines.append)
+    assert result.step == 2 and any("starting a new one" in s for s in lines)
+
+
+def test_checkpoints_rotate(tiny_cfg):
+    run_dir, _ = api.train(tiny_cfg("log.ckpt_every_steps=4", "log.ckpt_keep=2"), log=lambda s: None)
+    assert sorted(p.name for p in (run_dir / "ckpt").glob("*.pt")) == ["last.pt", "step_0000028.pt",
+                                                                        "step_0000032.pt"]
+
+
+def test_corrupt_and_foreign_checkpoints_are_refused(tmp_path, tiny_cfg):
+    run_dir, _ = api.train(tiny_cfg("train.max_steps=2"), log=lambda s: None)
+    good = (run_dir / "ckpt" / "last.pt").read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="not a readable ganforge checkpoint"):
+        checkpoint.load(tmp_path / "trunc.pt")
+    torch.save({"state_dict": {}}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a ganforge checkpoint"):
+        checkpoint.load(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not found"):
+        checkpoint.load(tmp_path / "missing.pt")
+
+
+def test_atomic_save_never_leaves_half_a_file(tmp_path):
+    target = tmp_path / "c.pt"
+    checkpoint.save(target, {"x": torch.ones(3)})
+
+    class Boom(Exception):
+        pass
+
+    def exploding_save(obj, f):
+        f.write(b"partial")
+        raise Boom
+
+    import ganforge.checkpoint as ck
+
+    original = ck.torch.save
+    ck.torch.save = exploding_save
+    try:
+        with pytest.raises(Boom):
+            checkpoint.save(target, {"x": torch.zeros(3)})
+    finally:
+        ck.torch.save = original
+    assert torch.equal(checkpoint.load(target)["x"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_sample_and_export(tmp_path, tiny_cfg):
+    run_dir, _ = api.train(tiny_cfg(), log=lambda s: None)
+    from PIL import Image
+
+    a = api.sample(run_dir / "ckpt/last.pt", 9, tmp_path / "a.png", seed=3)
+    out = api.export(run_dir / "ckpt/last.pt", tmp_path / "exp")
+    b = api.sample(out, 9, tmp_path / "b.png", seed=3)
+    c = api.sample(run_dir, 9, tmp_path / "c.png", seed=4)
+    with Image.open(a) as ia, Image.open(b) as ib, Image.open(c) as ic:
+        assert ia.size == ib.size and ia.tobytes() == ib.tobytes()  # export = checkpoint's generator
+        assert ia.tobytes() != ic.tobytes()  # another seed, other samples
+    meta = json.loads((tmp_path / "exp" / "generator.json").read_text())
+    assert meta["format"] == checkpoint.EXPORT_FORMAT and meta["step"] == 32
+
+
+def test_toy_run_draws_scatter_plots(tiny_cfg):
+    run_dir, result = api.train(tiny_cfg("data.name=ring", "data.toy_num_samples=512", "model.z_dim=2",
+                                         "model.d_dropout=0.0"), log=lambda s: None)
+    assert (run_dir / "samples" / "step_0000032.png").is_file() and (run_dir / "report/progress.gif").is_file()
+
+
+def test_dry_run_keeps_nothing(tmp_path, tiny_cfg, capsys):
+    rc = main(["train", str(_write_cfg(tmp_path)), *tiny_overrides(tmp_path), "--dry-run"])
+    assert rc == 0 and "dry run ok" in capsys.readouterr().out
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["train", "configs/nope.yaml"], 2, "config file not found"),
+    (["train", "CFG", "train.bacth_size=3"], 2, "did you mean 'train.batch_size'"),
+    (["train", "CFG", "model.width=-1"], 2, "model.width=-1 must be positive"),
+    (["train", "CFG", "data.name=mnist", "data.root=/nonexistent"], 3, "ganforge data fetch mnist"),
+    (["sample", "missing.pt"], 4, "checkpoint not found"),
+    (["export", "missing.pt", "--out", "x"], 4, "checkpoint not found"),
+    (["train", "CFG", "data.name=mnist-embedded", "data.max_images=10", "train.batch_size=32"], 3, "fewer than train.batch_size"),
+])
+def test_cli_bad_input_gets_a_message_and_exit_code(tmp_path, isolated_data, capsys, argv, code, message):
+    argv = [str(_write_cfg(tmp_path)) if a == "CFG" else a for a in argv]
+    if argv[0] == "train" and argv[1] != "configs/nope.yaml":
+        argv += [f"run.dir={tmp_path / 'runs'}", "log.progress=false"]
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_cli_resume_with_changed_architecture(tmp_path, capsys):
+    cfg = _write_cfg(tmp_path)
+    assert main(["train", str(cfg), *tiny_overrides(tmp_path, "train.max_steps=2")]) == 0
+    rc = main(["train", str(cfg), *tiny_overrides(tmp_path, "model.z_dim=4"), "--resume", "auto"])
+    assert rc == 4 and "model.z_dim: 8 -> 4" in capsys.readouterr().err
+
+
+def test_cli_sample_refuses_a_foreign_file(tmp_path, capsys):
+    (tmp_path / "x.pt").write_bytes(b"this is not a checkpoint")
+    assert main(["sample", str(tmp_path / "x.pt")]) == 4
+    assert "not a readable ganforge checkpoint" in capsys.readouterr().err
