@@ -165,3 +165,18 @@ def test_toy_mixtures_match_their_definitions():
 def test_fake_dataset_for_dry_runs():
     data = build_dataset(config.load(None, ["data.name=fake", "data.resolution=32", "data.channels=3"]).data)
     assert data.x.shape[1:] == (3, 32, 32) and -1 <= data.x.min() and data.x.max() <= 1
+
+
+def test_cli_data_list_and_info(tmp_path, isolated_data, monkeypatch, capsys):
+    from ganforge.cli import main
+
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "not found (ganforge data fetch mnist)" in out and "mnist-embedded" in out
+    write_fake_mnist(tmp_path / "d" / "mnist")
+    monkeypatch.setenv("GANFORGE_DATA", str(tmp_path / "d"))
+    assert main(["data", "info", "mnist"]) == 0
+    out = capsys.readouterr().out
+    assert "CORRUPT (MD5 mismatch)" in out  # random bytes are not the official files
+    assert main(["data", "info", "svhn"]) == 3
+    assert "unknown dataset 'svhn'" in capsys.readouterr().err
