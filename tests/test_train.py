@@ -249,6 +249,7 @@ def test_cli_bad_input_gets_a_message_and_exit_code(tmp_path, isolated_data, cap
     assert main(argv) == code
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing left behind
 
 
 def test_cli_resume_with_changed_architecture(tmp_path, capsys):
@@ -262,3 +263,10 @@ def test_cli_sample_refuses_a_foreign_file(tmp_path, capsys):
     (tmp_path / "x.pt").write_bytes(b"this is not a checkpoint")
     assert main(["sample", str(tmp_path / "x.pt")]) == 4
     assert "not a readable ganforge checkpoint" in capsys.readouterr().err
+
+
+def test_written_files_have_ordinary_permissions(tiny_cfg):
+    run_dir, _ = api.train(tiny_cfg("train.max_steps=2"), log=lambda s: None)
+    expected = checkpoint.default_file_mode()
+    for p in (run_dir / "ckpt/last.pt", run_dir / "export/generator.json"):
+        assert (p.stat().st_mode & 0o777) == expected, p

@@ -12,7 +12,7 @@ import torch
 from ganforge import checkpoint, config as config_mod
 from ganforge.config import Config
 from ganforge.data import InMemoryDataset, build_dataset
-from ganforge.errors import CheckpointError, ConfigError
+from ganforge.errors import CheckpointError, ConfigError, DataError
 from ganforge.nets import build_G, sample_shape_for
 from ganforge.recipes import build_recipe
 from ganforge.reporting import (make_gif, plot_curves, read_jsonl, save_image_grid, save_scatter,
@@ -165,6 +165,9 @@ def train(cfg: Config, resume: str | None = None, dry_run: bool = False, log=pri
     torch.manual_seed(cfg.train.seed)
     data = build_dataset(cfg.data, cfg.train.seed)
     recipe = build_recipe(cfg, data, device)
+    if len(data) < cfg.train.batch_size:  # checked before a run folder is made, so none is left behind
+        raise DataError(f"the dataset has {len(data)} samples, fewer than train.batch_size="
+                        f"{cfg.train.batch_size}: lower the batch size")
     if ckpt is None:
         run_dir = new_run_dir(cfg)
     (run_dir / "config.yaml").write_text(config_mod.dump(cfg))

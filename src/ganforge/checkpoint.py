@@ -25,10 +25,18 @@ FORMAT = "ganforge-checkpoint-v1"
 EXPORT_FORMAT = "ganforge-generator-v1"
 
 
+def default_file_mode() -> int:
+    """0o666 less the umask: what open() would give (mkstemp makes 0o600 files)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, default_file_mode())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

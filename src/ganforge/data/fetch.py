@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ganforge.checkpoint import default_file_mode
 from ganforge.data.sources import IdxDataset, cache_dir, get_idx_dataset
 from ganforge.errors import DataError
 
@@ -65,6 +66,7 @@ def fetch_file(ds: IdxDataset, filename: str, dest_dir: Path, mirrors: list[str]
     for base in mirrors:
         url = base.rstrip("/") + "/" + filename + ".gz"
         fd, tmp_name = tempfile.mkstemp(prefix=f".{filename}.part-", suffix=".gz", dir=dest_dir)
+        os.fchmod(fd, default_file_mode())
         os.close(fd)
         tmp = Path(tmp_name)
         try:
