@@ -15,8 +15,8 @@ from ganforge.data import InMemoryDataset, build_dataset
 from ganforge.errors import CheckpointError, ConfigError, DataError
 from ganforge.nets import build_G, sample_shape_for
 from ganforge.recipes import build_recipe
-from ganforge.reporting import (make_gif, plot_curves, read_jsonl, save_image_grid, save_scatter,
-                                write_report)
+from ganforge.reporting import (make_gif, plot_curves, plot_metrics, read_jsonl, save_image_grid,
+                                save_scatter, write_report)
 from ganforge.trainer import Trainer, TrainResult
 
 
@@ -110,6 +110,8 @@ class Reporter:
         gif = make_gif(frames, report / "progress.gif")
         stats = read_jsonl(self.run_dir / "stats.jsonl")
         plots = plot_curves(stats, report)
+        metrics_rows = read_jsonl(self.run_dir / "metrics.jsonl")
+        plots += plot_metrics(metrics_rows, report)
         export = checkpoint.export_generator(self.run_dir / "export", self.recipe.G, config_mod.to_dict(self.cfg),
                                              trainer.step)
         r: TrainResult = trainer.result
@@ -120,6 +122,7 @@ class Reporter:
                    "G parameters": sum(p.numel() for p in self.recipe.G.parameters()),
                    "D parameters": sum(p.numel() for p in self.recipe.D.parameters()),
                    **{f"final {k}": v for k, v in (stats[-1] if stats else {}).items() if k not in ("step", "epoch")},
+                   **{f"last eval {k}": v for k, v in (metrics_rows[-1] if metrics_rows else {}).items() if k != "step"},
                    "checkpoint": str(r.checkpoint), "export": str(export)}
         images = {"final samples (fixed latents)": frames[-1] if frames else None, "progress": gif,
                   "real data": self.run_dir / "samples" / "reals.png",
@@ -171,8 +174,12 @@ def train(cfg: Config, resume: str | None = None, dry_run: bool = False, log=pri
     if ckpt is None:
         run_dir = new_run_dir(cfg)
     (run_dir / "config.yaml").write_text(config_mod.dump(cfg))
-    reporter = Reporter(cfg, data, recipe, run_dir, log)
-    trainer = Trainer(cfg, recipe, data, device, run_dir, hooks=[reporter], log=log)
+    hooks = [Reporter(cfg, data, recipe, run_dir, log)]
+    if cfg.eval.every_steps:
+        from ganforge.metrics.hook import MetricsHook
+
+        hooks.append(MetricsHook(cfg, recipe, run_dir))
+    trainer = Trainer(cfg, recipe, data, device, run_dir, hooks=hooks, log=log)
     with open(run_dir / "log.txt", "a") as f:
         f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} start at step {ckpt['step'] if ckpt else 0}: "
                 f"{data.name} ({len(data)} samples, {data.source}), {cfg.model.arch}, device {device}\n")
@@ -219,3 +226,19 @@ def sample(source: str | Path, n: int, out: str | Path, seed: int = 0) -> Path:
 def export(source: str | Path, out: str | Path) -> Path:
     G, cfg, step = load_generator(source)
     return checkpoint.export_generator(out, G, config_mod.to_dict(cfg), step)
+
+
+def evaluate(source: str | Path, metrics: list[str] | None = None, num_samples: int = 10_000, seed: int = 0,
+             out: str | Path | None = None) -> list[dict]:
+    """`ganforge eval`: metrics of a checkpoint or export; writes `out` (JSON) atomically when given."""
+    from ganforge.metrics import check_metric_names, default_metrics, evaluate_generator
+
+    if metrics:
+        check_metric_names(metrics)  # before loading anything: a typo fails fast
+    G, cfg, step = load_generator(source)
+    records = evaluate_generator(G, cfg, metrics or default_metrics(cfg), num_samples, seed, step, str(source))
+    if out is not None:
+        import json
+
+        checkpoint.atomic_write_text(Path(out), json.dumps(records, indent=2) + "\n")
+    return records

@@ -34,6 +34,14 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("source", help="checkpoint .pt or run folder")
     e.add_argument("--out", required=True, help="output folder")
 
+    v = sub.add_parser("eval", help="metrics of a checkpoint or an export (Parzen, FID, KID, PRDC, modes, ...)")
+    v.add_argument("source", help="checkpoint .pt, run folder, or export folder / generator.json")
+    v.add_argument("--metrics", help="comma-separated: parzen,fid,kid,prdc,modes,memorization "
+                                     "(default: those that apply to the generator's data)")
+    v.add_argument("--num-samples", type=int, default=10_000, help="generated samples (default 10000)")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--out", help="write the records as JSON here")
+
     d = sub.add_parser("data", help="list, describe or download datasets")
     dsub = d.add_subparsers(dest="data_command", required=True)
     dsub.add_parser("list", help="known datasets and where they were found")
@@ -97,6 +105,23 @@ def _data(args) -> int:
     return 0
 
 
+def _eval(args, api) -> int:
+    from ganforge.metrics import format_table
+
+    if args.num_samples < 2:
+        raise GanforgeError(f"--num-samples {args.num_samples}: need at least 2 samples")
+    names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    records = api.evaluate(args.source, names, args.num_samples, args.seed, args.out)
+    print(format_table(records))
+    if args.out:
+        print(f"records: {args.out}")
+    refused = [r["metric"] for r in records if "refused" in r]
+    if names and refused:  # metrics asked for by name that do not apply: say so in the exit code
+        print(f"error: refused: {', '.join(refused)} (reasons above)", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.simplefilter("default")
@@ -112,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise GanforgeError(f"--n {args.n}: need at least one sample")
             print(api.sample(args.source, args.n, args.out, args.seed))
             return 0
+        if args.command == "eval":
+            return _eval(args, api)
         if args.command == "export":
             print(api.export(args.source, args.out))
             return 0

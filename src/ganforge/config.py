@@ -98,6 +98,16 @@ class LogConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Metrics computed during training (cheaper settings than `ganforge eval`'s 10,000 samples)."""
+    every_steps: int = 0  # 0 = off
+    metrics: list[Literal["parzen", "fid", "kid", "prdc", "modes", "memorization"]] = field(
+        default_factory=lambda: ["fid", "modes"])
+    num_samples: int = 2000
+    seed: int = 0
+
+
+@dataclass
 class RunConfig:
     dir: str = "runs"
     name: str = ""  # default: the config file's stem
@@ -111,6 +121,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
 
@@ -322,6 +333,8 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(lg.stats_every_steps > 0, where, "log.stats_every_steps must be positive")
     _check(0 < lg.num_samples <= 1024, where, "log.num_samples must be in 1..1024")
     _check(lg.ckpt_keep >= 1, where, "log.ckpt_keep must be at least 1")
+    _check(cfg.eval.every_steps >= 0, where, "eval.every_steps must be >= 0 (0 = off)")
+    _check(cfg.eval.num_samples >= 2, where, "eval.num_samples must be at least 2")
 
 
 def architecture_diff(old: dict, new: dict) -> list[str]:

@@ -141,6 +141,32 @@ def plot_curves(stats: list[dict], out_dir: Path) -> list[Path]:
     return paths
 
 
+def plot_metrics(rows: list[dict], out_dir: Path) -> list[Path]:
+    """metrics.png: one panel per numeric metric from metrics.jsonl, against the step."""
+    keys = [k for k in (rows[0] if rows else {}) if k not in ("step", "num_samples")
+            and all(isinstance(r.get(k), (int, float)) for r in rows)]
+    if not keys:
+        return []
+    plt = _pyplot()
+    cols = min(len(keys), 3)
+    rows_n = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4 * cols, 3 * rows_n), dpi=100, squeeze=False)
+    steps = [r["step"] for r in rows]
+    for ax, key in zip(axes.flat, keys):
+        ax.plot(steps, [r[key] for r in rows], marker="o", ms=3)
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    fig.tight_layout()
+    path = out_dir / "metrics.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return [path]
+
+
 # --- the report ----------------------------------------------------------------------------------
 
 def write_report(run_dir: Path, config_yaml: str, summary: dict, images: dict[str, Path]) -> Path:

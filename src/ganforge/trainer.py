@@ -150,6 +150,7 @@ class Trainer:
                 if self.step % cfg.log.stats_every_steps == 0:
                     self._write_stats(meter, time.perf_counter() - t_window, n_window)
                     t_window, n_window = time.perf_counter(), 0
+                self._fire("on_step")
                 if self._due(cfg.log.sample_every_steps, epoch_end):
                     self._fire("on_sample")
                 if self._due(cfg.log.ckpt_every_steps, epoch_end) and self.step < self.total_steps:

@@ -1,0 +1,252 @@
+"""Named metrics over (generator callable, dataset), each record carrying its protocol.
+
+`evaluate_generator` takes a function z -> x and the generator's config, never a trainer, so the
+same code serves `ganforge eval` on a checkpoint or an export and the in-training metrics hook.
+A metric that does not apply to the data (Parzen on RGB images, FID without a feature network for
+the domain) is refused with a reason instead of being computed in a meaningless space.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from ganforge import __version__
+from ganforge.config import Config
+from ganforge.errors import DataError, GanforgeError
+
+METRICS = ("parzen", "fid", "kid", "prdc", "modes", "memorization")
+
+
+class NotApplicable(Exception):
+    """Raised by a metric that does not apply to this generator's data; the message says why."""
+
+
+def check_metric_names(names: list[str]) -> list[str]:
+    for n in names:
+        if n not in METRICS:
+            close = difflib.get_close_matches(n, METRICS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise GanforgeError(f"unknown metric '{n}'{hint}; choose from {', '.join(METRICS)}")
+    return names
+
+
+@dataclass
+class _Context:
+    """Everything the metrics share, computed at most once per evaluation."""
+    cfg: Config
+    fake: torch.Tensor  # [N, C, H, W] in [0, 1], or [N, 2] points
+    seed: int
+    cache: dict = field(default_factory=dict)
+
+    @property
+    def domain(self) -> str:
+        return "mnist" if self.cfg.data.name == "mnist-embedded" else self.cfg.data.name
+
+    def once(self, key, fn):
+        if key not in self.cache:
+            self.cache[key] = fn()
+        return self.cache[key]
+
+    # --- real data ---------------------------------------------------------------------------
+    def real_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+        """(images in [0, 1] [N, 1, 28, 28], labels, description) of an IDX dataset split."""
+        def load():
+            from ganforge.data import load_idx_split
+
+            if self.domain not in ("mnist", "fashion-mnist"):
+                raise NotApplicable(f"needs a standard dataset split; this generator was trained on '{self.cfg.data.name}'")
+            try:
+                x, y, source = load_idx_split(self.domain, split, self.cfg.data.root)
+            except DataError as e:
+                raise NotApplicable(f"the {self.domain} {split} split is not on the data search path "
+                                    f"(ganforge data fetch {self.domain}): {str(e).splitlines()[0]}") from None
+            return (torch.from_numpy(x).float().div_(255)[:, None], torch.from_numpy(y).long(),
+                    f"{self.domain} {split} ({len(x)} images, {source})")
+        return self.once(("split", split), load)
+
+    def reference(self) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+        """The real set feature metrics compare against: the test split, or the toy mixture."""
+        if self.cfg.data.name in ("ring", "grid"):
+            def toy():
+                from ganforge.data import build_dataset
+
+                data = build_dataset(self.cfg.data, seed=self.cfg.train.seed + 12345)
+                n = min(len(data), max(len(self.fake), 1000))
+                return data.x[:n], data.y[:n], f"{self.cfg.data.name} mixture ({n} fresh points)"
+            return self.once("toy", toy)
+        return self.real_split("test")
+
+    # --- features ----------------------------------------------------------------------------
+    def extractor(self):
+        def load():
+            if self.cfg.data.name in ("ring", "grid"):
+                return None  # 2-D points are their own feature space
+            from ganforge.metrics.features import DOMAIN_EXTRACTORS, load_extractor
+
+            if self.domain not in DOMAIN_EXTRACTORS:
+                raise NotApplicable(f"no feature network for '{self.cfg.data.name}' data (shipped: MNIST and "
+                                    "Fashion-MNIST classifiers); numbers in another network's space would not compare")
+            return load_extractor(DOMAIN_EXTRACTORS[self.domain])
+        return self.once("extractor", load)
+
+    def extractor_record(self) -> dict:
+        ex = self.extractor()
+        if ex is None:
+            return {"feature_extractor": "identity (2-D points)", "feature_extractor_sha256": None}
+        return {"feature_extractor": ex.name, "feature_extractor_sha256": ex.sha256,
+                "feature_extractor_test_accuracy": ex.test_accuracy}
+
+    def features(self, which: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        def run():
+            ex = self.extractor()  # first: "no feature space" is the more basic reason to refuse
+            x = self.fake if which == "fake" else self.reference()[0]
+            return (x.double(), None) if ex is None else ex.run(x)
+        return self.once(("features", which), run)
+
+
+# --- the metrics ----------------------------------------------------------------------------------
+
+def _parzen(ctx: _Context) -> dict:
+    from ganforge.metrics.parzen import parzen_protocol
+
+    if ctx.fake.dim() != 4 or ctx.fake.shape[1:] != (1, 28, 28):
+        raise NotApplicable(f"the Goodfellow et al. protocol is defined for 28x28 grey images (d = 784); "
+                            f"these samples are {tuple(ctx.fake.shape[1:])}")
+    valid, _, valid_desc = ctx.real_split("validation")
+    test, _, test_desc = ctx.real_split("test")
+    r = parzen_protocol(ctx.fake, valid[:1000], test)
+    return {"value": r.mean, "stderr": r.stderr, "sigma": r.sigma,
+            "validation_ll": {f"{s:.4f}": v for s, v in r.valid_ll.items()},
+            "split": f"centres: {len(ctx.fake)} generated; sigma chosen on the first 1000 of {valid_desc}; "
+                     f"scored on {test_desc}", "num_real": len(test)}
+
+
+def _fid(ctx: _Context) -> dict:
+    from ganforge.metrics.fid import fid
+
+    real, _ = ctx.features("real")
+    fake, _ = ctx.features("fake")
+    return {"value": fid(real, fake), "split": ctx.reference()[2], "num_real": len(real), **ctx.extractor_record()}
+
+
+def _kid(ctx: _Context) -> dict:
+    from ganforge.metrics.fid import kid
+
+    real, _ = ctx.features("real")
+    fake, _ = ctx.features("fake")
+    mean, std = kid(real, fake, seed=ctx.seed)
+    return {"value": mean, "std": std, "split": ctx.reference()[2], "num_real": len(real), **ctx.extractor_record()}
+
+
+def _prdc(ctx: _Context) -> dict:
+    from ganforge.metrics.prdc import prdc
+
+    real, _ = ctx.features("real")
+    fake, _ = ctx.features("fake")
+    return {**prdc(real, fake), "k_precision_recall": 3, "k_density_coverage": 5, "split": ctx.reference()[2],
+            "num_real": len(real), **ctx.extractor_record()}
+
+
+def _modes(ctx: _Context) -> dict:
+    from ganforge.metrics.modes import label_modes, toy_modes
+
+    if ctx.cfg.data.name in ("ring", "grid"):
+        from ganforge.data import build_dataset
+
+        d = ctx.cfg.data
+        data = build_dataset(d, seed=0)
+        std = d.toy_std or (0.01 if d.name == "ring" else 0.05)
+        return {**toy_modes(ctx.fake, data.centres, std), "definition": "VEEGAN / PacGAN (3 std)"}
+    ctx.extractor()  # refuses data without a classifier
+    _, pred = ctx.features("fake")
+    return {**label_modes(pred, 10), "definition": "classifier label histogram", **ctx.extractor_record()}
+
+
+def _memorization(ctx: _Context) -> dict:
+    from ganforge.metrics.memorization import memorization
+
+    if ctx.fake.dim() != 4:
+        raise NotApplicable("memorisation is checked against training images; these samples are points")
+    train_split = "train50k" if ctx.cfg.data.split == "train50k" else "train"
+    train, _, train_desc = ctx.real_split(train_split)
+    if ctx.cfg.data.name == "mnist-embedded":
+        train, train_desc = train[:10_000], "mnist train[0:10000] (the embedded subset)"
+    test, _, test_desc = ctx.real_split("test")
+    return {**memorization(ctx.fake, train, test), "space": "pixels in [0, 1]",
+            "split": f"train: {train_desc}; test: {test_desc}"}
+
+
+_FUNCTIONS: dict[str, Callable[[_Context], dict]] = {
+    "parzen": _parzen, "fid": _fid, "kid": _kid, "prdc": _prdc, "modes": _modes, "memorization": _memorization}
+
+
+@torch.no_grad()
+def generate(G_fn: Callable[[torch.Tensor], torch.Tensor], cfg: Config, n: int, seed: int,
+             batch: int = 1000) -> torch.Tensor:
+    """n samples in [0, 1] (images) or as points, from latents drawn with their own seed."""
+    from ganforge.api import sample_latents
+
+    z = sample_latents(cfg, n, seed)
+    x = torch.cat([G_fn(z[i:i + batch]).float().cpu() for i in range(0, n, batch)])
+    if x.dim() == 4 and cfg.data.range == "signed":
+        x = (x + 1) / 2
+    return x.clamp(0, 1) if x.dim() == 4 else x
+
+
+def evaluate_generator(G_fn, cfg: Config, metrics: list[str], num_samples: int = 10_000, seed: int = 0,
+                       step: int | None = None, source: str = "") -> list[dict]:
+    check_metric_names(metrics)
+    ctx = _Context(cfg, generate(G_fn, cfg, num_samples, seed), seed)
+    records = []
+    for name in metrics:
+        base = {"metric": name, "generator": source, "step": step, "num_fake": num_samples, "seed": seed,
+                "dataset": cfg.data.name, "ganforge_version": __version__}
+        t0 = time.perf_counter()
+        try:
+            base.update(_FUNCTIONS[name](ctx))
+        except NotApplicable as e:
+            base["refused"] = str(e)
+        base["seconds"] = round(time.perf_counter() - t0, 2)
+        records.append(base)
+    return records
+
+
+def default_metrics(cfg: Config) -> list[str]:
+    if cfg.data.name in ("ring", "grid"):
+        return ["fid", "prdc", "modes"]
+    if cfg.data.name in ("mnist", "mnist-embedded"):
+        return ["parzen", "fid", "kid", "prdc", "modes", "memorization"]
+    return ["fid", "kid", "prdc", "modes", "memorization"]
+
+
+def format_table(records: list[dict]) -> str:
+    lines = [f"{'metric':13s} {'result':58s} {'s':>6s}"]
+    for r in records:
+        if "refused" in r:
+            text = "refused: " + r["refused"]
+        elif r["metric"] == "parzen":
+            text = f"{r['value']:.1f} +- {r['stderr']:.1f} (sigma {r['sigma']:.3f})"
+        elif r["metric"] == "kid":
+            text = f"{r['value']:.5f} +- {r['std']:.5f}"
+        elif r["metric"] == "fid":
+            text = f"{r['value']:.3f}"
+        elif r["metric"] == "prdc":
+            text = " ".join(f"{k}={r[k]:.3f}" for k in ("precision", "recall", "density", "coverage"))
+        elif r["metric"] == "modes":
+            keys = [k for k in ("modes_hit", "modes_captured", "num_modes", "kl_to_uniform",
+                                "high_quality_fraction", "reverse_kl") if k in r]
+            text = " ".join(f"{k}={r[k]:.3f}" if isinstance(r[k], float) else f"{k}={r[k]}" for k in keys)
+        else:
+            text = (f"suspicious={r['suspicious_fraction']:.4f} (expect ~{r['expected_fraction']}) "
+                    f"median d_train/d_test={r['median_train_test_ratio']:.3f}")
+        lines.append(f"{r['metric']:13s} {text:58s} {r['seconds']:6.1f}")
+    extractors = {(r.get("feature_extractor"), r.get("feature_extractor_sha256")) for r in records if r.get("feature_extractor")}
+    for name, sha in extractors:
+        lines.append(f"feature space: {name}" + (f" (sha256 {sha[:16]}...)" if sha else ""))
+    return "\n".join(lines)
+

@@ -1,0 +1,85 @@
+"""Domain feature networks: small CNN classifiers for MNIST and Fashion-MNIST.
+
+Inception weights cannot be downloaded everywhere, and an ImageNet network is a poor judge of
+28x28 digits anyway. ganforge trains one small classifier per domain with a deterministic script
+(tools/train_feature_nets.py), ships the weights inside the package with their sha256 and test
+accuracy, and uses the 128-d penultimate activations as the feature space of FID, KID and PRDC and
+the predictions for mode metrics. Every metric record names the extractor and its sha256; numbers
+from different extractors are never comparable and never mixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+
+import torch
+from torch import nn
+
+from ganforge.errors import GanforgeError
+
+# dataset name (as in data.name) -> extractor name
+DOMAIN_EXTRACTORS = {"mnist": "mnist-cnn", "mnist-embedded": "mnist-cnn", "fashion-mnist": "fashion-mnist-cnn"}
+
+
+class DomainCNN(nn.Module):
+    """[N, 1, 28, 28] in [0, 1] -> 10 logits; `features` gives the 128-d penultimate layer."""
+
+    def __init__(self, num_classes: int = 10, width: int = 32, feature_dim: int = 128):
+        super().__init__()
+        w = width
+        self.body = nn.Sequential(
+            nn.Conv2d(1, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2),  # 14x14
+            nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(), nn.MaxPool2d(2),  # 7x7
+            nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.BatchNorm2d(4 * w), nn.ReLU(),
+            nn.Flatten(), nn.Linear(4 * w * 49, feature_dim), nn.BatchNorm1d(feature_dim), nn.ReLU(),
+        )
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(feature_dim, num_classes))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+@dataclass
+class Extractor:
+    name: str
+    sha256: str
+    test_accuracy: float | None
+    net: DomainCNN
+
+    @torch.no_grad()
+    def run(self, x01: torch.Tensor, batch: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features [N, 128], predicted labels [N]) for images in [0, 1]."""
+        feats, preds = [], []
+        for i in range(0, len(x01), batch):
+            f = self.net.features(x01[i:i + batch].float())
+            feats.append(f)
+            preds.append(self.net.head(f).argmax(1))
+        return torch.cat(feats), torch.cat(preds)
+
+
+def _asset(name: str):
+    return resources.files("ganforge.metrics").joinpath("assets", name)
+
+
+def load_extractor(name: str) -> Extractor:
+    weights, meta = _asset(f"{name}.safetensors"), _asset(f"{name}.json")
+    if not weights.is_file():
+        raise GanforgeError(f"feature network '{name}' is not shipped with this installation; build it with "
+                            f"`python tools/train_feature_nets.py {name}`")
+    data = weights.read_bytes()
+    info = json.loads(meta.read_text())
+    sha = hashlib.sha256(data).hexdigest()
+    if sha != info["sha256"]:
+        raise GanforgeError(f"feature network '{name}' is damaged (sha256 {sha[:12]} != {info['sha256'][:12]}); "
+                            "reinstall ganforge")
+    from safetensors.torch import load as load_bytes
+
+    net = DomainCNN(**info.get("arch", {}))
+    net.load_state_dict(load_bytes(data))
+    return Extractor(name, sha, info.get("test_accuracy"), net.eval())

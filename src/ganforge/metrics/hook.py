@@ -1,0 +1,56 @@
+"""In-training metrics: every `eval.every_steps` steps, evaluate the current generator into
+metrics.jsonl (one line per evaluation, numbers flattened), and plot them for the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ganforge.config import Config
+from ganforge.metrics import evaluate_generator
+
+# the headline number(s) of each metric, as plotted and written to metrics.jsonl
+_HEADLINE = {"parzen": ("value",), "fid": ("value",), "kid": ("value",),
+             "prdc": ("precision", "recall", "density", "coverage"),
+             "modes": ("modes_hit", "modes_captured", "kl_to_uniform", "high_quality_fraction", "reverse_kl"),
+             "memorization": ("suspicious_fraction",)}
+
+
+def flatten_records(records: list[dict]) -> dict:
+    row = {}
+    for r in records:
+        if "refused" in r:
+            row[f"{r['metric']}_refused"] = r["refused"]
+            continue
+        for key in _HEADLINE[r["metric"]]:
+            if key in r:
+                row[r["metric"] if key == "value" else f"{r['metric']}_{key}"] = r[key]
+    return row
+
+
+class MetricsHook:
+    def __init__(self, cfg: Config, recipe, run_dir: Path):
+        self.cfg, self.recipe, self.run_dir = cfg, recipe, run_dir
+        self.path = run_dir / "metrics.jsonl"
+
+    def on_start(self, trainer) -> None:
+        # on resume, drop evaluations made after the checkpoint (they will be made again)
+        if self.path.is_file():
+            lines = [line for line in self.path.read_text().splitlines()
+                     if line.strip() and json.loads(line).get("step", 1 << 62) <= trainer.step]
+            self.path.write_text("".join(line + "\n" for line in lines))
+
+    def on_step(self, trainer) -> None:
+        if trainer.step % self.cfg.eval.every_steps == 0:
+            self.evaluate(trainer.step)
+
+    def evaluate(self, step: int) -> dict:
+        e = self.cfg.eval
+        records = evaluate_generator(self.recipe.generate, self.cfg, list(e.metrics), e.num_samples, e.seed, step)
+        row = {"step": step, "num_samples": e.num_samples, **flatten_records(records)}
+        extractor = next((r.get("feature_extractor") for r in records if r.get("feature_extractor")), None)
+        if extractor:
+            row["feature_extractor"] = extractor
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        return row

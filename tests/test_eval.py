@@ -1,0 +1,116 @@
+import json
+
+import pytest
+
+from ganforge import api
+from ganforge.cli import main
+from ganforge.metrics.features import load_extractor
+
+from conftest import needs_mnist
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    from ganforge import config
+    from conftest import tiny_overrides
+
+    tmp = tmp_path_factory.mktemp("toy")
+    cfg = config.load(None, tiny_overrides(tmp, "data.name=ring", "data.toy_num_samples=512", "model.z_dim=2",
+                                           "model.d_dropout=0.0"))
+    run_dir, _ = api.train(cfg, log=lambda s: None)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory):
+    from ganforge import config
+    from conftest import tiny_overrides
+
+    tmp = tmp_path_factory.mktemp("mnist")
+    run_dir, _ = api.train(config.load(None, tiny_overrides(tmp)), log=lambda s: None)
+    return run_dir
+
+
+def test_eval_toy_checkpoint_records_its_protocol(toy_run, tmp_path, capsys):
+    out = tmp_path / "m.json"
+    rc = main(["eval", str(toy_run / "ckpt/last.pt"), "--metrics", "fid,prdc,modes", "--num-samples", "300",
+               "--seed", "3", "--out", str(out)])
+    assert rc == 0
+    table = capsys.readouterr().out
+    assert "modes_captured=" in table and "precision=" in table
+    records = json.loads(out.read_text())
+    assert [r["metric"] for r in records] == ["fid", "prdc", "modes"]
+    for r in records:
+        assert r["num_fake"] == 300 and r["seed"] == 3 and r["step"] == 32 and r["ganforge_version"]
+        assert "refused" not in r
+    assert records[0]["feature_extractor"].startswith("identity") and records[0]["value"] >= 0
+    assert records[2]["num_modes"] == 8 and 0 <= records[2]["modes_captured"] <= 8
+
+
+def test_metric_that_does_not_apply_is_refused_with_a_reason(toy_run, capsys):
+    rc = main(["eval", str(toy_run), "--metrics", "parzen,modes", "--num-samples", "100"])
+    captured = capsys.readouterr()
+    assert rc == 2 and "refused: parzen" in captured.err
+    assert "28x28 grey images" in captured.out
+
+
+def test_eval_bad_input(toy_run, tmp_path, capsys):
+    assert main(["eval", str(toy_run), "--metrics", "fdi"]) == 2
+    assert "unknown metric 'fdi' (did you mean 'fid'?)" in capsys.readouterr().err
+    (tmp_path / "x.pt").write_bytes(b"nope")
+    assert main(["eval", str(tmp_path / "x.pt")]) == 4
+    assert "not a readable ganforge checkpoint" in capsys.readouterr().err
+
+
+def test_shipped_feature_nets_have_recorded_accuracy():
+    for name, floor in (("mnist-cnn", 0.993), ("fashion-mnist-cnn", 0.92)):
+        ex = load_extractor(name)
+        assert ex.test_accuracy >= floor, (name, ex.test_accuracy)
+        assert len(ex.sha256) == 64
+
+
+def test_eval_export_on_mnist_features(mnist_run, tmp_path):
+    api.export(mnist_run / "ckpt/last.pt", tmp_path / "exp")
+    records = api.evaluate(tmp_path / "exp", ["fid", "modes"], num_samples=200, seed=0)
+    fid, modes = records
+    if "refused" in fid:  # no full MNIST: the reference (test split) is missing, and the reason says so
+        assert "ganforge data fetch mnist" in fid["refused"]
+        return
+    assert fid["feature_extractor"] == "mnist-cnn" and len(fid["feature_extractor_sha256"]) == 64
+    assert fid["value"] > 0 and fid["num_real"] == 10_000
+    assert 1 <= modes["modes_hit"] <= 10 and sum(modes["histogram"]) == 200
+
+
+@needs_mnist
+def test_parzen_and_memorization_on_real_splits(mnist_run):
+    parzen, memo = api.evaluate(mnist_run, ["parzen", "memorization"], num_samples=200, seed=0)
+    assert "validation" in parzen["split"] and parzen["num_real"] == 10_000
+    assert parzen["sigma"] in [float(s) for s in __import__("numpy").logspace(-1, 0, 10)]
+    assert parzen["value"] < 225  # a 32-step, width-16 generator is far from the paper's model
+    assert 0 <= memo["suspicious_fraction"] <= 1 and memo["expected_fraction"] == 0.01
+
+
+def test_folder_data_has_no_feature_space(tmp_path):
+    from PIL import Image
+
+    from ganforge import config
+    from conftest import tiny_overrides
+
+    for i in range(40):
+        Image.new("L", (8, 8), i * 5).save(tmp_path / f"{i}.png")
+    cfg = config.load(None, tiny_overrides(tmp_path, "data.name=folder", f"data.root={tmp_path}",
+                                           "data.resolution=8", "data.max_images=0", "train.max_steps=1"))
+    run_dir, _ = api.train(cfg, log=lambda s: None)
+    (fid,) = api.evaluate(run_dir, ["fid"], num_samples=50)
+    assert "no feature network for 'folder' data" in fid["refused"]
+
+
+def test_metrics_during_training_go_to_metrics_jsonl_and_the_report(tiny_cfg):
+    run_dir, _ = api.train(tiny_cfg("data.name=ring", "data.toy_num_samples=512", "model.z_dim=2",
+                                    "model.d_dropout=0.0", "eval.every_steps=16", "eval.metrics=[fid, modes]",
+                                    "eval.num_samples=200"), log=lambda s: None)
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [16, 32]
+    assert all(r["fid"] >= 0 and 0 <= r["modes_modes_captured"] <= 8 for r in rows)
+    assert (run_dir / "report" / "metrics.png").is_file()
+    assert "metrics.png" in (run_dir / "report" / "report.html").read_text()
