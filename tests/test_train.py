@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import signal
 import subprocess
@@ -87,6 +88,8 @@ def test_same_seed_same_result(tiny_cfg):
     ("model.arch=goodfellow2014", "model.width=20", "data.range=unit", "model.z_dist=uniform", "optim.kind=sgd",
      "optim.lr_G=0.1", "optim.lr_D=0.1", "optim.momentum_final=0.7", "optim.momentum_saturate_epoch=3",
      "optim.lr_decay=1.001", "loss.d_scale=0.5", "train.epochs=3"),  # the paper's schedules
+    ("train.precision=bf16",),  # autocast
+    ("model.arch=dcgan", "model.width=4", "train.precision=fp16"),  # autocast + gradient scalers
 ])
 def test_interrupted_and_resumed_run_is_bit_identical(tiny_cfg, extra):
     """Stop mid-epoch (step 21 of 32 or 48), resume, and end exactly where an uninterrupted run ends."""
@@ -228,7 +231,7 @@ def test_toy_run_draws_scatter_plots(tiny_cfg):
 
 
 def test_dry_run_keeps_nothing(tmp_path, tiny_cfg, capsys):
-    rc = main(["train", str(_write_cfg(tmp_path)), *tiny_overrides(tmp_path), "--dry-run"])
+    rc = main(["train", str(_write_cfg(tmp_path)), "--dry-run", *tiny_overrides(tmp_path)])  # overrides after a flag
     assert rc == 0 and "dry run ok" in capsys.readouterr().out
     assert not (tmp_path / "runs").exists()
 
@@ -270,3 +273,12 @@ def test_written_files_have_ordinary_permissions(tiny_cfg):
     expected = checkpoint.default_file_mode()
     for p in (run_dir / "ckpt/last.pt", run_dir / "export/generator.json"):
         assert (p.stat().st_mode & 0o777) == expected, p
+
+
+def test_precision_modes_train_and_keep_float32_weights(tiny_cfg):
+    for precision in ("bf16", "fp16"):
+        run_dir, result = api.train(tiny_cfg(f"train.precision={precision}", f"run.name={precision}"), log=lambda s: None)
+        ckpt = checkpoint.load(run_dir / "ckpt/last.pt")
+        assert all(v.dtype == torch.float32 for v in ckpt["recipe"]["G"].values() if v.is_floating_point())
+        assert all(math.isfinite(v) for v in result.last_stats.values())
+        assert ckpt["recipe"]["scaler_G"] if precision == "fp16" else True

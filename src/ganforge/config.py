@@ -85,6 +85,10 @@ class TrainConfig:
     reuse_fake: bool = True  # G step reuses the D step's G(z) instead of a second G forward
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # fp32, or autocast to bf16 / fp16 (fp16 with a gradient scaler). Weights, optimizer state and
+    # losses stay float32. bf16 uses the AMX / AVX-512 BF16 units of recent CPUs and the tensor cores
+    # of GPUs.
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
 
 
 @dataclass

@@ -7,6 +7,7 @@ step; the trainer only feeds it batches.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -37,6 +38,16 @@ class GANRecipe:
         # One D pass over [x_real; x_fake] is exact only when D has no batch statistics:
         # batch norm would mix real and fake statistics, so such a D sees them separately.
         self.joint_d_pass = not _has_batchnorm(D)
+        precision = cfg.train.precision
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        # fp16 gradients underflow without loss scaling; bf16 has float32's range and needs none.
+        self.scaler_D = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+        self.scaler_G = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     # --- latents ---------------------------------------------------------------------------
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -80,16 +91,18 @@ class GANRecipe:
         g_step = (self.updates_D + 1) % cfg.train.n_dis == 0
         reuse = cfg.train.reuse_fake and g_step
         # Keep G's graph only when the G step will reuse this very x_fake.
-        with torch.set_grad_enabled(reuse):
+        with torch.set_grad_enabled(reuse), self.autocast():
             x_fake = self.G(self.sample_z(n))
 
-        # D step: maximise log D(x) + log(1 - D(G(z))).
-        logits_real, logits_fake = self._d_logits(x_real, x_fake.detach())
+        # D step: maximise log D(x) + log(1 - D(G(z))). Losses in float32 whatever the precision.
+        with self.autocast():
+            logits_real, logits_fake = (t.float() for t in self._d_logits(x_real, x_fake.detach()))
         loss_D = cfg.loss.d_scale * losses.d_loss(logits_real, logits_fake)
         self._apply_lr(self.opt_D, cfg.optim.lr_D, self.updates_D)
         self.opt_D.zero_grad(set_to_none=True)
-        loss_D.backward()
-        self.opt_D.step()
+        self.scaler_D.scale(loss_D).backward()
+        self.scaler_D.step(self.opt_D)
+        self.scaler_D.update()
         self.updates_D += 1
         stats = {"loss_D": loss_D.detach(), "D_x": torch.sigmoid(logits_real.detach()).mean(),
                  "D_G_z": torch.sigmoid(logits_fake.detach()).mean()}
@@ -98,13 +111,16 @@ class GANRecipe:
 
         # G step, with D frozen (no D gradients are computed or kept).
         self.D.requires_grad_(False)
-        if not reuse:
-            x_fake = self.G(self.sample_z(n))
-        loss_G = losses.g_loss(cfg.loss.kind, self.D(x_fake))
+        with self.autocast():
+            if not reuse:
+                x_fake = self.G(self.sample_z(n))
+            logits = self.D(x_fake).float()
+        loss_G = losses.g_loss(cfg.loss.kind, logits)
         self._apply_lr(self.opt_G, cfg.optim.lr_G, self.updates_G)
         self.opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        self.opt_G.step()
+        self.scaler_G.scale(loss_G).backward()
+        self.scaler_G.step(self.opt_G)
+        self.scaler_G.update()
         self.D.requires_grad_(True)
         self.updates_G += 1
         stats["loss_G"] = loss_G.detach()
@@ -115,14 +131,15 @@ class GANRecipe:
         """Samples in eval mode (batch norm uses running statistics; no state changes)."""
         was_training = self.G.training
         self.G.eval()
-        x = self.G(z)
+        x = self.G(z).float()
         self.G.train(was_training)
         return x
 
     # --- checkpoint state --------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"G": self.G.state_dict(), "D": self.D.state_dict(), "opt_G": self.opt_G.state_dict(),
-                "opt_D": self.opt_D.state_dict(), "updates_G": self.updates_G, "updates_D": self.updates_D}
+                "opt_D": self.opt_D.state_dict(), "updates_G": self.updates_G, "updates_D": self.updates_D,
+                "scaler_G": self.scaler_G.state_dict(), "scaler_D": self.scaler_D.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
@@ -130,3 +147,6 @@ class GANRecipe:
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
         self.updates_G, self.updates_D = int(state["updates_G"]), int(state["updates_D"])
+        if state.get("scaler_G"):
+            self.scaler_G.load_state_dict(state["scaler_G"])
+            self.scaler_D.load_state_dict(state["scaler_D"])

@@ -1,0 +1,73 @@
+"""Goodfellow et al. 2014, Table 1 (MNIST), reproduced side by side.
+
+    python bench/table1.py --run goodfellow2014=runs/00001-mnist_goodfellow2014 \
+                           --run textbook=runs/00000-mnist_mlp [--num-samples 10000] [--out bench/out/table1.json]
+
+Each --run is a checkpoint, run folder or export, trained with the commands in docs/RESULTS.md.
+Adds a reference row with 10,000 real MNIST training images (train[0:10000]) as kernel centres,
+prints a Markdown table next to the paper's numbers, with FID / PRDC / modes in the mnist-cnn
+feature space beside Parzen, and the wall time of each evaluation.
+"""
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from ganforge import api
+from ganforge.data import load_idx_split
+from ganforge.metrics.parzen import parzen_protocol
+
+PAPER = [("DBN", "138 +- 2"), ("Stacked CAE", "121 +- 1.6"), ("Deep GSN", "214 +- 1.1"),
+         ("Adversarial nets (paper)", "225 +- 2")]
+
+
+def unit(x):
+    return torch.from_numpy(x).float().div_(255)[:, None]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", action="append", default=[], help="NAME=PATH")
+    ap.add_argument("--num-samples", type=int, default=10_000)
+    ap.add_argument("--out", default="bench/out/table1.json")
+    args = ap.parse_args()
+    rows = []
+    train, _, _ = load_idx_split("mnist", "train")
+    valid, _, _ = load_idx_split("mnist", "validation")
+    test, _, _ = load_idx_split("mnist", "test")
+    t0 = time.perf_counter()
+    real = parzen_protocol(unit(train[:10_000]), unit(valid[:1000]), unit(test))
+    rows.append({"model": "real training images train[0:10000] as centres", "parzen": real.mean,
+                 "stderr": real.stderr, "sigma": real.sigma, "parzen_seconds": time.perf_counter() - t0})
+    for item in args.run:
+        name, path = item.split("=", 1)
+        t0 = time.perf_counter()
+        records = {r["metric"]: r for r in api.evaluate(path, ["parzen", "fid", "prdc", "modes"], args.num_samples)}
+        p, f, q, m = (records[k] for k in ("parzen", "fid", "prdc", "modes"))
+        rows.append({"model": name, "source": path, "step": p["step"], "parzen": p["value"], "stderr": p["stderr"],
+                     "sigma": p["sigma"], "parzen_seconds": p["seconds"], "fid": f["value"],
+                     "precision": q["precision"], "recall": q["recall"], "density": q["density"],
+                     "coverage": q["coverage"], "modes_hit": m["modes_hit"], "kl_to_uniform": m["kl_to_uniform"],
+                     "feature_extractor": f["feature_extractor"], "sha256": f["feature_extractor_sha256"],
+                     "eval_seconds": time.perf_counter() - t0})
+    print("| model | Parzen log-likelihood (MNIST test) | FID (mnist-cnn) | precision | recall | modes hit | KL to uniform |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, value in PAPER:
+        print(f"| {name} | {value} | | | | | |")
+    for r in rows:
+        extra = (f"{r['fid']:.2f} | {r['precision']:.3f} | {r['recall']:.3f} | {r['modes_hit']} | "
+                 f"{r['kl_to_uniform']:.3f}") if "fid" in r else " | | | | "
+        print(f"| {r['model']} (ganforge) | {r['parzen']:.0f} +- {r['stderr']:.1f} (sigma {r['sigma']:.3f}) | {extra} |")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"rows": rows, "machine": platform.processor() or platform.machine(),
+                               "threads": torch.get_num_threads(), "torch": torch.__version__}, indent=2))
+    print(f"real-centres Parzen protocol (10k x 10k + 1k x 10k, 10 sigmas): {rows[0]['parzen_seconds']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
