@@ -66,7 +66,8 @@ def test_checkpoint_is_complete_and_safe_to_load(tiny_cfg):
     run_dir, _ = api.train(tiny_cfg(), log=lambda s: None)
     ckpt = torch.load(run_dir / "ckpt" / "last.pt", weights_only=True)  # no pickled code inside
     assert ckpt["format"] == checkpoint.FORMAT and ckpt["step"] == 32 and ckpt["version"]
-    assert set(ckpt["recipe"]) == {"G", "D", "opt_G", "opt_D", "updates_G", "updates_D"}
+    assert set(ckpt["recipe"]) == {"G", "D", "opt_G", "opt_D", "updates_G", "updates_D", "scaler_G", "scaler_D",
+                                   "z_rng"}
     assert ckpt["hooks"]["Reporter"]["fixed_z"].shape == (16, 8)
     assert {"torch", "numpy", "python"} <= set(ckpt["rng"])
     assert ckpt["config"]["model"]["width"] == 16

@@ -12,7 +12,7 @@ import torch
 from ganforge import checkpoint, config as config_mod
 from ganforge.config import Config
 from ganforge.data import InMemoryDataset, build_dataset
-from ganforge.errors import CheckpointError, ConfigError, DataError
+from ganforge.errors import CheckpointError, ConfigError
 from ganforge.nets import build_G, sample_shape_for
 from ganforge.recipes import build_recipe
 from ganforge.reporting import (make_gif, plot_curves, plot_metrics, read_jsonl, save_image_grid,
@@ -152,7 +152,17 @@ def train(cfg: Config, resume: str | None = None, dry_run: bool = False, log=pri
             log(f"dry run ok: {result.step} steps of {cfg.model.arch} on fake data, losses "
                 + ", ".join(f"{k}={v:.3f}" for k, v in result.last_stats.items()))
             return run_dir, result
-    device = resolve_device(cfg.train.device)
+    from ganforge import distributed
+
+    info, device_choice = distributed.init_from_env(cfg.train.device)
+    try:
+        return _train(cfg, resume, log, info, device_choice)
+    finally:
+        distributed.shutdown(info)
+
+
+def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tuple[Path, TrainResult]:
+    device = torch.device(device_choice) if ":" in device_choice else resolve_device(device_choice)
     ckpt_path = find_resume(cfg, resume) if resume else None
     ckpt = None
     if ckpt_path is not None:
@@ -162,31 +172,40 @@ def train(cfg: Config, resume: str | None = None, dry_run: bool = False, log=pri
             raise CheckpointError(f"cannot resume {ckpt_path}: the config changes the architecture:\n  "
                                   + "\n  ".join(diff) + "\nStart a new run (drop --resume) or restore these keys.")
         run_dir = ckpt_path.parent.parent
-        log(f"resuming {run_dir} from step {ckpt['step']}")
-    elif resume == "auto":
+        if info.is_main:
+            log(f"resuming {run_dir} from step {ckpt['step']}")
+    elif resume == "auto" and info.is_main:
         log(f"no earlier run of '{cfg.run.name}' under {cfg.run.dir}/: starting a new one")
-    torch.manual_seed(cfg.train.seed)
+    torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
     data = build_dataset(cfg.data, cfg.train.seed)
-    recipe = build_recipe(cfg, data, device)
-    if len(data) < cfg.train.batch_size:  # checked before a run folder is made, so none is left behind
-        raise DataError(f"the dataset has {len(data)} samples, fewer than train.batch_size="
-                        f"{cfg.train.batch_size}: lower the batch size")
-    if ckpt is None:
-        run_dir = new_run_dir(cfg)
-    (run_dir / "config.yaml").write_text(config_mod.dump(cfg))
-    hooks = [Reporter(cfg, data, recipe, run_dir, log)]
-    if cfg.eval.every_steps:
-        from ganforge.metrics.hook import MetricsHook
+    recipe = build_recipe(cfg, data, device, info)
+    if info.rank:  # dropout and other in-step randomness: a stream per rank
+        torch.manual_seed(cfg.train.seed + 7919 * info.rank)
+    # The trainer checks batch size against the data and the processes: build it before any folder
+    # is made, so a refused config leaves nothing behind.
+    trainer = Trainer(cfg, recipe, data, device, None, log=log if info.is_main else (lambda s: None), dist=info)
+    hooks = []
+    if info.is_main:  # only rank 0 writes files
+        if ckpt is None:
+            run_dir = new_run_dir(cfg)
+        (run_dir / "config.yaml").write_text(config_mod.dump(cfg))
+        hooks.append(Reporter(cfg, data, recipe, run_dir, log))
+        if cfg.eval.every_steps:
+            from ganforge.metrics.hook import MetricsHook
 
-        hooks.append(MetricsHook(cfg, recipe, run_dir))
-    trainer = Trainer(cfg, recipe, data, device, run_dir, hooks=hooks, log=log)
-    with open(run_dir / "log.txt", "a") as f:
-        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} start at step {ckpt['step'] if ckpt else 0}: "
-                f"{data.name} ({len(data)} samples, {data.source}), {cfg.model.arch}, device {device}\n")
+            hooks.append(MetricsHook(cfg, recipe, run_dir))
+        with open(run_dir / "log.txt", "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} start at step {ckpt['step'] if ckpt else 0}: "
+                    f"{data.name} ({len(data)} samples, {data.source}), {cfg.model.arch}, device {device}, "
+                    f"{info.world_size} process(es)\n")
+    elif ckpt is None:
+        run_dir = None
+    trainer.run_dir, trainer.hooks = run_dir, hooks
     result = trainer.fit(ckpt)
-    with open(run_dir / "log.txt", "a") as f:
-        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} stop at step {result.step}"
-                f"{' (' + result.interrupted_by + ')' if result.interrupted_by else ''}; checkpoint {result.checkpoint}\n")
+    if info.is_main:
+        with open(run_dir / "log.txt", "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} stop at step {result.step}"
+                    f"{' (' + result.interrupted_by + ')' if result.interrupted_by else ''}; checkpoint {result.checkpoint}\n")
     return run_dir, result
 
 

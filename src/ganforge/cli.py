@@ -66,7 +66,7 @@ def _train(args) -> int:
         print(config.dump(cfg), end="")
         return 0
     run_dir, result = api.train(cfg, resume=args.resume, dry_run=args.dry_run)
-    if args.dry_run:
+    if args.dry_run or run_dir is None:  # run_dir is None on torchrun ranks other than 0
         return 0
     print(f"run folder:   {run_dir}")
     print(f"samples:      {run_dir / 'samples'}")

@@ -23,7 +23,8 @@ import torch
 
 from ganforge import checkpoint
 from ganforge.config import Config, to_dict
-from ganforge.errors import DataError, TrainingDiverged
+from ganforge.distributed import DistInfo, all_reduce_mean
+from ganforge.errors import ConfigError, DataError, TrainingDiverged
 
 
 @dataclass
@@ -58,9 +59,13 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 class Trainer:
-    def __init__(self, cfg: Config, recipe, data, device: torch.device, run_dir: Path, hooks=(), log=print):
-        self.cfg, self.recipe, self.data, self.device = cfg, recipe, data, device
+    def __init__(self, cfg: Config, recipe, data, device: torch.device, run_dir: Path | None, hooks=(), log=print,
+                 dist: DistInfo = DistInfo()):
+        self.cfg, self.recipe, self.data, self.device, self.dist = cfg, recipe, data, device, dist
         self.run_dir, self.hooks, self.log = run_dir, list(hooks), log
+        if cfg.train.batch_size % dist.world_size:
+            raise ConfigError(f"train.batch_size={cfg.train.batch_size} is the global batch and must divide "
+                              f"evenly between the {dist.world_size} processes")
         self.step = 0
         self.elapsed_s = 0.0
         self.batches_per_epoch = len(data) // cfg.train.batch_size
@@ -69,7 +74,8 @@ class Trainer:
                             f"{cfg.train.batch_size}: lower the batch size")
         total = cfg.train.epochs * self.batches_per_epoch
         self.total_steps = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
-        self._stop_signal = ""
+        self._stop_signal = ""  # set by the signal handler of this process
+        self._stop_agreed = False  # set at the same step on every rank (see _reduce)
         self._last_ckpt: Path | None = None
 
     # --- checkpoint state --------------------------------------------------------------------
@@ -85,14 +91,21 @@ class Trainer:
             if hasattr(h, "load_state_dict") and type(h).__name__ in ckpt["hooks"]:
                 h.load_state_dict(ckpt["hooks"][type(h).__name__])
         checkpoint.set_rng_state(ckpt["rng"])
+        if self.dist.rank:  # the checkpoint holds rank 0's stream; other ranks get their own again
+            torch.manual_seed(self.cfg.train.seed + 7919 * self.dist.rank + self.step)
 
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self) -> Path | None:
+        if not self.dist.is_main or self.run_dir is None:
+            return None
         self._last_ckpt = checkpoint.save_rotating(self.run_dir / "ckpt", self.step, self.state_dict(),
                                                    self.cfg.log.ckpt_keep)
         return self._last_ckpt
 
     # --- stats ---------------------------------------------------------------------------------
     def _write_stats(self, meter: _Meter, t_window: float, n_window: int) -> dict:
+        if not self.dist.is_main or self.run_dir is None:
+            meter.pop()
+            return {}
         row = {"step": self.step, "epoch": self.step / self.batches_per_epoch, **meter.pop(),
                "time_s": round(self.elapsed_s, 3), "samples_per_s": round(n_window / max(t_window, 1e-9), 1)}
         with open(self.run_dir / "stats.jsonl", "a") as f:
@@ -101,8 +114,8 @@ class Trainer:
 
     def _truncate_stats(self) -> None:
         """On resume, drop stats lines written after the checkpoint being resumed."""
-        path = self.run_dir / "stats.jsonl"
-        if path.is_file():
+        path = self.run_dir / "stats.jsonl" if self.dist.is_main and self.run_dir else None
+        if path is not None and path.is_file():
             keep = [line for line in path.read_text().splitlines()
                     if line.strip() and _line_step(line) <= self.step]
             path.write_text("".join(line + "\n" for line in keep))
@@ -131,14 +144,15 @@ class Trainer:
         order, order_epoch = None, -1
         t_window, n_window = time.perf_counter(), 0
         try:
-            while self.step < self.total_steps and not self._stop_signal:
+            while self.step < self.total_steps and not self._stop_agreed:
                 t0 = time.perf_counter()
                 epoch, i = divmod(self.step, self.batches_per_epoch)
                 if epoch != order_epoch:
                     order, order_epoch = epoch_order(len(self.data), cfg.train.seed, epoch), epoch
                     self.recipe.set_epoch(epoch)
-                x_real = self.data.x[order[i * B:(i + 1) * B]].to(self.device, non_blocking=True)
-                stats = {k: v.item() for k, v in self.recipe.train_step(x_real).items()}
+                idx = order[i * B:(i + 1) * B][self.dist.rank::self.dist.world_size]  # this rank's share
+                x_real = self.data.x[idx].to(self.device, non_blocking=True)
+                stats = self._reduce(self.recipe.train_step(x_real))
                 if not all(math.isfinite(v) for v in stats.values()):
                     self._diverged(stats)
                 self.step += 1
@@ -172,6 +186,20 @@ class Trainer:
         self.result = result
         self._fire("on_end")
         return result
+
+    def _reduce(self, stats: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Step statistics as floats, averaged over ranks; the stop flag travels along, so a signal
+        on any rank stops every rank after the same step."""
+        if not self.dist.enabled:
+            self._stop_agreed = bool(self._stop_signal)
+            return {k: v.item() for k, v in stats.items()}
+        keys = list(stats)  # the same order on every rank: the same code made the dict
+        flag = torch.tensor(1.0 if self._stop_signal else 0.0, device=self.device)
+        packed = all_reduce_mean(torch.stack([stats[k].float() for k in keys] + [flag]), self.dist).tolist()
+        self._stop_agreed = packed[-1] > 0
+        if self._stop_agreed and not self._stop_signal:
+            self._stop_signal = "SIGTERM"  # another rank was signalled
+        return dict(zip(keys, packed[:-1]))
 
     def _diverged(self, stats: dict) -> None:
         values = ", ".join(f"{k}={v:.4g}" for k, v in stats.items())

@@ -15,10 +15,24 @@ from torch import nn
 
 from ganforge import losses
 from ganforge.config import Config
+from ganforge.distributed import DistInfo
 
 
 def _has_batchnorm(net: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+def _ddp(net: nn.Module, device: torch.device) -> nn.Module:
+    """DDP without buffer sync in forward: D runs on real and fake before one backward, and batch
+    norm statistics stay per rank. (torch >= 2.13 names the switch forward_sync_buffers.)"""
+    import inspect
+
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [device.index] if device.type == "cuda" else None
+    if "forward_sync_buffers" in inspect.signature(DDP.__init__).parameters:
+        return DDP(net, device_ids=ids, forward_sync_buffers=False)
+    return DDP(net, device_ids=ids, broadcast_buffers=False)
 
 
 def _make_optimizer(cfg: Config, params, lr: float) -> torch.optim.Optimizer:
@@ -29,8 +43,16 @@ def _make_optimizer(cfg: Config, params, lr: float) -> torch.optim.Optimizer:
 
 
 class GANRecipe:
-    def __init__(self, cfg: Config, G: nn.Module, D: nn.Module, device: torch.device):
-        self.cfg, self.G, self.D, self.device = cfg, G, D, device
+    def __init__(self, cfg: Config, G: nn.Module, D: nn.Module, device: torch.device, dist: DistInfo = DistInfo()):
+        self.cfg, self.G, self.D, self.device, self.dist = cfg, G, D, device, dist
+        # Training forwards go through the DDP wrappers (gradient sync); G, D stay the plain nets
+        # for sampling and checkpoints.
+        self.G_run, self.D_run = G, D
+        if dist.enabled:
+            self.G_run, self.D_run = _ddp(G, device), _ddp(D, device)
+        # Latents come from their own generator, identical on every rank: each rank draws the whole
+        # global batch and keeps its slice, so N processes see exactly the latents one process would.
+        self.z_rng = torch.Generator().manual_seed(cfg.train.seed + 1_000_003)
         self.opt_G = _make_optimizer(cfg, G.parameters(), cfg.optim.lr_G)
         self.opt_D = _make_optimizer(cfg, D.parameters(), cfg.optim.lr_D)
         self.updates_G = 0
@@ -58,6 +80,10 @@ class GANRecipe:
             z = (torch.rand(n, m.z_dim, generator=generator) * 2 - 1) * math.sqrt(3)
         return z.to(self.device)
 
+    def _train_z(self, n_local: int) -> torch.Tensor:
+        z = self.sample_z(n_local * self.dist.world_size, generator=self.z_rng)
+        return z[self.dist.rank * n_local:(self.dist.rank + 1) * n_local]
+
     # --- schedules (pylearn2's ExponentialDecay and MomentumAdjustor) ------------------------
     def _apply_lr(self, opt: torch.optim.Optimizer, lr0: float, updates: int) -> None:
         o = self.cfg.optim
@@ -81,9 +107,9 @@ class GANRecipe:
     # --- the step ----------------------------------------------------------------------------
     def _d_logits(self, x_real: torch.Tensor, x_fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.joint_d_pass:
-            logits = self.D(torch.cat([x_real, x_fake]))
+            logits = self.D_run(torch.cat([x_real, x_fake]))
             return logits[: len(x_real)], logits[len(x_real):]
-        return self.D(x_real), self.D(x_fake)
+        return self.D_run(x_real), self.D_run(x_fake)
 
     def train_step(self, x_real: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg = self.cfg
@@ -92,7 +118,7 @@ class GANRecipe:
         reuse = cfg.train.reuse_fake and g_step
         # Keep G's graph only when the G step will reuse this very x_fake.
         with torch.set_grad_enabled(reuse), self.autocast():
-            x_fake = self.G(self.sample_z(n))
+            x_fake = self.G_run(self._train_z(n))
 
         # D step: maximise log D(x) + log(1 - D(G(z))). Losses in float32 whatever the precision.
         with self.autocast():
@@ -109,11 +135,12 @@ class GANRecipe:
         if not g_step:
             return stats
 
-        # G step, with D frozen (no D gradients are computed or kept).
+        # G step, with D frozen (no D gradients are computed or kept); D's inner module is called,
+        # so the frozen D takes no part in DDP's gradient sync.
         self.D.requires_grad_(False)
         with self.autocast():
             if not reuse:
-                x_fake = self.G(self.sample_z(n))
+                x_fake = self.G_run(self._train_z(n))
             logits = self.D(x_fake).float()
         loss_G = losses.g_loss(cfg.loss.kind, logits)
         self._apply_lr(self.opt_G, cfg.optim.lr_G, self.updates_G)
@@ -139,7 +166,8 @@ class GANRecipe:
     def state_dict(self) -> dict:
         return {"G": self.G.state_dict(), "D": self.D.state_dict(), "opt_G": self.opt_G.state_dict(),
                 "opt_D": self.opt_D.state_dict(), "updates_G": self.updates_G, "updates_D": self.updates_D,
-                "scaler_G": self.scaler_G.state_dict(), "scaler_D": self.scaler_D.state_dict()}
+                "scaler_G": self.scaler_G.state_dict(), "scaler_D": self.scaler_D.state_dict(),
+                "z_rng": self.z_rng.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
@@ -147,6 +175,7 @@ class GANRecipe:
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
         self.updates_G, self.updates_D = int(state["updates_G"]), int(state["updates_D"])
+        self.z_rng.set_state(state["z_rng"])
         if state.get("scaler_G"):
             self.scaler_G.load_state_dict(state["scaler_G"])
             self.scaler_D.load_state_dict(state["scaler_D"])

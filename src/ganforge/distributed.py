@@ -1,0 +1,84 @@
+"""Multi-process training through `torchrun` (PyTorch DDP); a no-op in a plain process.
+
+Launch only through torchrun's environment variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
+MASTER_PORT): no mp.spawn, no hard-coded ports. The backend is NCCL on CUDA and gloo on CPU.
+
+What each rank does (see recipes/gan.py and trainer.py):
+- every rank walks the same data order (shared seed) and takes its share of each global batch,
+  so `train.batch_size` is the global batch whatever the number of processes;
+- latents are drawn for the whole global batch from the training RNG and sliced per rank;
+  dropout masks use a per-rank RNG stream;
+- G and D are each wrapped in their own DDP (broadcast_buffers=False: D may run twice before one
+  backward); the G step calls D's inner module, so the frozen D takes no part in gradient sync;
+- per-step statistics and the stop flag (a signal on any rank) are averaged / max-reduced, so all
+  ranks see the same numbers and stop at the same step;
+- only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_from_env(device_choice: str) -> tuple[DistInfo, str]:
+    """Join the process group torchrun describes; returns (info, device string)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo(), device_choice
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = device_choice in ("auto", "cuda") and torch.cuda.is_available()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        device = f"cuda:{local_rank}"
+    else:
+        device = "cpu"
+        # share the machine's cores between the local processes instead of oversubscribing them
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
+    return DistInfo(rank, world, local_rank), device
+
+
+def all_reduce_mean(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    if info.enabled:
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+        values /= info.world_size
+    return values
+
+
+def any_rank(flag: bool, info: DistInfo, device) -> bool:
+    if not info.enabled:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
+def shutdown(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()

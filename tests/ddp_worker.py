@@ -1,0 +1,40 @@
+"""Run by torchrun from test_distributed.py: train a few steps, then compare every rank's weights.
+
+    torchrun --standalone --nproc_per_node=2 tests/ddp_worker.py OUT.json key=value ...
+"""
+
+import json
+import sys
+
+import torch
+import torch.distributed as dist
+
+from ganforge import config
+from ganforge.data import build_dataset
+from ganforge.distributed import init_from_env, shutdown
+from ganforge.recipes import build_recipe
+from ganforge.trainer import Trainer
+
+
+def main():
+    out, overrides = sys.argv[1], sys.argv[2:]
+    cfg = config.load(None, overrides)
+    info, device = init_from_env("cpu")
+    torch.manual_seed(cfg.train.seed)
+    data = build_dataset(cfg.data, cfg.train.seed)
+    recipe = build_recipe(cfg, data, torch.device(device), info)
+    if info.rank:
+        torch.manual_seed(cfg.train.seed + 7919 * info.rank)
+    result = Trainer(cfg, recipe, data, torch.device(device), None, log=lambda s: None, dist=info).fit()
+    flat = torch.cat([p.detach().flatten() for net in (recipe.G, recipe.D) for p in net.parameters()])
+    gathered = [torch.empty_like(flat) for _ in range(info.world_size)]
+    dist.all_gather(gathered, flat)
+    if info.is_main:
+        diffs = [float((g - gathered[0]).abs().max()) for g in gathered]
+        json.dump({"world_size": info.world_size, "step": result.step, "max_abs_diff_to_rank0": diffs,
+                   "param_norm": float(flat.norm())}, open(out, "w"))
+    shutdown(info)
+
+
+if __name__ == "__main__":
+    main()
