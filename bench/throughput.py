@@ -1,0 +1,195 @@
+"""Training throughput: ganforge against reference loops written the way the textbook and
+pytorch/examples write them, measured side by side in one process, alternating A B C A B C.
+
+    python bench/throughput.py --model mlp   [--steps 60] [--rounds 2] [--data mnist-embedded]
+    python bench/throughput.py --model dcgan [--steps 60] [--rounds 2]
+
+A: the reference loop (per-sample Dataset + DataLoader with ToTensor/Normalize-style conversion,
+   Sigmoid + BCELoss, float32; MLP: a second G forward for the G step, as the textbook does).
+B: `ganforge train` with the preset as a user runs it (configs/mnist_mlp.yaml or mnist_dcgan.yaml).
+C: B with train.precision=bf16.
+Reports samples/s (median over rounds, steps after a warm-up), B/A and C/A, and for the MLP the
+achieved FLOP/s against this machine's measured GEMM rate for the same layer shapes.
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from textbook_loop import Discriminator as TextbookD  # noqa: E402
+from textbook_loop import Generator as TextbookG  # noqa: E402
+from textbook_loop import MnistDataset, load_images  # noqa: E402
+
+from ganforge import api, config  # noqa: E402
+
+WARMUP = 5
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def reference_mlp(images, steps, batch):
+    loader = DataLoader(MnistDataset(images), batch_size=batch, shuffle=True, drop_last=True)
+    G, D = TextbookG(), TextbookD()
+    opt_g, opt_d = torch.optim.Adam(G.parameters(), lr=2e-4), torch.optim.Adam(D.parameters(), lr=2e-4)
+    bce = nn.BCELoss()
+    return _run_reference(loader, steps, batch, lambda x: _mlp_step(G, D, opt_g, opt_d, bce, x))
+
+
+def _mlp_step(G, D, opt_g, opt_d, bce, image):
+    b = image.size(0)
+    ones, zeros = torch.ones(b, 1), torch.zeros(b, 1)
+    fake = G(torch.randn(b, 128)).detach()
+    opt_d.zero_grad()
+    (bce(D(image), ones) + bce(D(fake), zeros)).backward()
+    opt_d.step()
+    fake = G(torch.randn(b, 128))
+    opt_g.zero_grad()
+    bce(D(fake), ones).backward()
+    opt_g.step()
+
+
+class DCGAN_G(nn.Module):  # pytorch/examples dcgan, adapted to 28 px as ganforge's 28 px model
+    def __init__(self, nz=100, ngf=64):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(nz, ngf * 2, 7, 1, 0, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf, 1, 4, 2, 1), nn.Tanh())
+
+    def forward(self, x):
+        return self.main(x)
+
+
+class DCGAN_D(nn.Module):
+    def __init__(self, ndf=64):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Conv2d(1, ndf, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 2, 1, 7, 1, 0), nn.Sigmoid())
+
+    def forward(self, x):
+        return self.main(x).view(-1, 1).squeeze(1)
+
+
+def reference_dcgan(images, steps, batch):
+    loader = DataLoader(MnistDataset(images), batch_size=batch, shuffle=True, drop_last=True)
+    netG, netD = DCGAN_G(), DCGAN_D()
+    opt_g = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    bce = nn.BCELoss()
+
+    def step(real):
+        b = real.size(0)
+        netD.zero_grad()
+        label = torch.full((b,), 1.0)
+        bce(netD(real), label).backward()
+        fake = netG(torch.randn(b, 100, 1, 1))
+        label.fill_(0.0)
+        bce(netD(fake.detach()), label).backward()
+        opt_d.step()
+        netG.zero_grad()
+        label.fill_(1.0)
+        bce(netD(fake), label).backward()
+        opt_g.step()
+
+    return _run_reference(loader, steps, batch, step)
+
+
+def _run_reference(loader, steps, batch, step_fn):
+    done, t_start = 0, None
+    while done < steps + WARMUP:
+        for x in loader:
+            if done == WARMUP:
+                t_start = time.perf_counter()
+            step_fn(x)
+            done += 1
+            if done >= steps + WARMUP:
+                break
+    return steps * batch / (time.perf_counter() - t_start)
+
+
+def ganforge_run(preset, data, steps, extra=()):
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = config.load(ROOT / "configs" / preset, [f"data.name={data}", f"train.max_steps={steps + WARMUP}",
+                                                      "log.progress=false", f"log.stats_every_steps={WARMUP}",
+                                                      "log.ckpt_every_steps=100000", f"run.dir={tmp}", *extra])
+        run_dir, result = api.train(cfg, log=lambda s: None)
+        rows = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+        # time_s counts step time only; the first row is the warm-up
+        t = rows[-1]["time_s"] - rows[0]["time_s"]
+        return (rows[-1]["step"] - rows[0]["step"]) * cfg.train.batch_size / t
+
+
+def gemm_rate(shapes, batch, dtype, repeats=20):
+    """Measured FLOP/s of the MLP's own layer GEMMs (forward shapes) in `dtype`."""
+    flops, seconds = 0, 0.0
+    for d_in, d_out in shapes:
+        a, w = torch.randn(batch, d_in, dtype=dtype), torch.randn(d_in, d_out, dtype=dtype)
+        for _ in range(3):
+            a @ w
+        t = time.perf_counter()
+        for _ in range(repeats):
+            a @ w
+        seconds += time.perf_counter() - t
+        flops += 2 * batch * d_in * d_out * repeats
+    return flops / seconds
+
+
+def mlp_flops_per_sample():
+    G = [(128, 256), (256, 512), (512, 1024), (1024, 784)]
+    D = [(784, 1024), (1024, 512), (512, 256), (256, 1)]
+    g, d = sum(a * b for a, b in G), sum(a * b for a, b in D)
+    # ganforge's step: G fwd + G bwd (2x) = 3G; D fwd on real+fake (2D) + D bwd (4D) + D fwd in the
+    # G step (1D) + input-gradient backward through frozen D (1D) = 8D. FLOPs = 2 x MACs.
+    return 2 * (3 * g + 8 * d), G + D
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=["mlp", "dcgan"], default="mlp")
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--data", default="mnist-embedded")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    images = load_images(args.data)
+    preset, batch = ("mnist_mlp.yaml", 512) if args.model == "mlp" else ("mnist_dcgan.yaml", 128)
+    reference = reference_mlp if args.model == "mlp" else reference_dcgan
+    results = {"A_reference": [], "B_ganforge": [], "C_ganforge_bf16": []}
+    for r in range(args.rounds):
+        results["A_reference"].append(reference(images, args.steps, batch))
+        results["B_ganforge"].append(ganforge_run(preset, args.data, args.steps))
+        results["C_ganforge_bf16"].append(ganforge_run(preset, args.data, args.steps, ["train.precision=bf16"]))
+        print(f"round {r + 1}: " + ", ".join(f"{k}={v[-1]:.0f}" for k, v in results.items()), flush=True)
+    med = {k: statistics.median(v) for k, v in results.items()}
+    report = {"model": args.model, "batch": batch, "steps": args.steps, "rounds": args.rounds,
+              "samples_per_s": {k: round(v, 1) for k, v in med.items()},
+              "all_rounds": results, "B_over_A": med["B_ganforge"] / med["A_reference"],
+              "C_over_A": med["C_ganforge_bf16"] / med["A_reference"],
+              "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "cpu": platform.processor() or platform.machine()}
+    if args.model == "mlp":
+        flops, shapes = mlp_flops_per_sample()
+        for key, dtype in (("B_ganforge", torch.float32), ("C_ganforge_bf16", torch.bfloat16)):
+            rate = gemm_rate(shapes, batch, dtype)
+            achieved = med[key] * flops
+            report[f"{key}_flops"] = {"achieved_gflops": achieved / 1e9, "gemm_peak_gflops": rate / 1e9,
+                                      "fraction": achieved / rate}
+    print(json.dumps(report, indent=2))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
