@@ -11,7 +11,6 @@ Needs the full datasets on the data search path ($GANFORGE_DATA).
 import argparse
 import hashlib
 import json
-import math
 import platform
 import sys
 import time
