@@ -4,6 +4,7 @@ from torch import nn
 
 from ganforge import config, losses
 from ganforge.nets import build_D, build_G, sample_shape_for
+from ganforge.nets.common import Dropout
 from ganforge.nets.dcgan import base_size
 from ganforge.nets.goodfellow import Maxout
 
@@ -15,7 +16,7 @@ def test_textbook_mlp_has_the_chapter_layer_sizes():
     d_lin = [(m.in_features, m.out_features) for m in D.modules() if isinstance(m, nn.Linear)]
     assert g_lin == [(128, 256), (256, 512), (512, 1024), (1024, 784)]
     assert d_lin == [(784, 1024), (1024, 512), (512, 256), (256, 1)]
-    assert [m.p for m in D.modules() if isinstance(m, nn.Dropout)] == [0.3] * 3
+    assert [m.p for m in D.modules() if isinstance(m, Dropout)] == [0.3] * 3
     assert isinstance(list(G.modules())[-1], nn.Tanh)
     x = G(torch.randn(5, 128))
     assert x.shape == (5, 1, 28, 28) and x.abs().max() <= 1
@@ -29,7 +30,7 @@ def test_goodfellow_model_matches_the_paper_code():
     assert g_lin == [(100, 1200), (1200, 1200), (1200, 784)]
     maxouts = [m for m in D.modules() if isinstance(m, Maxout)]
     assert [(m.units, m.pieces, m.linear.in_features) for m in maxouts] == [(240, 5, 784), (240, 5, 240)]
-    assert [m.p for m in D.modules() if isinstance(m, nn.Dropout)] == [0.2, 0.5, 0.5]
+    assert [m.p for m in D.modules() if isinstance(m, Dropout)] == [0.2, 0.5, 0.5]
     assert G.net[0].weight.abs().max() <= 0.05 and D.net[2].linear.weight.abs().max() <= 0.005
     x = G(torch.rand(3, 100))
     assert x.shape == (3, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
@@ -90,3 +91,17 @@ def test_minimax_saturates_and_ns_does_not():
     assert abs(g_mm.item()) < 1e-3 < abs(g_ns.item())
     with pytest.raises(ValueError, match="unknown generator loss"):
         losses.g_loss("hinge", fake)
+
+
+def test_dropout_keeps_the_expected_fraction_and_scale():
+    torch.manual_seed(0)
+    d = Dropout(0.3)
+    x = torch.ones(200_000)
+    y = d(x)
+    kept = (y > 0).float().mean().item()
+    assert abs(kept - 0.7) < 0.005
+    torch.testing.assert_close(y[y > 0], torch.full_like(y[y > 0], 1 / 0.7))
+    assert abs(y.mean().item() - 1.0) < 0.01  # inverted dropout keeps the expectation
+    d.eval()
+    assert torch.equal(d(x), x)
+    assert torch.equal(Dropout(0.0).train()(x), x)

@@ -24,7 +24,7 @@ import torch
 from ganforge import checkpoint
 from ganforge.config import Config, to_dict
 from ganforge.distributed import DistInfo, all_reduce_mean
-from ganforge.errors import ConfigError, DataError, TrainingDiverged
+from ganforge.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 
 
 @dataclass
@@ -85,7 +85,11 @@ class Trainer:
                 "hooks": {type(h).__name__: h.state_dict() for h in self.hooks if hasattr(h, "state_dict")}}
 
     def load_state_dict(self, ckpt: dict) -> None:
-        self.recipe.load_state_dict(ckpt["recipe"])
+        try:
+            self.recipe.load_state_dict(ckpt["recipe"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise CheckpointError(f"the checkpoint does not fit this model or ganforge version "
+                                  f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
         self.step, self.elapsed_s = int(ckpt["step"]), float(ckpt["elapsed_s"])
         for h in self.hooks:
             if hasattr(h, "load_state_dict") and type(h).__name__ in ckpt["hooks"]:

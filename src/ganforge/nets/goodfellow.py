@@ -14,6 +14,8 @@ import math
 import torch
 from torch import nn
 
+from ganforge.nets.common import Dropout
+
 
 class Maxout(nn.Module):
     def __init__(self, d_in: int, units: int, pieces: int):
@@ -58,9 +60,9 @@ class GoodfellowDiscriminator(nn.Module):
         super().__init__()
         units = width // pieces
         self.net = nn.Sequential(
-            nn.Flatten(), nn.Dropout(0.2),
-            Maxout(math.prod(sample_shape), units, pieces), nn.Dropout(0.5),
-            Maxout(units, units, pieces), nn.Dropout(0.5),
+            nn.Flatten(), Dropout(0.2),
+            Maxout(math.prod(sample_shape), units, pieces), Dropout(0.5),
+            Maxout(units, units, pieces), Dropout(0.5),
             nn.Linear(units, 1),
         )
         _uniform_init(self, 0.005)

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from ganforge.nets.common import output_activation
+from ganforge.nets.common import Dropout, output_activation
 
 
 class MLPGenerator(nn.Module):
@@ -39,7 +39,7 @@ class MLPDiscriminator(nn.Module):
         for d_in, d_out in zip(dims[:-1], dims[1:]):
             layers += [nn.Linear(d_in, d_out), nn.LeakyReLU(0.2)]
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
         layers.append(nn.Linear(dims[-1], 1))
         self.net = nn.Sequential(*layers)
 

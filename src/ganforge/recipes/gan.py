@@ -35,11 +35,14 @@ def _ddp(net: nn.Module, device: torch.device) -> nn.Module:
     return DDP(net, device_ids=ids, broadcast_buffers=False)
 
 
-def _make_optimizer(cfg: Config, params, lr: float) -> torch.optim.Optimizer:
+def _make_optimizer(cfg: Config, params, lr: float, device: torch.device) -> torch.optim.Optimizer:
+    """Fused kernels where torch has them (one kernel for all parameters: about 4x faster than the
+    per-tensor loop on CPU, measured in bench/); the update is the same."""
     o = cfg.optim
+    fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
     if o.kind == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(o.betas))
-    return torch.optim.SGD(params, lr=lr, momentum=o.momentum)
+        return torch.optim.Adam(params, lr=lr, betas=tuple(o.betas), **fused)
+    return torch.optim.SGD(params, lr=lr, momentum=o.momentum, **fused)
 
 
 class GANRecipe:
@@ -53,8 +56,8 @@ class GANRecipe:
         # Latents come from their own generator, identical on every rank: each rank draws the whole
         # global batch and keeps its slice, so N processes see exactly the latents one process would.
         self.z_rng = torch.Generator().manual_seed(cfg.train.seed + 1_000_003)
-        self.opt_G = _make_optimizer(cfg, G.parameters(), cfg.optim.lr_G)
-        self.opt_D = _make_optimizer(cfg, D.parameters(), cfg.optim.lr_D)
+        self.opt_G = _make_optimizer(cfg, G.parameters(), cfg.optim.lr_G, device)
+        self.opt_D = _make_optimizer(cfg, D.parameters(), cfg.optim.lr_D, device)
         self.updates_G = 0
         self.updates_D = 0
         # One D pass over [x_real; x_fake] is exact only when D has no batch statistics:
@@ -175,7 +178,8 @@ class GANRecipe:
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
         self.updates_G, self.updates_D = int(state["updates_G"]), int(state["updates_D"])
-        self.z_rng.set_state(state["z_rng"])
+        if "z_rng" in state:  # absent in checkpoints of 0.1.0 development builds: keep the seeded stream
+            self.z_rng.set_state(state["z_rng"])
         if state.get("scaler_G"):
             self.scaler_G.load_state_dict(state["scaler_G"])
             self.scaler_D.load_state_dict(state["scaler_D"])
