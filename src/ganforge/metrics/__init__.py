@@ -199,9 +199,11 @@ def generate(G_fn: Callable[[torch.Tensor], torch.Tensor], cfg: Config, n: int, 
 
 
 def evaluate_generator(G_fn, cfg: Config, metrics: list[str], num_samples: int = 10_000, seed: int = 0,
-                       step: int | None = None, source: str = "") -> list[dict]:
+                       step: int | None = None, source: str = "", cache: dict | None = None) -> list[dict]:
+    """Records for `metrics`. `cache` (optional) keeps the real-data side (splits, extractor, real
+    features) between calls, as the in-training hook does; generated-sample entries never persist."""
     check_metric_names(metrics)
-    ctx = _Context(cfg, generate(G_fn, cfg, num_samples, seed), seed)
+    ctx = _Context(cfg, generate(G_fn, cfg, num_samples, seed), seed, cache if cache is not None else {})
     records = []
     for name in metrics:
         base = {"metric": name, "generator": source, "step": step, "num_fake": num_samples, "seed": seed,
@@ -213,6 +215,7 @@ def evaluate_generator(G_fn, cfg: Config, metrics: list[str], num_samples: int =
             base["refused"] = str(e)
         base["seconds"] = round(time.perf_counter() - t0, 2)
         records.append(base)
+    ctx.cache.pop(("features", "fake"), None)
     return records
 
 

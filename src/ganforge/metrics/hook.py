@@ -32,6 +32,7 @@ class MetricsHook:
     def __init__(self, cfg: Config, recipe, run_dir: Path):
         self.cfg, self.recipe, self.run_dir = cfg, recipe, run_dir
         self.path = run_dir / "metrics.jsonl"
+        self.cache: dict = {}  # real-data features, computed once per run
 
     def on_start(self, trainer) -> None:
         # on resume, drop evaluations made after the checkpoint (they will be made again)
@@ -46,7 +47,8 @@ class MetricsHook:
 
     def evaluate(self, step: int) -> dict:
         e = self.cfg.eval
-        records = evaluate_generator(self.recipe.generate, self.cfg, list(e.metrics), e.num_samples, e.seed, step)
+        records = evaluate_generator(self.recipe.generate, self.cfg, list(e.metrics), e.num_samples, e.seed, step,
+                                     cache=self.cache)
         row = {"step": step, "num_samples": e.num_samples, **flatten_records(records)}
         extractor = next((r.get("feature_extractor") for r in records if r.get("feature_extractor")), None)
         if extractor:
