@@ -7,8 +7,11 @@ log-likelihood of the 10,000 test images, with standard error std / sqrt(N) (ddo
 
     log p(x) = logmeanexp_j( -||x - mu_j||^2 / (2 sigma^2) ) - d log(sigma sqrt(2 pi))
 
-The squared distances do not depend on sigma, so they are computed once per point set (float64
-GEMM in chunks, ||x||^2 + ||mu||^2 - 2 x.mu) and reused for every sigma.
+The squared distances do not depend on sigma, so each chunk of points gets one GEMM
+(||x||^2 + ||mu||^2 - 2 x.mu) reused for every sigma. float32 by default: for pixels in [0, 1] and
+d = 784 the rounding changes a log-likelihood by under 1e-2 nats at the smallest sigma of the
+grid, two orders of magnitude under the reported standard error (tests check float32 and float64
+against a slow reference).
 
 Theis, van den Oord and Bethge (2016) show that this estimate can mislead badly in high
 dimension; ganforge reports it because it is the paper's only quantitative result.
@@ -25,23 +28,30 @@ import torch
 SIGMAS = tuple(float(s) for s in np.logspace(-1, 0, 10))
 
 
-def squared_distances(x: torch.Tensor, mu: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
-    """[N, d], [M, d] -> [N, M] float64 squared Euclidean distances."""
-    x, mu = x.flatten(1).double(), mu.flatten(1).double()
-    mu_sq = (mu * mu).sum(1)
-    out = torch.empty(len(x), len(mu), dtype=torch.float64)
-    for i in range(0, len(x), chunk):
-        xb = x[i:i + chunk]
-        d2 = (xb * xb).sum(1, keepdim=True) + mu_sq[None] - 2 * xb @ mu.T
-        out[i:i + chunk] = d2.clamp_min_(0)
-    return out
+def squared_distances(x: torch.Tensor, mu: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """[N, d], [M, d] -> [N, M] squared Euclidean distances, computed as one GEMM in `dtype`."""
+    x, mu = x.flatten(1).to(dtype), mu.flatten(1).to(dtype)
+    d2 = (x * x).sum(1, keepdim=True) + (mu * mu).sum(1)[None] - 2 * x @ mu.T
+    return d2.clamp_min_(0)
 
 
 def log_likelihoods(d2: torch.Tensor, sigma: float, dim: int) -> torch.Tensor:
     """Per-point Parzen log-density [N] from squared distances [N, M]."""
     m = d2.shape[1]
-    e = torch.logsumexp(-d2 / (2 * sigma ** 2), dim=1) - math.log(m)
-    return e - dim * math.log(sigma * math.sqrt(2 * math.pi))
+    e = torch.logsumexp(d2 * (-0.5 / sigma ** 2), dim=1) - math.log(m)
+    return e.double() - dim * math.log(sigma * math.sqrt(2 * math.pi))
+
+
+def parzen_log_likelihoods(x: torch.Tensor, centres: torch.Tensor, sigmas, chunk: int = 1000,
+                           dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """[len(sigmas), N] log-likelihoods; distances are computed once per chunk for all sigmas."""
+    dim = centres[0].numel()
+    out = torch.empty(len(sigmas), len(x), dtype=torch.float64)
+    for i in range(0, len(x), chunk):
+        d2 = squared_distances(x[i:i + chunk], centres, dtype)
+        for k, sigma in enumerate(sigmas):
+            out[k, i:i + chunk] = log_likelihoods(d2, sigma, dim)
+    return out
 
 
 @dataclass
@@ -55,10 +65,7 @@ class ParzenResult:
 def parzen_protocol(centres: torch.Tensor, valid: torch.Tensor, test: torch.Tensor,
                     sigmas=SIGMAS) -> ParzenResult:
     """The full protocol: choose sigma on `valid`, score `test`. All inputs in [0, 1]."""
-    dim = centres[0].numel()
-    d2_valid = squared_distances(valid, centres)
-    valid_ll = {s: log_likelihoods(d2_valid, s, dim).mean().item() for s in sigmas}
+    valid_ll = dict(zip(sigmas, parzen_log_likelihoods(valid, centres, sigmas).mean(1).tolist()))
     sigma = max(valid_ll, key=valid_ll.get)
-    del d2_valid
-    ll = log_likelihoods(squared_distances(test, centres), sigma, dim)
+    ll = parzen_log_likelihoods(test, centres, [sigma])[0]
     return ParzenResult(ll.mean().item(), (ll.std(unbiased=False) / math.sqrt(len(ll))).item(), sigma, valid_ll)
