@@ -111,6 +111,6 @@ def test_metrics_during_training_go_to_metrics_jsonl_and_the_report(tiny_cfg):
                                     "eval.num_samples=200"), log=lambda s: None)
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [16, 32]
-    assert all(r["fid"] >= 0 and 0 <= r["modes_modes_captured"] <= 8 for r in rows)
+    assert all(r["fid"] >= 0 and 0 <= r["modes_captured"] <= 8 for r in rows)
     assert (run_dir / "report" / "metrics.png").is_file()
     assert "metrics.png" in (run_dir / "report" / "report.html").read_text()

@@ -22,9 +22,10 @@ def flatten_records(records: list[dict]) -> dict:
         if "refused" in r:
             row[f"{r['metric']}_refused"] = r["refused"]
             continue
-        for key in _HEADLINE[r["metric"]]:
+        m = r["metric"]
+        for key in _HEADLINE[m]:
             if key in r:
-                row[r["metric"] if key == "value" else f"{r['metric']}_{key}"] = r[key]
+                row[m if key == "value" else key if key.startswith(m) else f"{m}_{key}"] = r[key]
     return row
 
 
