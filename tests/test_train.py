@@ -282,3 +282,28 @@ def test_precision_modes_train_and_keep_float32_weights(tiny_cfg):
         assert all(v.dtype == torch.float32 for v in ckpt["recipe"]["G"].values() if v.is_floating_point())
         assert all(math.isfinite(v) for v in result.last_stats.values())
         assert ckpt["recipe"]["scaler_G"] if precision == "fp16" else True
+
+
+def test_kill_9_never_leaves_a_broken_checkpoint(tmp_path):
+    """SIGKILL while checkpoints are written every step: the newest checkpoint still loads, no
+    temporary file is mistaken for one, and --resume auto continues from it."""
+    args = tiny_overrides(tmp_path, "train.epochs=400", "data.max_images=256", "log.ckpt_every_steps=1",
+                          "log.ckpt_keep=2", "run.name=k9")
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "train", str(_write_cfg(tmp_path)), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt_dir = tmp_path / "runs" / "00000-k9" / "ckpt"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(ckpt_dir.glob("step_*.pt"))) < 2:
+        time.sleep(0.02)
+    time.sleep(0.5)
+    proc.kill()
+    proc.wait(timeout=30)
+    ckpt = checkpoint.load(ckpt_dir / "last.pt")
+    assert ckpt["step"] >= 2
+    for p in ckpt_dir.glob("step_*.pt"):
+        checkpoint.load(p)  # every complete-looking checkpoint is complete
+    cfg = config.load(None, tiny_overrides(tmp_path, "train.epochs=400", "data.max_images=256", "run.name=k9",
+                                           f"train.max_steps={ckpt['step'] + 3}"))
+    _, result = api.train(cfg, resume="auto", log=lambda s: None)
+    assert result.step == ckpt["step"] + 3
+    assert not list(ckpt_dir.glob(".*.tmp"))  # a killed write's temporary file is cleaned up

@@ -93,6 +93,8 @@ def load(path: str | Path) -> dict:
 def save_rotating(ckpt_dir: Path, step: int, payload: dict, keep: int) -> Path:
     """Write ckpt/step_XXXXXXX.pt, point ckpt/last.pt at it, keep only the newest `keep` steps."""
     path = ckpt_dir / f"step_{step:07d}.pt"
+    for stale in ckpt_dir.glob(".step_*.tmp"):  # left by a process killed mid-write; never a checkpoint
+        stale.unlink(missing_ok=True)
     save(path, payload)
     last = ckpt_dir / "last.pt"
     tmp = ckpt_dir / ".last.pt.link"
