@@ -110,6 +110,22 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
+def truncate_jsonl(path: Path, max_step: int) -> None:
+    """On resume: keep only the lines logged at or before the resumed step (a line cut by a
+    kill -9 is dropped too); what comes after will be logged again."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines() if _line_step(line) <= max_step]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+def _line_step(line: str) -> int:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return 1 << 62
+
+
 def plot_curves(stats: list[dict], out_dir: Path) -> list[Path]:
     """losses.png (loss_D, loss_G) and d_outputs.png (mean D(x), D(G(z)), equilibrium at 1/2)."""
     if not stats:

@@ -24,6 +24,7 @@ import torch
 from ganforge import checkpoint
 from ganforge.config import Config, to_dict
 from ganforge.distributed import DistInfo, all_reduce_mean
+from ganforge.reporting import truncate_jsonl
 from ganforge.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 
 
@@ -116,14 +117,6 @@ class Trainer:
             f.write(json.dumps(row) + "\n")
         return row
 
-    def _truncate_stats(self) -> None:
-        """On resume, drop stats lines written after the checkpoint being resumed."""
-        path = self.run_dir / "stats.jsonl" if self.dist.is_main and self.run_dir else None
-        if path is not None and path.is_file():
-            keep = [line for line in path.read_text().splitlines()
-                    if line.strip() and _line_step(line) <= self.step]
-            path.write_text("".join(line + "\n" for line in keep))
-
     def _fire(self, event: str) -> None:
         for h in self.hooks:
             if hasattr(h, event):
@@ -140,7 +133,8 @@ class Trainer:
         cfg, B = self.cfg, self.cfg.train.batch_size
         if resume is not None:
             self.load_state_dict(resume)
-            self._truncate_stats()
+            if self.dist.is_main and self.run_dir:
+                truncate_jsonl(self.run_dir / "stats.jsonl", self.step)
         old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         bar = self._progress_bar()
         meter, last = _Meter(), {}
@@ -234,9 +228,3 @@ def _fmt_stats(s: dict) -> str:
     names = {"loss_D": "loss_D", "loss_G": "loss_G", "D_x": "D(x)", "D_G_z": "D(G(z))"}
     return " ".join(f"{names.get(k, k)}={v:.3f}" for k, v in s.items())
 
-
-def _line_step(line: str) -> int:
-    try:
-        return int(json.loads(line)["step"])
-    except (ValueError, KeyError, TypeError):
-        return 1 << 62  # a broken line (cut by a kill -9) is dropped

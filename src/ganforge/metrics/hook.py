@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ganforge.config import Config
 from ganforge.metrics import evaluate_generator
+from ganforge.reporting import truncate_jsonl
 
 # the headline number(s) of each metric, as plotted and written to metrics.jsonl
 _HEADLINE = {"parzen": ("value",), "fid": ("value",), "kid": ("value",),
@@ -36,11 +37,7 @@ class MetricsHook:
         self.cache: dict = {}  # real-data features, computed once per run
 
     def on_start(self, trainer) -> None:
-        # on resume, drop evaluations made after the checkpoint (they will be made again)
-        if self.path.is_file():
-            lines = [line for line in self.path.read_text().splitlines()
-                     if line.strip() and json.loads(line).get("step", 1 << 62) <= trainer.step]
-            self.path.write_text("".join(line + "\n" for line in lines))
+        truncate_jsonl(self.path, trainer.step)  # on resume, evaluations after the checkpoint are redone
 
     def on_step(self, trainer) -> None:
         if trainer.step % self.cfg.eval.every_steps == 0:
