@@ -11,7 +11,7 @@ from ganforge.data import build_dataset, load_embedded_mnist, load_idx_split
 from ganforge.data.idx import read_idx
 from ganforge.data.folder import load_folder
 from ganforge.data.toy import grid_centres, ring_centres
-from ganforge.errors import DataError
+from ganforge.errors import ConfigError, DataError
 
 from conftest import needs_mnist
 
@@ -180,3 +180,27 @@ def test_cli_data_list_and_info(tmp_path, isolated_data, monkeypatch, capsys):
     assert "CORRUPT (MD5 mismatch)" in out  # random bytes are not the official files
     assert main(["data", "info", "svhn"]) == 3
     assert "unknown dataset 'svhn'" in capsys.readouterr().err
+
+
+def test_stacked_mnist_channels_are_digits_and_modes_are_triples(tmp_path, isolated_data, monkeypatch):
+    write_fake_mnist(tmp_path / "d" / "mnist")
+    monkeypatch.setenv("GANFORGE_DATA", str(tmp_path / "d"))
+    cfg = config.load(None, ["data.name=stacked-mnist", "data.channels=3", "data.range=unit",
+                             "data.max_images=50"]).data
+    data = build_dataset(cfg)
+    train, labels, _ = load_idx_split("mnist", "train")
+    assert data.x.shape == (50, 3, 28, 28) and len(data.classes) == 1000
+    for x, mode in zip(data.x, data.y.tolist()):
+        digits = []
+        for channel in x:  # every channel is one of the training images, and the mode spells its labels
+            match = np.flatnonzero((torch.from_numpy(train).float() / 255 == channel).all(-1).all(-1).numpy())
+            assert len(match) >= 1
+            digits.append(int(labels[match[0]]))
+        assert mode == digits[0] * 100 + digits[1] * 10 + digits[2]
+    again = build_dataset(cfg)  # the same images whatever the run
+    assert torch.equal(again.x, data.x)
+
+
+def test_stacked_mnist_needs_three_channels():
+    with pytest.raises(ConfigError, match="data.channels=3"):
+        config.load(None, ["data.name=stacked-mnist"])

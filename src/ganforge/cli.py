@@ -92,6 +92,7 @@ def _data(args) -> int:
             found = sources.find_idx_file(ds, ds.files["train_images"])
             print(f"  {name:15s} {'found at ' + str(found.parent) if found else 'not found (ganforge data fetch ' + name + ')'}")
         print(f"  {'mnist-embedded':15s} shipped inside the package (MNIST train[0:10000])")
+        print(f"  {'stacked-mnist':15s} three MNIST digits as RGB channels, 1,000 modes (built from mnist)")
         print(f"  {'ring, grid':15s} toy 2-D Gaussian mixtures (generated)")
         print(f"  {'folder':15s} your images: data.name=folder data.root=PATH")
         return 0

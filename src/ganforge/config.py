@@ -24,8 +24,10 @@ from ganforge.errors import ConfigError
 class DataConfig:
     # mnist | fashion-mnist: IDX files found on the data search path;
     # mnist-embedded: the 10,000-image MNIST subset shipped inside the package;
+    # stacked-mnist: three MNIST digits as the R, G, B channels (1,000 modes, for mode-collapse studies);
     # folder: an image-folder tree at `root`; ring | grid: toy 2-D mixtures; fake: random tensors.
-    name: Literal["mnist", "fashion-mnist", "mnist-embedded", "folder", "ring", "grid", "fake"] = "mnist"
+    name: Literal["mnist", "fashion-mnist", "mnist-embedded", "stacked-mnist", "folder", "ring", "grid",
+                  "fake"] = "mnist"
     root: str = ""  # searched before the data search path; the tree itself for `folder`
     # train = all training images; train50k / validation = train[0:50000] / train[50000:60000]
     # (the Goodfellow et al. 2014 MNIST split); test = the t10k file.
@@ -299,6 +301,9 @@ def validate(cfg: Config, where: str = "config") -> None:
     if d.name in ("mnist", "fashion-mnist", "mnist-embedded"):
         _check(d.resolution == 28 and d.channels == 1, where,
                f"{d.name} images are 28x28 grey: set data.resolution=28 data.channels=1")
+    if d.name == "stacked-mnist":
+        _check(d.resolution == 28 and d.channels == 3, where,
+               "stacked-mnist images are three 28x28 digits as RGB: set data.resolution=28 data.channels=3")
     if d.name == "folder":
         _check(bool(d.root), where, "data.name=folder needs data.root=PATH/TO/IMAGES")
     if d.name in ("ring", "grid"):

@@ -93,6 +93,8 @@ def build_dataset(cfg: DataConfig, seed: int = 0) -> InMemoryDataset:
     elif cfg.name == "mnist-embedded":
         images, labels = load_embedded_mnist()
         source, classes = "embedded MNIST train[0:10000]", IDX_DATASETS["mnist"].classes
+    elif cfg.name == "stacked-mnist":
+        return stacked_mnist(cfg)
     elif cfg.name == "folder":
         images, labels, class_names = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.labels, cfg.max_images)
         x = _to_float(images, cfg.range)
@@ -109,6 +111,27 @@ def build_dataset(cfg: DataConfig, seed: int = 0) -> InMemoryDataset:
     x = _to_float(images[:, None], cfg.range)  # [N, 1, 28, 28]
     y = torch.from_numpy(labels.astype(np.int64))
     return InMemoryDataset(x, y, cfg.name, "image", source, classes)
+
+
+# Fixed, so that every run (whatever its train.seed) sees the same Stacked MNIST images.
+STACKED_SEED = 2018
+
+
+def stack_digits(images: np.ndarray, labels: np.ndarray, n: int, seed: int = STACKED_SEED):
+    """n RGB images [n, 3, 28, 28] whose channels are three MNIST digits drawn independently and
+    uniformly (with replacement), and their modes 100 * red + 10 * green + blue digit (0..999), as in
+    the Stacked MNIST of Srivastava et al. 2017 (VEEGAN) and Lin et al. 2018 (PacGAN)."""
+    pick = np.random.default_rng(seed).integers(0, len(images), size=(n, 3))
+    mode = labels[pick].astype(np.int64) @ np.array([100, 10, 1])
+    return images[pick], mode
+
+
+def stacked_mnist(cfg: DataConfig) -> InMemoryDataset:
+    images, labels, source = load_idx_split("mnist", cfg.split, cfg.root)
+    n = cfg.max_images or len(images)
+    stacked, mode = stack_digits(images, labels, n)
+    return InMemoryDataset(_to_float(stacked, cfg.range), torch.from_numpy(mode), "stacked-mnist", "image",
+                           f"{n} digit triples from mnist {cfg.split} ({source})", tuple(f"{i:03d}" for i in range(1000)))
 
 
 def _toy(cfg: DataConfig, seed: int) -> InMemoryDataset:

@@ -47,6 +47,10 @@ class _Context:
     def domain(self) -> str:
         return "mnist" if self.cfg.data.name == "mnist-embedded" else self.cfg.data.name
 
+    @property
+    def stacked(self) -> bool:
+        return self.cfg.data.name == "stacked-mnist"
+
     def once(self, key, fn):
         if key not in self.cache:
             self.cache[key] = fn()
@@ -175,6 +179,15 @@ def _modes(ctx: _Context) -> dict:
         data = build_dataset(d, seed=0)
         std = d.toy_std or (0.01 if d.name == "ring" else 0.05)
         return {**toy_modes(ctx.fake, data.centres, std), "definition": "VEEGAN / PacGAN (3 std)"}
+    if ctx.stacked:  # the MNIST classifier on each channel; a mode is a digit triple
+        from ganforge.metrics.features import DOMAIN_EXTRACTORS, load_extractor
+        from ganforge.metrics.modes import stacked_modes
+
+        ex = load_extractor(DOMAIN_EXTRACTORS["mnist"])
+        preds = [ex.run(ctx.fake[:, c:c + 1])[1] for c in range(3)]
+        return {**stacked_modes(*preds), "definition": "MNIST classifier per channel (Stacked MNIST)",
+                "feature_extractor": ex.name, "feature_extractor_sha256": ex.sha256,
+                "feature_extractor_test_accuracy": ex.test_accuracy}
     ctx.extractor()  # refuses data without a classifier
     _, pred = ctx.features("fake")
     return {**label_modes(pred, 10), "definition": "classifier label histogram", **ctx.extractor_record()}
@@ -235,6 +248,8 @@ def evaluate_generator(G_fn, cfg: Config, metrics: list[str], num_samples: int =
 def default_metrics(cfg: Config) -> list[str]:
     if cfg.data.name in ("ring", "grid"):
         return ["fid", "prdc", "modes"]
+    if cfg.data.name == "stacked-mnist":
+        return ["modes"]
     if cfg.data.name in ("mnist", "mnist-embedded"):
         return ["parzen", "fid", "kid", "prdc", "modes", "memorization"]
     return ["fid", "kid", "prdc", "modes", "memorization"]

@@ -41,13 +41,15 @@ class MetricsHook:
 
     def on_step(self, trainer) -> None:
         if trainer.step % self.cfg.eval.every_steps == 0:
-            self.evaluate(trainer.step)
+            self.evaluate(trainer.step, trainer.elapsed_s)
 
-    def evaluate(self, step: int) -> dict:
+    def evaluate(self, step: int, train_time_s: float | None = None) -> dict:
         e = self.cfg.eval
         records = evaluate_generator(self.recipe.generate, self.cfg, list(e.metrics), e.num_samples, e.seed, step,
                                      cache=self.cache)
         row = {"step": step, "num_samples": e.num_samples, **flatten_records(records)}
+        if train_time_s is not None:  # time spent in training steps, for time-to-quality
+            row["train_time_s"] = round(train_time_s, 1)
         extractor = next((r.get("feature_extractor") for r in records if r.get("feature_extractor")), None)
         if extractor:
             row["feature_extractor"] = extractor
