@@ -22,6 +22,10 @@ def _has_batchnorm(net: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
+def _has_conv(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.conv._ConvNd) for m in net.modules())
+
+
 def _ddp(net: nn.Module, device: torch.device) -> nn.Module:
     """DDP without buffer sync in forward: D runs on real and fake before one backward, and batch
     norm statistics stay per rank. (torch >= 2.13 names the switch forward_sync_buffers.)"""
@@ -48,6 +52,12 @@ def _make_optimizer(cfg: Config, params, lr: float, device: torch.device) -> tor
 class GANRecipe:
     def __init__(self, cfg: Config, G: nn.Module, D: nn.Module, device: torch.device, dist: DistInfo = DistInfo()):
         self.cfg, self.G, self.D, self.device, self.dist = cfg, G, D, device, dist
+        self.memory_format = torch.preserve_format
+        if cfg.train.channels_last and _has_conv(D):
+            # before DDP and the optimizers: parameters keep their identity, only their strides change
+            self.memory_format = torch.channels_last
+            G.to(memory_format=torch.channels_last)
+            D.to(memory_format=torch.channels_last)
         # Training forwards go through the DDP wrappers (gradient sync); G, D stay the plain nets
         # for sampling and checkpoints.
         self.G_run, self.D_run = G, D
@@ -117,6 +127,8 @@ class GANRecipe:
     def train_step(self, x_real: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         n = len(x_real)
+        if self.memory_format is torch.channels_last:
+            x_real = x_real.contiguous(memory_format=torch.channels_last)
         g_step = (self.updates_D + 1) % cfg.train.n_dis == 0
         reuse = cfg.train.reuse_fake and g_step
         # Keep G's graph only when the G step will reuse this very x_fake.
