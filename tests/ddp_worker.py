@@ -11,7 +11,7 @@ import torch.distributed as dist
 
 from ganforge import config
 from ganforge.data import build_dataset
-from ganforge.distributed import init_from_env, shutdown
+from ganforge.distributed import gather_shares, init_from_env, share, shutdown
 from ganforge.recipes import build_recipe
 from ganforge.trainer import Trainer
 
@@ -29,10 +29,13 @@ def main():
     flat = torch.cat([p.detach().flatten() for net in (recipe.G, recipe.D) for p in net.parameters()])
     gathered = [torch.empty_like(flat) for _ in range(info.world_size)]
     dist.all_gather(gathered, flat)
+    rows = torch.arange(7.0)[:, None].repeat(1, 3)  # shares of 4 and 3 rows: padding must be dropped
+    gathered_rows = gather_shares(rows[share(7, info)], 7, info)
     if info.is_main:
         diffs = [float((g - gathered[0]).abs().max()) for g in gathered]
         json.dump({"world_size": info.world_size, "step": result.step, "max_abs_diff_to_rank0": diffs,
-                   "param_norm": float(flat.norm())}, open(out, "w"))
+                   "param_norm": float(flat.norm()),
+                   "gather_shares_ok": torch.equal(gathered_rows, rows)}, open(out, "w"))
     shutdown(info)
 
 

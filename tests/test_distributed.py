@@ -6,9 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
-from ganforge import checkpoint
+from ganforge import api, checkpoint
 
 from conftest import tiny_overrides
 
@@ -29,12 +30,13 @@ def test_parameters_stay_identical_across_ranks(tmp_path):
     r = json.loads(out.read_text())
     assert r["world_size"] == 2 and r["step"] == 16
     assert r["max_abs_diff_to_rank0"] == [0.0, 0.0]
+    assert r["gather_shares_ok"]
 
 
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     """train.batch_size is the global batch: 2 x 16 per rank ~ 1 x 32 (no dropout, so the only
     difference is the order of floating-point sums). Tolerance: 1e-4 absolute on every weight."""
-    extra = ("model.d_dropout=0.0", "train.epochs=1")
+    extra = ("model.d_dropout=0.0", "train.epochs=1", "eval.every_steps=16", "eval.num_samples=200")
     cfg = tmp_path / "c.yaml"
     cfg.write_text("train:\n  epochs: 1\n")
     one = torchrun(1, "-m", "ganforge", "train", str(cfg), *tiny_overrides(tmp_path, *extra, "run.name=one"))
@@ -50,6 +52,12 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
         for k in a[net]:
             torch.testing.assert_close(a[net][k], b[net][k], atol=1e-4, rtol=0)
     assert "2 process(es)" in (runs["two"] / "log.txt").read_text()
+    # in-training metrics: each rank generated 100 of the 200 samples, rank 0 gathered and scored
+    # them; the same latents through the saved G in this process give the same numbers
+    (row,) = [json.loads(line) for line in (runs["two"] / "metrics.jsonl").read_text().splitlines()]
+    fid, modes = api.evaluate(runs["two"], ["fid", "modes"], num_samples=200, seed=0)
+    assert row["step"] == 16 and row["fid"] == pytest.approx(fid["value"], rel=1e-4)
+    assert row["modes_hit"] == modes["modes_hit"]
 
 
 def test_resume_under_torchrun(tmp_path):

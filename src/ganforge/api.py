@@ -128,16 +128,16 @@ def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tu
             run_dir = new_run_dir(cfg)
         (run_dir / "config.yaml").write_text(config_mod.dump(cfg))
         hooks.append(Reporter(cfg, data, recipe, run_dir, log))
-        if cfg.eval.every_steps:
-            from ganforge.metrics.hook import MetricsHook
-
-            hooks.append(MetricsHook(cfg, recipe, run_dir))
         with open(run_dir / "log.txt", "a") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} start at step {ckpt['step'] if ckpt else 0}: "
                     f"{data.name} ({len(data)} samples, {data.source}), {cfg.model.arch}, device {device}, "
                     f"{info.world_size} process(es)\n")
     elif ckpt is None:
         run_dir = None
+    if cfg.eval.every_steps:  # on every rank: each generates its share of the samples
+        from ganforge.metrics.hook import MetricsHook
+
+        hooks.append(MetricsHook(cfg, recipe, run_dir if info.is_main else None, info))
     trainer.run_dir, trainer.hooks = run_dir, hooks
     result = trainer.fit(ckpt)
     if info.is_main:

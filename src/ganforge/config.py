@@ -94,6 +94,9 @@ class TrainConfig:
     # Convolutional nets and their image batches in NHWC layout (oneDNN / cuDNN's preferred layout);
     # no effect on MLPs. The maths are the same; see docs/RESULTS.md for the measured speed.
     channels_last: bool = False
+    # torch.compile G and D (TorchInductor: needs a C++ compiler on CPU, Triton on CUDA). The first
+    # steps are slow while it compiles; it pays off on long runs (measured in docs/RESULTS.md).
+    compile: bool = False
 
 
 @dataclass

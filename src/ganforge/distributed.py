@@ -12,6 +12,8 @@ What each rank does (see recipes/gan.py and trainer.py):
   backward); the G step calls D's inner module, so the frozen D takes no part in gradient sync;
 - per-step statistics and the stop flag (a signal on any rank) are averaged / max-reduced, so all
   ranks see the same numbers and stop at the same step;
+- in-training metrics: each rank generates its share of the samples, rank 0 gathers them and
+  computes the metrics;
 - only rank 0 writes files.
 """
 
@@ -72,6 +74,24 @@ def any_rank(flag: bool, info: DistInfo, device) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def share(n: int, info: DistInfo) -> slice:
+    """This rank's contiguous share of n items (shares differ by at most one)."""
+    return slice(n * info.rank // info.world_size, n * (info.rank + 1) // info.world_size)
+
+
+def gather_shares(x_local: torch.Tensor, n: int, info: DistInfo) -> torch.Tensor:
+    """Every rank's `share` of n rows, concatenated in rank order, on every rank (on x_local's device,
+    which must suit the backend: CUDA for NCCL)."""
+    if not info.enabled:
+        return x_local
+    sizes = [len(range(n)[share(n, DistInfo(r, info.world_size))]) for r in range(info.world_size)]
+    padded = x_local.new_zeros((max(sizes), *x_local.shape[1:]))  # all_gather needs equal shapes
+    padded[:len(x_local)] = x_local
+    parts = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(parts, padded)
+    return torch.cat([p[:s] for p, s in zip(parts, sizes)])
 
 
 def barrier(info: DistInfo) -> None:

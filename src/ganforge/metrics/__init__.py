@@ -17,6 +17,7 @@ import torch
 
 from ganforge import __version__
 from ganforge.config import Config
+from ganforge.distributed import DistInfo, gather_shares, share
 from ganforge.errors import DataError, GanforgeError
 
 METRICS = ("parzen", "fid", "kid", "prdc", "modes", "memorization")
@@ -213,23 +214,35 @@ _FUNCTIONS: dict[str, Callable[[_Context], dict]] = {
 
 @torch.no_grad()
 def generate(G_fn: Callable[[torch.Tensor], torch.Tensor], cfg: Config, n: int, seed: int,
-             batch: int = 1000) -> torch.Tensor:
-    """n samples in [0, 1] (images) or as points, from latents drawn with their own seed."""
+             batch: int = 1000, dist: DistInfo = DistInfo()) -> torch.Tensor:
+    """n samples in [0, 1] (images) or as points, from latents drawn with their own seed. Under
+    torchrun each rank generates its share of the same n latents and every rank gets all n."""
     from ganforge.api import sample_latents
 
     z = sample_latents(cfg, n, seed)
-    x = torch.cat([G_fn(z[i:i + batch]).float().cpu() for i in range(0, n, batch)])
+    if dist.enabled:
+        mine = share(n, dist)
+        x = torch.cat([G_fn(z[mine][i:i + batch]).float() for i in range(0, len(z[mine]), batch)])
+        x = gather_shares(x, n, dist).cpu()
+    else:
+        x = torch.cat([G_fn(z[i:i + batch]).float().cpu() for i in range(0, n, batch)])
     if x.dim() == 4 and cfg.data.range == "signed":
         x = (x + 1) / 2
     return x.clamp(0, 1) if x.dim() == 4 else x
 
 
 def evaluate_generator(G_fn, cfg: Config, metrics: list[str], num_samples: int = 10_000, seed: int = 0,
-                       step: int | None = None, source: str = "", cache: dict | None = None) -> list[dict]:
+                       step: int | None = None, source: str = "", cache: dict | None = None,
+                       dist: DistInfo = DistInfo()) -> list[dict]:
     """Records for `metrics`. `cache` (optional) keeps the real-data side (splits, extractor, real
-    features) between calls, as the in-training hook does; generated-sample entries never persist."""
+    features) between calls, as the in-training hook does; generated-sample entries never persist.
+    Under torchrun every rank must call it (each generates its share); rank 0 gets the records,
+    the others an empty list."""
     check_metric_names(metrics)
-    ctx = _Context(cfg, generate(G_fn, cfg, num_samples, seed), seed, cache if cache is not None else {})
+    fake = generate(G_fn, cfg, num_samples, seed, dist=dist)
+    if not dist.is_main:
+        return []
+    ctx = _Context(cfg, fake, seed, cache if cache is not None else {})
     records = []
     for name in metrics:
         base = {"metric": name, "generator": source, "step": step, "num_fake": num_samples, "seed": seed,

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ganforge.config import Config
+from ganforge.distributed import DistInfo
 from ganforge.metrics import evaluate_generator
 from ganforge.reporting import truncate_jsonl
 
@@ -31,22 +32,28 @@ def flatten_records(records: list[dict]) -> dict:
 
 
 class MetricsHook:
-    def __init__(self, cfg: Config, recipe, run_dir: Path):
-        self.cfg, self.recipe, self.run_dir = cfg, recipe, run_dir
-        self.path = run_dir / "metrics.jsonl"
+    """Runs on every rank under torchrun (each generates its share of the samples); only rank 0,
+    the one given a run_dir, computes the metrics and writes."""
+
+    def __init__(self, cfg: Config, recipe, run_dir: Path | None, dist: DistInfo = DistInfo()):
+        self.cfg, self.recipe, self.run_dir, self.dist = cfg, recipe, run_dir, dist
+        self.path = run_dir / "metrics.jsonl" if run_dir is not None else None
         self.cache: dict = {}  # real-data features, computed once per run
 
     def on_start(self, trainer) -> None:
-        truncate_jsonl(self.path, trainer.step)  # on resume, evaluations after the checkpoint are redone
+        if self.path is not None:
+            truncate_jsonl(self.path, trainer.step)  # on resume, evaluations after the checkpoint are redone
 
     def on_step(self, trainer) -> None:
         if trainer.step % self.cfg.eval.every_steps == 0:
             self.evaluate(trainer.step, trainer.elapsed_s)
 
-    def evaluate(self, step: int, train_time_s: float | None = None) -> dict:
+    def evaluate(self, step: int, train_time_s: float | None = None) -> dict | None:
         e = self.cfg.eval
         records = evaluate_generator(self.recipe.generate, self.cfg, list(e.metrics), e.num_samples, e.seed, step,
-                                     cache=self.cache)
+                                     cache=self.cache, dist=self.dist)
+        if self.path is None:
+            return None
         row = {"step": step, "num_samples": e.num_samples, **flatten_records(records)}
         if train_time_s is not None:  # time spent in training steps, for time-to-quality
             row["train_time_s"] = round(train_time_s, 1)

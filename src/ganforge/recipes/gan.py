@@ -63,6 +63,11 @@ class GANRecipe:
         self.G_run, self.D_run = G, D
         if dist.enabled:
             self.G_run, self.D_run = _ddp(G, device), _ddp(D, device)
+        # The G step calls D outside DDP: the frozen D takes no part in gradient sync.
+        self.D_frozen = D
+        if cfg.train.compile:
+            self.G_run, self.D_run = torch.compile(self.G_run), torch.compile(self.D_run)
+            self.D_frozen = torch.compile(D) if dist.enabled else self.D_run
         # Latents come from their own generator, identical on every rank: each rank draws the whole
         # global batch and keeps its slice, so N processes see exactly the latents one process would.
         self.z_rng = torch.Generator().manual_seed(cfg.train.seed + 1_000_003)
@@ -150,13 +155,12 @@ class GANRecipe:
         if not g_step:
             return stats
 
-        # G step, with D frozen (no D gradients are computed or kept); D's inner module is called,
-        # so the frozen D takes no part in DDP's gradient sync.
+        # G step, with D frozen (no D gradients are computed or kept).
         self.D.requires_grad_(False)
         with self.autocast():
             if not reuse:
                 x_fake = self.G_run(self._train_z(n))
-            logits = self.D(x_fake).float()
+            logits = self.D_frozen(x_fake).float()
         loss_G = losses.g_loss(cfg.loss.kind, logits)
         self._apply_lr(self.opt_G, cfg.optim.lr_G, self.updates_G)
         self.opt_G.zero_grad(set_to_none=True)
@@ -173,7 +177,7 @@ class GANRecipe:
         """Samples in eval mode (batch norm uses running statistics; no state changes)."""
         was_training = self.G.training
         self.G.eval()
-        x = self.G(z).float()
+        x = self.G(z.to(self.device)).float()
         self.G.train(was_training)
         return x
 
