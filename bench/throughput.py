@@ -7,8 +7,9 @@ pytorch/examples write them, measured side by side in one process, alternating A
 A: the reference loop (per-sample Dataset + DataLoader with ToTensor/Normalize-style conversion,
    Sigmoid + BCELoss, float32; MLP: a second G forward for the G step, as the textbook does).
 B: `ganforge train` with the preset as a user runs it (configs/mnist_mlp.yaml or mnist_dcgan.yaml).
-C: B with train.precision=bf16.
-Reports samples/s (median over rounds, steps after a warm-up), B/A and C/A, and for the MLP the
+C: B with train.precision=bf16; DCGAN also D: channels_last, E: bf16 + channels_last;
+F (with --compile): bf16 + train.compile.
+Reports samples/s (median over rounds, steps after a warm-up), each ratio to A, and for the MLP the
 achieved FLOP/s against this machine's measured GEMM rate for the same layer shapes.
 """
 
@@ -154,34 +155,49 @@ def mlp_flops_per_sample():
     return 2 * (3 * g + 8 * d), G + D
 
 
+def variants(model: str, with_compile: bool) -> dict[str, list[str]]:
+    """ganforge settings compared against the reference (A), as config overrides."""
+    v = {"B_ganforge": [], "C_ganforge_bf16": ["train.precision=bf16"]}
+    if model == "dcgan":
+        v["D_ganforge_channels_last"] = ["train.channels_last=true"]
+        v["E_ganforge_bf16_channels_last"] = ["train.precision=bf16", "train.channels_last=true"]
+    if with_compile:
+        v["F_ganforge_bf16_compile"] = ["train.precision=bf16", "train.compile=true"]
+    return v
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", choices=["mlp", "dcgan"], default="mlp")
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--data", default="mnist-embedded")
+    ap.add_argument("--compile", action="store_true", help="also time train.compile=true (bf16)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     images = load_images(args.data)
     preset, batch = ("mnist_mlp.yaml", 512) if args.model == "mlp" else ("mnist_dcgan.yaml", 128)
     reference = reference_mlp if args.model == "mlp" else reference_dcgan
-    results = {"A_reference": [], "B_ganforge": [], "C_ganforge_bf16": []}
+    settings = variants(args.model, args.compile)
+    results = {"A_reference": [], **{k: [] for k in settings}}
     for r in range(args.rounds):
         results["A_reference"].append(reference(images, args.steps, batch))
-        results["B_ganforge"].append(ganforge_run(preset, args.data, args.steps))
-        results["C_ganforge_bf16"].append(ganforge_run(preset, args.data, args.steps, ["train.precision=bf16"]))
+        for name, overrides in settings.items():
+            results[name].append(ganforge_run(preset, args.data, args.steps, overrides))
         print(f"round {r + 1}: " + ", ".join(f"{k}={v[-1]:.0f}" for k, v in results.items()), flush=True)
     med = {k: statistics.median(v) for k, v in results.items()}
     report = {"model": args.model, "batch": batch, "steps": args.steps, "rounds": args.rounds,
               "samples_per_s": {k: round(v, 1) for k, v in med.items()},
-              "all_rounds": results, "B_over_A": med["B_ganforge"] / med["A_reference"],
-              "C_over_A": med["C_ganforge_bf16"] / med["A_reference"],
+              "over_A": {k: round(v / med["A_reference"], 3) for k, v in med.items()},
+              "all_rounds": results, "settings": settings,
               "threads": torch.get_num_threads(), "torch": torch.__version__,
               "cpu": platform.processor() or platform.machine()}
     if args.model == "mlp":
         flops, shapes = mlp_flops_per_sample()
-        for key, dtype in (("B_ganforge", torch.float32), ("C_ganforge_bf16", torch.bfloat16)):
-            rate = gemm_rate(shapes, batch, dtype)
+        rates = {torch.float32: gemm_rate(shapes, batch, torch.float32),
+                 torch.bfloat16: gemm_rate(shapes, batch, torch.bfloat16)}
+        for key, overrides in settings.items():
+            rate = rates[torch.bfloat16 if "train.precision=bf16" in overrides else torch.float32]
             achieved = med[key] * flops
             report[f"{key}_flops"] = {"achieved_gflops": achieved / 1e9, "gemm_peak_gflops": rate / 1e9,
                                       "fraction": achieved / rate}

@@ -349,3 +349,11 @@ def test_compiled_nets_compute_the_same_step(tiny_cfg):
     run_dir, result = api.train(tiny_cfg("train.compile=true", "train.max_steps=3", "run.name=compiled"),
                                 log=lambda s: None)
     assert result.step == 3 and (run_dir / "export/generator.safetensors").is_file()
+
+
+def test_precision_auto_picks_what_the_device_computes_natively(tiny_cfg):
+    from ganforge.recipes.gan import native_bf16
+
+    run_dir, _ = api.train(tiny_cfg("train.precision=auto", "train.max_steps=2"), log=lambda s: None)
+    expected = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
+    assert f"precision {expected}," in (run_dir / "log.txt").read_text()

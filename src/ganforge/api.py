@@ -131,6 +131,7 @@ def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tu
         with open(run_dir / "log.txt", "a") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} start at step {ckpt['step'] if ckpt else 0}: "
                     f"{data.name} ({len(data)} samples, {data.source}), {cfg.model.arch}, device {device}, "
+                    f"precision {recipe.precision}, "
                     f"{info.world_size} process(es)\n")
     elif ckpt is None:
         run_dir = None

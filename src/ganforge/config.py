@@ -89,8 +89,9 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # fp32, or autocast to bf16 / fp16 (fp16 with a gradient scaler). Weights, optimizer state and
     # losses stay float32. bf16 uses the AMX / AVX-512 BF16 units of recent CPUs and the tensor cores
-    # of GPUs.
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    # of GPUs; auto = bf16 where the device computes it natively (CUDA compute capability >= 8.0, a
+    # CPU with AMX or AVX-512 BF16), fp32 elsewhere (emulated bf16 is slower than fp32).
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"
     # Convolutional nets and their image batches in NHWC layout (oneDNN / cuDNN's preferred layout);
     # no effect on MLPs. The maths are the same; see docs/RESULTS.md for the measured speed.
     channels_last: bool = False

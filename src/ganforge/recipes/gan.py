@@ -22,6 +22,26 @@ def _has_batchnorm(net: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bf16 matrix products in hardware."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    if device.type != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:  # not Linux: be conservative
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_precision(choice: str, device: torch.device) -> str:
+    if choice == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return choice
+
+
 def _has_conv(net: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.conv._ConvNd) for m in net.modules())
 
@@ -78,7 +98,7 @@ class GANRecipe:
         # One D pass over [x_real; x_fake] is exact only when D has no batch statistics:
         # batch norm would mix real and fake statistics, so such a D sees them separately.
         self.joint_d_pass = not _has_batchnorm(D)
-        precision = cfg.train.precision
+        precision = self.precision = resolve_precision(cfg.train.precision, device)
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
         # fp16 gradients underflow without loss scaling; bf16 has float32's range and needs none.
         self.scaler_D = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
