@@ -22,10 +22,12 @@ def torchrun(nproc: int, *args: str, timeout: int = 300) -> subprocess.Completed
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def test_parameters_stay_identical_across_ranks(tmp_path):
+@pytest.mark.parametrize("update", ["alternating", "simultaneous"])
+def test_parameters_stay_identical_across_ranks(tmp_path, update):
     out = tmp_path / "ddp.json"
     # dropout on: each rank draws its own masks, and the gradients are still averaged into one model
-    p = torchrun(2, str(HERE / "ddp_worker.py"), str(out), *tiny_overrides(tmp_path, "train.epochs=1"))
+    p = torchrun(2, str(HERE / "ddp_worker.py"), str(out),
+                 *tiny_overrides(tmp_path, "train.epochs=1", f"train.update={update}"))
     assert p.returncode == 0, p.stderr[-3000:]
     r = json.loads(out.read_text())
     assert r["world_size"] == 2 and r["step"] == 16

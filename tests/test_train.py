@@ -87,7 +87,8 @@ def test_same_seed_same_result(tiny_cfg):
      "optim.betas=[0.5, 0.999]"),  # batch norm, k = 2
     ("model.arch=goodfellow2014", "model.width=20", "data.range=unit", "model.z_dist=uniform", "optim.kind=sgd",
      "optim.lr_G=0.1", "optim.lr_D=0.1", "optim.momentum_final=0.7", "optim.momentum_saturate_epoch=3",
-     "optim.lr_decay=1.001", "loss.d_scale=0.5", "train.epochs=3"),  # the paper's schedules
+     "optim.lr_decay=1.001", "loss.d_scale=0.5", "train.epochs=3",
+     "train.update=simultaneous"),  # the paper's schedules and update
     ("train.precision=bf16",),  # autocast
     ("model.arch=dcgan", "model.width=4", "train.precision=fp16"),  # autocast + gradient scalers
 ])
@@ -357,3 +358,37 @@ def test_precision_auto_picks_what_the_device_computes_natively(tiny_cfg):
     run_dir, _ = api.train(tiny_cfg("train.precision=auto", "train.max_steps=2"), log=lambda s: None)
     expected = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
     assert f"precision {expected}," in (run_dir / "log.txt").read_text()
+
+
+def test_simultaneous_update_applies_each_players_own_gradient(tiny_cfg):
+    """train.update=simultaneous (the paper's code): D moves along -grad of loss_D and G along
+    -grad of loss_G, both taken at the same parameters from one forward pass."""
+    import copy
+
+    from ganforge import losses
+    from ganforge.data import build_dataset
+    from ganforge.recipes import build_recipe
+
+    cfg = tiny_cfg("model.d_dropout=0.0", "train.update=simultaneous", "optim.kind=sgd", "optim.momentum=0.0",
+                   "optim.momentum_final=0.0", "optim.lr_G=0.1", "optim.lr_D=0.1")
+    data = build_dataset(cfg.data)
+    recipe = build_recipe(cfg, data, torch.device("cpu"))
+    G0, D0 = copy.deepcopy(recipe.G), copy.deepcopy(recipe.D)
+    z = recipe.sample_z(32, generator=torch.Generator().set_state(recipe.z_rng.get_state()))
+    x_real = data.x[:32]
+    logits = D0(torch.cat([x_real, G0(z)]))
+    loss_D = losses.d_loss(logits[:32], logits[32:])
+    loss_G = losses.g_loss("ns", logits[32:])
+    grads_D = torch.autograd.grad(loss_D, list(D0.parameters()), retain_graph=True)
+    grads_G = torch.autograd.grad(loss_G, list(G0.parameters()))
+    stats = recipe.train_step(x_real)
+    assert float(stats["loss_D"]) == pytest.approx(float(loss_D.detach()), rel=1e-5)
+    for net, net0, grads in ((recipe.D, D0, grads_D), (recipe.G, G0, grads_G)):
+        for p, p0, g in zip(net.parameters(), net0.parameters(), grads):
+            torch.testing.assert_close(p.detach(), p0.detach() - 0.1 * g, rtol=1e-5, atol=1e-6)
+    assert recipe.updates_G == recipe.updates_D == 1
+
+
+def test_simultaneous_update_needs_k_1():
+    with pytest.raises(config.ConfigError, match="train.n_dis=1"):
+        config.load(None, ["train.update=simultaneous", "train.n_dis=2"])

@@ -85,6 +85,10 @@ class TrainConfig:
     batch_size: int = 512
     n_dis: int = 1  # k: discriminator steps per generator step
     reuse_fake: bool = True  # G step reuses the D step's G(z) instead of a second G forward
+    # alternating: a D update, then a G update against the updated D (Algorithm 1 of the paper);
+    # simultaneous: both players' gradients from one forward pass at the same parameters, applied
+    # together (what the paper's own code, goodfeli/adversarial, does). simultaneous needs n_dis = 1.
+    update: Literal["alternating", "simultaneous"] = "alternating"
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # fp32, or autocast to bf16 / fp16 (fp16 with a gradient scaler). Weights, optimizer state and
@@ -345,6 +349,8 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(t.max_steps >= 0, where, "train.max_steps must be >= 0 (0 = no limit)")
     _check(t.batch_size > 0, where, f"train.batch_size={t.batch_size} must be positive")
     _check(t.n_dis >= 1, where, f"train.n_dis={t.n_dis} must be at least 1")
+    _check(t.update == "alternating" or t.n_dis == 1, where,
+           f"train.update=simultaneous updates both players every step: set train.n_dis=1 (not {t.n_dis})")
     _check(lg.sample_every_steps >= 0 and lg.ckpt_every_steps >= 0, where, "log.*_every_steps must be >= 0")
     _check(lg.stats_every_steps > 0, where, "log.stats_every_steps must be positive")
     _check(0 < lg.num_samples <= 1024, where, "log.num_samples must be in 1..1024")

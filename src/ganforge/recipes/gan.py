@@ -154,6 +154,8 @@ class GANRecipe:
         n = len(x_real)
         if self.memory_format is torch.channels_last:
             x_real = x_real.contiguous(memory_format=torch.channels_last)
+        if cfg.train.update == "simultaneous":
+            return self._simultaneous_step(x_real)
         g_step = (self.updates_D + 1) % cfg.train.n_dis == 0
         reuse = cfg.train.reuse_fake and g_step
         # Keep G's graph only when the G step will reuse this very x_fake.
@@ -191,6 +193,31 @@ class GANRecipe:
         self.updates_G += 1
         stats["loss_G"] = loss_G.detach()
         return stats
+
+    def _simultaneous_step(self, x_real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The paper's code (AdversaryCost2.get_gradients): one G forward, one D forward over real and
+        fake (one dropout mask), each player's gradient of its own objective at the current
+        parameters, both applied at once."""
+        cfg = self.cfg
+        with self.autocast():
+            x_fake = self.G_run(self._train_z(len(x_real)))
+            logits_real, logits_fake = (t.float() for t in self._d_logits(x_real, x_fake))
+        loss_D = cfg.loss.d_scale * losses.d_loss(logits_real, logits_fake)
+        loss_G = losses.g_loss(cfg.loss.kind, logits_fake)
+        self._apply_lr(self.opt_D, cfg.optim.lr_D, self.updates_D)
+        self._apply_lr(self.opt_G, cfg.optim.lr_G, self.updates_G)
+        self.opt_D.zero_grad(set_to_none=True)
+        self.opt_G.zero_grad(set_to_none=True)
+        # `inputs=` keeps each objective's gradient to its own player's parameters.
+        self.scaler_G.scale(loss_G).backward(inputs=list(self.G.parameters()), retain_graph=True)
+        self.scaler_D.scale(loss_D).backward(inputs=list(self.D.parameters()))
+        for opt, scaler in ((self.opt_D, self.scaler_D), (self.opt_G, self.scaler_G)):
+            scaler.step(opt)
+            scaler.update()
+        self.updates_D += 1
+        self.updates_G += 1
+        return {"loss_D": loss_D.detach(), "D_x": torch.sigmoid(logits_real.detach()).mean(),
+                "D_G_z": torch.sigmoid(logits_fake.detach()).mean(), "loss_G": loss_G.detach()}
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor) -> torch.Tensor:
