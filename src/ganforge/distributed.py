@@ -41,6 +41,15 @@ class DistInfo:
         return self.rank == 0
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. under taskset or a batch
+    scheduler), not all the machine's cores."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def init_from_env(device_choice: str) -> tuple[DistInfo, str]:
     """Join the process group torchrun describes; returns (info, device string)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -57,7 +66,7 @@ def init_from_env(device_choice: str) -> tuple[DistInfo, str]:
         device = "cpu"
         # share the machine's cores between the local processes instead of oversubscribing them
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
+        torch.set_num_threads(max(1, usable_cores() // local_world))
     return DistInfo(rank, world, local_rank), device
 
 
