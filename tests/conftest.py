@@ -8,8 +8,9 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:
-    """A config small enough to train in a second: 512 embedded MNIST images, width-16 MLP."""
-    return ["data.name=mnist-embedded", "data.max_images=512", "model.arch=mlp", "model.width=16",
+    """A config small enough to train in a second: 512 embedded MNIST images, width-16 MLP, float32
+    (tolerances in the tests are float32's; `extra` may override any of these)."""
+    return ["train.precision=fp32", "data.name=mnist-embedded", "data.max_images=512", "model.arch=mlp", "model.width=16",
             "model.z_dim=8", "train.epochs=2", "train.batch_size=32", "log.progress=false",
             "log.stats_every_steps=4", "log.num_samples=16", f"run.dir={tmp_path / 'runs'}", "run.name=tiny",
             *extra]
