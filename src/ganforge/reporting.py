@@ -159,7 +159,7 @@ def plot_curves(stats: list[dict], out_dir: Path) -> list[Path]:
 
 def plot_metrics(rows: list[dict], out_dir: Path) -> list[Path]:
     """metrics.png: one panel per numeric metric from metrics.jsonl, against the step."""
-    keys = [k for k in (rows[0] if rows else {}) if k not in ("step", "num_samples")
+    keys = [k for k in (rows[0] if rows else {}) if k not in ("step", "num_samples", "train_time_s")
             and all(isinstance(r.get(k), (int, float)) for r in rows)]
     if not keys:
         return []
