@@ -95,7 +95,8 @@ def gather_shares(x_local: torch.Tensor, n: int, info: DistInfo) -> torch.Tensor
     which must suit the backend: CUDA for NCCL)."""
     if not info.enabled:
         return x_local
-    sizes = [len(range(n)[share(n, DistInfo(r, info.world_size))]) for r in range(info.world_size)]
+    shares = [share(n, DistInfo(r, info.world_size)) for r in range(info.world_size)]
+    sizes = [s.stop - s.start for s in shares]
     padded = x_local.new_zeros((max(sizes), *x_local.shape[1:]))  # all_gather needs equal shapes
     padded[:len(x_local)] = x_local
     parts = [torch.empty_like(padded) for _ in sizes]

@@ -113,11 +113,7 @@ class _Context:
         return self.once("extractor", load)
 
     def extractor_record(self) -> dict:
-        ex = self.extractor()
-        if ex is None:
-            return {"feature_extractor": "identity (2-D points)", "feature_extractor_sha256": None}
-        return {"feature_extractor": ex.name, "feature_extractor_sha256": ex.sha256,
-                "feature_extractor_test_accuracy": ex.test_accuracy}
+        return _extractor_fields(self.extractor())
 
     def features(self, which: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         def run():
@@ -125,6 +121,13 @@ class _Context:
             x = self.fake if which == "fake" else self.reference()[0]
             return (x.double(), None) if ex is None else ex.run(x)
         return self.once(("features", which), run)
+
+
+def _extractor_fields(ex) -> dict:
+    if ex is None:
+        return {"feature_extractor": "identity (2-D points)", "feature_extractor_sha256": None}
+    return {"feature_extractor": ex.name, "feature_extractor_sha256": ex.sha256,
+            "feature_extractor_test_accuracy": ex.test_accuracy}
 
 
 # --- the metrics ----------------------------------------------------------------------------------
@@ -187,8 +190,7 @@ def _modes(ctx: _Context) -> dict:
         ex = load_extractor(DOMAIN_EXTRACTORS["mnist"])
         preds = [ex.run(ctx.fake[:, c:c + 1])[1] for c in range(3)]
         return {**stacked_modes(*preds), "definition": "MNIST classifier per channel (Stacked MNIST)",
-                "feature_extractor": ex.name, "feature_extractor_sha256": ex.sha256,
-                "feature_extractor_test_accuracy": ex.test_accuracy}
+                **_extractor_fields(ex)}
     ctx.extractor()  # refuses data without a classifier
     _, pred = ctx.features("fake")
     return {**label_modes(pred, 10), "definition": "classifier label histogram", **ctx.extractor_record()}
@@ -219,13 +221,10 @@ def generate(G_fn: Callable[[torch.Tensor], torch.Tensor], cfg: Config, n: int, 
     torchrun each rank generates its share of the same n latents and every rank gets all n."""
     from ganforge.api import sample_latents
 
-    z = sample_latents(cfg, n, seed)
-    if dist.enabled:
-        mine = share(n, dist)
-        x = torch.cat([G_fn(z[mine][i:i + batch]).float() for i in range(0, len(z[mine]), batch)])
-        x = gather_shares(x, n, dist).cpu()
-    else:
-        x = torch.cat([G_fn(z[i:i + batch]).float().cpu() for i in range(0, n, batch)])
+    z = sample_latents(cfg, n, seed)[share(n, dist)]  # all n latents in a single process
+    # Alone, each batch leaves the device at once; under torchrun the share stays there for the gather.
+    keep = (lambda x: x.float()) if dist.enabled else (lambda x: x.float().cpu())
+    x = gather_shares(torch.cat([keep(G_fn(z[i:i + batch])) for i in range(0, len(z), batch)]), n, dist).cpu()
     if x.dim() == 4 and cfg.data.range == "signed":
         x = (x + 1) / 2
     return x.clamp(0, 1) if x.dim() == 4 else x

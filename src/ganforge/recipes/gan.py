@@ -46,6 +46,12 @@ def _has_conv(net: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.conv._ConvNd) for m in net.modules())
 
 
+def _d_stats(loss_D: torch.Tensor, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What a D update reports: its loss and the mean D(x), D(G(z))."""
+    return {"loss_D": loss_D.detach(), "D_x": torch.sigmoid(logits_real.detach()).mean(),
+            "D_G_z": torch.sigmoid(logits_fake.detach()).mean()}
+
+
 def _ddp(net: nn.Module, device: torch.device) -> nn.Module:
     """DDP without buffer sync in forward: D runs on real and fake before one backward, and batch
     norm statistics stay per rank. (torch >= 2.13 names the switch forward_sync_buffers.)"""
@@ -72,10 +78,9 @@ def _make_optimizer(cfg: Config, params, lr: float, device: torch.device) -> tor
 class GANRecipe:
     def __init__(self, cfg: Config, G: nn.Module, D: nn.Module, device: torch.device, dist: DistInfo = DistInfo()):
         self.cfg, self.G, self.D, self.device, self.dist = cfg, G, D, device, dist
-        self.memory_format = torch.preserve_format
-        if cfg.train.channels_last and _has_conv(D):
+        self.channels_last = cfg.train.channels_last and _has_conv(D)
+        if self.channels_last:
             # before DDP and the optimizers: parameters keep their identity, only their strides change
-            self.memory_format = torch.channels_last
             G.to(memory_format=torch.channels_last)
             D.to(memory_format=torch.channels_last)
         # Training forwards go through the DDP wrappers (gradient sync); G, D stay the plain nets
@@ -152,7 +157,7 @@ class GANRecipe:
     def train_step(self, x_real: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         n = len(x_real)
-        if self.memory_format is torch.channels_last:
+        if self.channels_last:
             x_real = x_real.contiguous(memory_format=torch.channels_last)
         if cfg.train.update == "simultaneous":
             return self._simultaneous_step(x_real)
@@ -172,8 +177,7 @@ class GANRecipe:
         self.scaler_D.step(self.opt_D)
         self.scaler_D.update()
         self.updates_D += 1
-        stats = {"loss_D": loss_D.detach(), "D_x": torch.sigmoid(logits_real.detach()).mean(),
-                 "D_G_z": torch.sigmoid(logits_fake.detach()).mean()}
+        stats = _d_stats(loss_D, logits_real, logits_fake)
         if not g_step:
             return stats
 
@@ -216,8 +220,7 @@ class GANRecipe:
             scaler.update()
         self.updates_D += 1
         self.updates_G += 1
-        return {"loss_D": loss_D.detach(), "D_x": torch.sigmoid(logits_real.detach()).mean(),
-                "D_G_z": torch.sigmoid(logits_fake.detach()).mean(), "loss_G": loss_G.detach()}
+        return {**_d_stats(loss_D, logits_real, logits_fake), "loss_G": loss_G.detach()}
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor) -> torch.Tensor:
