@@ -6,7 +6,9 @@
 Each --run is a checkpoint, run folder or export, trained with the commands in docs/RESULTS.md.
 Adds a reference row with 10,000 real MNIST training images (train[0:10000]) as kernel centres,
 prints a Markdown table next to the paper's numbers, with FID / PRDC / modes in the mnist-cnn
-feature space beside Parzen, and the wall time of each evaluation.
+feature space beside Parzen, and the wall time of each evaluation. The "nearest d2" column is the
+mean squared distance from a test image to its nearest kernel centre: at the chosen sigma one nat
+of Parzen score is 2 sigma^2 (about 0.06) of it, so it says why two rows differ.
 """
 
 import argparse
@@ -42,27 +44,31 @@ def main():
     t0 = time.perf_counter()
     real = parzen_protocol(unit(train[:10_000]), unit(valid[:1000]), unit(test))
     rows.append({"model": "real training images train[0:10000] as centres", "parzen": real.mean,
-                 "stderr": real.stderr, "sigma": real.sigma, "parzen_seconds": time.perf_counter() - t0})
+                 "stderr": real.stderr, "sigma": real.sigma, "nearest_d2": real.test_nearest_d2,
+                 "parzen_seconds": time.perf_counter() - t0})
     for item in args.run:
         name, path = item.split("=", 1)
         t0 = time.perf_counter()
         records = {r["metric"]: r for r in api.evaluate(path, ["parzen", "fid", "prdc", "modes"], args.num_samples)}
         p, f, q, m = (records[k] for k in ("parzen", "fid", "prdc", "modes"))
         rows.append({"model": name, "source": path, "step": p["step"], "parzen": p["value"], "stderr": p["stderr"],
-                     "sigma": p["sigma"], "parzen_seconds": p["seconds"], "fid": f["value"],
+                     "sigma": p["sigma"], "nearest_d2": p["test_nearest_sq_distance"], "parzen_seconds": p["seconds"],
+                     "fid": f["value"],
                      "fid_seconds": f["seconds"],  # includes both sets' feature extraction
                      "precision": q["precision"], "recall": q["recall"], "density": q["density"],
                      "coverage": q["coverage"], "modes_hit": m["modes_hit"], "kl_to_uniform": m["kl_to_uniform"],
                      "feature_extractor": f["feature_extractor"], "sha256": f["feature_extractor_sha256"],
                      "eval_seconds": time.perf_counter() - t0})
-    print("| model | Parzen log-likelihood (MNIST test) | FID (mnist-cnn) | precision | recall | modes hit | KL to uniform |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| model | Parzen log-likelihood (MNIST test) | nearest d2 | FID (mnist-cnn) | precision | recall | "
+          "modes hit | KL to uniform |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, value in PAPER:
-        print(f"| {name} | {value} | | | | | |")
+        print(f"| {name} | {value} | | | | | | |")
     for r in rows:
         extra = (f"{r['fid']:.2f} | {r['precision']:.3f} | {r['recall']:.3f} | {r['modes_hit']} | "
                  f"{r['kl_to_uniform']:.3f}") if "fid" in r else " | | | | "
-        print(f"| {r['model']} (ganforge) | {r['parzen']:.0f} +- {r['stderr']:.1f} (sigma {r['sigma']:.3f}) | {extra} |")
+        print(f"| {r['model']} (ganforge) | {r['parzen']:.0f} +- {r['stderr']:.1f} (sigma {r['sigma']:.3f}) | "
+              f"{r['nearest_d2']:.2f} | {extra} |")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"rows": rows, "machine": platform.processor() or platform.machine(),

@@ -67,6 +67,8 @@ def test_protocol_picks_the_best_sigma_and_reports_stderr():
     ll = log_likelihoods(d2, res.sigma, 10)
     assert res.mean == pytest.approx(ll.mean().item())
     assert res.stderr == pytest.approx(np.std(ll.numpy()) / math.sqrt(200))
+    brute = np.array([[((t - c) ** 2).sum() for c in data[:300].numpy()] for t in data[400:].numpy()])
+    assert res.test_nearest_d2 == pytest.approx(brute.min(1).mean(), rel=1e-5)
     # centres that are the test points themselves score higher than unrelated centres
     worse = parzen_protocol(torch.rand(300, 10) * 0.5, data[300:400], data[400:])
     assert worse.mean < res.mean

@@ -141,7 +141,7 @@ def _parzen(ctx: _Context) -> dict:
     valid, _, valid_desc = ctx.real_split("validation")
     test, _, test_desc = ctx.real_split("test")
     r = parzen_protocol(ctx.fake, valid[:1000], test)
-    return {"value": r.mean, "stderr": r.stderr, "sigma": r.sigma,
+    return {"value": r.mean, "stderr": r.stderr, "sigma": r.sigma, "test_nearest_sq_distance": r.test_nearest_d2,
             "validation_ll": {f"{s:.4f}": v for s, v in r.valid_ll.items()},
             "split": f"centres: {len(ctx.fake)} generated; sigma chosen on the first 1000 of {valid_desc}; "
                      f"scored on {test_desc}", "num_real": len(test)}

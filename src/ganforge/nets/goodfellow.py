@@ -1,7 +1,7 @@
 """The MNIST model of Goodfellow et al. 2014, "Generative Adversarial Nets", as in the authors'
 code (goodfeli/adversarial, mnist.yaml).
 
-G: z (100, uniform) -> ReLU 1200 -> ReLU 1200 -> sigmoid 784; weights uniform in +-0.05, the
+G: z (100, N(0, I)) -> ReLU 1200 -> ReLU 1200 -> sigmoid 784; weights uniform in +-0.05, the
 output bias set from the training data's pixel marginals.
 D: dropout(keep 0.8) -> maxout 240 x 5 -> dropout(keep 0.5) -> maxout 240 x 5 -> dropout(keep 0.5)
 -> logit; weights uniform in +-0.005. pylearn2 scales kept units by 1/keep, as nn.Dropout does.
