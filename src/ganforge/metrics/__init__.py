@@ -273,7 +273,8 @@ def format_table(records: list[dict]) -> str:
         if "refused" in r:
             text = "refused: " + r["refused"]
         elif r["metric"] == "parzen":
-            text = f"{r['value']:.1f} +- {r['stderr']:.1f} (sigma {r['sigma']:.3f})"
+            text = (f"{r['value']:.1f} +- {r['stderr']:.1f} (sigma {r['sigma']:.3f}, "
+                    f"nearest d2 {r['test_nearest_sq_distance']:.2f})")
         elif r["metric"] == "kid":
             text = f"{r['value']:.5f} +- {r['std']:.5f}"
         elif r["metric"] == "fid":
