@@ -101,3 +101,6 @@ def test_architecture_diff_names_the_keys():
     diff = config.architecture_diff(a, b)
     assert diff == ["model.width: 256 -> 64"]
     assert config.architecture_diff(a, a) == []
+    # the latent distribution is part of the model: a resumed run may not switch it
+    c = config.to_dict(config.load(None, ["model.z_dist=uniform"]))
+    assert config.architecture_diff(a, c) == ["model.z_dist: 'normal' -> 'uniform'"]

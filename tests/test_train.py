@@ -157,7 +157,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_cf
 
 def test_resume_refuses_an_architecture_change(tiny_cfg):
     api.train(tiny_cfg("train.max_steps=3"), log=lambda s: None)
-    with pytest.raises(CheckpointError, match=r"changes the architecture:\s+model.width: 16 -> 32"):
+    with pytest.raises(CheckpointError, match=r"changes the model \(shapes or latent distribution\):\s+model.width: 16 -> 32"):
         api.train(tiny_cfg("model.width=32"), resume="auto", log=lambda s: None)
 
 

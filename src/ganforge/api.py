@@ -107,7 +107,7 @@ def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tu
         ckpt = checkpoint.load(ckpt_path)
         diff = config_mod.architecture_diff(ckpt["config"], config_mod.to_dict(cfg))
         if diff:
-            raise CheckpointError(f"cannot resume {ckpt_path}: the config changes the architecture:\n  "
+            raise CheckpointError(f"cannot resume {ckpt_path}: the config changes the model (shapes or latent distribution):\n  "
                                   + "\n  ".join(diff) + "\nStart a new run (drop --resume) or restore these keys.")
         run_dir = ckpt_path.parent.parent
         if info.is_main:

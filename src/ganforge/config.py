@@ -145,8 +145,10 @@ class Config:
 
 
 # Keys whose change makes a checkpoint's weights or optimizer state unusable.
+# Keys a resumed run must keep: they change the networks' shapes or what G's input means (a run
+# trained on uniform z and continued on normal z would silently become a different model).
 ARCHITECTURE_KEYS = ("data.resolution", "data.channels", "data.range", "model.arch", "model.z_dim",
-                     "model.width", "optim.kind")
+                     "model.z_dist", "model.width", "optim.kind")
 
 
 def to_dict(cfg: Any) -> dict:
