@@ -9,10 +9,8 @@ import sys
 import torch
 import torch.distributed as dist
 
-from ganforge import config
-from ganforge.data import build_dataset
+from ganforge import api, config
 from ganforge.distributed import gather_shares, init_from_env, share, shutdown
-from ganforge.recipes import build_recipe
 from ganforge.trainer import Trainer
 
 
@@ -20,13 +18,10 @@ def main():
     out, overrides = sys.argv[1], sys.argv[2:]
     cfg = config.load(None, overrides)
     info, device = init_from_env("cpu")
-    torch.manual_seed(cfg.train.seed)
-    data = build_dataset(cfg.data, cfg.train.seed)
-    recipe = build_recipe(cfg, data, torch.device(device), info)
-    if info.rank:
-        torch.manual_seed(cfg.train.seed + 7919 * info.rank)
-    result = Trainer(cfg, recipe, data, torch.device(device), None, log=lambda s: None, dist=info).fit()
-    flat = torch.cat([p.detach().flatten() for net in (recipe.G, recipe.D) for p in net.parameters()])
+    device = torch.device(device)
+    data, recipe, schedule = api.prepare(cfg, device, info)
+    result = Trainer(cfg, recipe, data, device, schedule, log=lambda s: None, dist=info).fit()
+    flat = torch.cat([p.detach().flatten() for player in recipe.players.values() for p in player.net.parameters()])
     gathered = [torch.empty_like(flat) for _ in range(info.world_size)]
     dist.all_gather(gathered, flat)
     rows = torch.arange(7.0)[:, None].repeat(1, 3)  # shares of 4 and 3 rows: padding must be dropped

@@ -9,6 +9,7 @@ crash (even kill -9) leaves either the old file or the new one, never half of on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -21,7 +22,8 @@ import torch
 from ganforge import __version__
 from ganforge.errors import CheckpointError
 
-FORMAT = "ganforge-checkpoint-v1"
+FORMAT = "ganforge-checkpoint-v2"  # v2 (0.2): the recipe's state by player; v1 (0.1) is upgraded on load
+FORMAT_V1 = "ganforge-checkpoint-v1"
 EXPORT_FORMAT = "ganforge-generator-v1"
 
 
@@ -69,6 +71,17 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+@contextlib.contextmanager
+def isolated_rng():
+    """Whatever runs inside leaves every global random stream as it found it (hooks that sample,
+    build a feature network or draw evaluation latents must not change a training trajectory)."""
+    state = rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(state)
+
+
 def save(path: str | Path, payload: dict) -> None:
     payload = {"format": FORMAT, "version": __version__, **payload}
     _atomic_write(Path(path), lambda f: torch.save(payload, f))
@@ -84,9 +97,37 @@ def load(path: str | Path) -> dict:
         raise CheckpointError(f"{path}: not a readable ganforge checkpoint ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:200]}). If it is truncated, use an earlier "
                               f"checkpoint from the same folder.") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a ganforge checkpoint (format {ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt).__name__!r}, "
-                              f"expected {FORMAT})")
+    fmt = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+    if fmt == FORMAT_V1:
+        return upgrade_v1(ckpt)
+    if fmt != FORMAT:
+        hint = (" It was written by a newer ganforge: upgrade ganforge (pip install -U ganforge) to read it."
+                if isinstance(fmt, str) and fmt.startswith("ganforge-checkpoint-") else "")
+        raise CheckpointError(f"{path}: not a ganforge checkpoint (format {fmt!r}, expected {FORMAT}).{hint}")
+    return ckpt
+
+
+def upgrade_v1(ckpt: dict) -> dict:
+    """A 0.1 checkpoint (G / D / opt_G / ... side by side, fixed_z under hooks.Reporter) in the v2
+    layout: the same tensors under the recipe's players and the sample-grid hook's name."""
+    r = ckpt["recipe"]
+    players = {n: {"net": r[n], "opt": r[f"opt_{n}"], "scaler": r.get(f"scaler_{n}") or {},
+                   "updates": r[f"updates_{n}"]} for n in ("G", "D")}
+    recipe = {"kind": "gan", "players": players, **({"z_rng": r["z_rng"]} if "z_rng" in r else {})}
+    hooks = {"samples": {"fixed_inputs": {"z": ckpt["hooks"]["Reporter"]["fixed_z"]}}} if "Reporter" in ckpt.get("hooks", {}) else {}
+    return {**ckpt, "format": FORMAT, "upgraded_from": FORMAT_V1, "recipe": recipe, "hooks": hooks}
+
+
+def load_for_resume(path: str | Path, cfg_dict: dict) -> dict:
+    """Load a checkpoint to continue training with `cfg_dict`, refusing a config that changes what
+    the checkpoint's weights mean (config.ARCHITECTURE_KEYS) with the keys named."""
+    from ganforge.config import architecture_diff
+
+    ckpt = load(path)
+    diff = architecture_diff(ckpt["config"], cfg_dict)
+    if diff:
+        raise CheckpointError(f"cannot resume {path}: the config changes the model (shapes or latent distribution):\n  "
+                              + "\n  ".join(diff) + "\nStart a new run (drop --resume) or restore these keys.")
     return ckpt
 
 
@@ -145,4 +186,4 @@ def load_generator_source(path: str | Path) -> tuple[dict, dict, int]:
             raise CheckpointError(f"{meta_path}: not a ganforge generator export (format {meta.get('format')!r})")
         return meta["config"], state, int(meta.get("step", 0))
     ckpt = load(path)
-    return ckpt["config"], ckpt["recipe"]["G"], int(ckpt["step"])
+    return ckpt["config"], ckpt["recipe"]["players"]["G"]["net"], int(ckpt["step"])

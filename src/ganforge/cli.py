@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     s.add_argument("--out", default="samples.png", help="output PNG (default samples.png)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--class", dest="c", type=int, help="class index (conditional generators)")
+    s.add_argument("--truncation", type=float, help="truncation trick: redraw latents with |z_i| above this")
 
     e = sub.add_parser("export", help="export the generator as safetensors + JSON")
     e.add_argument("source", help="checkpoint .pt or run folder")
@@ -70,7 +72,7 @@ def _train(args) -> int:
         return 0
     print(f"run folder:   {run_dir}")
     print(f"samples:      {run_dir / 'samples'}")
-    print(f"report:       {run_dir / 'report' / 'report.html'}  (progress.gif, losses.png, d_outputs.png)")
+    print(f"report:       {run_dir / 'report' / 'report.html'}  (progress.gif and the plots beside it)")
     print(f"checkpoint:   {result.checkpoint}")
     if result.interrupted_by:
         print(f"stopped by {result.interrupted_by} at step {result.step}; continue with: "
@@ -87,14 +89,16 @@ def _data(args) -> int:
         fetch(args.name, args.dest, args.mirror, args.timeout)
         return 0
     if args.data_command == "list":
+        from ganforge.data import DATASETS
+
         print("search path: " + ", ".join(str(p) for p in sources.search_path()))
-        for name, ds in sources.IDX_DATASETS.items():
-            found = sources.find_idx_file(ds, ds.files["train_images"])
-            print(f"  {name:15s} {'found at ' + str(found.parent) if found else 'not found (ganforge data fetch ' + name + ')'}")
-        print(f"  {'mnist-embedded':15s} shipped inside the package (MNIST train[0:10000])")
-        print(f"  {'stacked-mnist':15s} three MNIST digits as RGB channels, 1,000 modes (built from mnist)")
-        print(f"  {'ring, grid':15s} toy 2-D Gaussian mixtures (generated)")
-        print(f"  {'folder':15s} your images: data.name=folder data.root=PATH")
+        for name, spec in DATASETS.items():
+            where = ""
+            if name in sources.IDX_DATASETS:
+                ds = sources.IDX_DATASETS[name]
+                found = sources.find_idx_file(ds, ds.files["train_images"])
+                where = f" - found at {found.parent}" if found else f" - not found (ganforge data fetch {name})"
+            print(f"  {name:15s} {spec.summary}{where}")
         return 0
     ds = sources.get_idx_dataset(args.name)
     print(f"{ds.name}: 28x28 grey, {len(ds.classes)} classes ({', '.join(ds.classes)}); licence {ds.licence}")
@@ -142,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sample":
             if args.n < 1:
                 raise GanforgeError(f"--n {args.n}: need at least one sample")
-            print(api.sample(args.source, args.n, args.out, args.seed))
+            print(api.sample(args.source, args.n, args.out, args.seed, c=args.c, truncation=args.truncation))
             return 0
         if args.command == "eval":
             return _eval(args, api)

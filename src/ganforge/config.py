@@ -1,7 +1,8 @@
 """Typed configuration: dataclasses loaded from YAML, overridden with dotted `key=value` pairs.
 
-Choices are strings checked against `Literal` types; unknown keys fail with "did you mean";
-ranges are checked in `validate`. The fully resolved config is written into every run directory
+Fixed choices are strings checked against `Literal` types; open-ended choices (the dataset, the
+recipe, the nets, the loss) are checked against their registries, so a new entry needs no change
+here. Unknown keys fail with "did you mean"; ranges and combinations are checked in `validate`. The fully resolved config is written into every run directory
 and embedded in every checkpoint, so a run can always be reproduced from its own files.
 """
 
@@ -26,8 +27,8 @@ class DataConfig:
     # mnist-embedded: the 10,000-image MNIST subset shipped inside the package;
     # stacked-mnist: three MNIST digits as the R, G, B channels (1,000 modes, for mode-collapse studies);
     # folder: an image-folder tree at `root`; ring | grid: toy 2-D mixtures; fake: random tensors.
-    name: Literal["mnist", "fashion-mnist", "mnist-embedded", "stacked-mnist", "folder", "ring", "grid",
-                  "fake"] = "mnist"
+    # (the registry in data/__init__.py: `ganforge data list`)
+    name: str = "mnist"
     root: str = ""  # searched before the data search path; the tree itself for `folder`
     # train = all training images; train50k / validation = train[0:50000] / train[50000:60000]
     # (the Goodfellow et al. 2014 MNIST split); test = the t10k file.
@@ -49,7 +50,10 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     # mlp: the textbook MNIST GAN; goodfellow2014: the paper's maxout MNIST model; dcgan: Radford et al.
-    arch: Literal["mlp", "goodfellow2014", "dcgan"] = "mlp"
+    # (the registries in nets/). `arch` names both nets; `G` / `D` choose one of them separately.
+    arch: str = "mlp"
+    G: str = ""  # "" = model.arch
+    D: str = ""  # "" = model.arch
     z_dim: int = 128
     z_dist: Literal["normal", "uniform"] = "normal"  # uniform: on [-sqrt 3, sqrt 3] (unit variance)
     # mlp: G hidden [w, 2w, 4w], D hidden [4w, 2w, w]; goodfellow2014: G hidden w, D w/5 maxout
@@ -60,7 +64,8 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    kind: Literal["ns", "minimax"] = "ns"  # non-saturating or the paper's saturating log(1 - D(G(z)))
+    # ns: non-saturating; minimax: the paper's saturating log(1 - D(G(z))) (the registry in losses.py)
+    kind: str = "ns"
     d_scale: float = 1.0  # loss_D = d_scale * (BCE real + BCE fake); the paper uses 0.5
 
 
@@ -80,6 +85,7 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
+    recipe: str = "gan"  # what one training step does (the registry in recipes/__init__.py)
     epochs: int = 200
     max_steps: int = 0  # 0 = no limit; otherwise stop after this many steps
     batch_size: int = 512
@@ -147,8 +153,8 @@ class Config:
 # Keys whose change makes a checkpoint's weights or optimizer state unusable.
 # Keys a resumed run must keep: they change the networks' shapes or what G's input means (a run
 # trained on uniform z and continued on normal z would silently become a different model).
-ARCHITECTURE_KEYS = ("data.resolution", "data.channels", "data.range", "model.arch", "model.z_dim",
-                     "model.z_dist", "model.width", "optim.kind")
+ARCHITECTURE_KEYS = ("train.recipe", "data.resolution", "data.channels", "data.range", "model.arch", "model.G",
+                     "model.D", "model.z_dim", "model.z_dist", "model.width", "optim.kind")
 
 
 def to_dict(cfg: Any) -> dict:
@@ -308,38 +314,37 @@ def _check(ok: bool, where: str, msg: str) -> None:
         raise ConfigError(f"{where}: {msg}")
 
 
+def choose(kind: str, value: str, options) -> str | None:
+    """None when `value` is one of `options`, else the message a user sees (with "did you mean")."""
+    if value in options:
+        return None
+    return f"{kind}={value!r} is not one of {', '.join(options)}{_suggest(value, options)}"
+
+
 def validate(cfg: Config, where: str = "config") -> None:
+    # The registries own what their entries need; imported here, not at the top, because the
+    # data, nets, losses and recipes modules themselves import this one.
+    from ganforge.data import DATASETS
+    from ganforge.losses import LOSSES
+    from ganforge.nets import check_nets
+    from ganforge.recipes import RECIPES
+
     d, m, t, o, lg = cfg.data, cfg.model, cfg.train, cfg.optim, cfg.log
     _check(d.resolution >= 4, where, f"data.resolution={d.resolution} must be at least 4")
     _check(d.channels in (1, 3), where, f"data.channels={d.channels} must be 1 (grey) or 3 (RGB)")
     _check(d.max_images >= 0, where, "data.max_images must be >= 0 (0 = all)")
-    if d.name in ("mnist", "fashion-mnist", "mnist-embedded"):
-        _check(d.resolution == 28 and d.channels == 1, where,
-               f"{d.name} images are 28x28 grey: set data.resolution=28 data.channels=1")
-    if d.name == "stacked-mnist":
-        _check(d.resolution == 28 and d.channels == 3, where,
-               "stacked-mnist images are three 28x28 digits as RGB: set data.resolution=28 data.channels=3")
-    if d.name == "folder":
-        _check(bool(d.root), where, "data.name=folder needs data.root=PATH/TO/IMAGES")
-    if d.name in ("ring", "grid"):
-        _check(m.arch == "mlp", where, f"toy data ({d.name}) is 2-D points: use model.arch=mlp")
-        _check(d.toy_num_samples > 0, where, "data.toy_num_samples must be positive")
-        _check(d.toy_std is None or d.toy_std > 0, where, "data.toy_std must be positive")
-    if d.name == "mnist-embedded":
-        _check(d.split == "train", where, "mnist-embedded holds training images only: use data.split=train")
+    for problem in (choose("data.name", d.name, DATASETS), choose("train.recipe", t.recipe, RECIPES),
+                    choose("loss.kind", cfg.loss.kind, LOSSES)):
+        _check(problem is None, where, problem or "")
+    problem = DATASETS[d.name].check(d)
+    _check(problem is None, where, problem or "")
+    problem = check_nets(cfg)
+    _check(problem is None, where, problem or "")
+    problem = RECIPES[t.recipe].check(cfg)
+    _check(problem is None, where, problem or "")
     _check(m.z_dim > 0, where, f"model.z_dim={m.z_dim} must be positive")
     _check(m.width > 0, where, f"model.width={m.width} must be positive")
     _check(0.0 <= m.d_dropout < 1.0, where, f"model.d_dropout={m.d_dropout} must be in [0, 1)")
-    if m.arch == "goodfellow2014":
-        _check(m.width % 5 == 0, where, f"model.width={m.width}: goodfellow2014 needs a multiple of 5 "
-                                        "(D has width/5 maxout units of 5 pieces)")
-        _check(d.range == "unit", where, "goodfellow2014 has a sigmoid generator: set data.range=unit")
-    if m.arch == "dcgan":
-        r = d.resolution
-        while r % 2 == 0 and r > 4:
-            r //= 2
-        _check(r in (4, 7) and d.resolution > r, where,
-               f"data.resolution={d.resolution} is not supported by dcgan: use 28, 32, 64 or 128")
     _check(cfg.loss.d_scale > 0, where, "loss.d_scale must be positive")
     _check(o.lr_G > 0 and o.lr_D > 0, where, "optim.lr_G and optim.lr_D must be positive")
     _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), where,
@@ -353,8 +358,6 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(t.max_steps >= 0, where, "train.max_steps must be >= 0 (0 = no limit)")
     _check(t.batch_size > 0, where, f"train.batch_size={t.batch_size} must be positive")
     _check(t.n_dis >= 1, where, f"train.n_dis={t.n_dis} must be at least 1")
-    _check(t.update == "alternating" or t.n_dis == 1, where,
-           f"train.update=simultaneous updates both players every step: set train.n_dis=1 (not {t.n_dis})")
     _check(lg.sample_every_steps >= 0 and lg.ckpt_every_steps >= 0, where, "log.*_every_steps must be >= 0")
     _check(lg.stats_every_steps > 0, where, "log.stats_every_steps must be positive")
     _check(0 < lg.num_samples <= 1024, where, "log.num_samples must be in 1..1024")
@@ -365,5 +368,16 @@ def validate(cfg: Config, where: str = "config") -> None:
 
 def architecture_diff(old: dict, new: dict) -> list[str]:
     """The ARCHITECTURE_KEYS whose values differ between two config dicts, as 'key: old -> new'."""
-    fo, fn = flatten(old), flatten(new)
+    defaults = flatten(to_dict(Config()))  # keys added since `old` was written take their defaults
+    fo, fn = _resolve_nets({**defaults, **flatten(old)}), _resolve_nets({**defaults, **flatten(new)})
     return [f"{k}: {fo.get(k)!r} -> {fn.get(k)!r}" for k in ARCHITECTURE_KEYS if fo.get(k) != fn.get(k)]
+
+
+def _resolve_nets(flat: dict) -> dict:
+    """model.G / model.D as the net names they stand for ("" means model.arch)."""
+    return {**flat, "model.G": flat["model.G"] or flat["model.arch"], "model.D": flat["model.D"] or flat["model.arch"]}
+
+
+def net_names(cfg: Config) -> tuple[str, str]:
+    """(G's net, D's net): model.G / model.D, or model.arch where they are empty."""
+    return cfg.model.G or cfg.model.arch, cfg.model.D or cfg.model.arch

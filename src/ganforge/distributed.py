@@ -70,6 +70,14 @@ def init_from_env(device_choice: str) -> tuple[DistInfo, str]:
     return DistInfo(rank, world, local_rank), device
 
 
+def seed_rank_stream(seed: int, info: DistInfo, step: int = 0) -> None:
+    """Dropout and other in-step randomness use the global stream. Rank 0 keeps the one seeded by
+    train.seed (and restored from checkpoints); every other rank gets a stream of its own, reseeded
+    on resume from the step (a checkpoint holds rank 0's stream only)."""
+    if info.rank:
+        torch.manual_seed(seed + 7919 * info.rank + step)
+
+
 def all_reduce_mean(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     if info.enabled:
         dist.all_reduce(values, op=dist.ReduceOp.SUM)

@@ -1,5 +1,6 @@
-"""Pictures and records of a run: stats.jsonl, fixed-latent grids, the progress GIF, the loss and
-D(x) / D(G(z)) plots and a one-page HTML report.
+"""Pictures and records of a run: fixed-input sample grids, the progress GIF, plots of the step
+statistics (which ones, and how to read them, the recipe says through `StatPlot`s) and a one-page
+HTML report.
 
 Everything here reads tensors and files; nothing here trains. matplotlib is imported lazily with
 the non-interactive Agg backend so plotting works on machines without a screen.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -126,30 +128,40 @@ def _line_step(line: str) -> int:
         return 1 << 62
 
 
-def plot_curves(stats: list[dict], out_dir: Path) -> list[Path]:
-    """losses.png (loss_D, loss_G) and d_outputs.png (mean D(x), D(G(z)), equilibrium at 1/2)."""
+@dataclass(frozen=True)
+class StatPlot:
+    """How to draw some step statistics: the recipe and its loss say which, the report draws them."""
+    file: str  # e.g. "losses.png"
+    keys: tuple[str, ...]  # keys of stats.jsonl
+    ylabel: str
+    labels: dict[str, str] = field(default_factory=dict)  # key -> legend label
+    ylim: tuple[float, float] | None = None
+    hline: tuple[float, str] | None = None  # (y, label) of a reference line
+
+
+def plot_curves(stats: list[dict], out_dir: Path, plots: tuple[StatPlot, ...]) -> list[Path]:
+    """One PNG per StatPlot, each statistic against the step."""
     if not stats:
         return []
     plt = _pyplot()
     steps = [r["step"] for r in stats]
     paths = []
-    for name, keys, ylabel in (("losses.png", ("loss_D", "loss_G"), "loss"),
-                               ("d_outputs.png", ("D_x", "D_G_z"), "mean D output")):
+    for spec in plots:
         fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-        for key in keys:
-            ys = [r.get(key) for r in stats]
-            pts = [(s, y) for s, y in zip(steps, ys) if y is not None]
+        for key in spec.keys:
+            pts = [(s, r[key]) for s, r in zip(steps, stats) if r.get(key) is not None]
             if pts:
-                ax.plot(*zip(*pts), label={"D_x": "D(x)", "D_G_z": "D(G(z))"}.get(key, key))
-        if name == "d_outputs.png":
-            ax.axhline(0.5, color="0.5", ls="--", lw=0.8, label="equilibrium 1/2")
-            ax.set_ylim(0, 1)
+                ax.plot(*zip(*pts), label=spec.labels.get(key, key))
+        if spec.hline:
+            ax.axhline(spec.hline[0], color="0.5", ls="--", lw=0.8, label=spec.hline[1])
+        if spec.ylim:
+            ax.set_ylim(*spec.ylim)
         ax.set_xlabel("step")
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(spec.ylabel)
         ax.legend()
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        path = out_dir / name
+        path = out_dir / spec.file
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path)
         plt.close(fig)

@@ -1,9 +1,9 @@
 """The training loop: infrastructure only.
 
-The trainer feeds batches to `recipe.train_step`, keeps the step count, writes stats.jsonl,
-fires the hooks on their schedule, saves checkpoints, stops cleanly on Ctrl-C / SIGTERM and
-stops loudly on a non-finite loss. It knows nothing about GANs: the recipe owns the step and
-the hooks own the pictures.
+The trainer feeds batches (dicts from `Dataset.batch`) to `recipe.train_step`, keeps the step
+count, writes stats.jsonl, fires the hooks on their schedule, saves checkpoints, stops cleanly on
+Ctrl-C / SIGTERM and stops loudly on a non-finite statistic. It knows nothing about GANs: the
+recipe owns the step and says what its statistics are called; the hooks own the pictures.
 
 The position in the data is derived from the step alone (epoch, batch = divmod(step, batches
 per epoch)) and each epoch's order comes from its own generator seeded by (seed, epoch), so a
@@ -12,7 +12,6 @@ resumed run sees exactly the batches an uninterrupted run would have seen.
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import time
@@ -23,9 +22,9 @@ import torch
 
 from ganforge import checkpoint
 from ganforge.config import Config, to_dict
-from ganforge.distributed import DistInfo, all_reduce_mean
-from ganforge.reporting import truncate_jsonl
+from ganforge.distributed import DistInfo, all_reduce_mean, seed_rank_stream
 from ganforge.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
+from ganforge.run import RunDir
 
 
 @dataclass
@@ -59,22 +58,39 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """How many steps a run takes. `make_schedule` checks the batch size against the data and the
+    processes before anything is written."""
+    batch_size: int  # global, over all ranks
+    batches_per_epoch: int
+    total_steps: int
+    epochs: int
+
+
+def make_schedule(cfg: Config, num_samples: int, dist: DistInfo = DistInfo()) -> Schedule:
+    t = cfg.train
+    if t.batch_size % dist.world_size:
+        raise ConfigError(f"train.batch_size={t.batch_size} is the global batch and must divide "
+                          f"evenly between the {dist.world_size} processes")
+    batches_per_epoch = num_samples // t.batch_size
+    if batches_per_epoch == 0:
+        raise DataError(f"the dataset has {num_samples} samples, fewer than train.batch_size="
+                        f"{t.batch_size}: lower the batch size")
+    total = t.epochs * batches_per_epoch
+    return Schedule(t.batch_size, batches_per_epoch, min(total, t.max_steps) if t.max_steps else total, t.epochs)
+
+
 class Trainer:
-    def __init__(self, cfg: Config, recipe, data, device: torch.device, run_dir: Path | None, hooks=(), log=print,
-                 dist: DistInfo = DistInfo()):
+    def __init__(self, cfg: Config, recipe, data, device: torch.device, schedule: Schedule, run: RunDir | None = None,
+                 hooks=(), log=print, dist: DistInfo = DistInfo()):
         self.cfg, self.recipe, self.data, self.device, self.dist = cfg, recipe, data, device, dist
-        self.run_dir, self.hooks, self.log = run_dir, list(hooks), log
-        if cfg.train.batch_size % dist.world_size:
-            raise ConfigError(f"train.batch_size={cfg.train.batch_size} is the global batch and must divide "
-                              f"evenly between the {dist.world_size} processes")
+        self.schedule, self.run, self.hooks, self.log = schedule, run, list(hooks), log
+        self.batches_per_epoch, self.total_steps = schedule.batches_per_epoch, schedule.total_steps
         self.step = 0
         self.elapsed_s = 0.0
-        self.batches_per_epoch = len(data) // cfg.train.batch_size
-        if self.batches_per_epoch == 0:
-            raise DataError(f"the dataset has {len(data)} samples, fewer than train.batch_size="
-                            f"{cfg.train.batch_size}: lower the batch size")
-        total = cfg.train.epochs * self.batches_per_epoch
-        self.total_steps = min(total, cfg.train.max_steps) if cfg.train.max_steps else total
+        self.result: TrainResult | None = None
+        self._labels = recipe.stat_labels()  # how the progress line names the statistics
         self._stop_signal = ""  # set by the signal handler of this process
         self._stop_agreed = False  # set at the same step on every rank (see _reduce)
         self._last_ckpt: Path | None = None
@@ -83,7 +99,7 @@ class Trainer:
     def state_dict(self) -> dict:
         return {"config": to_dict(self.cfg), "step": self.step, "elapsed_s": self.elapsed_s,
                 "recipe": self.recipe.state_dict(), "rng": checkpoint.rng_state(),
-                "hooks": {type(h).__name__: h.state_dict() for h in self.hooks if hasattr(h, "state_dict")}}
+                "hooks": {h.name: h.state_dict() for h in self.hooks if hasattr(h, "state_dict")}}
 
     def load_state_dict(self, ckpt: dict) -> None:
         try:
@@ -93,34 +109,32 @@ class Trainer:
                                   f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
         self.step, self.elapsed_s = int(ckpt["step"]), float(ckpt["elapsed_s"])
         for h in self.hooks:
-            if hasattr(h, "load_state_dict") and type(h).__name__ in ckpt["hooks"]:
-                h.load_state_dict(ckpt["hooks"][type(h).__name__])
+            if hasattr(h, "load_state_dict") and h.name in ckpt["hooks"]:
+                h.load_state_dict(ckpt["hooks"][h.name])
         checkpoint.set_rng_state(ckpt["rng"])
-        if self.dist.rank:  # the checkpoint holds rank 0's stream; other ranks get their own again
-            torch.manual_seed(self.cfg.train.seed + 7919 * self.dist.rank + self.step)
+        seed_rank_stream(self.cfg.train.seed, self.dist, self.step)
 
     def save_checkpoint(self) -> Path | None:
-        if not self.dist.is_main or self.run_dir is None:
+        if self.run is None:
             return None
-        self._last_ckpt = checkpoint.save_rotating(self.run_dir / "ckpt", self.step, self.state_dict(),
-                                                   self.cfg.log.ckpt_keep)
+        self._last_ckpt = self.run.save_checkpoint(self.step, self.state_dict(), self.cfg.log.ckpt_keep)
         return self._last_ckpt
 
     # --- stats ---------------------------------------------------------------------------------
-    def _write_stats(self, meter: _Meter, t_window: float, n_window: int) -> dict:
-        if not self.dist.is_main or self.run_dir is None:
-            meter.pop()
-            return {}
-        row = {"step": self.step, "epoch": self.step / self.batches_per_epoch, **meter.pop(),
-               "time_s": round(self.elapsed_s, 3), "samples_per_s": round(n_window / max(t_window, 1e-9), 1)}
-        with open(self.run_dir / "stats.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
-        return row
+    def _write_stats(self, meter: _Meter, t_window: float, n_window: int) -> None:
+        means = meter.pop()
+        if self.run is not None:
+            self.run.append("stats.jsonl", {
+                "step": self.step, "epoch": self.step / self.batches_per_epoch, **means,
+                "time_s": round(self.elapsed_s, 3), "samples_per_s": round(n_window / max(t_window, 1e-9), 1)})
 
     def _fire(self, event: str) -> None:
+        """Hooks watch; they never steer. Each runs with the global random streams saved and restored,
+        so sampling, metrics or pictures cannot change what training draws next."""
         for h in self.hooks:
             if hasattr(h, event):
-                getattr(h, event)(self)
+                with checkpoint.isolated_rng():
+                    getattr(h, event)(self)
 
     # --- the loop ------------------------------------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
@@ -133,8 +147,8 @@ class Trainer:
         cfg, B = self.cfg, self.cfg.train.batch_size
         if resume is not None:
             self.load_state_dict(resume)
-            if self.dist.is_main and self.run_dir:
-                truncate_jsonl(self.run_dir / "stats.jsonl", self.step)
+            if self.run is not None:
+                self.run.truncate("stats.jsonl", self.step)
         old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         bar = self._progress_bar()
         meter, last = _Meter(), {}
@@ -149,8 +163,7 @@ class Trainer:
                     order, order_epoch = epoch_order(len(self.data), cfg.train.seed, epoch), epoch
                     self.recipe.set_epoch(epoch)
                 idx = order[i * B:(i + 1) * B][self.dist.rank::self.dist.world_size]  # this rank's share
-                x_real = self.data.x[idx].to(self.device, non_blocking=True)
-                stats = self._reduce(self.recipe.train_step(x_real))
+                stats = self._reduce(self.recipe.train_step(self.data.batch(idx, self.device)))
                 if not all(math.isfinite(v) for v in stats.values()):
                     self._diverged(stats)
                 self.step += 1
@@ -203,7 +216,7 @@ class Trainer:
         values = ", ".join(f"{k}={v:.4g}" for k, v in stats.items())
         kept = f"the last good checkpoint is {self._last_ckpt}" if self._last_ckpt else "no checkpoint was written yet"
         raise TrainingDiverged(f"training diverged at step {self.step + 1}: {values} is not finite; {kept}. "
-                               "Lower the learning rates (optim.lr_G / optim.lr_D) or check the data.")
+                               "Lower the learning rates (optim.lr_*) or check the data.")
 
     # --- progress --------------------------------------------------------------------------------
     def _progress_bar(self):
@@ -216,15 +229,13 @@ class Trainer:
     def _update_bar(self, bar, epoch: int, last: dict) -> None:
         if bar is None:
             if self.step % self.batches_per_epoch == 0:
-                self.log(f"epoch {epoch + 1}/{self.cfg.train.epochs} step {self.step} " + _fmt_stats(last))
+                self.log(f"epoch {epoch + 1}/{self.cfg.train.epochs} step {self.step} " + self._fmt_stats(last))
             return
         bar.update(1)
         if self.step % 10 == 0 or self.step == self.total_steps:
             bar.set_description(f"epoch {epoch + 1}/{self.cfg.train.epochs}", refresh=False)
-            bar.set_postfix_str(_fmt_stats(last), refresh=False)
+            bar.set_postfix_str(self._fmt_stats(last), refresh=False)
 
-
-def _fmt_stats(s: dict) -> str:
-    names = {"loss_D": "loss_D", "loss_G": "loss_G", "D_x": "D(x)", "D_G_z": "D(G(z))"}
-    return " ".join(f"{names.get(k, k)}={v:.3f}" for k, v in s.items())
+    def _fmt_stats(self, s: dict) -> str:
+        return " ".join(f"{self._labels.get(k, k)}={v:.3f}" for k, v in s.items())
 

@@ -1,19 +1,25 @@
-"""Datasets as one in-memory tensor, batched by index (no per-sample Python in the hot loop).
+"""Datasets held in memory and batched by index (no per-sample Python in the hot loop), and the
+registry that describes each dataset once.
 
-Images come out as float32 [N, C, H, W] in [-1, 1] (data.range=signed) or [0, 1] (unit);
-toy mixtures as float32 [N, 2]. Labels, when the data has them, as int64 [N].
+Images are stored as uint8 [N, C, H, W] (a quarter of float32's memory) and converted on the
+device, batch by batch, to float32 in [-1, 1] (data.range=signed) or [0, 1] (unit); toy mixtures
+are float32 [N, 2]. A batch is a dict: {"x": samples} plus {"c": int64 labels} when the data has
+labels. Every other module asks `DATASETS[name]` what a dataset is (its kind, shape, classes, feature
+network, default metrics, validation rule) instead of testing its name.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Callable
 from importlib import resources
 
 import numpy as np
 import torch
 
 from ganforge.config import DataConfig
+from ganforge.data.dataset import Dataset, DatasetSpec
 from ganforge.data.folder import load_folder
 from ganforge.data.idx import read_idx, read_idx_bytes
 from ganforge.data.sources import IDX_DATASETS, find_idx_file, get_idx_dataset, missing_data_message
@@ -29,24 +35,6 @@ EMBEDDED_SHA256 = {
 # MNIST as split by Goodfellow et al. 2014: train[0:50000] for training, train[50000:60000] to validate.
 _SPLITS = {"train": ("train", slice(None)), "train50k": ("train", slice(0, 50_000)),
            "validation": ("train", slice(50_000, 60_000)), "test": ("test", slice(None))}
-
-
-@dataclass
-class InMemoryDataset:
-    x: torch.Tensor  # [N, C, H, W] images or [N, 2] points, float32
-    y: torch.Tensor | None  # [N] int64 class labels, or None
-    name: str
-    kind: str  # "image" | "points"
-    source: str  # where the data came from, for logs and reports
-    classes: tuple[str, ...] = ()
-    centres: torch.Tensor | None = None  # toy mixtures: [M, 2] mode centres
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.x.shape[1:])
 
 
 def _embedded_bytes(name: str) -> bytes:
@@ -81,36 +69,31 @@ def load_idx_split(name: str, split: str, root: str = "") -> tuple[np.ndarray, n
     return images[rows], labels[rows], str(paths[0].parent)
 
 
-def _to_float(images_u8: np.ndarray, value_range: str) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(images_u8)).float().div_(255.0)
-    return x.mul_(2).sub_(1) if value_range == "signed" else x
+def _u8(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images))
 
 
-def build_dataset(cfg: DataConfig, seed: int = 0) -> InMemoryDataset:
-    if cfg.name in IDX_DATASETS:
-        images, labels, source = load_idx_split(cfg.name, cfg.split, cfg.root)
-        classes = IDX_DATASETS[cfg.name].classes
-    elif cfg.name == "mnist-embedded":
-        images, labels = load_embedded_mnist()
-        source, classes = "embedded MNIST train[0:10000]", IDX_DATASETS["mnist"].classes
-    elif cfg.name == "stacked-mnist":
-        return stacked_mnist(cfg)
-    elif cfg.name == "folder":
-        images, labels, class_names = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.labels, cfg.max_images)
-        x = _to_float(images, cfg.range)
-        y = torch.from_numpy(labels) if labels is not None else None
-        return InMemoryDataset(x, y, "folder", "image", cfg.root, tuple(class_names))
-    elif cfg.name in ("ring", "grid"):
-        return _toy(cfg, seed)
-    elif cfg.name == "fake":
-        return fake_dataset(cfg)
-    else:  # unreachable: config validation restricts the names
-        raise DataError(f"unknown dataset {cfg.name}")
+def _idx(cfg: DataConfig, seed: int) -> Dataset:
+    images, labels, source = load_idx_split(cfg.name, cfg.split, cfg.root)
+    return _labelled_digits(cfg, images, labels, source, IDX_DATASETS[cfg.name].classes)
+
+
+def _embedded(cfg: DataConfig, seed: int) -> Dataset:
+    images, labels = load_embedded_mnist()
+    return _labelled_digits(cfg, images, labels, "embedded MNIST train[0:10000]", IDX_DATASETS["mnist"].classes)
+
+
+def _labelled_digits(cfg, images, labels, source, classes) -> Dataset:
     if cfg.max_images:
         images, labels = images[: cfg.max_images], labels[: cfg.max_images]
-    x = _to_float(images[:, None], cfg.range)  # [N, 1, 28, 28]
-    y = torch.from_numpy(labels.astype(np.int64))
-    return InMemoryDataset(x, y, cfg.name, "image", source, classes)
+    return Dataset(DATASETS[cfg.name], _u8(images[:, None]), torch.from_numpy(labels.astype(np.int64)),  # [N, 1, 28, 28]
+                   cfg.range, source, classes)
+
+
+def _folder(cfg: DataConfig, seed: int) -> Dataset:
+    images, labels, class_names = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.labels, cfg.max_images)
+    y = torch.from_numpy(labels) if labels is not None else None
+    return Dataset(DATASETS["folder"], _u8(images), y, cfg.range, cfg.root, tuple(class_names))
 
 
 # Fixed, so that every run (whatever its train.seed) sees the same Stacked MNIST images.
@@ -126,28 +109,91 @@ def stack_digits(images: np.ndarray, labels: np.ndarray, n: int, seed: int = STA
     return images[pick], mode
 
 
-def stacked_mnist(cfg: DataConfig) -> InMemoryDataset:
+def _stacked_mnist(cfg: DataConfig, seed: int) -> Dataset:
     images, labels, source = load_idx_split("mnist", cfg.split, cfg.root)
     n = cfg.max_images or len(images)
     stacked, mode = stack_digits(images, labels, n)
-    return InMemoryDataset(_to_float(stacked, cfg.range), torch.from_numpy(mode), "stacked-mnist", "image",
-                           f"{n} digit triples from mnist {cfg.split} ({source})", tuple(f"{i:03d}" for i in range(1000)))
+    return Dataset(DATASETS["stacked-mnist"], _u8(stacked), torch.from_numpy(mode), cfg.range,
+                   f"{n} digit triples from mnist {cfg.split} ({source})", tuple(f"{i:03d}" for i in range(1000)))
 
 
-def _toy(cfg: DataConfig, seed: int) -> InMemoryDataset:
+def toy_std(cfg: DataConfig) -> float:
+    return cfg.toy_std or (0.01 if cfg.name == "ring" else 0.05)
+
+
+def toy_centres(cfg: DataConfig) -> torch.Tensor:
     if cfg.name == "ring":
-        centres, std = ring_centres(cfg.toy_ring_modes, cfg.toy_ring_radius), cfg.toy_std or 0.01
-    else:
-        centres, std = grid_centres(cfg.toy_grid_side, cfg.toy_grid_spacing), cfg.toy_std or 0.05
+        return ring_centres(cfg.toy_ring_modes, cfg.toy_ring_radius)
+    return grid_centres(cfg.toy_grid_side, cfg.toy_grid_spacing)
+
+
+def _toy(cfg: DataConfig, seed: int) -> Dataset:
+    centres, std = toy_centres(cfg), toy_std(cfg)
     x, mode = sample_mixture(centres, std, cfg.toy_num_samples, seed)
-    return InMemoryDataset(x, mode, cfg.name, "points", f"{len(centres)} Gaussians, std {std}",
-                           tuple(str(i) for i in range(len(centres))), centres)
+    return Dataset(DATASETS[cfg.name], x, mode, cfg.range, f"{len(centres)} Gaussians, std {std}",
+                   tuple(str(i) for i in range(len(centres))), centres)
 
 
-def fake_dataset(cfg: DataConfig, n: int = 256) -> InMemoryDataset:
+def fake_dataset(cfg: DataConfig, seed: int = 0, n: int = 256) -> Dataset:
     """Random images of the configured shape, for `--dry-run` (no files read)."""
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(n, cfg.channels, cfg.resolution, cfg.resolution, generator=g)
-    x = x * 2 - 1 if cfg.range == "signed" else x
-    return InMemoryDataset(x, torch.randint(10, (n,), generator=g), "fake", "image", "random tensors",
-                           tuple(str(i) for i in range(10)))
+    x = torch.randint(0, 256, (n, cfg.channels, cfg.resolution, cfg.resolution), generator=g, dtype=torch.uint8)
+    return Dataset(DATASETS["fake"], x, torch.randint(10, (n,), generator=g), cfg.range, "random tensors",
+                   tuple(str(i) for i in range(10)))
+
+
+# --- validation rules ------------------------------------------------------------------------------
+
+def _grey28(cfg: DataConfig) -> str | None:
+    if cfg.resolution != 28 or cfg.channels != 1:
+        return f"{cfg.name} images are 28x28 grey: set data.resolution=28 data.channels=1"
+    if cfg.name == "mnist-embedded" and cfg.split != "train":
+        return "mnist-embedded holds training images only: use data.split=train"
+    return None
+
+
+def _stacked_check(cfg: DataConfig) -> str | None:
+    if cfg.resolution != 28 or cfg.channels != 3:
+        return "stacked-mnist images are three 28x28 digits as RGB: set data.resolution=28 data.channels=3"
+    return None
+
+
+def _folder_check(cfg: DataConfig) -> str | None:
+    return None if cfg.root else "data.name=folder needs data.root=PATH/TO/IMAGES"
+
+
+def _toy_check(cfg: DataConfig) -> str | None:
+    if cfg.toy_num_samples <= 0:
+        return "data.toy_num_samples must be positive"
+    if cfg.toy_std is not None and cfg.toy_std <= 0:
+        return "data.toy_std must be positive"
+    return None
+
+
+_ALL_METRICS = ("fid", "kid", "prdc", "modes", "memorization")
+
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
+    DatasetSpec("mnist", "image", "MNIST digits (IDX files on the data search path)", _idx, check=_grey28,
+                num_classes=10, real_splits="mnist", feature_net="mnist-cnn", modes="labels",
+                default_metrics=("parzen", *_ALL_METRICS)),
+    DatasetSpec("fashion-mnist", "image", "Fashion-MNIST (IDX files on the data search path)", _idx, check=_grey28,
+                num_classes=10, real_splits="fashion-mnist", feature_net="fashion-mnist-cnn", modes="labels",
+                default_metrics=_ALL_METRICS),
+    DatasetSpec("mnist-embedded", "image", "MNIST train[0:10000], shipped inside the package", _embedded,
+                check=_grey28, num_classes=10, real_splits="mnist", feature_net="mnist-cnn", modes="labels",
+                default_metrics=("parzen", *_ALL_METRICS), train_subset=10_000, embedded=True),
+    DatasetSpec("stacked-mnist", "image", "three MNIST digits as RGB channels, 1,000 modes", _stacked_mnist,
+                check=_stacked_check, num_classes=1000, modes="stacked", default_metrics=("modes",)),
+    DatasetSpec("folder", "image", "your images: data.name=folder data.root=PATH", _folder, check=_folder_check,
+                default_metrics=_ALL_METRICS),
+    DatasetSpec("ring", "points", "8 Gaussians on a ring (toy 2-D)", _toy, check=_toy_check, modes="toy",
+                default_metrics=("fid", "prdc", "modes")),
+    DatasetSpec("grid", "points", "25 Gaussians on a grid (toy 2-D)", _toy, check=_toy_check, modes="toy",
+                default_metrics=("fid", "prdc", "modes")),
+    DatasetSpec("fake", "image", "random images of the configured shape (--dry-run)", fake_dataset,
+                default_metrics=()),
+)}
+
+
+def build_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
+    return DATASETS[cfg.name].load(cfg, seed)

@@ -1,7 +1,9 @@
 """Named metrics over (generator callable, dataset), each record carrying its protocol.
 
-`evaluate_generator` takes a function z -> x and the generator's config, never a trainer, so the
-same code serves `ganforge eval` on a checkpoint or an export and the in-training metrics hook.
+`evaluate_generator` takes a generator handle (ganforge.generator), never a trainer, so the same
+code serves `ganforge eval` on a checkpoint or an export and the in-training metrics hook. What a
+metric may do with the data (real splits, feature network, how modes are read) comes from the
+dataset's entry in the registry, `DATASETS[cfg.data.name]`.
 A metric that does not apply to the data (Parzen on RGB images, FID without a feature network for
 the domain) is refused with a reason instead of being computed in a meaningless space.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import difflib
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
@@ -19,6 +21,9 @@ from ganforge import __version__
 from ganforge.config import Config
 from ganforge.distributed import DistInfo, gather_shares, share
 from ganforge.errors import DataError, GanforgeError
+
+if TYPE_CHECKING:
+    from ganforge.generator import GeneratorHandle
 
 METRICS = ("parzen", "fid", "kid", "prdc", "modes", "memorization")
 
@@ -45,12 +50,10 @@ class _Context:
     cache: dict = field(default_factory=dict)
 
     @property
-    def domain(self) -> str:
-        return "mnist" if self.cfg.data.name == "mnist-embedded" else self.cfg.data.name
+    def spec(self):
+        from ganforge.data import DATASETS
 
-    @property
-    def stacked(self) -> bool:
-        return self.cfg.data.name == "stacked-mnist"
+        return DATASETS[self.cfg.data.name]
 
     def once(self, key, fn):
         if key not in self.cache:
@@ -63,20 +66,21 @@ class _Context:
         def load():
             from ganforge.data import load_idx_split
 
-            if self.domain not in ("mnist", "fashion-mnist"):
+            domain = self.spec.real_splits
+            if domain is None:
                 raise NotApplicable(f"needs a standard dataset split; this generator was trained on '{self.cfg.data.name}'")
             try:
-                x, y, source = load_idx_split(self.domain, split, self.cfg.data.root)
+                x, y, source = load_idx_split(domain, split, self.cfg.data.root)
             except DataError as e:
-                raise NotApplicable(f"the {self.domain} {split} split is not on the data search path "
-                                    f"(ganforge data fetch {self.domain}): {str(e).splitlines()[0]}") from None
+                raise NotApplicable(f"the {domain} {split} split is not on the data search path "
+                                    f"(ganforge data fetch {domain}): {str(e).splitlines()[0]}") from None
             return (torch.from_numpy(x).float().div_(255)[:, None], torch.from_numpy(y).long(),
-                    f"{self.domain} {split} ({len(x)} images, {source})")
+                    f"{domain} {split} ({len(x)} images, {source})")
         return self.once(("split", split), load)
 
     def reference(self) -> tuple[torch.Tensor, torch.Tensor | None, str]:
         """The real set feature metrics compare against: the test split, or the toy mixture."""
-        if self.cfg.data.name in ("ring", "grid"):
+        if self.spec.kind == "points":
             def toy():
                 from ganforge.data import build_dataset
 
@@ -87,29 +91,30 @@ class _Context:
         try:
             return self.real_split("test")
         except NotApplicable:
-            if self.cfg.data.name != "mnist-embedded":
+            if not self.spec.embedded:
                 raise
-        # Offline, a generator trained on the embedded subset is compared with that subset itself
-        # (its training images); the record says so.
+        # Offline, a generator trained on data shipped inside the package is compared with that data
+        # itself (its training images); the record says so.
         def embedded():
-            from ganforge.data import load_embedded_mnist
+            import dataclasses
 
-            x, y = load_embedded_mnist()
-            return (torch.from_numpy(x).float().div_(255)[:, None], torch.from_numpy(y).long(),
-                    "embedded MNIST train[0:10000] (the training images: the test split was not found)")
+            from ganforge.data import build_dataset
+
+            data = build_dataset(dataclasses.replace(self.cfg.data, max_images=0, range="unit"))
+            return (data.samples(), data.y, f"{data.source} (the training images: the test split was not found)")
         return self.once("embedded", embedded)
 
     # --- features ----------------------------------------------------------------------------
     def extractor(self):
         def load():
-            if self.cfg.data.name in ("ring", "grid"):
+            if self.spec.kind == "points":
                 return None  # 2-D points are their own feature space
-            from ganforge.metrics.features import DOMAIN_EXTRACTORS, load_extractor
+            from ganforge.metrics.features import load_extractor
 
-            if self.domain not in DOMAIN_EXTRACTORS:
+            if self.spec.feature_net is None:
                 raise NotApplicable(f"no feature network for '{self.cfg.data.name}' data (shipped: MNIST and "
                                     "Fashion-MNIST classifiers); numbers in another network's space would not compare")
-            return load_extractor(DOMAIN_EXTRACTORS[self.domain])
+            return load_extractor(self.spec.feature_net)
         return self.once("extractor", load)
 
     def extractor_record(self) -> dict:
@@ -176,24 +181,23 @@ def _prdc(ctx: _Context) -> dict:
 def _modes(ctx: _Context) -> dict:
     from ganforge.metrics.modes import label_modes, toy_modes
 
-    if ctx.cfg.data.name in ("ring", "grid"):
-        from ganforge.data import build_dataset
+    if ctx.spec.modes == "toy":
+        from ganforge.data import toy_centres, toy_std
 
-        d = ctx.cfg.data
-        data = build_dataset(d, seed=0)
-        std = d.toy_std or (0.01 if d.name == "ring" else 0.05)
-        return {**toy_modes(ctx.fake, data.centres, std), "definition": "VEEGAN / PacGAN (3 std)"}
-    if ctx.stacked:  # the MNIST classifier on each channel; a mode is a digit triple
-        from ganforge.metrics.features import DOMAIN_EXTRACTORS, load_extractor
+        return {**toy_modes(ctx.fake, toy_centres(ctx.cfg.data), toy_std(ctx.cfg.data)),
+                "definition": "VEEGAN / PacGAN (3 std)"}
+    if ctx.spec.modes == "stacked":  # the MNIST classifier on each channel; a mode is a digit triple
+        from ganforge.metrics.features import load_extractor
         from ganforge.metrics.modes import stacked_modes
 
-        ex = load_extractor(DOMAIN_EXTRACTORS["mnist"])
+        ex = load_extractor("mnist-cnn")
         preds = [ex.run(ctx.fake[:, c:c + 1])[1] for c in range(3)]
         return {**stacked_modes(*preds), "definition": "MNIST classifier per channel (Stacked MNIST)",
                 **_extractor_fields(ex)}
     ctx.extractor()  # refuses data without a classifier
     _, pred = ctx.features("fake")
-    return {**label_modes(pred, 10), "definition": "classifier label histogram", **ctx.extractor_record()}
+    return {**label_modes(pred, ctx.spec.num_classes), "definition": "classifier label histogram",
+            **ctx.extractor_record()}
 
 
 def _memorization(ctx: _Context) -> dict:
@@ -203,8 +207,9 @@ def _memorization(ctx: _Context) -> dict:
         raise NotApplicable("memorisation is checked against training images; these samples are points")
     train_split = "train50k" if ctx.cfg.data.split == "train50k" else "train"
     train, _, train_desc = ctx.real_split(train_split)
-    if ctx.cfg.data.name == "mnist-embedded":
-        train, train_desc = train[:10_000], "mnist train[0:10000] (the embedded subset)"
+    if ctx.spec.train_subset:
+        n = ctx.spec.train_subset
+        train, train_desc = train[:n], f"{ctx.spec.real_splits} train[0:{n}] (the {ctx.cfg.data.name} subset)"
     test, _, test_desc = ctx.real_split("test")
     return {**memorization(ctx.fake, train, test), "space": "pixels in [0, 1]",
             "split": f"train: {train_desc}; test: {test_desc}"}
@@ -215,22 +220,21 @@ _FUNCTIONS: dict[str, Callable[[_Context], dict]] = {
 
 
 @torch.no_grad()
-def generate(G_fn: Callable[[torch.Tensor], torch.Tensor], cfg: Config, n: int, seed: int,
-             batch: int = 1000, dist: DistInfo = DistInfo()) -> torch.Tensor:
-    """n samples in [0, 1] (images) or as points, from latents drawn with their own seed. Under
-    torchrun each rank generates its share of the same n latents and every rank gets all n."""
-    from ganforge.api import sample_latents
-
-    z = sample_latents(cfg, n, seed)[share(n, dist)]  # all n latents in a single process
+def generate(G: "GeneratorHandle", n: int, seed: int, batch: int = 1000, dist: DistInfo = DistInfo()) -> torch.Tensor:
+    """n samples in [0, 1] (images) or as points, from inputs drawn with their own seed. Under
+    torchrun each rank generates its share of the same n inputs and every rank gets all n."""
+    inputs = {k: v[share(n, dist)] for k, v in G.inputs(n, seed).items()}  # all n in a single process
     # Alone, each batch leaves the device at once; under torchrun the share stays there for the gather.
     keep = (lambda x: x.float()) if dist.enabled else (lambda x: x.float().cpu())
-    x = gather_shares(torch.cat([keep(G_fn(z[i:i + batch])) for i in range(0, len(z), batch)]), n, dist).cpu()
-    if x.dim() == 4 and cfg.data.range == "signed":
+    m = len(next(iter(inputs.values())))
+    parts = [keep(G({k: v[i:i + batch] for k, v in inputs.items()})) for i in range(0, m, batch)]
+    x = gather_shares(torch.cat(parts), n, dist).cpu()
+    if x.dim() == 4 and G.value_range == "signed":
         x = (x + 1) / 2
     return x.clamp(0, 1) if x.dim() == 4 else x
 
 
-def evaluate_generator(G_fn, cfg: Config, metrics: list[str], num_samples: int = 10_000, seed: int = 0,
+def evaluate_generator(G: "GeneratorHandle", metrics: list[str], num_samples: int = 10_000, seed: int = 0,
                        step: int | None = None, source: str = "", cache: dict | None = None,
                        dist: DistInfo = DistInfo()) -> list[dict]:
     """Records for `metrics`. `cache` (optional) keeps the real-data side (splits, extractor, real
@@ -238,7 +242,8 @@ def evaluate_generator(G_fn, cfg: Config, metrics: list[str], num_samples: int =
     Under torchrun every rank must call it (each generates its share); rank 0 gets the records,
     the others an empty list."""
     check_metric_names(metrics)
-    fake = generate(G_fn, cfg, num_samples, seed, dist=dist)
+    cfg = G.cfg
+    fake = generate(G, num_samples, seed, dist=dist)
     if not dist.is_main:
         return []
     ctx = _Context(cfg, fake, seed, cache if cache is not None else {})
@@ -258,13 +263,9 @@ def evaluate_generator(G_fn, cfg: Config, metrics: list[str], num_samples: int =
 
 
 def default_metrics(cfg: Config) -> list[str]:
-    if cfg.data.name in ("ring", "grid"):
-        return ["fid", "prdc", "modes"]
-    if cfg.data.name == "stacked-mnist":
-        return ["modes"]
-    if cfg.data.name in ("mnist", "mnist-embedded"):
-        return ["parzen", "fid", "kid", "prdc", "modes", "memorization"]
-    return ["fid", "kid", "prdc", "modes", "memorization"]
+    from ganforge.data import DATASETS
+
+    return list(DATASETS[cfg.data.name].default_metrics)
 
 
 def format_table(records: list[dict]) -> str:

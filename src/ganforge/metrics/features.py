@@ -20,9 +20,6 @@ from torch import nn
 
 from ganforge.errors import GanforgeError
 
-# dataset name (as in data.name) -> extractor name
-DOMAIN_EXTRACTORS = {"mnist": "mnist-cnn", "mnist-embedded": "mnist-cnn", "fashion-mnist": "fashion-mnist-cnn"}
-
 
 class DomainCNN(nn.Module):
     """[N, 1, 28, 28] in [0, 1] -> 10 logits; `features` gives the 128-d penultimate layer."""

@@ -3,13 +3,10 @@ metrics.jsonl (one line per evaluation, numbers flattened), and plot them for th
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from ganforge.config import Config
 from ganforge.distributed import DistInfo
 from ganforge.metrics import evaluate_generator
-from ganforge.reporting import truncate_jsonl
+from ganforge.run import RunDir
 
 # the headline number(s) of each metric, as plotted and written to metrics.jsonl
 _HEADLINE = {"parzen": ("value",), "fid": ("value",), "kid": ("value",),
@@ -33,16 +30,17 @@ def flatten_records(records: list[dict]) -> dict:
 
 class MetricsHook:
     """Runs on every rank under torchrun (each generates its share of the samples); only rank 0,
-    the one given a run_dir, computes the metrics and writes."""
+    the one given a run folder, computes the metrics and writes."""
 
-    def __init__(self, cfg: Config, recipe, run_dir: Path | None, dist: DistInfo = DistInfo()):
-        self.cfg, self.recipe, self.run_dir, self.dist = cfg, recipe, run_dir, dist
-        self.path = run_dir / "metrics.jsonl" if run_dir is not None else None
+    name = "metrics"
+
+    def __init__(self, cfg: Config, recipe, run: RunDir | None, dist: DistInfo = DistInfo()):
+        self.cfg, self.recipe, self.run, self.dist = cfg, recipe, run, dist
         self.cache: dict = {}  # real-data features, computed once per run
 
     def on_start(self, trainer) -> None:
-        if self.path is not None:
-            truncate_jsonl(self.path, trainer.step)  # on resume, evaluations after the checkpoint are redone
+        if self.run is not None:
+            self.run.truncate("metrics.jsonl", trainer.step)  # on resume, evaluations after the checkpoint are redone
 
     def on_step(self, trainer) -> None:
         if trainer.step % self.cfg.eval.every_steps == 0:
@@ -50,9 +48,9 @@ class MetricsHook:
 
     def evaluate(self, step: int, train_time_s: float | None = None) -> dict | None:
         e = self.cfg.eval
-        records = evaluate_generator(self.recipe.generate, self.cfg, list(e.metrics), e.num_samples, e.seed, step,
+        records = evaluate_generator(self.recipe.generator(), list(e.metrics), e.num_samples, e.seed, step,
                                      cache=self.cache, dist=self.dist)
-        if self.path is None:
+        if self.run is None:
             return None
         row = {"step": step, "num_samples": e.num_samples, **flatten_records(records)}
         if train_time_s is not None:  # time spent in training steps, for time-to-quality
@@ -60,6 +58,5 @@ class MetricsHook:
         extractor = next((r.get("feature_extractor") for r in records if r.get("feature_extractor")), None)
         if extractor:
             row["feature_extractor"] = extractor
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        self.run.append("metrics.jsonl", row)
         return row

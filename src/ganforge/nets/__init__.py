@@ -1,13 +1,16 @@
-"""Generator / discriminator builders. Nets know shapes only; D returns raw logits [N]."""
+"""Generator / discriminator builders. Nets know shapes only; D returns raw logits [N].
+
+The families register themselves in nets/registry.py when imported here; `build_G` / `build_D`
+turn a config into the core keyword arguments every builder takes.
+"""
 
 from __future__ import annotations
 
 from torch import nn
 
-from ganforge.config import Config
-from ganforge.nets.dcgan import DCGANDiscriminator, DCGANGenerator
-from ganforge.nets.goodfellow import GoodfellowDiscriminator, GoodfellowGenerator
-from ganforge.nets.mlp import MLPDiscriminator, MLPGenerator
+from ganforge.config import Config, net_names
+from ganforge.nets import dcgan, goodfellow, mlp  # noqa: F401  (each registers its nets)
+from ganforge.nets.registry import DISCRIMINATORS, GENERATORS
 
 
 def output_kind(cfg: Config, sample_shape: tuple[int, ...]) -> str:
@@ -16,26 +19,33 @@ def output_kind(cfg: Config, sample_shape: tuple[int, ...]) -> str:
     return "tanh" if cfg.data.range == "signed" else "sigmoid"
 
 
-def build_G(cfg: Config, sample_shape: tuple[int, ...]) -> nn.Module:
+def build_G(cfg: Config, sample_shape: tuple[int, ...], c_dim: int = 0) -> nn.Module:
     m = cfg.model
-    if m.arch == "mlp":
-        return MLPGenerator(m.z_dim, sample_shape, m.width, output_kind(cfg, sample_shape))
-    if m.arch == "goodfellow2014":
-        return GoodfellowGenerator(m.z_dim, sample_shape, m.width)
-    return DCGANGenerator(m.z_dim, cfg.data.resolution, cfg.data.channels, m.width, output_kind(cfg, sample_shape))
+    return GENERATORS[net_names(cfg)[0]].build(z_dim=m.z_dim, c_dim=c_dim, sample_shape=tuple(sample_shape),
+                                               width=m.width, out=output_kind(cfg, sample_shape))
 
 
-def build_D(cfg: Config, sample_shape: tuple[int, ...]) -> nn.Module:
+def build_D(cfg: Config, sample_shape: tuple[int, ...], c_dim: int = 0) -> nn.Module:
     m = cfg.model
-    if m.arch == "mlp":
-        return MLPDiscriminator(sample_shape, m.width, m.d_dropout)
-    if m.arch == "goodfellow2014":
-        return GoodfellowDiscriminator(sample_shape, m.width)
-    return DCGANDiscriminator(cfg.data.resolution, cfg.data.channels, m.width)
+    return DISCRIMINATORS[net_names(cfg)[1]].build(c_dim=c_dim, sample_shape=tuple(sample_shape), width=m.width,
+                                                   dropout=m.d_dropout)
 
 
 def sample_shape_for(cfg: Config) -> tuple[int, ...]:
     """Shape of one sample as the nets see it, derived from the config alone (for export / sample)."""
-    if cfg.data.name in ("ring", "grid"):
-        return (2,)
-    return (cfg.data.channels, cfg.data.resolution, cfg.data.resolution)
+    from ganforge.data import DATASETS
+
+    return DATASETS[cfg.data.name].sample_shape(cfg.data)
+
+
+def check_nets(cfg: Config) -> str | None:
+    """Why the chosen G and D cannot work with this config, or None (used by config validation)."""
+    from ganforge.config import choose
+
+    g, d = net_names(cfg)
+    problem = (choose("model.arch", cfg.model.arch, sorted(set(GENERATORS) | set(DISCRIMINATORS)))
+               or choose("model.G", g, GENERATORS) or choose("model.D", d, DISCRIMINATORS))
+    if problem:
+        return problem
+    shape = sample_shape_for(cfg)
+    return GENERATORS[g].check(shape, cfg) or DISCRIMINATORS[d].check(shape, cfg)

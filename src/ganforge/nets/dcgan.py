@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ganforge.nets.common import output_activation
+from ganforge.nets.registry import images_only, register_D, register_G, unconditional
 
 
 def base_size(resolution: int) -> tuple[int, int]:
@@ -64,3 +65,28 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N] logits
         return self.net(x).flatten()
+
+
+def _check(shape: tuple, cfg) -> str | None:
+    problem = images_only("dcgan")(shape, cfg)
+    if problem:
+        return problem
+    resolution = shape[-1]
+    r = resolution
+    while r % 2 == 0 and r > 4:
+        r //= 2
+    if r not in (4, 7) or resolution == r:
+        return f"data.resolution={resolution} is not supported by dcgan: use 28, 32, 64 or 128"
+    return None
+
+
+@register_G("dcgan", check=_check)
+def build_generator(*, z_dim: int, c_dim: int, sample_shape: tuple, width: int, out: str, **_) -> nn.Module:
+    unconditional("dcgan", c_dim)
+    return DCGANGenerator(z_dim, sample_shape[-1], sample_shape[0], width, out)
+
+
+@register_D("dcgan", check=_check)
+def build_discriminator(*, c_dim: int, sample_shape: tuple, width: int, **_) -> nn.Module:
+    unconditional("dcgan", c_dim)
+    return DCGANDiscriminator(sample_shape[-1], sample_shape[0], width)

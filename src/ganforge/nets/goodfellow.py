@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ganforge.nets.common import Dropout
+from ganforge.nets.registry import images_only, register_D, register_G, unconditional
 
 
 class Maxout(nn.Module):
@@ -69,3 +70,28 @@ class GoodfellowDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, ...] -> [N] logits
         return self.net(x).squeeze(1)
+
+
+def _check_G(shape: tuple, cfg) -> str | None:
+    if cfg.data.range != "unit":
+        return "goodfellow2014 has a sigmoid generator: set data.range=unit"
+    return images_only("goodfellow2014")(shape, cfg)
+
+
+def _check_D(shape: tuple, cfg) -> str | None:
+    if cfg.model.width % 5:
+        return (f"model.width={cfg.model.width}: goodfellow2014 needs a multiple of 5 "
+                "(D has width/5 maxout units of 5 pieces)")
+    return images_only("goodfellow2014")(shape, cfg)
+
+
+@register_G("goodfellow2014", check=_check_G)
+def build_generator(*, z_dim: int, c_dim: int, sample_shape: tuple, width: int, **_) -> nn.Module:
+    unconditional("goodfellow2014", c_dim)
+    return GoodfellowGenerator(z_dim, sample_shape, width)
+
+
+@register_D("goodfellow2014", check=_check_D)
+def build_discriminator(*, c_dim: int, sample_shape: tuple, width: int, **_) -> nn.Module:
+    unconditional("goodfellow2014", c_dim)
+    return GoodfellowDiscriminator(sample_shape, width)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ganforge.nets.common import Dropout, output_activation
+from ganforge.nets.registry import register_D, register_G, unconditional
 
 
 class MLPGenerator(nn.Module):
@@ -45,3 +46,15 @@ class MLPDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, *sample_shape] -> [N] logits
         return self.net(x).squeeze(1)
+
+
+@register_G("mlp")
+def build_generator(*, z_dim: int, c_dim: int, sample_shape: tuple, width: int, out: str, **_) -> nn.Module:
+    unconditional("mlp", c_dim)
+    return MLPGenerator(z_dim, sample_shape, width, out)
+
+
+@register_D("mlp")
+def build_discriminator(*, c_dim: int, sample_shape: tuple, width: int, dropout: float, **_) -> nn.Module:
+    unconditional("mlp", c_dim)
+    return MLPDiscriminator(sample_shape, width, dropout)

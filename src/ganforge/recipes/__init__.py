@@ -1,19 +1,23 @@
-"""Recipes: what one training step does. The only place optimizers step."""
+"""Recipes: what one training step does. The only place optimizers step.
+
+`RECIPES[train.recipe]` is the registry; a new family is one file here that subclasses
+`RecipeBase` (recipes/base.py), declares its players and writes its `train_step`, plus an entry below.
+"""
 
 from __future__ import annotations
 
 import torch
 
 from ganforge.config import Config
-from ganforge.data import InMemoryDataset
 from ganforge.distributed import DistInfo
-from ganforge.nets import build_D, build_G
+from ganforge.recipes.base import Player, Recipe, RecipeBase
 from ganforge.recipes.gan import GANRecipe
 
+RECIPES: dict[str, type[RecipeBase]] = {cls.kind: cls for cls in (GANRecipe,)}
 
-def build_recipe(cfg: Config, data: InMemoryDataset, device: torch.device, dist: DistInfo = DistInfo()) -> GANRecipe:
-    G = build_G(cfg, data.sample_shape)
-    D = build_D(cfg, data.sample_shape)
-    if hasattr(G, "init_output_bias"):
-        G.init_output_bias(data.x.mean(0))
-    return GANRecipe(cfg, G.to(device), D.to(device), device, dist)
+
+def build_recipe(cfg: Config, data, device: torch.device, dist: DistInfo = DistInfo()) -> Recipe:
+    return RECIPES[cfg.train.recipe].build(cfg, data, device, dist)
+
+
+__all__ = ["RECIPES", "Player", "Recipe", "RecipeBase", "build_recipe"]

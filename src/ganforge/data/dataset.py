@@ -1,0 +1,85 @@
+"""What a dataset is (`DatasetSpec`, one per name, in the registry of data/__init__.py) and what a
+loaded one holds (`Dataset`: samples in memory, batched by index into dicts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+import torch
+
+if TYPE_CHECKING:
+    from ganforge.config import DataConfig
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    kind: str  # "image" | "points"
+    summary: str  # one line for `ganforge data list`
+    load: Callable[["DataConfig", int], "Dataset"]  # (data config, seed) -> Dataset
+    check: Callable[["DataConfig"], str | None] = lambda cfg: None  # a message when the config cannot work
+    num_classes: int | None = None  # None: unlabelled, or the classes come from the files (folder)
+    real_splits: str | None = None  # the IDX dataset whose standard splits metrics may read
+    feature_net: str | None = None  # the shipped classifier whose features FID / KID / PRDC use
+    modes: str | None = None  # how the modes metric reads samples: "labels" | "stacked" | "toy"
+    default_metrics: tuple[str, ...] = ()
+    train_subset: int | None = None  # trains on the first N images of the real training split
+    embedded: bool = False  # ships inside the package (metrics fall back to it offline)
+
+    def sample_shape(self, cfg: "DataConfig") -> tuple[int, ...]:
+        """The shape of one sample as the nets see it, from the config alone (no files read)."""
+        if self.kind == "points":
+            return (2,)
+        return (cfg.channels, cfg.resolution, cfg.resolution)
+
+
+@dataclass
+class Dataset:
+    spec: DatasetSpec
+    x: torch.Tensor  # uint8 [N, C, H, W] images, or float32 [N, 2] points
+    y: torch.Tensor | None  # int64 [N] class labels, or None
+    value_range: str  # "signed" ([-1, 1]) or "unit" ([0, 1]): what `batch` gives images as
+    source: str  # where the data came from, for logs and reports
+    classes: tuple[str, ...] = ()
+    centres: torch.Tensor | None = None  # toy mixtures: [M, 2] mode centres
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    def to_float(self, x: torch.Tensor) -> torch.Tensor:
+        """Stored samples -> float32 in the configured range (the same arithmetic on any device)."""
+        if x.dtype != torch.uint8:
+            return x.float()
+        x = x.float().div_(255.0)
+        return x.mul_(2).sub_(1) if self.value_range == "signed" else x
+
+    def batch(self, idx: torch.Tensor, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+        """{"x": float32 samples [B, ...]} and {"c": labels [B]} when the data has labels; the uint8
+        images travel to the device as they are stored and are converted there."""
+        out = {"x": self.to_float(self.x[idx].to(device, non_blocking=True))}
+        if self.y is not None:
+            out["c"] = self.y[idx].to(device, non_blocking=True)
+        return out
+
+    def samples(self, n: int | None = None) -> torch.Tensor:
+        """The first n samples (all by default) as float32 in the configured range, on the CPU."""
+        return self.to_float(self.x[:n])
+
+    def pixel_mean(self) -> torch.Tensor:
+        """Mean image in [0, 1] [C, H, W] (for nets that set an output bias from the marginals)."""
+        x = self.samples()
+        return ((x + 1) / 2 if self.value_range == "signed" else x).mean(0)

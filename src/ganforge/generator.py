@@ -1,0 +1,98 @@
+"""One handle on a generator, trained or in training: `ganforge sample`, `ganforge eval`, the
+in-training metrics, the export and (later) the web explorer all sample through it.
+
+    G = load_generator("runs/00001-mnist_dcgan")      # a checkpoint, run folder or export folder
+    x = G.sample(64, seed=1)                          # [64, C, H, W] in the data's range, on the CPU
+
+Inputs are dicts (`{"z": ...}`, and `{"c": ...}` for conditional generators) built by `inputs`;
+latents are drawn by ganforge.latent, the one place that knows their distribution.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ganforge import latent
+from ganforge.config import Config
+from ganforge.errors import CheckpointError, ConfigError, GanforgeError
+
+
+class GeneratorHandle:
+    def __init__(self, G: torch.nn.Module | Callable, cfg: Config, step: int = 0, device: torch.device | str | None = None):
+        self.G, self.cfg, self.step = G, cfg, step
+        if device is None:
+            first = next(G.parameters(), None) if isinstance(G, torch.nn.Module) else None
+            device = first.device if first is not None else "cpu"
+        self.device = torch.device(device)
+
+    @property
+    def value_range(self) -> str:
+        return self.cfg.data.range
+
+    @property
+    def is_points(self) -> bool:
+        from ganforge.data import DATASETS
+
+        return DATASETS[self.cfg.data.name].kind == "points"
+
+    @property
+    def num_classes(self) -> int:
+        return 0  # the GAN recipe is unconditional (conditional recipes: a later issue)
+
+    def inputs(self, n: int, seed: int = 0, c: int | None = None, truncation: float | None = None) -> dict:
+        """Generator inputs for n samples, on the CPU, the same for the same seed everywhere."""
+        if c is not None and not self.num_classes:
+            raise ConfigError(f"class {c} asked for, but this generator is unconditional (it takes no class)")
+        m = self.cfg.model
+        try:
+            z = latent.sample_z(n, m.z_dim, m.z_dist, torch.Generator().manual_seed(seed), truncation)
+        except ValueError as e:
+            raise ConfigError(f"truncation={truncation}: {e}") from None
+        return {"z": z}
+
+    @torch.no_grad()
+    def __call__(self, inputs: dict) -> torch.Tensor:
+        """Samples in eval mode (batch norm uses running statistics; no state changes), float32,
+        on the generator's device, in the data's range."""
+        G = self.G
+        was_training = getattr(G, "training", False)
+        if isinstance(G, torch.nn.Module):
+            G.eval()
+        try:
+            return G(inputs["z"].to(self.device)).float()
+        finally:
+            if isinstance(G, torch.nn.Module):
+                G.train(was_training)
+
+    def sample(self, n: int, seed: int = 0, c: int | None = None, truncation: float | None = None,
+               batch: int = 1000) -> torch.Tensor:
+        """n samples on the CPU, in batches of `batch`."""
+        inputs = self.inputs(n, seed, c, truncation)
+        return torch.cat([self({k: v[i:i + batch] for k, v in inputs.items()}).cpu() for i in range(0, n, batch)])
+
+    def export(self, out_dir: str | Path) -> Path:
+        from ganforge import checkpoint
+        from ganforge.config import to_dict
+
+        if not isinstance(self.G, torch.nn.Module):
+            raise GanforgeError("only a generator network can be exported")
+        return checkpoint.export_generator(out_dir, self.G, to_dict(self.cfg), self.step)
+
+
+def load_generator(source: str | Path, device: str = "cpu") -> GeneratorHandle:
+    """The generator of a checkpoint file, a run folder, or an export folder / its files."""
+    from ganforge import checkpoint, config as config_mod
+    from ganforge.recipes import RECIPES
+
+    cfg_dict, state, step = checkpoint.load_generator_source(source)
+    try:
+        cfg = config_mod.from_dict(cfg_dict, f"{source} (embedded config)")
+    except ConfigError as e:
+        raise CheckpointError(f"{source}: its embedded config is not valid for this ganforge version: {e}") from None
+    try:
+        return RECIPES[cfg.train.recipe].load_generator(cfg, state, step, device)
+    except RuntimeError as e:
+        raise CheckpointError(f"{source}: generator weights do not match its config ({str(e).splitlines()[0]})") from None

@@ -1,0 +1,60 @@
+"""The net registries: generators and discriminators by name, chosen separately.
+
+Every builder takes the same core keyword arguments, so a recipe can build any registered net:
+
+    G builders: z_dim, c_dim, sample_shape, width, out (output activation: tanh | sigmoid | none)
+    D builders: c_dim, sample_shape, width, dropout
+
+`sample_shape` is (C, H, W) for images or (2,) for toy points (a vector net works on any shape, a
+convolutional one checks it). `c_dim` is the number of classes a conditional net is fed (0 for an
+unconditional one). A builder ignores the keyword arguments its family has no use for. Each entry
+carries a `check` that says, before anything is built, why a config cannot work with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class NetEntry:
+    name: str
+    build: Callable[..., nn.Module]
+    # (sample_shape, model config) -> a message naming the key to change, or None
+    check: Callable[[tuple, object], str | None]
+
+
+GENERATORS: dict[str, NetEntry] = {}
+DISCRIMINATORS: dict[str, NetEntry] = {}
+
+
+def _register(table: dict, name: str, check=None):
+    def add(build):
+        table[name] = NetEntry(name, build, check or (lambda shape, model: None))
+        return build
+    return add
+
+
+def register_G(name: str, check=None):
+    return _register(GENERATORS, name, check)
+
+
+def register_D(name: str, check=None):
+    return _register(DISCRIMINATORS, name, check)
+
+
+def images_only(name: str):
+    """A check for convolutional / image-only families."""
+    def check(shape: tuple, model) -> str | None:
+        if len(shape) != 3:
+            return f"{name} works on images and this data is {len(shape)}-D points: use model.arch=mlp"
+        return None
+    return check
+
+
+def unconditional(name: str, c_dim: int) -> None:
+    if c_dim:
+        raise ValueError(f"{name} nets take no class input (c_dim={c_dim})")
