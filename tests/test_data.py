@@ -78,11 +78,16 @@ def test_dataset_tensor_ranges(tmp_path, isolated_data, monkeypatch):
     monkeypatch.setenv("GANFORGE_DATA", str(tmp_path / "d"))
     signed = build_dataset(config.load(None, ["data.range=signed"]).data)
     unit = build_dataset(config.load(None, ["data.range=unit"]).data)
-    assert signed.x.shape == (20, 1, 28, 28) and signed.x.dtype == torch.float32
-    assert signed.x.min() == -1 and signed.x.max() == 1
-    assert unit.x.min() == 0 and unit.x.max() == 1
-    torch.testing.assert_close(signed.x, unit.x * 2 - 1)
+    assert signed.x.shape == (20, 1, 28, 28) and signed.x.dtype == torch.uint8  # stored as the files hold them
+    s, u = signed.samples(), unit.samples()
+    assert s.dtype == torch.float32 and s.min() == -1 and s.max() == 1
+    assert u.min() == 0 and u.max() == 1
+    torch.testing.assert_close(s, u * 2 - 1)
     assert signed.y.tolist() == [i % 10 for i in range(20)]
+    # a batch is a dict: float samples converted where they are used, labels beside them
+    batch = signed.batch(torch.tensor([3, 0]))
+    assert set(batch) == {"x", "c"} and batch["c"].tolist() == [3, 0]
+    torch.testing.assert_close(batch["x"], s[[3, 0]])
 
 
 def test_embedded_mnist_is_the_first_10000_training_images():
@@ -136,7 +141,8 @@ def test_image_folder_formats_labels_and_broken_files(tmp_path):
         grey = build_dataset(config.load(None, ["data.name=folder", f"data.root={root}", "data.resolution=8",
                                                 "data.channels=1"]).data)
     assert grey.x.shape == (4, 1, 8, 8) and grey.y is None
-    assert -1 <= grey.x.min() and grey.x.max() <= 1
+    assert -1 <= grey.samples().min() and grey.samples().max() <= 1
+    assert set(grey.batch(torch.arange(2))) == {"x"}  # no labels asked for: no "c" in the batch
 
 
 def test_image_folder_without_images_is_a_clear_error(tmp_path):
@@ -164,7 +170,8 @@ def test_toy_mixtures_match_their_definitions():
 
 def test_fake_dataset_for_dry_runs():
     data = build_dataset(config.load(None, ["data.name=fake", "data.resolution=32", "data.channels=3"]).data)
-    assert data.x.shape[1:] == (3, 32, 32) and -1 <= data.x.min() and data.x.max() <= 1
+    x = data.samples()
+    assert x.shape[1:] == (3, 32, 32) and -1 <= x.min() and x.max() <= 1
 
 
 def test_cli_data_list_and_info(tmp_path, isolated_data, monkeypatch, capsys):
@@ -190,7 +197,7 @@ def test_stacked_mnist_channels_are_digits_and_modes_are_triples(tmp_path, isola
     data = build_dataset(cfg)
     train, labels, _ = load_idx_split("mnist", "train")
     assert data.x.shape == (50, 3, 28, 28) and len(data.classes) == 1000
-    for x, mode in zip(data.x, data.y.tolist()):
+    for x, mode in zip(data.samples(), data.y.tolist()):
         digits = []
         for channel in x:  # every channel is one of the training images, and the mode spells its labels
             match = np.flatnonzero((torch.from_numpy(train).float() / 255 == channel).all(-1).all(-1).numpy())

@@ -47,12 +47,12 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     assert two.returncode == 0, two.stderr[-3000:]
     runs = {p.name.split("-", 1)[1]: p for p in (tmp_path / "runs").iterdir()}
     assert set(runs) == {"one", "two"}  # rank 1 wrote no run folder of its own
-    a = checkpoint.load(runs["one"] / "ckpt/last.pt")["recipe"]
-    b = checkpoint.load(runs["two"] / "ckpt/last.pt")["recipe"]
-    assert a["updates_D"] == b["updates_D"] == 16
+    a = checkpoint.load(runs["one"] / "ckpt/last.pt")["recipe"]["players"]
+    b = checkpoint.load(runs["two"] / "ckpt/last.pt")["recipe"]["players"]
+    assert a["D"]["updates"] == b["D"]["updates"] == 16
     for net in ("G", "D"):
-        for k in a[net]:
-            torch.testing.assert_close(a[net][k], b[net][k], atol=1e-4, rtol=0)
+        for k in a[net]["net"]:
+            torch.testing.assert_close(a[net]["net"][k], b[net]["net"][k], atol=1e-4, rtol=0)
     assert "2 process(es)" in (runs["two"] / "log.txt").read_text()
     # in-training metrics: each rank generated 100 of the 200 samples, rank 0 gathered and scored
     # them; the same latents through the saved G in this process give the same numbers

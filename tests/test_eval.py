@@ -126,10 +126,12 @@ def test_stacked_mnist_modes_read_each_channel():
     cfg = config.load(None, ["data.name=stacked-mnist", "data.channels=3", "data.max_images=3000"])
     from ganforge.data import build_dataset
 
+    from ganforge.generator import GeneratorHandle
+
     data = build_dataset(cfg.data)
     served = iter(range(0, 3000, 1000))
-    G = lambda z: data.x[next(served):][:len(z)]  # noqa: E731 - serves the dataset in order
-    (modes, fid) = evaluate_generator(G, cfg, ["modes", "fid"], num_samples=3000)
+    G = GeneratorHandle(lambda z: data.samples()[next(served):][:len(z)], cfg)  # serves the dataset in order
+    (modes, fid) = evaluate_generator(G, ["modes", "fid"], num_samples=3000)
     true_modes = len(set(data.y.tolist()))
     assert abs(modes["modes_hit"] - true_modes) <= 0.02 * true_modes, (modes["modes_hit"], true_modes)
     assert modes["num_modes"] == 1000 and modes["feature_extractor"] == "mnist-cnn"

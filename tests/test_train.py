@@ -65,9 +65,10 @@ def test_checkpoint_is_complete_and_safe_to_load(tiny_cfg):
     run_dir, _ = api.train(tiny_cfg(), log=lambda s: None)
     ckpt = torch.load(run_dir / "ckpt" / "last.pt", weights_only=True)  # no pickled code inside
     assert ckpt["format"] == checkpoint.FORMAT and ckpt["step"] == 32 and ckpt["version"]
-    assert set(ckpt["recipe"]) == {"G", "D", "opt_G", "opt_D", "updates_G", "updates_D", "scaler_G", "scaler_D",
-                                   "z_rng"}
-    assert ckpt["hooks"]["Reporter"]["fixed_z"].shape == (16, 8)
+    assert set(ckpt["recipe"]) == {"kind", "players", "z_rng"} and ckpt["recipe"]["kind"] == "gan"
+    for name in ("G", "D"):
+        assert set(ckpt["recipe"]["players"][name]) == {"net", "opt", "scaler", "updates"}
+    assert ckpt["hooks"]["samples"]["fixed_inputs"]["z"].shape == (16, 8)
     assert {"torch", "numpy", "python"} <= set(ckpt["rng"])
     assert ckpt["config"]["model"]["width"] == 16
 
@@ -144,7 +145,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_cf
 
     def poisoned(self, x_real):
         stats = real_step(self, x_real)
-        if self.updates_D == 20:
+        if self.pD.updates == 20:
             stats["loss_D"] = torch.tensor(float("nan"))
         return stats
 
@@ -280,9 +281,10 @@ def test_precision_modes_train_and_keep_float32_weights(tiny_cfg):
     for precision in ("bf16", "fp16"):
         run_dir, result = api.train(tiny_cfg(f"train.precision={precision}", f"run.name={precision}"), log=lambda s: None)
         ckpt = checkpoint.load(run_dir / "ckpt/last.pt")
-        assert all(v.dtype == torch.float32 for v in ckpt["recipe"]["G"].values() if v.is_floating_point())
+        G = ckpt["recipe"]["players"]["G"]
+        assert all(v.dtype == torch.float32 for v in G["net"].values() if v.is_floating_point())
         assert all(math.isfinite(v) for v in result.last_stats.values())
-        assert ckpt["recipe"]["scaler_G"] if precision == "fp16" else True
+        assert G["scaler"] if precision == "fp16" else True
 
 
 def test_kill_9_never_leaves_a_broken_checkpoint(tmp_path):
@@ -324,7 +326,7 @@ def test_channels_last_computes_the_same_step(tiny_cfg):
         recipe = build_recipe(cfg, data, torch.device("cpu"))
         conv = next(m for m in recipe.D.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
         assert conv.weight.is_contiguous(memory_format=torch.channels_last) == (layout == "true")
-        stats[layout] = {k: float(v) for k, v in recipe.train_step(data.x[:32]).items()}
+        stats[layout] = {k: float(v) for k, v in recipe.train_step(data.batch(torch.arange(32))).items()}
     for key, value in stats["false"].items():
         assert stats["true"][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
     run_dir, _ = api.train(tiny_cfg("model.arch=dcgan", "model.width=8", "train.channels_last=true",
@@ -344,7 +346,7 @@ def test_compiled_nets_compute_the_same_step(tiny_cfg):
         torch.manual_seed(0)
         data = build_dataset(cfg.data)
         recipe = build_recipe(cfg, data, torch.device("cpu"))
-        stats[compiled] = {k: float(v) for k, v in recipe.train_step(data.x[:32]).items()}
+        stats[compiled] = {k: float(v) for k, v in recipe.train_step(data.batch(torch.arange(32))).items()}
     for key, value in stats["false"].items():
         assert stats["true"][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
     run_dir, result = api.train(tiny_cfg("train.compile=true", "train.max_steps=3", "run.name=compiled"),
@@ -353,7 +355,7 @@ def test_compiled_nets_compute_the_same_step(tiny_cfg):
 
 
 def test_precision_auto_picks_what_the_device_computes_natively(tiny_cfg):
-    from ganforge.recipes.gan import native_bf16
+    from ganforge.recipes.base import native_bf16
 
     run_dir, _ = api.train(tiny_cfg("train.precision=auto", "train.max_steps=2"), log=lambda s: None)
     expected = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
@@ -365,7 +367,7 @@ def test_simultaneous_update_applies_each_players_own_gradient(tiny_cfg):
     -grad of loss_G, both taken at the same parameters from one forward pass."""
     import copy
 
-    from ganforge import losses
+    from ganforge import latent, losses
     from ganforge.data import build_dataset
     from ganforge.recipes import build_recipe
 
@@ -374,19 +376,19 @@ def test_simultaneous_update_applies_each_players_own_gradient(tiny_cfg):
     data = build_dataset(cfg.data)
     recipe = build_recipe(cfg, data, torch.device("cpu"))
     G0, D0 = copy.deepcopy(recipe.G), copy.deepcopy(recipe.D)
-    z = recipe.sample_z(32, generator=torch.Generator().set_state(recipe.z_rng.get_state()))
-    x_real = data.x[:32]
+    z = latent.sample_z(32, 8, "normal", torch.Generator().set_state(recipe.z_rng.get_state()))
+    x_real = data.samples(32)
     logits = D0(torch.cat([x_real, G0(z)]))
     loss_D = losses.d_loss(logits[:32], logits[32:])
     loss_G = losses.g_loss("ns", logits[32:])
     grads_D = torch.autograd.grad(loss_D, list(D0.parameters()), retain_graph=True)
     grads_G = torch.autograd.grad(loss_G, list(G0.parameters()))
-    stats = recipe.train_step(x_real)
+    stats = recipe.train_step({"x": x_real})
     assert float(stats["loss_D"]) == pytest.approx(float(loss_D.detach()), rel=1e-5)
     for net, net0, grads in ((recipe.D, D0, grads_D), (recipe.G, G0, grads_G)):
         for p, p0, g in zip(net.parameters(), net0.parameters(), grads):
             torch.testing.assert_close(p.detach(), p0.detach() - 0.1 * g, rtol=1e-5, atol=1e-6)
-    assert recipe.updates_G == recipe.updates_D == 1
+    assert recipe.players["G"].updates == recipe.players["D"].updates == 1
 
 
 def test_simultaneous_update_needs_k_1():
