@@ -9,9 +9,10 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:
     """A config small enough to train in a second: 512 embedded MNIST images, width-16 MLP, float32
-    (tolerances in the tests are float32's; `extra` may override any of these)."""
+    (tolerances in the tests are float32's), no report/ (tests of the report ask for it with
+    log.report=true; `extra` may override any of these)."""
     return ["train.precision=fp32", "data.name=mnist-embedded", "data.max_images=512", "model.arch=mlp", "model.width=16",
-            "model.z_dim=8", "train.epochs=2", "train.batch_size=32", "log.progress=false",
+            "model.z_dim=8", "train.epochs=2", "train.batch_size=32", "log.progress=false", "log.report=false",
             "log.stats_every_steps=4", "log.num_samples=16", f"run.dir={tmp_path / 'runs'}", "run.name=tiny",
             *extra]
 
@@ -22,6 +23,17 @@ def tiny_cfg(tmp_path):
         return config.load(None, tiny_overrides(tmp_path, *extra))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One finished tiny run (with its report) shared by the tests that only read it; they must not
+    write into it."""
+    from ganforge import api
+
+    tmp = tmp_path_factory.mktemp("shared")
+    run_dir, result = api.train(config.load(None, tiny_overrides(tmp, "log.report=true")), log=lambda s: None)
+    return run_dir
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from ganforge import api, checkpoint
 from conftest import tiny_overrides
 
 HERE = Path(__file__).resolve().parent
+pytestmark = pytest.mark.slow
 
 
 def torchrun(nproc: int, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:

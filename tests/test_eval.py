@@ -22,13 +22,8 @@ def toy_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def mnist_run(tmp_path_factory):
-    from ganforge import config
-    from conftest import tiny_overrides
-
-    tmp = tmp_path_factory.mktemp("mnist")
-    run_dir, _ = api.train(config.load(None, tiny_overrides(tmp)), log=lambda s: None)
-    return run_dir
+def mnist_run(tiny_run):
+    return tiny_run
 
 
 def test_eval_toy_checkpoint_records_its_protocol(toy_run, tmp_path, capsys):
@@ -108,7 +103,7 @@ def test_folder_data_has_no_feature_space(tmp_path):
 def test_metrics_during_training_go_to_metrics_jsonl_and_the_report(tiny_cfg):
     run_dir, _ = api.train(tiny_cfg("data.name=ring", "data.toy_num_samples=512", "model.z_dim=2",
                                     "model.d_dropout=0.0", "eval.every_steps=16", "eval.metrics=[fid, modes]",
-                                    "eval.num_samples=200"), log=lambda s: None)
+                                    "eval.num_samples=200", "log.report=true"), log=lambda s: None)
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [16, 32]
     assert all(r["fid"] >= 0 and 0 <= r["modes_captured"] <= 8 for r in rows)

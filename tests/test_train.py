@@ -41,9 +41,9 @@ def assert_same_state(a: dict, b: dict):
         assert torch.equal(fa[k], fb[k]), f"{k} differs"
 
 
-def test_a_run_leaves_every_artefact(tiny_cfg):
-    run_dir, result = api.train(tiny_cfg(), log=lambda s: None)
-    assert result.step == 2 * (512 // 32) and not result.interrupted_by
+def test_a_run_leaves_every_artefact(tiny_run):
+    run_dir = tiny_run
+    assert checkpoint.load(run_dir / "ckpt/last.pt")["step"] == 2 * (512 // 32)
     for rel in ("config.yaml", "stats.jsonl", "log.txt", "samples/reals.png", "samples/step_0000000.png",
                 "samples/step_0000016.png", "samples/step_0000032.png", "ckpt/last.pt", "ckpt/step_0000032.pt",
                 "report/report.html", "report/progress.gif", "report/losses.png", "report/d_outputs.png",
@@ -61,9 +61,8 @@ def test_a_run_leaves_every_artefact(tiny_cfg):
     assert config.load(run_dir / "config.yaml").train.epochs == 2
 
 
-def test_checkpoint_is_complete_and_safe_to_load(tiny_cfg):
-    run_dir, _ = api.train(tiny_cfg(), log=lambda s: None)
-    ckpt = torch.load(run_dir / "ckpt" / "last.pt", weights_only=True)  # no pickled code inside
+def test_checkpoint_is_complete_and_safe_to_load(tiny_run):
+    ckpt = torch.load(tiny_run / "ckpt" / "last.pt", weights_only=True)  # no pickled code inside
     assert ckpt["format"] == checkpoint.FORMAT and ckpt["step"] == 32 and ckpt["version"]
     assert set(ckpt["recipe"]) == {"kind", "players", "z_rng"} and ckpt["recipe"]["kind"] == "gan"
     for name in ("G", "D"):
@@ -105,6 +104,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(tiny_cfg, extra):
     assert steps == sorted(set(steps))  # no duplicated stats lines after resume
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_resume_matches(tmp_path, tiny_cfg):
     """A real process, a real signal: it stops cleanly, and resuming ends where a clean run ends."""
     extra = ("train.epochs=400", "data.max_images=256", "log.ckpt_every_steps=100000", "run.name=sig")
@@ -211,8 +211,8 @@ def test_atomic_save_never_leaves_half_a_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
 
 
-def test_sample_and_export(tmp_path, tiny_cfg):
-    run_dir, _ = api.train(tiny_cfg(), log=lambda s: None)
+def test_sample_and_export(tmp_path, tiny_run):
+    run_dir = tiny_run
     from PIL import Image
 
     a = api.sample(run_dir / "ckpt/last.pt", 9, tmp_path / "a.png", seed=3)
@@ -228,7 +228,7 @@ def test_sample_and_export(tmp_path, tiny_cfg):
 
 def test_toy_run_draws_scatter_plots(tiny_cfg):
     run_dir, result = api.train(tiny_cfg("data.name=ring", "data.toy_num_samples=512", "model.z_dim=2",
-                                         "model.d_dropout=0.0"), log=lambda s: None)
+                                         "model.d_dropout=0.0", "log.report=true"), log=lambda s: None)
     assert (run_dir / "samples" / "step_0000032.png").is_file() and (run_dir / "report/progress.gif").is_file()
 
 
@@ -287,6 +287,7 @@ def test_precision_modes_train_and_keep_float32_weights(tiny_cfg):
         assert G["scaler"] if precision == "fp16" else True
 
 
+@pytest.mark.slow
 def test_kill_9_never_leaves_a_broken_checkpoint(tmp_path):
     """SIGKILL while checkpoints are written every step: the newest checkpoint still loads, no
     temporary file is mistaken for one, and --resume auto continues from it."""
@@ -334,6 +335,7 @@ def test_channels_last_computes_the_same_step(tiny_cfg):
     assert (run_dir / "export/generator.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_compiled_nets_compute_the_same_step(tiny_cfg):
     """train.compile=true (TorchInductor) fuses kernels but keeps the maths: first-step losses
     agree with eager mode, and a short run trains, checkpoints and exports."""

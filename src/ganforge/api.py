@@ -60,9 +60,12 @@ def train(cfg: Config, resume: str | None = None, dry_run: bool = False, log=pri
             return run_dir, result
     info, device_choice = distributed.init_from_env(cfg.train.device)
     try:
-        return _train(cfg, resume, log, info, device_choice)
-    finally:
-        distributed.shutdown(info)
+        out = _train(cfg, resume, log, info, device_choice)
+    except BaseException:
+        distributed.shutdown(info, clean=False)
+        raise
+    distributed.shutdown(info)
+    return out
 
 
 def prepare(cfg: Config, device: torch.device, info=distributed.DistInfo()) -> tuple[Dataset, Recipe, Schedule]:
@@ -104,7 +107,8 @@ def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tu
     if run is None:
         return None, result
     export_dir = _export(recipe, result, run)
-    write_run_report(run, cfg, data, recipe, trainer, export_dir, started)
+    if cfg.log.report:
+        write_run_report(run, cfg, data, recipe, trainer, export_dir, started)
     run.log(f"stop at step {result.step}{' (' + result.interrupted_by + ')' if result.interrupted_by else ''}; "
             f"checkpoint {result.checkpoint}")
     return run.path, result

@@ -120,6 +120,7 @@ class LogConfig:
     ckpt_every_steps: int = 0  # 0 = at the end of every epoch
     ckpt_keep: int = 3
     progress: bool = True
+    report: bool = True  # report/ at the end (GIF, plots, report.html); the export is written either way
 
 
 @dataclass
