@@ -39,10 +39,9 @@ def grey_share(x: torch.Tensor) -> float:
     return ((x > 0.1) & (x < 0.9)).float().mean().item()
 
 
-@torch.no_grad()
 def generated(source: str, n: int) -> tuple[torch.Tensor, int]:
-    G, cfg, step = api.load_generator(source)
-    return torch.cat([G(z) for z in api.sample_latents(cfg, n, seed=0).split(1000)]), step
+    G = api.load_generator(source)
+    return G.sample(n, seed=0), G.step
 
 
 def main():

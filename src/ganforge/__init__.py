@@ -1,3 +1,3 @@
 """ganforge: train, evaluate and explore generative adversarial networks."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
