@@ -54,6 +54,16 @@ def test_v1_checkpoints_load_resume_and_match_the_old_trajectory(tmp_path, case)
         torch.testing.assert_close(fresh[k], old[k], rtol=1e-5, atol=1e-6)
     G = load_generator(FIXTURES / f"v1_{case}_step20.pt")  # an old checkpoint samples too
     assert G.step == 20 and G.sample(5, seed=0).shape[0] == 5
+    # and an export whose config predates the keys 0.2 added (as 0.1 wrote them) still loads
+    import json
+
+    out = G.export(tmp_path / "export")
+    meta = json.loads((out / "generator.json").read_text())
+    for section, key in (("train", "recipe"), ("model", "G"), ("model", "D"), ("log", "report")):
+        del meta["config"][section][key]
+    del meta["player"]
+    (out / "generator.json").write_text(json.dumps(meta))
+    torch.testing.assert_close(load_generator(out).sample(5, seed=0), G.sample(5, seed=0))
 
 
 def test_a_newer_checkpoint_format_is_refused_with_the_fix(tmp_path):

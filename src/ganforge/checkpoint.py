@@ -152,13 +152,13 @@ def save_rotating(ckpt_dir: Path, step: int, payload: dict, keep: int) -> Path:
 
 # --- generator export: safetensors weights + a JSON description --------------------------------
 
-def export_generator(out_dir: str | Path, G: torch.nn.Module, config: dict, step: int) -> Path:
+def export_generator(out_dir: str | Path, G: torch.nn.Module, config: dict, step: int, player: str = "G") -> Path:
     from safetensors.torch import save_file
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
-    meta = {"format": EXPORT_FORMAT, "version": __version__, "step": step, "config": config}
+    meta = {"format": EXPORT_FORMAT, "version": __version__, "step": step, "player": player, "config": config}
     tmp = out_dir / ".generator.safetensors.tmp"
     save_file(weights, str(tmp))
     os.replace(tmp, out_dir / "generator.safetensors")
@@ -166,8 +166,9 @@ def export_generator(out_dir: str | Path, G: torch.nn.Module, config: dict, step
     return out_dir
 
 
-def load_generator_source(path: str | Path) -> tuple[dict, dict, int]:
-    """(config dict, G state dict, step) from a checkpoint file, an export folder or its files."""
+def load_generator_source(path: str | Path) -> tuple[dict, dict[str, dict], int]:
+    """(config dict, {player name: net state dict}, step) from a checkpoint file (every player), an
+    export folder or its files (the exported player); the recipe picks its generator from these."""
     path = Path(path)
     if path.is_dir() and (path / "generator.json").is_file():
         path = path / "generator.json"
@@ -184,6 +185,6 @@ def load_generator_source(path: str | Path) -> tuple[dict, dict, int]:
             raise CheckpointError(f"{path}: not a readable ganforge export ({type(e).__name__}: {e})") from None
         if meta.get("format") != EXPORT_FORMAT:
             raise CheckpointError(f"{meta_path}: not a ganforge generator export (format {meta.get('format')!r})")
-        return meta["config"], state, int(meta.get("step", 0))
+        return meta["config"], {meta.get("player", "G"): state}, int(meta.get("step", 0))  # 0.1 exported G
     ckpt = load(path)
-    return ckpt["config"], ckpt["recipe"]["players"]["G"]["net"], int(ckpt["step"])
+    return ckpt["config"], {n: p["net"] for n, p in ckpt["recipe"]["players"].items()}, int(ckpt["step"])

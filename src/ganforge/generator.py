@@ -87,12 +87,12 @@ def load_generator(source: str | Path, device: str = "cpu") -> GeneratorHandle:
     from ganforge import checkpoint, config as config_mod
     from ganforge.recipes import RECIPES
 
-    cfg_dict, state, step = checkpoint.load_generator_source(source)
+    cfg_dict, nets, step = checkpoint.load_generator_source(source)
     try:
         cfg = config_mod.from_dict(cfg_dict, f"{source} (embedded config)")
     except ConfigError as e:
         raise CheckpointError(f"{source}: its embedded config is not valid for this ganforge version: {e}") from None
     try:
-        return RECIPES[cfg.train.recipe].load_generator(cfg, state, step, device)
-    except RuntimeError as e:
+        return RECIPES[cfg.train.recipe].load_generator(cfg, nets, step, device)
+    except (RuntimeError, KeyError) as e:
         raise CheckpointError(f"{source}: generator weights do not match its config ({str(e).splitlines()[0]})") from None

@@ -53,9 +53,9 @@ class GANRecipe(RecipeBase):
         return cls(cfg, G, D, device, dist)
 
     @classmethod
-    def load_generator(cls, cfg: Config, state: dict, step: int, device: str = "cpu") -> GeneratorHandle:
+    def load_generator(cls, cfg: Config, nets: dict[str, dict], step: int, device: str = "cpu") -> GeneratorHandle:
         G = build_G(cfg, sample_shape_for(cfg))
-        G.load_state_dict(state)
+        G.load_state_dict(nets["G"])
         return GeneratorHandle(G.to(device).eval(), cfg, step)
 
     # --- inputs and samples -------------------------------------------------------------------
