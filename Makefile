@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 #   make demo TORCH_SPEC=torch   (or install the torch build for your CUDA first)
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test install clean
+.PHONY: demo test test-fast install clean
 
 $(BIN)/ganforge: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+test-fast: install   # no torchrun, subprocess or torch.compile tests
+	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:
 	rm -rf $(VENV) runs build src/*.egg-info .pytest_cache
