@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 
 from ganforge import api, config
-from ganforge.distributed import gather_shares, init_from_env, share, shutdown
+from ganforge.distributed import barrier, gather_shares, init_from_env, share, shutdown
 from ganforge.trainer import Trainer
 
 
@@ -31,6 +31,7 @@ def main():
         json.dump({"world_size": info.world_size, "step": result.step, "max_abs_diff_to_rank0": diffs,
                    "param_norm": float(flat.norm()),
                    "gather_shares_ok": torch.equal(gathered_rows, rows)}, open(out, "w"))
+    barrier(info)
     shutdown(info)
 
 

@@ -55,17 +55,14 @@ def train(cfg: Config, resume: str | None = None, dry_run: bool = False, log=pri
     if dry_run:
         with tempfile.TemporaryDirectory(prefix="ganforge-dry-") as tmp:
             run_dir, result = train(_dry_run_config(cfg, Path(tmp)), log=log)
-            log(f"dry run ok: {result.step} steps of {cfg.train.recipe} ({cfg.model.arch}) on fake data, "
+            log(f"dry run ok: {result.step} steps of {cfg.train.recipe} ({'/'.join(config_mod.net_names(cfg))}) on fake data, "
                 + ", ".join(f"{k}={v:.3f}" for k, v in result.last_stats.items()))
             return run_dir, result
     info, device_choice = distributed.init_from_env(cfg.train.device)
     try:
-        out = _train(cfg, resume, log, info, device_choice)
-    except BaseException:
-        distributed.shutdown(info, clean=False)
-        raise
-    distributed.shutdown(info)
-    return out
+        return _train(cfg, resume, log, info, device_choice)
+    finally:
+        distributed.shutdown(info)
 
 
 def prepare(cfg: Config, device: torch.device, info=distributed.DistInfo()) -> tuple[Dataset, Recipe, Schedule]:
@@ -94,7 +91,7 @@ def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tu
         run.write_config(cfg)
         note = f" (a {ckpt['upgraded_from']} checkpoint, upgraded on load)" if ckpt and "upgraded_from" in ckpt else ""
         run.log(f"start at step {ckpt['step'] if ckpt else 0}{note}: {data.name} ({len(data)} samples, {data.source}), "
-                f"{cfg.train.recipe} {cfg.model.arch}, device {device}, precision {recipe.precision}, "
+                f"{cfg.train.recipe} (G {config_mod.net_names(cfg)[0]}, D {config_mod.net_names(cfg)[1]}), device {device}, precision {recipe.precision}, "
                 f"{info.world_size} process(es)")
     hooks = [SampleGrids(cfg, data, recipe, run)] if run is not None else []
     if cfg.eval.every_steps:  # on every rank: each generates its share of the samples
@@ -104,6 +101,7 @@ def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tu
     trainer = Trainer(cfg, recipe, data, device, schedule, run, hooks, log=log if info.is_main else (lambda s: None),
                       dist=info)
     result = trainer.fit(ckpt)
+    distributed.barrier(info)  # the last collective: rank 0's export and report below need none
     if run is None:
         return None, result
     export_dir = _export(recipe, result, run)

@@ -72,7 +72,8 @@ def _train(args) -> int:
         return 0
     print(f"run folder:   {run_dir}")
     print(f"samples:      {run_dir / 'samples'}")
-    print(f"report:       {run_dir / 'report' / 'report.html'}  (progress.gif and the plots beside it)")
+    if (run_dir / "report" / "report.html").is_file():
+        print(f"report:       {run_dir / 'report' / 'report.html'}  (progress.gif and the plots beside it)")
     print(f"checkpoint:   {result.checkpoint}")
     if result.interrupted_by:
         print(f"stopped by {result.interrupted_by} at step {result.step}; continue with: "

@@ -154,8 +154,9 @@ class Config:
 # Keys whose change makes a checkpoint's weights or optimizer state unusable.
 # Keys a resumed run must keep: they change the networks' shapes or what G's input means (a run
 # trained on uniform z and continued on normal z would silently become a different model).
-ARCHITECTURE_KEYS = ("train.recipe", "data.resolution", "data.channels", "data.range", "model.arch", "model.G",
-                     "model.D", "model.z_dim", "model.z_dist", "model.width", "optim.kind")
+# model.arch counts through model.G / model.D, which architecture_diff compares as the nets they resolve to.
+ARCHITECTURE_KEYS = ("train.recipe", "data.resolution", "data.channels", "data.range", "model.G", "model.D",
+                     "model.z_dim", "model.z_dist", "model.width", "optim.kind")
 
 
 def to_dict(cfg: Any) -> dict:

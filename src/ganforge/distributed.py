@@ -117,12 +117,9 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def shutdown(info: DistInfo, clean: bool = True) -> None:
-    """Leave the process group. After a clean finish every rank first waits for the others: a rank
-    that tears gloo down while a peer is still in its last collective can abort that peer (a SIGABRT
-    on rank 1 was seen once in the DDP tests before this barrier). After an error there is no
-    barrier: the other ranks may never arrive, and torchrun stops them."""
+def shutdown(info: DistInfo) -> None:
+    """Leave the process group. Callers meet at a `barrier` after their last collective first: a
+    rank that tears gloo down while a peer is still inside a collective can abort that peer (a
+    SIGABRT on rank 1 was seen once in the DDP tests before the barrier)."""
     if info.enabled and dist.is_initialized():
-        if clean:
-            dist.barrier()
         dist.destroy_process_group()

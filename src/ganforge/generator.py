@@ -21,8 +21,9 @@ from ganforge.errors import CheckpointError, ConfigError, GanforgeError
 
 
 class GeneratorHandle:
-    def __init__(self, G: torch.nn.Module | Callable, cfg: Config, step: int = 0, device: torch.device | str | None = None):
-        self.G, self.cfg, self.step = G, cfg, step
+    def __init__(self, G: torch.nn.Module | Callable, cfg: Config, step: int = 0, device: torch.device | str | None = None,
+                 player: str = "G"):
+        self.G, self.cfg, self.step, self.player = G, cfg, step, player
         if device is None:
             first = next(G.parameters(), None) if isinstance(G, torch.nn.Module) else None
             device = first.device if first is not None else "cpu"
@@ -47,11 +48,10 @@ class GeneratorHandle:
         if c is not None and not self.num_classes:
             raise ConfigError(f"class {c} asked for, but this generator is unconditional (it takes no class)")
         m = self.cfg.model
-        try:
-            z = latent.sample_z(n, m.z_dim, m.z_dist, torch.Generator().manual_seed(seed), truncation)
-        except ValueError as e:
-            raise ConfigError(f"truncation={truncation}: {e}") from None
-        return {"z": z}
+        if truncation is not None and (m.z_dist != "normal" or truncation <= 0):
+            raise ConfigError(f"truncation={truncation}: the truncation trick takes a positive threshold and "
+                              f"normal latents (this generator's are {m.z_dist})")
+        return {"z": latent.sample_z(n, m.z_dim, m.z_dist, torch.Generator().manual_seed(seed), truncation)}
 
     @torch.no_grad()
     def __call__(self, inputs: dict) -> torch.Tensor:
@@ -79,7 +79,7 @@ class GeneratorHandle:
 
         if not isinstance(self.G, torch.nn.Module):
             raise GanforgeError("only a generator network can be exported")
-        return checkpoint.export_generator(out_dir, self.G, to_dict(self.cfg), self.step)
+        return checkpoint.export_generator(out_dir, self.G, to_dict(self.cfg), self.step, self.player)
 
 
 def load_generator(source: str | Path, device: str = "cpu") -> GeneratorHandle:
@@ -94,5 +94,7 @@ def load_generator(source: str | Path, device: str = "cpu") -> GeneratorHandle:
         raise CheckpointError(f"{source}: its embedded config is not valid for this ganforge version: {e}") from None
     try:
         return RECIPES[cfg.train.recipe].load_generator(cfg, nets, step, device)
-    except (RuntimeError, KeyError) as e:
+    except RuntimeError as e:
         raise CheckpointError(f"{source}: generator weights do not match its config ({str(e).splitlines()[0]})") from None
+    except KeyError as e:
+        raise CheckpointError(f"{source}: {e.args[0]}") from None

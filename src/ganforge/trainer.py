@@ -53,6 +53,11 @@ class _Meter:
         return means
 
 
+def _hook_name(hook) -> str:
+    """The key of a hook's state in checkpoints: its `name`, or its class name."""
+    return getattr(hook, "name", type(hook).__name__)
+
+
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=g)
@@ -99,7 +104,7 @@ class Trainer:
     def state_dict(self) -> dict:
         return {"config": to_dict(self.cfg), "step": self.step, "elapsed_s": self.elapsed_s,
                 "recipe": self.recipe.state_dict(), "rng": checkpoint.rng_state(),
-                "hooks": {h.name: h.state_dict() for h in self.hooks if hasattr(h, "state_dict")}}
+                "hooks": {_hook_name(h): h.state_dict() for h in self.hooks if hasattr(h, "state_dict")}}
 
     def load_state_dict(self, ckpt: dict) -> None:
         try:
@@ -109,8 +114,8 @@ class Trainer:
                                   f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
         self.step, self.elapsed_s = int(ckpt["step"]), float(ckpt["elapsed_s"])
         for h in self.hooks:
-            if hasattr(h, "load_state_dict") and h.name in ckpt["hooks"]:
-                h.load_state_dict(ckpt["hooks"][h.name])
+            if hasattr(h, "load_state_dict") and _hook_name(h) in ckpt["hooks"]:
+                h.load_state_dict(ckpt["hooks"][_hook_name(h)])
         checkpoint.set_rng_state(ckpt["rng"])
         seed_rank_stream(self.cfg.train.seed, self.dist, self.step)
 

@@ -11,8 +11,6 @@ network, default metrics, validation rule) instead of testing its name.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Callable
 from importlib import resources
 
 import numpy as np

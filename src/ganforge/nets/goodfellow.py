@@ -73,16 +73,18 @@ class GoodfellowDiscriminator(nn.Module):
 
 
 def _check_G(shape: tuple, cfg) -> str | None:
-    if cfg.data.range != "unit":
+    problem = images_only("goodfellow2014")(shape, cfg)
+    if problem is None and cfg.data.range != "unit":
         return "goodfellow2014 has a sigmoid generator: set data.range=unit"
-    return images_only("goodfellow2014")(shape, cfg)
+    return problem
 
 
 def _check_D(shape: tuple, cfg) -> str | None:
-    if cfg.model.width % 5:
+    problem = images_only("goodfellow2014")(shape, cfg)
+    if problem is None and cfg.model.width % 5:
         return (f"model.width={cfg.model.width}: goodfellow2014 needs a multiple of 5 "
                 "(D has width/5 maxout units of 5 pieces)")
-    return images_only("goodfellow2014")(shape, cfg)
+    return problem
 
 
 @register_G("goodfellow2014", check=_check_G)

@@ -23,7 +23,7 @@ from torch import nn
 class NetEntry:
     name: str
     build: Callable[..., nn.Module]
-    # (sample_shape, model config) -> a message naming the key to change, or None
+    # (sample_shape, the whole Config) -> a message naming the key to change, or None
     check: Callable[[tuple, object], str | None]
 
 
@@ -48,9 +48,10 @@ def register_D(name: str, check=None):
 
 def images_only(name: str):
     """A check for convolutional / image-only families."""
-    def check(shape: tuple, model) -> str | None:
+    def check(shape: tuple, cfg) -> str | None:
         if len(shape) != 3:
-            return f"{name} works on images and this data is {len(shape)}-D points: use model.arch=mlp"
+            return (f"{name} nets work on images and {cfg.data.name} data is {shape[0]}-D points: "
+                    f"use model.arch=mlp (and model.G / model.D empty or mlp)")
         return None
     return check
 

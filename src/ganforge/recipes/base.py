@@ -122,6 +122,15 @@ class Player:
 
 class RecipeBase:
     kind: ClassVar[str] = ""
+    generator_player: ClassVar[str] = "G"  # the player a GeneratorHandle samples from
+
+    @classmethod
+    def player_state(cls, nets: dict[str, dict]) -> dict:
+        """The generator player's weights among those a checkpoint or an export holds."""
+        if cls.generator_player not in nets:
+            raise KeyError(f"no weights for player '{cls.generator_player}' of recipe '{cls.kind}' "
+                           f"(found: {', '.join(nets) or 'none'})")
+        return nets[cls.generator_player]
 
     def __init__(self, cfg: Config, device: torch.device, dist: DistInfo = DistInfo()):
         self.cfg, self.device, self.dist = cfg, device, dist
@@ -159,7 +168,7 @@ class RecipeBase:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     @contextlib.contextmanager
-    def frozen(self, *names: str):
+    def freeze(self, *names: str):
         """No gradients are computed or kept for these players' weights inside the block."""
         for n in names:
             self.players[n].net.requires_grad_(False)

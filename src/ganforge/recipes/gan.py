@@ -23,6 +23,7 @@ from ganforge.reporting import StatPlot
 
 class GANRecipe(RecipeBase):
     kind = "gan"
+    generator_player = "G"  # the player `ganforge sample` / eval / export use
 
     def __init__(self, cfg: Config, G: nn.Module, D: nn.Module, device: torch.device, dist: DistInfo = DistInfo()):
         super().__init__(cfg, device, dist)
@@ -55,8 +56,8 @@ class GANRecipe(RecipeBase):
     @classmethod
     def load_generator(cls, cfg: Config, nets: dict[str, dict], step: int, device: str = "cpu") -> GeneratorHandle:
         G = build_G(cfg, sample_shape_for(cfg))
-        G.load_state_dict(nets["G"])
-        return GeneratorHandle(G.to(device).eval(), cfg, step)
+        G.load_state_dict(cls.player_state(nets))
+        return GeneratorHandle(G.to(device).eval(), cfg, step, player=cls.generator_player)
 
     # --- inputs and samples -------------------------------------------------------------------
     def _train_z(self, n_local: int) -> torch.Tensor:
@@ -68,7 +69,7 @@ class GANRecipe(RecipeBase):
         return {"z": latent.sample_z(n, self.cfg.model.z_dim, self.cfg.model.z_dist, generator).to(self.device)}
 
     def generator(self) -> GeneratorHandle:
-        return GeneratorHandle(self.G, self.cfg, device=self.device)
+        return GeneratorHandle(self.G, self.cfg, device=self.device, player=self.generator_player)
 
     def sample(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.generator()(inputs)
@@ -113,7 +114,7 @@ class GANRecipe(RecipeBase):
             return stats
 
         # G step, with D frozen (no D gradients are computed or kept).
-        with self.frozen("D"):
+        with self.freeze("D"):
             with self.autocast():
                 if not reuse:
                     x_fake = self.pG.run(self._train_z(n))
