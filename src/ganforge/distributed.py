@@ -118,8 +118,15 @@ def barrier(info: DistInfo) -> None:
 
 
 def shutdown(info: DistInfo) -> None:
-    """Leave the process group. Callers meet at a `barrier` after their last collective first: a
-    rank that tears gloo down while a peer is still inside a collective can abort that peer (a
-    SIGABRT on rank 1 was seen once in the DDP tests before the barrier)."""
+    """Leave the process group (callers meet at a `barrier` after their last collective first).
+
+    destroy_process_group only drops c10d's own references: a DDP wrapper still alive holds the
+    process group and its reducer, and when those are freed during interpreter shutdown gloo's
+    worker threads die unjoined ("terminate called without an active exception", SIGABRT: about
+    test in 32 failed so in a loop of the DDP tests before this). So the wrappers (freed with the recipe by the
+    caller; DDP keeps reference cycles, hence the collection) go first, the process group last."""
     if info.enabled and dist.is_initialized():
+        import gc
+
+        gc.collect()
         dist.destroy_process_group()
