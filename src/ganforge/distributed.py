@@ -122,9 +122,9 @@ def shutdown(info: DistInfo) -> None:
 
     destroy_process_group only drops c10d's own references: a DDP wrapper still alive holds the
     process group and its reducer, and when those are freed during interpreter shutdown gloo's
-    worker threads die unjoined ("terminate called without an active exception", SIGABRT: about
-    test in 32 failed so in a loop of the DDP tests before this). So the wrappers (freed with the recipe by the
-    caller; DDP keeps reference cycles, hence the collection) go first, the process group last."""
+    worker threads die unjoined ("terminate called without an active exception", SIGABRT on rank 1:
+    1 of 32 DDP tests in a loop before this). So the wrappers (freed with the recipe by the caller;
+    DDP keeps reference cycles, hence the collection) go first, the process group last."""
     if info.enabled and dist.is_initialized():
         import gc
 
