@@ -161,6 +161,8 @@ def test_ema_follows_its_half_life_and_is_what_samples_come_from(tiny_cfg, tmp_p
      "loss.r1_gamma=1", "loss.r1_every=2", "train.ema_halflife_kimg=0.5"),  # SN + R1 + EMA, batch-norm G
     ("loss.kind=wasserstein", "loss.gp_weight=10", "train.n_dis=3"),  # WGAN-GP with dropout in D
     ("loss.kind=wasserstein", "loss.clip=0.01", "optim.kind=rmsprop", "train.n_dis=2"),
+    ("model.arch=dcgan", "model.width=4", "train.augment=color,translation,cutout", "train.pack=2",
+     "loss.kind=lsgan"),  # DiffAugment and packing draw from the global stream
 ])
 def test_interrupted_and_resumed_family_run_is_bit_identical(tiny_cfg, extra):
     from test_train import assert_same_state
@@ -209,3 +211,56 @@ def test_the_gradient_penalty_is_part_of_the_d_update(tiny_cfg):
     grads = torch.autograd.grad(objective, list(D0.parameters()))
     for p, p0, g in zip(recipe.D.parameters(), D0.parameters(), grads):
         torch.testing.assert_close(p.detach(), p0.detach() - 0.1 * g, rtol=1e-5, atol=1e-6)
+
+
+def test_diff_augment_ops_keep_shape_and_gradients_and_do_what_they_say():
+    from ganforge import augment
+
+    torch.manual_seed(0)
+    x = torch.rand(64, 3, 16, 16, requires_grad=True)
+    for name in augment.POLICIES:
+        y = augment.diff_augment(x, [name])
+        assert y.shape == x.shape
+        (g,) = torch.autograd.grad(y.sum(), x)
+        assert g.abs().sum() > 0, name  # differentiable: G gets gradients through it
+    # translation moves content by whole pixels and shifts zeros in: an all-ones image keeps at least
+    # (16 - 2) ** 2 ones and every value is 0 or 1
+    ones = torch.ones(64, 1, 16, 16)
+    moved = augment.translation(ones)
+    assert set(moved.unique().tolist()) <= {0.0, 1.0} and (moved.sum((1, 2, 3)) >= 14 * 14).all()
+    assert (moved.sum((1, 2, 3)) < 256).any()  # some samples really moved
+    # translation is a shift: where a sample moved by (dy, dx), a pixel reappears dy rows lower
+    img = torch.arange(256.0).view(1, 1, 16, 16).repeat(64, 1, 1, 1)
+    shifted = augment.translation(img)
+    inner = shifted[:, 0, 4:12, 4:12]
+    diffs = inner[:, 1:, :] - inner[:, :-1, :]
+    assert torch.all(diffs == 16)  # rows stay 16 apart: content is translated, not resampled
+    # cutout zeroes one square of half the size (fewer pixels where it is clipped by the border)
+    cut = augment.cutout(ones)
+    zeros = (cut == 0).sum((1, 2, 3))
+    assert zeros.max() == 64 and zeros.min() >= 16 and not (cut[cut != 0] != 1).any()
+    # color: per-sample brightness / saturation / contrast, different for different samples
+    c = augment.color(torch.zeros(8, 3, 4, 4) + 0.2)
+    assert len(c.mean((1, 2, 3)).unique()) == 8
+
+
+def test_packing_shows_d_m_samples_at_once(tiny_cfg):
+    cfg, data, recipe = _recipe(tiny_cfg, "train.pack=4")
+    first = next(m for m in recipe.D.modules() if isinstance(m, nn.Linear))
+    assert first.in_features == 4 * 784  # m images side by side
+    stats = recipe.train_step(data.batch(torch.arange(32)))
+    assert all(math.isfinite(float(v)) for v in stats.values())
+    _, _, conv = _recipe(tiny_cfg, "train.pack=2", "model.arch=dcgan", "model.width=4", "train.augment=translation,cutout")
+    assert next(m for m in conv.D.modules() if isinstance(m, nn.Conv2d)).in_channels == 2
+    conv.train_step(data.batch(torch.arange(32)))
+    with pytest.raises(ConfigError, match="train.batch_size=30 is not a multiple of train.pack=4"):
+        config.load(None, ["train.pack=4", "train.batch_size=30"])
+    with pytest.raises(ConfigError, match=r"train.augment='colour' is not one of.*did you mean 'color'"):
+        config.load(None, ["train.augment=colour,cutout"])
+    with pytest.raises(ConfigError, match="transforms images; ring data is 2-D points"):
+        config.load(None, ["data.name=ring", "train.augment=color"])
+    # under torchrun the check is per process: 2 x 6 samples cannot be packed in fours
+    from ganforge.distributed import DistInfo
+
+    with pytest.raises(ConfigError, match="each of the 2 processes gets 6 samples"):
+        build_recipe(tiny_cfg("train.pack=4", "train.batch_size=12"), data, torch.device("cpu"), DistInfo(0, 2))

@@ -120,6 +120,12 @@ class TrainConfig:
     # An exponential moving average of G's weights (Karras et al.; half-life in thousands of images,
     # 0 = off) used for sample grids, metrics, `sample` and the export; G itself keeps training.
     ema_halflife_kimg: float = 0.0
+    # DiffAugment policy applied to everything D sees: "" (off) or a comma list of color,
+    # translation, cutout (augment.py; the paper's choice for small data: all three)
+    augment: str = ""
+    # PacGAN (Lin et al. 2018): D judges `pack` samples at once (stacked along the channels), so a
+    # collapsed G is easier to spot; 1 = off. The batch per process must be a multiple of it.
+    pack: int = 1
     # torch.compile G and D (TorchInductor: needs a C++ compiler on CPU, Triton on CUDA). The first
     # steps are slow while it compiles; it pays off on long runs (measured in docs/RESULTS.md).
     compile: bool = False
@@ -168,7 +174,7 @@ class Config:
 # Keys a resumed run must keep: they change the networks' shapes or what G's input means (a run
 # trained on uniform z and continued on normal z would silently become a different model).
 # model.arch counts through model.G / model.D, which architecture_diff compares as the nets they resolve to.
-ARCHITECTURE_KEYS = ("train.recipe", "data.resolution", "data.channels", "data.range", "model.G", "model.D",
+ARCHITECTURE_KEYS = ("train.recipe", "train.pack", "data.resolution", "data.channels", "data.range", "model.G", "model.D",
                      "model.z_dim", "model.z_dist", "model.width", "model.d_norm", "model.d_spectral_norm",
                      "model.g_spectral_norm", "optim.kind")
 
@@ -366,6 +372,15 @@ def validate(cfg: Config, where: str = "config") -> None:
         _check(getattr(cfg.loss, key) >= 0, where, f"loss.{key} must be >= 0 (0 = off)")
     _check(cfg.loss.r1_every >= 1, where, "loss.r1_every must be at least 1")
     _check(t.ema_halflife_kimg >= 0, where, "train.ema_halflife_kimg must be >= 0 (0 = off)")
+    _check(t.pack >= 1, where, f"train.pack={t.pack} must be at least 1 (1 = no packing)")
+    _check(t.batch_size % t.pack == 0, where,
+           f"train.batch_size={t.batch_size} is not a multiple of train.pack={t.pack}: D judges packs of "
+           f"{t.pack} samples, so use e.g. train.batch_size={t.batch_size - t.batch_size % t.pack or t.pack}")
+    from ganforge.augment import POLICIES, parse_policy
+
+    for name in parse_policy(t.augment):
+        problem = choose("train.augment", name, POLICIES)
+        _check(problem is None, where, (problem or "") + " (a comma-separated list, e.g. color,translation,cutout)")
     _check(o.lr_G > 0 and o.lr_D > 0, where, "optim.lr_G and optim.lr_D must be positive")
     _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), where,
            f"optim.betas={o.betas} must be two numbers in [0, 1)")

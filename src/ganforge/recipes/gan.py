@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from ganforge import latent, losses
+from ganforge.augment import diff_augment, parse_policy
+from ganforge.errors import ConfigError
 from ganforge.config import Config
 from ganforge.distributed import DistInfo
 from ganforge.generator import GeneratorHandle
@@ -19,6 +21,11 @@ from ganforge.losses import LOSSES
 from ganforge.nets import build_D, build_G, sample_shape_for
 from ganforge.recipes.base import RecipeBase, has_batchnorm
 from ganforge.reporting import StatPlot
+
+
+def packed_shape(sample_shape: tuple[int, ...], pack: int) -> tuple[int, ...]:
+    """What D sees under PacGAN packing: `pack` samples stacked along the first (channel) axis."""
+    return (sample_shape[0] * pack, *sample_shape[1:])
 
 
 def _d_has_batchnorm(cfg: Config) -> bool:
@@ -43,6 +50,8 @@ class GANRecipe(RecipeBase):
         # One D pass over [x_real; x_fake] is exact only when D has no batch statistics:
         # batch norm would mix real and fake statistics, so such a D sees them separately.
         self.joint_d_pass = not has_batchnorm(D)
+        self.augment = parse_policy(cfg.train.augment)  # DiffAugment policies, [] = off
+        self.pack = cfg.train.pack
 
     @classmethod
     def check(cls, cfg: Config) -> str | None:
@@ -51,6 +60,8 @@ class GANRecipe(RecipeBase):
             return f"train.update=simultaneous updates both players every step: set train.n_dis=1 (not {t.n_dis})"
         constraints = [k for k, on in (("loss.clip", L.clip > 0), ("loss.gp_weight", L.gp_weight > 0),
                                        ("model.d_spectral_norm", m.d_spectral_norm)) if on]
+        if t.augment and sample_shape_for(cfg) == (2,):
+            return f"train.augment={t.augment!r} transforms images; {cfg.data.name} data is 2-D points: drop it"
         if L.kind == "wasserstein" and not constraints:
             return ("loss.kind=wasserstein needs a Lipschitz constraint on D: set loss.gp_weight=10 (WGAN-GP), "
                     "loss.clip=0.01 (WGAN, with optim.kind=rmsprop) or model.d_spectral_norm=true")
@@ -66,8 +77,12 @@ class GANRecipe(RecipeBase):
 
     @classmethod
     def build(cls, cfg: Config, data, device: torch.device, dist: DistInfo = DistInfo()) -> "GANRecipe":
+        per_rank = cfg.train.batch_size // dist.world_size
+        if per_rank % cfg.train.pack:
+            raise ConfigError(f"train.pack={cfg.train.pack}: each of the {dist.world_size} processes gets {per_rank} "
+                              "samples a step, not a multiple of the pack: change train.batch_size")
         G = build_G(cfg, data.sample_shape)  # G first, then D: the global RNG draws their initial weights
-        D = build_D(cfg, data.sample_shape)
+        D = build_D(cfg, packed_shape(data.sample_shape, cfg.train.pack))
         if hasattr(G, "init_output_bias"):  # nets that start from the data's pixel marginals
             G.init_output_bias(data.pixel_mean())
         return cls(cfg, G, D, device, dist)
@@ -104,7 +119,16 @@ class GANRecipe(RecipeBase):
         return (StatPlot("losses.png", ("loss_D", "loss_G"), "loss"), *self.loss.plots)
 
     # --- the step --------------------------------------------------------------------------------
+    def _d_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What D is shown: DiffAugment'ed when asked, then packed ([B, C, ...] -> [B / m, m C, ...])."""
+        if self.augment:
+            x = diff_augment(x, self.augment)
+        if self.pack > 1:
+            x = x.reshape(len(x) // self.pack, self.pack * x.shape[1], *x.shape[2:])
+        return x
+
     def _d_logits(self, x_real: torch.Tensor, x_fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's logits on real and generated batches, given as D's inputs (see _d_input)."""
         if self.joint_d_pass:
             logits = self.pD.run(torch.cat([x_real, x_fake]))
             return logits[: len(x_real)], logits[len(x_real):]
@@ -128,9 +152,10 @@ class GANRecipe(RecipeBase):
 
         # D step: maximise log D(x) + log(1 - D(G(z))). Losses in float32 whatever the precision.
         with self.autocast():
-            logits_real, logits_fake = (t.float() for t in self._d_logits(x_real, x_fake.detach()))
+            d_real, d_fake = self._d_input(x_real), self._d_input(x_fake.detach())
+            logits_real, logits_fake = (t.float() for t in self._d_logits(d_real, d_fake))
         loss_D = cfg.loss.d_scale * self.loss.d(logits_real, logits_fake)
-        penalty, penalty_stats = self._penalties(x_real, x_fake)
+        penalty, penalty_stats = self._penalties(d_real, d_fake)
         self.step(self.pD, loss_D + penalty if penalty_stats else loss_D)
         if cfg.loss.clip > 0:  # WGAN: keep the critic K-Lipschitz by clamping its weights
             with torch.no_grad():
@@ -145,7 +170,7 @@ class GANRecipe(RecipeBase):
             with self.autocast():
                 if not reuse:
                     x_fake = self.pG.run(self._train_z(n))
-                logits = self.pD.frozen(x_fake).float()
+                logits = self.pD.frozen(self._d_input(x_fake)).float()
             loss_G = self.loss.g(logits)
             self.step(self.pG, loss_G)
         self.update_ema(self.pG)
@@ -153,9 +178,10 @@ class GANRecipe(RecipeBase):
         return stats
 
     def _penalties(self, x_real: torch.Tensor, x_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """D's regularisers for this update: the WGAN-GP gradient penalty every update, lazy R1
-        every r1_every-th update scaled by r1_every (StyleGAN2). They call the plain D: its
-        parameters are DDP's too, so their gradients are averaged with the rest in one backward."""
+        """D's regularisers for this update, on D's inputs (augmented, packed): the WGAN-GP gradient
+        penalty every update, lazy R1 every r1_every-th update scaled by r1_every (StyleGAN2). They
+        call the plain D: its parameters are DDP's too, so their gradients are averaged with the rest
+        in one backward."""
         L, total, stats = self.cfg.loss, 0.0, {}
         with self.autocast():
             if L.gp_weight > 0:
@@ -173,7 +199,8 @@ class GANRecipe(RecipeBase):
         cfg, pG, pD = self.cfg, self.pG, self.pD
         with self.autocast():
             x_fake = pG.run(self._train_z(len(x_real)))
-            logits_real, logits_fake = (t.float() for t in self._d_logits(x_real, x_fake))
+            logits_real, logits_fake = (t.float() for t in self._d_logits(self._d_input(x_real),
+                                                                           self._d_input(x_fake)))
         loss_D = cfg.loss.d_scale * self.loss.d(logits_real, logits_fake)
         loss_G = self.loss.g(logits_fake)
         self.prepare(pD)
