@@ -192,4 +192,9 @@ def load_generator_source(path: str | Path) -> tuple[dict, dict[str, dict], int]
             raise CheckpointError(f"{meta_path}: not a ganforge generator export (format {meta.get('format')!r})")
         return meta["config"], {meta.get("player", "G"): state}, int(meta.get("step", 0))  # 0.1 exported G
     ckpt = load(path)
-    return ckpt["config"], {n: p["net"] for n, p in ckpt["recipe"]["players"].items()}, int(ckpt["step"])
+    nets = {}
+    for n, p in ckpt["recipe"]["players"].items():
+        nets[n] = p["net"]
+        if "ema" in p:
+            nets[f"{n}_ema"] = p["ema"]["net"]
+    return ckpt["config"], nets, int(ckpt["step"])

@@ -60,6 +60,11 @@ class ModelConfig:
     # units x 5 pieces; dcgan: base channel count.
     width: int = 256
     d_dropout: float = 0.3  # mlp only; goodfellow2014 uses the paper's 0.2 / 0.5
+    d_norm: Literal["batch", "none"] = "batch"  # dcgan D: batch norm, or none (WGAN-GP / R1 critics)
+    # spectral normalisation (Miyato et al. 2018) of every conv / linear weight, through
+    # torch.nn.utils.parametrizations.spectral_norm
+    d_spectral_norm: bool = False
+    g_spectral_norm: bool = False
 
 
 @dataclass
@@ -67,11 +72,16 @@ class LossConfig:
     # ns: non-saturating; minimax: the paper's saturating log(1 - D(G(z))) (the registry in losses.py)
     kind: str = "ns"
     d_scale: float = 1.0  # loss_D = d_scale * (BCE real + BCE fake); the paper uses 0.5
+    # Lipschitz constraints and regularisers of D (losses.py); 0 = off
+    clip: float = 0.0  # WGAN: clamp every D weight to [-clip, clip] after each D update (paper: 0.01)
+    gp_weight: float = 0.0  # WGAN-GP: lambda of the gradient penalty on interpolates (paper: 10)
+    r1_gamma: float = 0.0  # R1: gamma of the penalty on real gradients, E[||grad D(x)||^2] * gamma / 2
+    r1_every: int = 16  # lazy R1 (StyleGAN2): every N-th D update, scaled by N
 
 
 @dataclass
 class OptimConfig:
-    kind: Literal["adam", "sgd"] = "adam"
+    kind: Literal["adam", "sgd", "rmsprop"] = "adam"  # rmsprop: the WGAN paper's optimizer
     lr_G: float = 2e-4
     lr_D: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam
@@ -107,6 +117,15 @@ class TrainConfig:
     # Convolutional nets and their image batches in NHWC layout (oneDNN / cuDNN's preferred layout;
     # 1.26x for the DCGAN on this CPU); no effect on MLPs. The maths are the same.
     channels_last: bool = True
+    # An exponential moving average of G's weights (Karras et al.; half-life in thousands of images,
+    # 0 = off) used for sample grids, metrics, `sample` and the export; G itself keeps training.
+    ema_halflife_kimg: float = 0.0
+    # DiffAugment policy applied to everything D sees: "" (off) or a comma list of color,
+    # translation, cutout (augment.py; the paper's choice for small data: all three)
+    augment: str = ""
+    # PacGAN (Lin et al. 2018): D judges `pack` samples at once (stacked along the channels), so a
+    # collapsed G is easier to spot; 1 = off. The batch per process must be a multiple of it.
+    pack: int = 1
     # torch.compile G and D (TorchInductor: needs a C++ compiler on CPU, Triton on CUDA). The first
     # steps are slow while it compiles; it pays off on long runs (measured in docs/RESULTS.md).
     compile: bool = False
@@ -155,8 +174,9 @@ class Config:
 # Keys a resumed run must keep: they change the networks' shapes or what G's input means (a run
 # trained on uniform z and continued on normal z would silently become a different model).
 # model.arch counts through model.G / model.D, which architecture_diff compares as the nets they resolve to.
-ARCHITECTURE_KEYS = ("train.recipe", "data.resolution", "data.channels", "data.range", "model.G", "model.D",
-                     "model.z_dim", "model.z_dist", "model.width", "optim.kind")
+ARCHITECTURE_KEYS = ("train.recipe", "train.pack", "data.resolution", "data.channels", "data.range", "model.G", "model.D",
+                     "model.z_dim", "model.z_dist", "model.width", "model.d_norm", "model.d_spectral_norm",
+                     "model.g_spectral_norm", "optim.kind")
 
 
 def to_dict(cfg: Any) -> dict:
@@ -348,6 +368,19 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(m.width > 0, where, f"model.width={m.width} must be positive")
     _check(0.0 <= m.d_dropout < 1.0, where, f"model.d_dropout={m.d_dropout} must be in [0, 1)")
     _check(cfg.loss.d_scale > 0, where, "loss.d_scale must be positive")
+    for key in ("clip", "gp_weight", "r1_gamma"):
+        _check(getattr(cfg.loss, key) >= 0, where, f"loss.{key} must be >= 0 (0 = off)")
+    _check(cfg.loss.r1_every >= 1, where, "loss.r1_every must be at least 1")
+    _check(t.ema_halflife_kimg >= 0, where, "train.ema_halflife_kimg must be >= 0 (0 = off)")
+    _check(t.pack >= 1, where, f"train.pack={t.pack} must be at least 1 (1 = no packing)")
+    _check(t.batch_size % t.pack == 0, where,
+           f"train.batch_size={t.batch_size} is not a multiple of train.pack={t.pack}: D judges packs of "
+           f"{t.pack} samples, so use e.g. train.batch_size={t.batch_size - t.batch_size % t.pack or t.pack}")
+    from ganforge.augment import POLICIES, parse_policy
+
+    for name in parse_policy(t.augment):
+        problem = choose("train.augment", name, POLICIES)
+        _check(problem is None, where, (problem or "") + " (a comma-separated list, e.g. color,translation,cutout)")
     _check(o.lr_G > 0 and o.lr_D > 0, where, "optim.lr_G and optim.lr_D must be positive")
     _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), where,
            f"optim.betas={o.betas} must be two numbers in [0, 1)")

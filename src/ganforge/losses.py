@@ -6,6 +6,8 @@ same losses: BCE(sigmoid(l), 1) = softplus(-l) and BCE(sigmoid(l), 0) = softplus
 - D (both objectives): -log D(x) - log(1 - D(G(z)))          (Goodfellow et al. 2014, eq. 1)
 - G, minimax:          log(1 - D(G(z)))  = -softplus(l_fake)  (the paper's saturating form)
 - G, ns:              -log D(G(z))       =  softplus(-l_fake) (the paper's practical suggestion)
+- lsgan, hinge, wasserstein: see their functions below; gradient_penalty and r1_penalty are the
+  regularisers, pure functions that the recipe schedules (loss.gp_weight, loss.r1_gamma / r1_every).
 
 A `Loss` is a pair of pure functions plus what its numbers mean: `stats` turns the logits of a D
 update into named scalars (for a logistic D, the mean probabilities D(x) and D(G(z))), `labels`
@@ -59,9 +61,79 @@ _SIGMOID_LABELS = {"D_x": "D(x)", "D_G_z": "D(G(z))"}
 _SIGMOID_PLOTS = (StatPlot("d_outputs.png", ("D_x", "D_G_z"), "mean D output", _SIGMOID_LABELS, ylim=(0.0, 1.0),
                            hline=(0.5, "equilibrium 1/2")),)
 
+# --- least squares (Mao et al. 2017, "Least Squares GANs", a = 0, b = c = 1) ------------------
+
+def d_lsgan(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
+    """D regresses real samples to 1 and fakes to 0; halved, as in the paper's eq. 2."""
+    return 0.5 * ((logits_real - 1) ** 2).mean() + 0.5 * (logits_fake ** 2).mean()
+
+
+def g_lsgan(logits_fake: Tensor) -> Tensor:
+    return 0.5 * ((logits_fake - 1) ** 2).mean()
+
+
+# --- hinge (Lim & Ye 2017; Miyato et al. 2018, SN-GAN) ---------------------------------------
+
+def d_hinge(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
+    return F.relu(1 - logits_real).mean() + F.relu(1 + logits_fake).mean()
+
+
+def g_hinge(logits_fake: Tensor) -> Tensor:
+    return -logits_fake.mean()
+
+
+# --- Wasserstein (Arjovsky et al. 2017): D is a critic and needs a Lipschitz constraint -------
+
+def d_wasserstein(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
+    return logits_fake.mean() - logits_real.mean()
+
+
+def g_wasserstein(logits_fake: Tensor) -> Tensor:
+    return -logits_fake.mean()
+
+
+def mean_scores(logits_real: Tensor, logits_fake: Tensor) -> dict[str, Tensor]:
+    """Mean raw D outputs on real and generated samples (LSGAN targets 1 and 0; hinge margins +-1)."""
+    return {"D_real": logits_real.detach().mean(), "D_fake": logits_fake.detach().mean()}
+
+
+def critic_stats(logits_real: Tensor, logits_fake: Tensor) -> dict[str, Tensor]:
+    """The critic's estimate of the Wasserstein distance, E[D(x)] - E[D(G(z))] (meaningful up to the
+    Lipschitz constant; it falls as G improves)."""
+    return {"W_estimate": (logits_real.detach().mean() - logits_fake.detach().mean())}
+
+
+_SCORE_LABELS = {"D_real": "D(x)", "D_fake": "D(G(z))"}
+
+# --- penalties: pure functions a recipe schedules ---------------------------------------------
+
+def gradient_penalty(D, x_real: Tensor, x_fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """WGAN-GP (Gulrajani et al. 2017, eq. 3): E[(||grad D(x_hat)||_2 - 1)^2] at random points
+    x_hat on the lines between real and generated samples (without the weight lambda)."""
+    eps = torch.rand(len(x_real), *([1] * (x_real.dim() - 1)), generator=generator).to(x_real)
+    x_hat = (eps * x_real.detach() + (1 - eps) * x_fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x_hat).float().sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(D, x_real: Tensor) -> Tensor:
+    """R1 (Mescheder et al. 2018): E[||grad D(x)||^2] on real samples (without gamma / 2)."""
+    x = x_real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).float().sum(), x, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()
+
+
 LOSSES: dict[str, Loss] = {loss.name: loss for loss in (
     Loss("ns", d_loss, g_ns, sigmoid_stats, _SIGMOID_LABELS, _SIGMOID_PLOTS),
     Loss("minimax", d_loss, g_minimax, sigmoid_stats, _SIGMOID_LABELS, _SIGMOID_PLOTS),
+    Loss("lsgan", d_lsgan, g_lsgan, mean_scores, _SCORE_LABELS,
+         (StatPlot("d_outputs.png", ("D_real", "D_fake"), "mean D output", _SCORE_LABELS,
+                   hline=(0.5, "equilibrium 1/2")),)),
+    Loss("hinge", d_hinge, g_hinge, mean_scores, _SCORE_LABELS,
+         (StatPlot("d_outputs.png", ("D_real", "D_fake"), "mean D output (logit)", _SCORE_LABELS,
+                   hline=(0.0, "equilibrium 0")),)),
+    Loss("wasserstein", d_wasserstein, g_wasserstein, critic_stats, {"W_estimate": "W"},
+         (StatPlot("wasserstein.png", ("W_estimate",), "E[D(x)] - E[D(G(z))]"),)),
 )}
 
 

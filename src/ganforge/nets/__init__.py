@@ -21,14 +21,27 @@ def output_kind(cfg: Config, sample_shape: tuple[int, ...]) -> str:
 
 def build_G(cfg: Config, sample_shape: tuple[int, ...], c_dim: int = 0) -> nn.Module:
     m = cfg.model
-    return GENERATORS[net_names(cfg)[0]].build(z_dim=m.z_dim, c_dim=c_dim, sample_shape=tuple(sample_shape),
-                                               width=m.width, out=output_kind(cfg, sample_shape))
+    G = GENERATORS[net_names(cfg)[0]].build(z_dim=m.z_dim, c_dim=c_dim, sample_shape=tuple(sample_shape),
+                                            width=m.width, out=output_kind(cfg, sample_shape))
+    return spectral_norm_all(G) if m.g_spectral_norm else G
 
 
 def build_D(cfg: Config, sample_shape: tuple[int, ...], c_dim: int = 0) -> nn.Module:
     m = cfg.model
-    return DISCRIMINATORS[net_names(cfg)[1]].build(c_dim=c_dim, sample_shape=tuple(sample_shape), width=m.width,
-                                                   dropout=m.d_dropout)
+    D = DISCRIMINATORS[net_names(cfg)[1]].build(c_dim=c_dim, sample_shape=tuple(sample_shape), width=m.width,
+                                                dropout=m.d_dropout, norm=m.d_norm)
+    return spectral_norm_all(D) if m.d_spectral_norm else D
+
+
+def spectral_norm_all(net: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) on every conv and linear weight, with torch's
+    parametrization (one power iteration per training forward; dim 1 for transposed convs)."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for module in list(net.modules()):
+        if isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)):
+            spectral_norm(module)
+    return net
 
 
 def sample_shape_for(cfg: Config) -> tuple[int, ...]:

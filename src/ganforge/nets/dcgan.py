@@ -52,13 +52,20 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, resolution: int, channels: int, width: int = 64):
+    """`norm="none"` drops the batch norm (a WGAN-GP / R1 critic: their penalties are per-sample
+    gradients, which batch statistics would mix); the convs then keep their biases."""
+
+    def __init__(self, resolution: int, channels: int, width: int = 64, norm: str = "batch"):
         super().__init__()
         s0, n_down = base_size(resolution)
         ch = [width * 2 ** i for i in range(n_down)]  # e.g. 28 px: [64, 128]
         layers: list[nn.Module] = [nn.Conv2d(channels, ch[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for c_in, c_out in zip(ch[:-1], ch[1:]):
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
+            if norm == "batch":
+                layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out)]
+            else:
+                layers.append(nn.Conv2d(c_in, c_out, 4, 2, 1))
+            layers.append(nn.LeakyReLU(0.2, True))
         layers += [nn.Conv2d(ch[-1], 1, s0, 1, 0)]
         self.net = nn.Sequential(*layers)
         _init_weights(self)
@@ -87,6 +94,6 @@ def build_generator(*, z_dim: int, c_dim: int, sample_shape: tuple, width: int, 
 
 
 @register_D("dcgan", check=_check)
-def build_discriminator(*, c_dim: int, sample_shape: tuple, width: int, **_) -> nn.Module:
+def build_discriminator(*, c_dim: int, sample_shape: tuple, width: int, norm: str = "batch", **_) -> nn.Module:
     unconditional("dcgan", c_dim)
-    return DCGANDiscriminator(sample_shape[-1], sample_shape[0], width)
+    return DCGANDiscriminator(sample_shape[-1], sample_shape[0], width, norm)

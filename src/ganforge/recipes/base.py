@@ -95,6 +95,17 @@ def _ddp(net: nn.Module, device: torch.device) -> nn.Module:
     return DDP(net, device_ids=ids, broadcast_buffers=False)
 
 
+def _ema(net: nn.Module, halflife_kimg: float, batch_size: int):
+    """torch's AveragedModel with decay beta = 0.5 ** (batch / half-life in images): the average
+    forgets half its weight every `halflife_kimg` thousand images."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    beta = 0.5 ** (batch_size / (halflife_kimg * 1000))
+    ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(beta), use_buffers=False)
+    ema.beta = beta
+    return ema.requires_grad_(False)
+
+
 def make_optimizer(cfg: Config, params, lr: float, device: torch.device) -> torch.optim.Optimizer:
     """Fused kernels where torch has them (one kernel for all parameters: about 4x faster than the
     per-tensor loop on CPU, measured in bench/); the update is the same."""
@@ -102,6 +113,8 @@ def make_optimizer(cfg: Config, params, lr: float, device: torch.device) -> torc
     fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
     if o.kind == "adam":
         return torch.optim.Adam(params, lr=lr, betas=tuple(o.betas), **fused)
+    if o.kind == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
     return torch.optim.SGD(params, lr=lr, momentum=o.momentum, **fused)
 
 
@@ -118,6 +131,12 @@ class Player:
     lr: float  # the initial learning rate; schedules start from it
     channels_last: bool = False
     updates: int = 0
+    ema: "torch.optim.swa_utils.AveragedModel | None" = None  # moving average of `net`, when asked for
+
+    @property
+    def sampler(self) -> nn.Module:
+        """What samples come from: the moving average when there is one, else the net itself."""
+        return self.ema.module if self.ema is not None else self.net
 
 
 class RecipeBase:
@@ -125,12 +144,14 @@ class RecipeBase:
     generator_player: ClassVar[str] = "G"  # the player a GeneratorHandle samples from
 
     @classmethod
-    def player_state(cls, nets: dict[str, dict]) -> dict:
-        """The generator player's weights among those a checkpoint or an export holds."""
-        if cls.generator_player not in nets:
-            raise KeyError(f"no weights for player '{cls.generator_player}' of recipe '{cls.kind}' "
-                           f"(found: {', '.join(nets) or 'none'})")
-        return nets[cls.generator_player]
+    def player_state(cls, nets: dict[str, dict]) -> tuple[str, dict]:
+        """(name, weights) of the generator player among those a checkpoint or an export holds:
+        its moving average (`G_ema`) when there is one."""
+        for name in (f"{cls.generator_player}_ema", cls.generator_player):
+            if name in nets:
+                return name, nets[name]
+        raise KeyError(f"no weights for player '{cls.generator_player}' of recipe '{cls.kind}' "
+                       f"(found: {', '.join(nets) or 'none'})")
 
     def __init__(self, cfg: Config, device: torch.device, dist: DistInfo = DistInfo()):
         self.cfg, self.device, self.dist = cfg, device, dist
@@ -142,9 +163,10 @@ class RecipeBase:
     def check(cls, cfg: Config) -> str | None:
         return None
 
-    def add_player(self, name: str, net: nn.Module, lr: float) -> Player:
+    def add_player(self, name: str, net: nn.Module, lr: float, ema_halflife_kimg: float = 0.0) -> Player:
         """Make `net` a trained player: layout, DDP, compile, optimizer and scaler, in that order
-        (parameters keep their identity through the layout change, so the optimizer sees the same ones)."""
+        (parameters keep their identity through the layout change, so the optimizer sees the same
+        ones), and a moving average of its weights when `ema_halflife_kimg` > 0."""
         cfg, device = self.cfg, self.device
         net = net.to(device)
         channels_last = cfg.train.channels_last and has_conv(net)
@@ -159,8 +181,20 @@ class RecipeBase:
         scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
         player = Player(name, net, run, frozen, make_optimizer(cfg, net.parameters(), lr, device), scaler, lr,
                         channels_last)
+        if ema_halflife_kimg > 0:
+            player.ema = _ema(net, ema_halflife_kimg, cfg.train.batch_size)
         self.players[name] = player
         return player
+
+    @torch.no_grad()
+    def update_ema(self, p: Player) -> None:
+        """One EMA step after an update of `p` (the first copies the weights); buffers such as batch
+        norm statistics are copied, not averaged, as StyleGAN2-ADA does."""
+        if p.ema is None:
+            return
+        p.ema.update_parameters(p.net)
+        for b_ema, b in zip(p.ema.module.buffers(), p.net.buffers()):
+            b_ema.copy_(b)
 
     def autocast(self):
         if self.amp_dtype is None:
@@ -221,8 +255,12 @@ class RecipeBase:
         pass
 
     def state_dict(self) -> dict:
-        players = {n: {"net": p.net.state_dict(), "opt": p.opt.state_dict(), "scaler": p.scaler.state_dict(),
-                       "updates": p.updates} for n, p in self.players.items()}
+        players = {}
+        for n, p in self.players.items():
+            players[n] = {"net": p.net.state_dict(), "opt": p.opt.state_dict(), "scaler": p.scaler.state_dict(),
+                          "updates": p.updates}
+            if p.ema is not None:
+                players[n]["ema"] = {"net": p.ema.module.state_dict(), "n_averaged": p.ema.n_averaged.clone()}
         return {"kind": self.kind, "players": players, **self.extra_state()}
 
     def load_state_dict(self, state: dict) -> None:
@@ -236,4 +274,7 @@ class RecipeBase:
             if s["scaler"]:  # empty when the scaler is off (fp32 / bf16)
                 p.scaler.load_state_dict(s["scaler"])
             p.updates = int(s["updates"])
+            if p.ema is not None and "ema" in s:  # a run that turns the EMA on at resume starts it afresh
+                p.ema.module.load_state_dict(s["ema"]["net"])
+                p.ema.n_averaged.copy_(s["ema"]["n_averaged"])
         self.load_extra_state(state)

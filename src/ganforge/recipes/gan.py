@@ -11,7 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganforge import latent
+from ganforge import latent, losses
+from ganforge.augment import diff_augment, parse_policy
+from ganforge.errors import ConfigError
 from ganforge.config import Config
 from ganforge.distributed import DistInfo
 from ganforge.generator import GeneratorHandle
@@ -21,6 +23,17 @@ from ganforge.recipes.base import RecipeBase, has_batchnorm
 from ganforge.reporting import StatPlot
 
 
+def packed_shape(sample_shape: tuple[int, ...], pack: int) -> tuple[int, ...]:
+    """What D sees under PacGAN packing: `pack` samples stacked along the first (channel) axis."""
+    return (sample_shape[0] * pack, *sample_shape[1:])
+
+
+def _d_has_batchnorm(cfg: Config) -> bool:
+    """Whether the configured D has batch norm, from a shape-only build (meta device: no memory, no RNG)."""
+    with torch.device("meta"):
+        return has_batchnorm(build_D(cfg, sample_shape_for(cfg)))
+
+
 class GANRecipe(RecipeBase):
     kind = "gan"
     generator_player = "G"  # the player `ganforge sample` / eval / export use
@@ -28,7 +41,7 @@ class GANRecipe(RecipeBase):
     def __init__(self, cfg: Config, G: nn.Module, D: nn.Module, device: torch.device, dist: DistInfo = DistInfo()):
         super().__init__(cfg, device, dist)
         self.loss = LOSSES[cfg.loss.kind]
-        self.pG = self.add_player("G", G, cfg.optim.lr_G)
+        self.pG = self.add_player("G", G, cfg.optim.lr_G, cfg.train.ema_halflife_kimg)
         self.pD = self.add_player("D", D, cfg.optim.lr_D)
         self.G, self.D = self.pG.net, self.pD.net
         # Latents come from their own generator, identical on every rank: each rank draws the whole
@@ -37,18 +50,39 @@ class GANRecipe(RecipeBase):
         # One D pass over [x_real; x_fake] is exact only when D has no batch statistics:
         # batch norm would mix real and fake statistics, so such a D sees them separately.
         self.joint_d_pass = not has_batchnorm(D)
+        self.augment = parse_policy(cfg.train.augment)  # DiffAugment policies, [] = off
+        self.pack = cfg.train.pack
 
     @classmethod
     def check(cls, cfg: Config) -> str | None:
-        t = cfg.train
+        t, L, m = cfg.train, cfg.loss, cfg.model
         if t.update == "simultaneous" and t.n_dis != 1:
             return f"train.update=simultaneous updates both players every step: set train.n_dis=1 (not {t.n_dis})"
+        constraints = [k for k, on in (("loss.clip", L.clip > 0), ("loss.gp_weight", L.gp_weight > 0),
+                                       ("model.d_spectral_norm", m.d_spectral_norm)) if on]
+        if t.augment and sample_shape_for(cfg) == (2,):
+            return f"train.augment={t.augment!r} transforms images; {cfg.data.name} data is 2-D points: drop it"
+        if L.kind == "wasserstein" and not constraints:
+            return ("loss.kind=wasserstein needs a Lipschitz constraint on D: set loss.gp_weight=10 (WGAN-GP), "
+                    "loss.clip=0.01 (WGAN, with optim.kind=rmsprop) or model.d_spectral_norm=true")
+        if len(constraints) > 1 and "loss.clip" in constraints:
+            return f"choose one Lipschitz constraint: {' and '.join(constraints)} are both set (drop loss.clip)"
+        penalties = [k for k, on in (("loss.gp_weight", L.gp_weight > 0), ("loss.r1_gamma", L.r1_gamma > 0)) if on]
+        if penalties and t.update == "simultaneous":
+            return f"{' and '.join(penalties)} need train.update=alternating (the penalty is part of D's update)"
+        if penalties and _d_has_batchnorm(cfg):
+            return (f"{' and '.join(penalties)} penalise per-sample gradients of D, which batch norm mixes "
+                    "across the batch: set model.d_norm=none")
         return None
 
     @classmethod
     def build(cls, cfg: Config, data, device: torch.device, dist: DistInfo = DistInfo()) -> "GANRecipe":
+        per_rank = cfg.train.batch_size // dist.world_size
+        if per_rank % cfg.train.pack:
+            raise ConfigError(f"train.pack={cfg.train.pack}: each of the {dist.world_size} processes gets {per_rank} "
+                              "samples a step, not a multiple of the pack: change train.batch_size")
         G = build_G(cfg, data.sample_shape)  # G first, then D: the global RNG draws their initial weights
-        D = build_D(cfg, data.sample_shape)
+        D = build_D(cfg, packed_shape(data.sample_shape, cfg.train.pack))
         if hasattr(G, "init_output_bias"):  # nets that start from the data's pixel marginals
             G.init_output_bias(data.pixel_mean())
         return cls(cfg, G, D, device, dist)
@@ -56,8 +90,9 @@ class GANRecipe(RecipeBase):
     @classmethod
     def load_generator(cls, cfg: Config, nets: dict[str, dict], step: int, device: str = "cpu") -> GeneratorHandle:
         G = build_G(cfg, sample_shape_for(cfg))
-        G.load_state_dict(cls.player_state(nets))
-        return GeneratorHandle(G.to(device).eval(), cfg, step, player=cls.generator_player)
+        player, state = cls.player_state(nets)
+        G.load_state_dict(state)
+        return GeneratorHandle(G.to(device).eval(), cfg, step, player=player)
 
     # --- inputs and samples -------------------------------------------------------------------
     def _train_z(self, n_local: int) -> torch.Tensor:
@@ -69,20 +104,31 @@ class GANRecipe(RecipeBase):
         return {"z": latent.sample_z(n, self.cfg.model.z_dim, self.cfg.model.z_dist, generator).to(self.device)}
 
     def generator(self) -> GeneratorHandle:
-        return GeneratorHandle(self.G, self.cfg, device=self.device, player=self.generator_player)
+        """The live generator: G's moving average when train.ema_halflife_kimg > 0, else G."""
+        player = self.generator_player + ("_ema" if self.pG.ema is not None else "")
+        return GeneratorHandle(self.pG.sampler, self.cfg, device=self.device, player=player)
 
     def sample(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.generator()(inputs)
 
     # --- what the statistics mean ---------------------------------------------------------------
     def stat_labels(self) -> dict[str, str]:
-        return {"loss_D": "loss_D", "loss_G": "loss_G", **self.loss.labels}
+        return {"loss_D": "loss_D", "loss_G": "loss_G", "gp": "GP", "r1": "R1", **self.loss.labels}
 
     def stat_plots(self) -> tuple[StatPlot, ...]:
         return (StatPlot("losses.png", ("loss_D", "loss_G"), "loss"), *self.loss.plots)
 
     # --- the step --------------------------------------------------------------------------------
+    def _d_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What D is shown: DiffAugment'ed when asked, then packed ([B, C, ...] -> [B / m, m C, ...])."""
+        if self.augment:
+            x = diff_augment(x, self.augment)
+        if self.pack > 1:
+            x = x.reshape(len(x) // self.pack, self.pack * x.shape[1], *x.shape[2:])
+        return x
+
     def _d_logits(self, x_real: torch.Tensor, x_fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's logits on real and generated batches, given as D's inputs (see _d_input)."""
         if self.joint_d_pass:
             logits = self.pD.run(torch.cat([x_real, x_fake]))
             return logits[: len(x_real)], logits[len(x_real):]
@@ -106,10 +152,16 @@ class GANRecipe(RecipeBase):
 
         # D step: maximise log D(x) + log(1 - D(G(z))). Losses in float32 whatever the precision.
         with self.autocast():
-            logits_real, logits_fake = (t.float() for t in self._d_logits(x_real, x_fake.detach()))
+            d_real, d_fake = self._d_input(x_real), self._d_input(x_fake.detach())
+            logits_real, logits_fake = (t.float() for t in self._d_logits(d_real, d_fake))
         loss_D = cfg.loss.d_scale * self.loss.d(logits_real, logits_fake)
-        self.step(self.pD, loss_D)
-        stats = self._d_stats(loss_D, logits_real, logits_fake)
+        penalty, penalty_stats = self._penalties(d_real, d_fake)
+        self.step(self.pD, loss_D + penalty if penalty_stats else loss_D)
+        if cfg.loss.clip > 0:  # WGAN: keep the critic K-Lipschitz by clamping its weights
+            with torch.no_grad():
+                for p in self.D.parameters():
+                    p.clamp_(-cfg.loss.clip, cfg.loss.clip)
+        stats = {**self._d_stats(loss_D, logits_real, logits_fake), **penalty_stats}
         if not g_step:
             return stats
 
@@ -118,11 +170,27 @@ class GANRecipe(RecipeBase):
             with self.autocast():
                 if not reuse:
                     x_fake = self.pG.run(self._train_z(n))
-                logits = self.pD.frozen(x_fake).float()
+                logits = self.pD.frozen(self._d_input(x_fake)).float()
             loss_G = self.loss.g(logits)
             self.step(self.pG, loss_G)
+        self.update_ema(self.pG)
         stats["loss_G"] = loss_G.detach()
         return stats
+
+    def _penalties(self, x_real: torch.Tensor, x_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """D's regularisers for this update, on D's inputs (augmented, packed): the WGAN-GP gradient
+        penalty every update, lazy R1 every r1_every-th update scaled by r1_every (StyleGAN2). They
+        call the plain D: its parameters are DDP's too, so their gradients are averaged with the rest
+        in one backward."""
+        L, total, stats = self.cfg.loss, 0.0, {}
+        with self.autocast():
+            if L.gp_weight > 0:
+                gp = losses.gradient_penalty(self.D, x_real, x_fake.detach())
+                total, stats["gp"] = total + L.gp_weight * gp, gp.detach()
+            if L.r1_gamma > 0 and self.pD.updates % L.r1_every == 0:
+                r1 = losses.r1_penalty(self.D, x_real)
+                total, stats["r1"] = total + (L.r1_gamma / 2) * L.r1_every * r1, r1.detach()
+        return total, stats
 
     def _simultaneous_step(self, x_real: torch.Tensor) -> dict[str, torch.Tensor]:
         """The paper's code (AdversaryCost2.get_gradients): one G forward, one D forward over real and
@@ -131,7 +199,8 @@ class GANRecipe(RecipeBase):
         cfg, pG, pD = self.cfg, self.pG, self.pD
         with self.autocast():
             x_fake = pG.run(self._train_z(len(x_real)))
-            logits_real, logits_fake = (t.float() for t in self._d_logits(x_real, x_fake))
+            logits_real, logits_fake = (t.float() for t in self._d_logits(self._d_input(x_real),
+                                                                           self._d_input(x_fake)))
         loss_D = cfg.loss.d_scale * self.loss.d(logits_real, logits_fake)
         loss_G = self.loss.g(logits_fake)
         self.prepare(pD)
@@ -141,6 +210,7 @@ class GANRecipe(RecipeBase):
         pD.scaler.scale(loss_D).backward(inputs=list(self.D.parameters()))
         self.apply(pD)
         self.apply(pG)
+        self.update_ema(pG)
         return {**self._d_stats(loss_D, logits_real, logits_fake), "loss_G": loss_G.detach()}
 
     # --- checkpoint state --------------------------------------------------------------------
