@@ -69,9 +69,11 @@ class GANRecipe(RecipeBase):
             return f"choose one Lipschitz constraint: {' and '.join(constraints)} are both set (drop loss.clip)"
         penalties = [k for k, on in (("loss.gp_weight", L.gp_weight > 0), ("loss.r1_gamma", L.r1_gamma > 0)) if on]
         if penalties and t.update == "simultaneous":
-            return f"{' and '.join(penalties)} need train.update=alternating (the penalty is part of D's update)"
+            return (f"{' and '.join(penalties)} {'need' if len(penalties) > 1 else 'needs'} train.update=alternating "
+                    "(the penalty is part of D's update)")
         if penalties and _d_has_batchnorm(cfg):
-            return (f"{' and '.join(penalties)} penalise per-sample gradients of D, which batch norm mixes "
+            verb = "penalise" if len(penalties) > 1 else "penalises"
+            return (f"{' and '.join(penalties)} {verb} per-sample gradients of D, which batch norm mixes "
                     "across the batch: set model.d_norm=none")
         return None
 
