@@ -65,6 +65,11 @@ class ModelConfig:
     # torch.nn.utils.parametrizations.spectral_norm
     d_spectral_norm: bool = False
     g_spectral_norm: bool = False
+    # Class-conditional GANs, the class fed to G (one-hot beside z) and to D as: cgan (with the
+    # input, Mirza & Osindero 2014), projection (Miyato & Koyama 2018) or acgan (an auxiliary
+    # classifier head, Odena et al. 2017). Needs labelled data.
+    conditional: Literal["none", "cgan", "projection", "acgan"] = "none"
+    num_classes: int = 0  # conditional: filled in from the data when 0
 
 
 @dataclass
@@ -176,6 +181,7 @@ class Config:
 # model.arch counts through model.G / model.D, which architecture_diff compares as the nets they resolve to.
 ARCHITECTURE_KEYS = ("train.recipe", "train.pack", "data.resolution", "data.channels", "data.range", "model.G", "model.D",
                      "model.z_dim", "model.z_dist", "model.width", "model.d_norm", "model.d_spectral_norm",
+                     "model.conditional",
                      "model.g_spectral_norm", "optim.kind")
 
 

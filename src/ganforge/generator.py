@@ -41,17 +41,28 @@ class GeneratorHandle:
 
     @property
     def num_classes(self) -> int:
-        return 0  # the GAN recipe is unconditional (conditional recipes: a later issue)
+        """Classes a conditional generator takes (0: unconditional)."""
+        from ganforge.nets import class_count
+
+        return class_count(self.cfg)
 
     def inputs(self, n: int, seed: int = 0, c: int | None = None, truncation: float | None = None) -> dict:
-        """Generator inputs for n samples, on the CPU, the same for the same seed everywhere."""
-        if c is not None and not self.num_classes:
+        """Generator inputs for n samples, on the CPU, the same for the same seed everywhere. A
+        conditional generator gets class `c` for all n, or (c=None) the classes in turn, 0, 1, ...,
+        K-1, 0, ... so that every class has its share."""
+        K = self.num_classes
+        if c is not None and not K:
             raise ConfigError(f"class {c} asked for, but this generator is unconditional (it takes no class)")
+        if c is not None and not 0 <= c < K:
+            raise ConfigError(f"class {c} is out of range: this generator has {K} classes (0 to {K - 1})")
         m = self.cfg.model
         if truncation is not None and (m.z_dist != "normal" or truncation <= 0):
             raise ConfigError(f"truncation={truncation}: the truncation trick takes a positive threshold and "
                               f"normal latents (this generator's are {m.z_dist})")
-        return {"z": latent.sample_z(n, m.z_dim, m.z_dist, torch.Generator().manual_seed(seed), truncation)}
+        z = latent.sample_z(n, m.z_dim, m.z_dist, torch.Generator().manual_seed(seed), truncation)
+        if not K:
+            return {"z": z}
+        return {"z": z, "c": torch.full((n,), c) if c is not None else torch.arange(n) % K}
 
     @torch.no_grad()
     def __call__(self, inputs: dict) -> torch.Tensor:
@@ -62,6 +73,8 @@ class GeneratorHandle:
         if isinstance(G, torch.nn.Module):
             G.eval()
         try:
+            if "c" in inputs:
+                return G(inputs["z"].to(self.device), inputs["c"].to(self.device)).float()
             return G(inputs["z"].to(self.device)).float()
         finally:
             if isinstance(G, torch.nn.Module):

@@ -16,11 +16,11 @@ from ganforge.reporting import make_gif, plot_curves, plot_metrics, save_image_g
 from ganforge.run import RunDir
 
 
-def save_samples(x: torch.Tensor, path, data: Dataset, title: str):
-    """A grid of images, or a scatter of toy points over the real ones."""
+def save_samples(x: torch.Tensor, path, data: Dataset, title: str, nrow: int | None = None):
+    """A grid of images (`nrow` a row), or a scatter of toy points over the real ones."""
     if data.kind == "points":
         return save_scatter(x, path, real=data.samples(2000), centres=data.centres, title=title)
-    return save_image_grid(x, path, data.value_range)
+    return save_image_grid(x, path, data.value_range, nrow=nrow)
 
 
 class SampleGrids:
@@ -34,6 +34,8 @@ class SampleGrids:
         n = cfg.log.num_samples if data.kind == "image" else max(cfg.log.num_samples, 1000)
         self.fixed_inputs = recipe.fixed_inputs(n, g)
         self.num_reals = cfg.log.num_samples if data.kind == "image" else 2000
+        c = self.fixed_inputs.get("c")  # a conditional model's grid has a row per class
+        self.nrow = int((c == c[0]).sum()) if c is not None and (c == c[0]).sum() > 1 else None
 
     def state_dict(self) -> dict:
         return {"fixed_inputs": {k: v.cpu() for k, v in self.fixed_inputs.items()}}
@@ -50,7 +52,8 @@ class SampleGrids:
 
     def on_sample(self, trainer) -> None:
         x = self.recipe.sample(self.fixed_inputs)
-        save_samples(x, self.run / "samples" / f"step_{trainer.step:07d}.png", self.data, f"step {trainer.step}")
+        save_samples(x, self.run / "samples" / f"step_{trainer.step:07d}.png", self.data, f"step {trainer.step}",
+                     self.nrow)
 
 
 def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, export_dir, started: float):

@@ -40,10 +40,11 @@ def make_grid(images: np.ndarray, nrow: int | None = None, pad: int = 2) -> np.n
     return grid
 
 
-def save_image_grid(x: torch.Tensor, path: Path, value_range: str, scale: int = 2) -> Path:
+def save_image_grid(x: torch.Tensor, path: Path, value_range: str, scale: int = 2, nrow: int | None = None) -> Path:
+    """A PNG grid of images; `nrow` images per row (default: a square)."""
     from PIL import Image
 
-    grid = make_grid(to_uint8(x, value_range))
+    grid = make_grid(to_uint8(x, value_range), nrow)
     im = Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid)
     if scale > 1:
         im = im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST)

@@ -26,6 +26,10 @@ class DatasetSpec:
     default_metrics: tuple[str, ...] = ()
     train_subset: int | None = None  # trains on the first N images of the real training split
     embedded: bool = False  # ships inside the package (metrics fall back to it offline)
+    labels_if_asked: bool = False  # labelled only with data.labels=true (folder: one sub-folder per class)
+
+    def has_labels(self, cfg: "DataConfig") -> bool:
+        return self.num_classes is not None or (self.labels_if_asked and cfg.labels)
 
     def sample_shape(self, cfg: "DataConfig") -> tuple[int, ...]:
         """The shape of one sample as the nets see it, from the config alone (no files read)."""

@@ -19,17 +19,22 @@ def output_kind(cfg: Config, sample_shape: tuple[int, ...]) -> str:
     return "tanh" if cfg.data.range == "signed" else "sigmoid"
 
 
-def build_G(cfg: Config, sample_shape: tuple[int, ...], c_dim: int = 0) -> nn.Module:
+def class_count(cfg: Config) -> int:
+    """c_dim: the number of classes a conditional model is fed (0 when unconditional)."""
+    return cfg.model.num_classes if cfg.model.conditional != "none" else 0
+
+
+def build_G(cfg: Config, sample_shape: tuple[int, ...]) -> nn.Module:
     m = cfg.model
-    G = GENERATORS[net_names(cfg)[0]].build(z_dim=m.z_dim, c_dim=c_dim, sample_shape=tuple(sample_shape),
+    G = GENERATORS[net_names(cfg)[0]].build(z_dim=m.z_dim, c_dim=class_count(cfg), sample_shape=tuple(sample_shape),
                                             width=m.width, out=output_kind(cfg, sample_shape))
     return spectral_norm_all(G) if m.g_spectral_norm else G
 
 
-def build_D(cfg: Config, sample_shape: tuple[int, ...], c_dim: int = 0) -> nn.Module:
+def build_D(cfg: Config, sample_shape: tuple[int, ...]) -> nn.Module:
     m = cfg.model
-    D = DISCRIMINATORS[net_names(cfg)[1]].build(c_dim=c_dim, sample_shape=tuple(sample_shape), width=m.width,
-                                                dropout=m.d_dropout, norm=m.d_norm)
+    D = DISCRIMINATORS[net_names(cfg)[1]].build(c_dim=class_count(cfg), sample_shape=tuple(sample_shape),
+                                                width=m.width, dropout=m.d_dropout, norm=m.d_norm, cond=m.conditional)
     return spectral_norm_all(D) if m.d_spectral_norm else D
 
 
@@ -60,5 +65,10 @@ def check_nets(cfg: Config) -> str | None:
                or choose("model.G", g, GENERATORS) or choose("model.D", d, DISCRIMINATORS))
     if problem:
         return problem
+    if cfg.model.conditional != "none":
+        for key, entry in (("model.G", GENERATORS[g]), ("model.D", DISCRIMINATORS[d])):
+            if not entry.conditional:
+                return (f"{key}={entry.name} takes no class: model.conditional={cfg.model.conditional} needs a "
+                        f"conditional net ({', '.join(n for n, e in GENERATORS.items() if e.conditional)})")
     shape = sample_shape_for(cfg)
     return GENERATORS[g].check(shape, cfg) or DISCRIMINATORS[d].check(shape, cfg)

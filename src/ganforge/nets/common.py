@@ -29,3 +29,32 @@ class Dropout(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+def one_hot(c: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch.Tensor:
+    """Class indices [N] -> one-hot rows [N, K] in `like`'s dtype and device."""
+    return torch.nn.functional.one_hot(c.long(), num_classes).to(like.dtype)
+
+
+class ConditionalHead(nn.Module):
+    """What a conditional D adds to its unconditional logit, from its last features h [N, F]:
+
+    cgan        nothing here (the class is fed with the input, Mirza & Osindero 2014)
+    projection  + <embed(c), h>  (Miyato & Koyama 2018)
+    acgan       K class logits beside the real / fake logit -> [N, 1 + K] (Odena et al. 2017)
+    """
+
+    def __init__(self, kind: str, num_classes: int, feature_dim: int):
+        super().__init__()
+        self.kind = kind
+        if kind == "projection":
+            self.embed = nn.Embedding(num_classes, feature_dim)
+        elif kind == "acgan":
+            self.aux = nn.Linear(feature_dim, num_classes)
+
+    def forward(self, logit: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if self.kind == "projection":
+            return logit + (self.embed(c) * h).sum(1)
+        if self.kind == "acgan":
+            return torch.cat([logit[:, None], self.aux(h)], 1)
+        return logit

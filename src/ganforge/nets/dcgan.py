@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganforge.nets.common import output_activation
-from ganforge.nets.registry import images_only, register_D, register_G, unconditional
+from ganforge.nets.common import ConditionalHead, one_hot, output_activation
+from ganforge.nets.registry import images_only, register_D, register_G
 
 
 def base_size(resolution: int) -> tuple[int, int]:
@@ -35,11 +35,15 @@ def _init_weights(module: nn.Module) -> None:
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, z_dim: int, resolution: int, channels: int, width: int = 64, out_act: str = "tanh"):
+    """With c_dim > 0 the one-hot class is appended to z (cGAN)."""
+
+    def __init__(self, z_dim: int, resolution: int, channels: int, width: int = 64, out_act: str = "tanh",
+                 c_dim: int = 0):
         super().__init__()
+        self.c_dim = c_dim
         s0, n_up = base_size(resolution)
         ch = [width * 2 ** i for i in reversed(range(n_up))]  # e.g. 28 px: [128, 64]
-        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, ch[0], s0, 1, 0, bias=False),
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim + c_dim, ch[0], s0, 1, 0, bias=False),
                                    nn.BatchNorm2d(ch[0]), nn.ReLU(True)]
         for c_in, c_out in zip(ch[:-1], ch[1:]):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
@@ -47,7 +51,9 @@ class DCGANGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
         _init_weights(self)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:  # [N, z_dim] -> [N, C, H, W]
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:  # [N, z_dim] -> [N, C, H, W]
+        if self.c_dim:
+            z = torch.cat([z, one_hot(c, self.c_dim, z)], 1)
         return self.net(z[:, :, None, None])
 
 
@@ -55,11 +61,14 @@ class DCGANDiscriminator(nn.Module):
     """`norm="none"` drops the batch norm (a WGAN-GP / R1 critic: their penalties are per-sample
     gradients, which batch statistics would mix); the convs then keep their biases."""
 
-    def __init__(self, resolution: int, channels: int, width: int = 64, norm: str = "batch"):
+    def __init__(self, resolution: int, channels: int, width: int = 64, norm: str = "batch", c_dim: int = 0,
+                 cond: str = "none"):
         super().__init__()
+        self.c_dim, self.cond = c_dim, cond if c_dim else "none"
         s0, n_down = base_size(resolution)
         ch = [width * 2 ** i for i in range(n_down)]  # e.g. 28 px: [64, 128]
-        layers: list[nn.Module] = [nn.Conv2d(channels, ch[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        c_in = channels + (c_dim if self.cond == "cgan" else 0)  # cgan: one-hot class maps as extra channels
+        layers: list[nn.Module] = [nn.Conv2d(c_in, ch[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for c_in, c_out in zip(ch[:-1], ch[1:]):
             if norm == "batch":
                 layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out)]
@@ -68,10 +77,19 @@ class DCGANDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2, True))
         layers += [nn.Conv2d(ch[-1], 1, s0, 1, 0)]
         self.net = nn.Sequential(*layers)
+        if self.cond != "none":
+            self.head = ConditionalHead(self.cond, c_dim, ch[-1])
         _init_weights(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> [N] logits
-        return self.net(x).flatten()
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """[N, C, H, W] -> [N] logits ([N, 1 + K] for acgan)."""
+        if self.cond == "none":
+            return self.net(x).flatten()
+        if self.cond == "cgan":
+            maps = one_hot(c, self.c_dim, x)[:, :, None, None].expand(-1, -1, *x.shape[2:])
+            x = torch.cat([x, maps], 1)
+        h = self.net[:-1](x)  # [N, C, s0, s0]
+        return self.head(self.net[-1](h).flatten(), h.sum((2, 3)), c)
 
 
 def _check(shape: tuple, cfg) -> str | None:
@@ -87,13 +105,12 @@ def _check(shape: tuple, cfg) -> str | None:
     return None
 
 
-@register_G("dcgan", check=_check)
+@register_G("dcgan", check=_check, conditional=True)
 def build_generator(*, z_dim: int, c_dim: int, sample_shape: tuple, width: int, out: str, **_) -> nn.Module:
-    unconditional("dcgan", c_dim)
-    return DCGANGenerator(z_dim, sample_shape[-1], sample_shape[0], width, out)
+    return DCGANGenerator(z_dim, sample_shape[-1], sample_shape[0], width, out, c_dim)
 
 
-@register_D("dcgan", check=_check)
-def build_discriminator(*, c_dim: int, sample_shape: tuple, width: int, norm: str = "batch", **_) -> nn.Module:
-    unconditional("dcgan", c_dim)
-    return DCGANDiscriminator(sample_shape[-1], sample_shape[0], width, norm)
+@register_D("dcgan", check=_check, conditional=True)
+def build_discriminator(*, c_dim: int, sample_shape: tuple, width: int, norm: str = "batch", cond: str = "none",
+                        **_) -> nn.Module:
+    return DCGANDiscriminator(sample_shape[-1], sample_shape[0], width, norm, c_dim, cond)

@@ -25,25 +25,26 @@ class NetEntry:
     build: Callable[..., nn.Module]
     # (sample_shape, the whole Config) -> a message naming the key to change, or None
     check: Callable[[tuple, object], str | None]
+    conditional: bool = False  # takes a class (c_dim > 0; for D also `cond`: cgan | projection | acgan)
 
 
 GENERATORS: dict[str, NetEntry] = {}
 DISCRIMINATORS: dict[str, NetEntry] = {}
 
 
-def _register(table: dict, name: str, check=None):
+def _register(table: dict, name: str, check=None, conditional: bool = False):
     def add(build):
-        table[name] = NetEntry(name, build, check or (lambda shape, model: None))
+        table[name] = NetEntry(name, build, check or (lambda shape, model: None), conditional)
         return build
     return add
 
 
-def register_G(name: str, check=None):
-    return _register(GENERATORS, name, check)
+def register_G(name: str, check=None, conditional: bool = False):
+    return _register(GENERATORS, name, check, conditional)
 
 
-def register_D(name: str, check=None):
-    return _register(DISCRIMINATORS, name, check)
+def register_D(name: str, check=None, conditional: bool = False):
+    return _register(DISCRIMINATORS, name, check, conditional)
 
 
 def images_only(name: str):

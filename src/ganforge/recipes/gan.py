@@ -9,6 +9,7 @@ MLP GAN, the paper's maxout model and DCGAN are all this recipe with another con
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ganforge import latent, losses
@@ -18,7 +19,7 @@ from ganforge.config import Config
 from ganforge.distributed import DistInfo
 from ganforge.generator import GeneratorHandle
 from ganforge.losses import LOSSES
-from ganforge.nets import build_D, build_G, sample_shape_for
+from ganforge.nets import build_D, build_G, class_count, sample_shape_for
 from ganforge.recipes.base import RecipeBase, has_batchnorm
 from ganforge.reporting import StatPlot
 
@@ -52,6 +53,8 @@ class GANRecipe(RecipeBase):
         self.joint_d_pass = not has_batchnorm(D)
         self.augment = parse_policy(cfg.train.augment)  # DiffAugment policies, [] = off
         self.pack = cfg.train.pack
+        self.K = class_count(cfg)  # classes of a conditional model, 0 = unconditional
+        self.acgan = cfg.model.conditional == "acgan"
 
     @classmethod
     def check(cls, cfg: Config) -> str | None:
@@ -60,6 +63,15 @@ class GANRecipe(RecipeBase):
             return f"train.update=simultaneous updates both players every step: set train.n_dis=1 (not {t.n_dis})"
         constraints = [k for k, on in (("loss.clip", L.clip > 0), ("loss.gp_weight", L.gp_weight > 0),
                                        ("model.d_spectral_norm", m.d_spectral_norm)) if on]
+        if m.conditional != "none":
+            from ganforge.data import DATASETS
+
+            if not DATASETS[cfg.data.name].has_labels(cfg.data):
+                hint = (" (set data.labels=true: one sub-folder per class)" if DATASETS[cfg.data.name].labels_if_asked
+                        else "")
+                return f"model.conditional={m.conditional} needs labelled data; {cfg.data.name} has no labels{hint}"
+            if t.pack > 1:
+                return f"train.pack={t.pack} packs samples of different classes: use train.pack=1 with a conditional model"
         if t.augment and sample_shape_for(cfg) == (2,):
             return f"train.augment={t.augment!r} transforms images; {cfg.data.name} data is 2-D points: drop it"
         if L.kind == "wasserstein" and not constraints:
@@ -103,7 +115,15 @@ class GANRecipe(RecipeBase):
         return z[self.dist.rank * n_local:(self.dist.rank + 1) * n_local]
 
     def fixed_inputs(self, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        return {"z": latent.sample_z(n, self.cfg.model.z_dim, self.cfg.model.z_dist, generator).to(self.device)}
+        """n latents; for a conditional model, a row per class (the first n classes when there are
+        more), as many samples per row as fit."""
+        m = self.cfg.model
+        if not self.K:
+            return {"z": latent.sample_z(n, m.z_dim, m.z_dist, generator).to(self.device)}
+        rows = min(self.K, n)
+        per_row = max(1, n // rows)
+        z = latent.sample_z(rows * per_row, m.z_dim, m.z_dist, generator)
+        return {"z": z.to(self.device), "c": torch.arange(rows).repeat_interleave(per_row).to(self.device)}
 
     def generator(self) -> GeneratorHandle:
         """The live generator: G's moving average when train.ema_halflife_kimg > 0, else G."""
@@ -115,7 +135,8 @@ class GANRecipe(RecipeBase):
 
     # --- what the statistics mean ---------------------------------------------------------------
     def stat_labels(self) -> dict[str, str]:
-        return {"loss_D": "loss_D", "loss_G": "loss_G", "gp": "GP", "r1": "R1", **self.loss.labels}
+        return {"loss_D": "loss_D", "loss_G": "loss_G", "gp": "GP", "r1": "R1", "aux_D": "aux_D",
+                "aux_acc_real": "acc(x)", **self.loss.labels}
 
     def stat_plots(self) -> tuple[StatPlot, ...]:
         return (StatPlot("losses.png", ("loss_D", "loss_G"), "loss"), *self.loss.plots)
@@ -129,41 +150,59 @@ class GANRecipe(RecipeBase):
             x = x.reshape(len(x) // self.pack, self.pack * x.shape[1], *x.shape[2:])
         return x
 
-    def _d_logits(self, x_real: torch.Tensor, x_fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """D's logits on real and generated batches, given as D's inputs (see _d_input)."""
+    def _G(self, net, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        return net(z, c) if self.K else net(z)
+
+    def _D(self, net, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        return net(x, c) if self.K else net(x)
+
+    def _split(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(real / fake logits [N], ACGAN class logits [N, K] or None), in float32."""
+        out = out.float()
+        return (out[:, 0], out[:, 1:]) if self.acgan else (out, None)
+
+    def _d_logits(self, x_real: torch.Tensor, x_fake: torch.Tensor, c: torch.Tensor | None = None):
+        """D's outputs on real and generated batches, given as D's inputs (see _d_input); generated
+        samples carry the real batch's classes."""
         if self.joint_d_pass:
-            logits = self.pD.run(torch.cat([x_real, x_fake]))
-            return logits[: len(x_real)], logits[len(x_real):]
-        return self.pD.run(x_real), self.pD.run(x_fake)
+            out = self._D(self.pD.run, torch.cat([x_real, x_fake]), None if c is None else torch.cat([c, c]))
+            return out[: len(x_real)], out[len(x_real):]
+        return self._D(self.pD.run, x_real, c), self._D(self.pD.run, x_fake, c)
 
     def _d_stats(self, loss_D, logits_real, logits_fake) -> dict[str, torch.Tensor]:
         return {"loss_D": loss_D.detach(), **self.loss.stats(logits_real, logits_fake)}
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg, x_real = self.cfg, batch["x"]
+        c = batch["c"] if self.K else None  # G draws each sample for the class of its real counterpart
         n = len(x_real)
         if self.pD.channels_last:
             x_real = x_real.contiguous(memory_format=torch.channels_last)
         if cfg.train.update == "simultaneous":
-            return self._simultaneous_step(x_real)
+            return self._simultaneous_step(x_real, c)
         g_step = (self.pD.updates + 1) % cfg.train.n_dis == 0
         reuse = cfg.train.reuse_fake and g_step
         # Keep G's graph only when the G step will reuse this very x_fake.
         with torch.set_grad_enabled(reuse), self.autocast():
-            x_fake = self.pG.run(self._train_z(n))
+            x_fake = self._G(self.pG.run, self._train_z(n), c)
 
         # D step: maximise log D(x) + log(1 - D(G(z))). Losses in float32 whatever the precision.
         with self.autocast():
             d_real, d_fake = self._d_input(x_real), self._d_input(x_fake.detach())
-            logits_real, logits_fake = (t.float() for t in self._d_logits(d_real, d_fake))
+            (logits_real, aux_real), (logits_fake, aux_fake) = map(self._split, self._d_logits(d_real, d_fake, c))
         loss_D = cfg.loss.d_scale * self.loss.d(logits_real, logits_fake)
-        penalty, penalty_stats = self._penalties(d_real, d_fake)
+        aux_stats = {}
+        if self.acgan:  # D also learns to tell the class of real and generated samples
+            aux_D = F.cross_entropy(aux_real, c) + F.cross_entropy(aux_fake, c)
+            loss_D = loss_D + aux_D
+            aux_stats = {"aux_D": aux_D.detach(), "aux_acc_real": (aux_real.argmax(1) == c).float().mean()}
+        penalty, penalty_stats = self._penalties(d_real, d_fake, c)
         self.step(self.pD, loss_D + penalty if penalty_stats else loss_D)
         if cfg.loss.clip > 0:  # WGAN: keep the critic K-Lipschitz by clamping its weights
             with torch.no_grad():
                 for p in self.D.parameters():
                     p.clamp_(-cfg.loss.clip, cfg.loss.clip)
-        stats = {**self._d_stats(loss_D, logits_real, logits_fake), **penalty_stats}
+        stats = {**self._d_stats(loss_D, logits_real, logits_fake), **aux_stats, **penalty_stats}
         if not g_step:
             return stats
 
@@ -171,40 +210,47 @@ class GANRecipe(RecipeBase):
         with self.freeze("D"):
             with self.autocast():
                 if not reuse:
-                    x_fake = self.pG.run(self._train_z(n))
-                logits = self.pD.frozen(self._d_input(x_fake)).float()
+                    x_fake = self._G(self.pG.run, self._train_z(n), c)
+                logits, aux = self._split(self._D(self.pD.frozen, self._d_input(x_fake), c))
             loss_G = self.loss.g(logits)
+            if self.acgan:  # G makes its samples recognisable as their class
+                loss_G = loss_G + F.cross_entropy(aux, c)
             self.step(self.pG, loss_G)
         self.update_ema(self.pG)
         stats["loss_G"] = loss_G.detach()
         return stats
 
-    def _penalties(self, x_real: torch.Tensor, x_fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _penalties(self, x_real: torch.Tensor, x_fake: torch.Tensor,
+                   c: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """D's regularisers for this update, on D's inputs (augmented, packed): the WGAN-GP gradient
         penalty every update, lazy R1 every r1_every-th update scaled by r1_every (StyleGAN2). They
         call the plain D: its parameters are DDP's too, so their gradients are averaged with the rest
         in one backward."""
         L, total, stats = self.cfg.loss, 0.0, {}
+        D = (lambda x: self._split(self._D(self.D, x, c))[0]) if self.K else self.D  # the real / fake logit
         with self.autocast():
             if L.gp_weight > 0:
-                gp = losses.gradient_penalty(self.D, x_real, x_fake.detach())
+                gp = losses.gradient_penalty(D, x_real, x_fake.detach())
                 total, stats["gp"] = total + L.gp_weight * gp, gp.detach()
             if L.r1_gamma > 0 and self.pD.updates % L.r1_every == 0:
-                r1 = losses.r1_penalty(self.D, x_real)
+                r1 = losses.r1_penalty(D, x_real)
                 total, stats["r1"] = total + (L.r1_gamma / 2) * L.r1_every * r1, r1.detach()
         return total, stats
 
-    def _simultaneous_step(self, x_real: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _simultaneous_step(self, x_real: torch.Tensor, c: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """The paper's code (AdversaryCost2.get_gradients): one G forward, one D forward over real and
         fake (one dropout mask), each player's gradient of its own objective at the current
         parameters, both applied at once."""
         cfg, pG, pD = self.cfg, self.pG, self.pD
         with self.autocast():
-            x_fake = pG.run(self._train_z(len(x_real)))
-            logits_real, logits_fake = (t.float() for t in self._d_logits(self._d_input(x_real),
-                                                                           self._d_input(x_fake)))
+            x_fake = self._G(pG.run, self._train_z(len(x_real)), c)
+            (logits_real, aux_real), (logits_fake, aux_fake) = map(
+                self._split, self._d_logits(self._d_input(x_real), self._d_input(x_fake), c))
         loss_D = cfg.loss.d_scale * self.loss.d(logits_real, logits_fake)
         loss_G = self.loss.g(logits_fake)
+        if self.acgan:
+            loss_D = loss_D + F.cross_entropy(aux_real, c) + F.cross_entropy(aux_fake, c)  # inputs= below keeps it D's
+            loss_G = loss_G + F.cross_entropy(aux_fake, c)
         self.prepare(pD)
         self.prepare(pG)
         # `inputs=` keeps each objective's gradient to its own player's parameters.

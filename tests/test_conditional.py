@@ -1,0 +1,108 @@
+"""Class-conditional GANs: cGAN, projection discriminator, AC-GAN as configurations of the GAN recipe."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganforge import api, checkpoint, config
+from ganforge.cli import main
+from ganforge.data import build_dataset
+from ganforge.errors import ConfigError
+from ganforge.generator import load_generator
+from ganforge.recipes import build_recipe
+
+
+def _recipe(tiny_cfg, *extra):
+    cfg = tiny_cfg("model.d_dropout=0.0", *extra)
+    torch.manual_seed(0)
+    data = build_dataset(cfg.data)
+    cfg.model.num_classes = len(data.classes)  # as api.prepare fills it in
+    return cfg, data, build_recipe(cfg, data, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+@pytest.mark.parametrize("kind", ["cgan", "projection", "acgan"])
+def test_the_class_reaches_both_players_and_a_step_trains_them(tiny_cfg, arch, kind):
+    cfg, data, recipe = _recipe(tiny_cfg, f"model.conditional={kind}", f"model.arch={arch}", "model.width=8")
+    z = torch.randn(4, 8)
+    with torch.no_grad():
+        recipe.G.eval()
+        x3, x7 = recipe.G(z, torch.full((4,), 3)), recipe.G(z, torch.full((4,), 7))
+        assert x3.shape == (4, 1, 28, 28) and not torch.allclose(x3, x7)  # G's output depends on c
+        recipe.D.eval()
+        d3, d7 = recipe.D(x3, torch.full((4,), 3)), recipe.D(x3, torch.full((4,), 7))
+        assert d3.shape == ((4, 11) if kind == "acgan" else (4,))
+        if kind == "acgan":  # the class does not enter an AC-GAN's D: its head predicts it
+            torch.testing.assert_close(d3, d7)
+        else:
+            assert not torch.allclose(d3, d7)
+    G0 = [p.detach().clone() for p in recipe.G.parameters()]
+    stats = recipe.train_step(data.batch(torch.arange(32)))
+    assert "loss_G" in stats and any(not torch.equal(a, b) for a, b in zip(G0, recipe.G.parameters()))
+    if kind == "acgan":
+        assert stats["aux_D"] > 0 and 0 <= stats["aux_acc_real"] <= 1
+
+
+def test_acgan_losses_include_the_class_cross_entropy(tiny_cfg):
+    """loss_D of an AC-GAN step = logistic loss + CE(aux(real), c) + CE(aux(fake), c)."""
+    _, data, recipe = _recipe(tiny_cfg, "model.conditional=acgan")
+    stats = recipe.train_step(data.batch(torch.arange(32)))
+    assert stats["loss_D"] > stats["aux_D"] > 2 * 2.0  # two cross-entropies near log(10) = 2.3 at the start
+
+
+def test_conditional_run_grid_sample_and_export(tiny_cfg, tmp_path):
+    from PIL import Image
+
+    run_dir, _ = api.train(tiny_cfg("model.conditional=cgan", "log.num_samples=20", "train.max_steps=4"),
+                           log=lambda s: None)
+    assert config.load(run_dir / "config.yaml").model.num_classes == 10  # filled in from the data
+    with Image.open(run_dir / "samples" / "step_0000004.png") as grid:
+        assert grid.size == ((2 * 30 + 2) * 2, (10 * 30 + 2) * 2)  # a row per class, 2 samples each, scale 2
+    G = load_generator(run_dir / "export")
+    assert G.num_classes == 10 and G.inputs(25, seed=0)["c"].bincount().tolist() == [3] * 5 + [2] * 5
+    torch.testing.assert_close(G.sample(6, seed=1, c=4), load_generator(run_dir).sample(6, seed=1, c=4))
+    assert main(["sample", str(run_dir), "--class", "3", "--n", "8", "--out", str(tmp_path / "threes.png")]) == 0
+    assert main(["sample", str(run_dir), "--class", "12", "--out", str(tmp_path / "x.png")]) == 2
+
+
+def test_conditional_resume_with_ema_and_r1_is_bit_identical(tiny_cfg):
+    from test_train import assert_same_state
+
+    extra = ("model.conditional=projection", "loss.r1_gamma=1", "loss.r1_every=2", "train.ema_halflife_kimg=0.5",
+             "model.d_dropout=0.0")
+    _, full = api.train(tiny_cfg(*extra, "run.name=full"), log=lambda s: None)
+    part_dir, part = api.train(tiny_cfg(*extra, "run.name=part", "train.max_steps=11"), log=lambda s: None)
+    _, resumed = api.train(tiny_cfg(*extra, "run.name=part"), resume="auto", log=lambda s: None)
+    assert part.step == 11 and resumed.step == full.step == 32
+    full_dir = Path(tiny_cfg().run.dir) / "00000-full"
+    a, b = checkpoint.load(full_dir / "ckpt/last.pt"), checkpoint.load(part_dir / "ckpt/last.pt")
+    assert "ema" in a["recipe"]["players"]["G"]
+    assert_same_state(a, b)
+
+
+def test_folder_classes_come_from_sub_folders(tmp_path, tiny_cfg):
+    from PIL import Image
+
+    for i in range(40):
+        sub = tmp_path / "imgs" / ("dark" if i % 2 else "light")
+        sub.mkdir(parents=True, exist_ok=True)
+        Image.new("L", (8, 8), 40 if i % 2 else 220).save(sub / f"{i}.png")
+    common = ("data.name=folder", f"data.root={tmp_path / 'imgs'}", "data.resolution=8", "data.max_images=0",
+              "model.conditional=cgan", "train.max_steps=2")
+    with pytest.raises(ConfigError, match=r"needs labelled data; folder has no labels \(set data.labels=true"):
+        tiny_cfg(*common)
+    run_dir, _ = api.train(tiny_cfg(*common, "data.labels=true"), log=lambda s: None)
+    assert load_generator(run_dir).num_classes == 2
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.conditional=cgan", "data.name=ring", "model.z_dim=2"], "needs labelled data; ring has no labels"),
+    (["model.conditional=acgan", "model.arch=goodfellow2014", "model.width=20", "data.range=unit"],
+     "model.G=goodfellow2014 takes no class"),
+    (["model.conditional=cgan", "train.pack=2", "train.batch_size=64"], "packs samples of different classes"),
+    (["model.conditional=cgn"], "did you mean 'cgan'"),
+])
+def test_conditional_refusals_name_the_fix(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        config.load(None, overrides)
