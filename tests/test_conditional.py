@@ -106,3 +106,24 @@ def test_folder_classes_come_from_sub_folders(tmp_path, tiny_cfg):
 def test_conditional_refusals_name_the_fix(overrides, message):
     with pytest.raises(ConfigError, match=message):
         config.load(None, overrides)
+
+
+def test_sample_labels_writes_a_labelled_dataset(tiny_cfg, tmp_path, capsys):
+    from ganforge.data.folder import load_folder
+    from ganforge.data.idx import read_idx
+
+    run_dir, _ = api.train(tiny_cfg("model.conditional=acgan", "train.max_steps=2"), log=lambda s: None)
+    assert main(["sample", str(run_dir), "--labels", "--n", "25", "--out", str(tmp_path / "png")]) == 0
+    x, y, classes = load_folder(tmp_path / "png", 28, 1, labels=True)  # ganforge reads it back as data
+    assert x.shape == (25, 1, 28, 28) and classes == [str(k) for k in range(10)]
+    assert sorted(y.tolist()) == sorted(k % 10 for k in range(25))
+    assert main(["sample", str(run_dir), "--labels", "--n", "25", "--format", "idx", "--out", str(tmp_path / "idx")]) == 0
+    images, labels = read_idx(tmp_path / "idx" / "synthetic-images-idx3-ubyte"), read_idx(tmp_path / "idx" / "synthetic-labels-idx1-ubyte")
+    assert images.shape == (25, 28, 28) and labels.tolist() == [k % 10 for k in range(25)]
+    capsys.readouterr()
+    assert main(["sample", str(run_dir), "--labels", "--out", str(tmp_path / "png")]) == 2  # never overwrites
+    assert "exists" in capsys.readouterr().err
+    plain, _ = api.train(tiny_cfg("train.max_steps=2", "run.name=plain"), log=lambda s: None)
+    assert main(["sample", str(plain), "--labels", "--out", str(tmp_path / "none")]) == 2
+    assert "needs a conditional generator" in capsys.readouterr().err and not (tmp_path / "none").exists()
+    assert not list(tmp_path.glob(".*partial"))

@@ -31,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--class", dest="c", type=int, help="class index (conditional generators)")
     s.add_argument("--truncation", type=float, help="truncation trick: redraw latents with |z_i| above this")
+    s.add_argument("--labels", action="store_true",
+                   help="write a labelled dataset to --out (a folder): conditional generators, classes in turn")
+    s.add_argument("--format", choices=["png", "idx"], default="png",
+                   help="with --labels: a folder of PNGs per class, or MNIST-style IDX files")
 
     e = sub.add_parser("export", help="export the generator as safetensors + JSON")
     e.add_argument("source", help="checkpoint .pt or run folder")
@@ -147,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sample":
             if args.n < 1:
                 raise GanforgeError(f"--n {args.n}: need at least one sample")
-            print(api.sample(args.source, args.n, args.out, args.seed, c=args.c, truncation=args.truncation))
+            if args.labels:
+                print(api.sample_dataset(args.source, args.n, args.out, args.seed, args.format))
+            else:
+                print(api.sample(args.source, args.n, args.out, args.seed, c=args.c, truncation=args.truncation))
             return 0
         if args.command == "eval":
             return _eval(args, api)

@@ -39,3 +39,10 @@ def read_idx(path: str | Path) -> np.ndarray:
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise DataError(f"{path}: cannot read ({e}); delete it and fetch it again") from None
     return read_idx_bytes(raw, str(path))
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """uint8 array -> an IDX file's bytes (the format MNIST ships in), for labelled synthetic sets."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.tobytes()
