@@ -127,3 +127,28 @@ def test_sample_labels_writes_a_labelled_dataset(tiny_cfg, tmp_path, capsys):
     assert main(["sample", str(plain), "--labels", "--out", str(tmp_path / "none")]) == 2
     assert "needs a conditional generator" in capsys.readouterr().err and not (tmp_path / "none").exists()
     assert not list(tmp_path.glob(".*partial"))
+
+
+def test_projection_and_acgan_heads_compute_their_formulas():
+    from ganforge.nets.common import ConditionalHead
+
+    torch.manual_seed(0)
+    logit, h, c = torch.randn(5), torch.randn(5, 7), torch.tensor([0, 2, 1, 2, 0])
+    proj = ConditionalHead("projection", 3, 7)
+    torch.testing.assert_close(proj(logit, h, c), logit + (proj.embed.weight[c] * h).sum(1))
+    ac = ConditionalHead("acgan", 3, 7)
+    out = ac(logit, h, c)
+    torch.testing.assert_close(out, torch.cat([logit[:, None], h @ ac.aux.weight.T + ac.aux.bias], 1))
+
+
+def test_acgan_generator_loss_includes_the_class_cross_entropy(tiny_cfg, monkeypatch):
+    """G's AC-GAN objective = the adversarial loss + CE(aux(G(z, c)), c): with the adversarial part
+    switched off, G's loss is exactly that cross-entropy."""
+    from ganforge import losses
+
+    zero = losses.Loss("zero-test", d=lambda r, f: (r * 0).sum() + (f * 0).sum(), g=lambda f: (f * 0).sum(),
+                       stats=lambda r, f: {}, labels={})
+    monkeypatch.setitem(losses.LOSSES, "zero-test", zero)
+    _, data, recipe = _recipe(tiny_cfg, "model.conditional=acgan", "loss.kind=zero-test")
+    stats = recipe.train_step(data.batch(torch.arange(32)))
+    assert 1.5 < stats["loss_G"] < 4.0  # a cross-entropy over 10 classes near log(10) = 2.3 at the start

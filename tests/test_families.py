@@ -264,3 +264,33 @@ def test_packing_shows_d_m_samples_at_once(tiny_cfg):
 
     with pytest.raises(ConfigError, match="each of the 2 processes gets 6 samples"):
         build_recipe(tiny_cfg("train.pack=4", "train.batch_size=12"), data, torch.device("cpu"), DistInfo(0, 2))
+
+
+def test_lazy_r1_is_part_of_the_d_update_with_its_weight(tiny_cfg):
+    """One D update with lazy R1 (gamma 4, every 3rd update) is SGD on loss_D + gamma / 2 * 3 * R1."""
+    from ganforge import latent
+
+    cfg, data, recipe = _recipe(tiny_cfg, "loss.r1_gamma=4", "loss.r1_every=3", "optim.kind=sgd",
+                                "optim.momentum=0.0", "optim.momentum_final=0.0", "optim.lr_D=0.1", "train.n_dis=2")
+    G0, D0 = copy.deepcopy(recipe.G), copy.deepcopy(recipe.D)
+    z = latent.sample_z(32, 8, "normal", torch.Generator().set_state(recipe.z_rng.get_state()))
+    x_real = data.batch(torch.arange(32))["x"]
+    recipe.train_step({"x": x_real})
+    with torch.no_grad():
+        x_fake = G0(z)
+    logits = D0(torch.cat([x_real, x_fake]))
+    objective = losses.d_loss(logits[:32], logits[32:]) + 4 / 2 * 3 * losses.r1_penalty(D0, x_real)
+    grads = torch.autograd.grad(objective, list(D0.parameters()))
+    for p, p0, g in zip(recipe.D.parameters(), D0.parameters(), grads):
+        torch.testing.assert_close(p.detach(), p0.detach() - 0.1 * g, rtol=1e-5, atol=1e-6)
+
+
+def test_clipping_holds_in_every_update_mode(tiny_cfg):
+    for update in ("alternating", "simultaneous"):
+        cfg, data, recipe = _recipe(tiny_cfg, "loss.kind=wasserstein", "loss.clip=0.02", "optim.kind=rmsprop",
+                                    f"train.update={update}")
+        assert all(p.abs().max() <= 0.02 for p in recipe.D.parameters())  # from the first update on
+        recipe.train_step(data.batch(torch.arange(32)))
+        assert all(p.abs().max() <= 0.02 for p in recipe.D.parameters()), update
+    with pytest.raises(ConfigError, match="train.precision=fp16: the penalty's inner gradient"):
+        config.load(None, ["loss.r1_gamma=1", "train.precision=fp16"])

@@ -18,7 +18,7 @@ import torch
 from ganforge import checkpoint, config as config_mod, distributed
 from ganforge.config import Config
 from ganforge.data import DATASETS, Dataset, build_dataset
-from ganforge.errors import ConfigError
+from ganforge.errors import CheckpointError, ConfigError
 from ganforge.generator import GeneratorHandle, load_generator
 from ganforge.hooks import SampleGrids, write_run_report
 from ganforge.recipes import Recipe, build_recipe
@@ -46,6 +46,7 @@ def _dry_run_config(cfg: Config, tmp: Path) -> Config:
     else:
         d["data"]["name"] = "fake"
     d["train"].update(max_steps=2, batch_size=min(cfg.train.batch_size, 16))
+    d["model"]["num_classes"] = 0  # the fake data's classes
     d["log"].update(progress=False, stats_every_steps=1)
     d["run"]["dir"] = str(tmp)
     return config_mod.from_dict(d, "dry run")
@@ -91,6 +92,9 @@ def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tu
     elif resume == "auto" and info.is_main:
         log(f"no earlier run of '{cfg.run.name}' under {cfg.run.dir}/: starting a new one")
     data, recipe, schedule = prepare(cfg, device, info)
+    if ckpt is not None and ckpt["config"]["model"].get("num_classes", 0) != cfg.model.num_classes:
+        raise CheckpointError(f"cannot resume {ckpt_path}: it was trained on {ckpt['config']['model']['num_classes']} "
+                              f"classes and the data now has {cfg.model.num_classes}; start a new run (drop --resume)")
 
     run = None
     if info.is_main:  # only rank 0 writes files
@@ -163,8 +167,11 @@ def sample_dataset(source: str | Path, n: int, out: str | Path, seed: int = 0, f
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
+        if fmt == "idx" and G.num_classes > 256:
+            raise ConfigError(f"--format idx stores labels as bytes; this generator has {G.num_classes} classes: "
+                              "use --format png")
         inputs = G.inputs(n, seed)
-        images, labels = [], inputs["c"].numpy().astype(np.uint8)
+        images, labels = [], inputs["c"].numpy()
         for i in range(0, n, batch):
             images.append(to_uint8(G({k: v[i:i + batch] for k, v in inputs.items()}), G.value_range))  # [B, H, W, C]
         images = np.concatenate(images)
@@ -172,12 +179,14 @@ def sample_dataset(source: str | Path, n: int, out: str | Path, seed: int = 0, f
             if images.shape[-1] != 1:
                 raise ConfigError("--format idx holds grey images; this generator makes RGB: use --format png")
             (tmp / "synthetic-images-idx3-ubyte").write_bytes(idx_bytes(images[..., 0]))
-            (tmp / "synthetic-labels-idx1-ubyte").write_bytes(idx_bytes(labels))
+            (tmp / "synthetic-labels-idx1-ubyte").write_bytes(idx_bytes(labels.astype(np.uint8)))
         else:
-            for k in range(G.num_classes):
-                (tmp / str(k)).mkdir()
+            # zero-padded names: sorted as text (as ganforge and torchvision read folders) they keep class order
+            names = [f"{k:0{len(str(G.num_classes - 1))}d}" for k in range(G.num_classes)]
+            for name in names:
+                (tmp / name).mkdir()
             for i, (im, label) in enumerate(zip(images, labels)):
-                Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(tmp / str(label) / f"{i:06d}.png")
+                Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(tmp / names[label] / f"{i:06d}.png")
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

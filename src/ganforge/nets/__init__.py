@@ -39,12 +39,13 @@ def build_D(cfg: Config, sample_shape: tuple[int, ...]) -> nn.Module:
 
 
 def spectral_norm_all(net: nn.Module) -> nn.Module:
-    """Spectral normalisation (Miyato et al. 2018) on every conv and linear weight, with torch's
+    """Spectral normalisation (Miyato et al. 2018) on every conv, linear and embedding weight (the
+    projection discriminator's class embedding too, as Miyato & Koyama do), with torch's
     parametrization (one power iteration per training forward; dim 1 for transposed convs)."""
     from torch.nn.utils.parametrizations import spectral_norm
 
     for module in list(net.modules()):
-        if isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)):
+        if isinstance(module, (nn.Linear, nn.Embedding, nn.modules.conv._ConvNd)):
             spectral_norm(module)
     return net
 

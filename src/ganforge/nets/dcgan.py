@@ -77,8 +77,8 @@ class DCGANDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2, True))
         layers += [nn.Conv2d(ch[-1], 1, s0, 1, 0)]
         self.net = nn.Sequential(*layers)
-        if self.cond != "none":
-            self.head = ConditionalHead(self.cond, c_dim, ch[-1])
+        if self.cond != "none":  # on the whole last feature map: a class is a layout, not a count of strokes
+            self.head = ConditionalHead(self.cond, c_dim, ch[-1] * s0 * s0)
         _init_weights(self)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
@@ -89,7 +89,7 @@ class DCGANDiscriminator(nn.Module):
             maps = one_hot(c, self.c_dim, x)[:, :, None, None].expand(-1, -1, *x.shape[2:])
             x = torch.cat([x, maps], 1)
         h = self.net[:-1](x)  # [N, C, s0, s0]
-        return self.head(self.net[-1](h).flatten(), h.sum((2, 3)), c)
+        return self.head(self.net[-1](h).flatten(), h.flatten(1), c)
 
 
 def _check(shape: tuple, cfg) -> str | None:

@@ -55,6 +55,7 @@ class GANRecipe(RecipeBase):
         self.pack = cfg.train.pack
         self.K = class_count(cfg)  # classes of a conditional model, 0 = unconditional
         self.acgan = cfg.model.conditional == "acgan"
+        self._clip_D()
 
     @classmethod
     def check(cls, cfg: Config) -> str | None:
@@ -80,6 +81,9 @@ class GANRecipe(RecipeBase):
         if len(constraints) > 1 and "loss.clip" in constraints:
             return f"choose one Lipschitz constraint: {' and '.join(constraints)} are both set (drop loss.clip)"
         penalties = [k for k, on in (("loss.gp_weight", L.gp_weight > 0), ("loss.r1_gamma", L.r1_gamma > 0)) if on]
+        if penalties and t.precision == "fp16":
+            return (f"{' and '.join(penalties)} with train.precision=fp16: the penalty's inner gradient is taken "
+                    "without loss scaling and can underflow; use train.precision=bf16 or fp32")
         if penalties and t.update == "simultaneous":
             return (f"{' and '.join(penalties)} {'need' if len(penalties) > 1 else 'needs'} train.update=alternating "
                     "(the penalty is part of D's update)")
@@ -198,10 +202,7 @@ class GANRecipe(RecipeBase):
             aux_stats = {"aux_D": aux_D.detach(), "aux_acc_real": (aux_real.argmax(1) == c).float().mean()}
         penalty, penalty_stats = self._penalties(d_real, d_fake, c)
         self.step(self.pD, loss_D + penalty if penalty_stats else loss_D)
-        if cfg.loss.clip > 0:  # WGAN: keep the critic K-Lipschitz by clamping its weights
-            with torch.no_grad():
-                for p in self.D.parameters():
-                    p.clamp_(-cfg.loss.clip, cfg.loss.clip)
+        self._clip_D()
         stats = {**self._d_stats(loss_D, logits_real, logits_fake), **aux_stats, **penalty_stats}
         if not g_step:
             return stats
@@ -219,6 +220,13 @@ class GANRecipe(RecipeBase):
         self.update_ema(self.pG)
         stats["loss_G"] = loss_G.detach()
         return stats
+
+    @torch.no_grad()
+    def _clip_D(self) -> None:
+        """WGAN: keep the critic K-Lipschitz by clamping its weights (at the start and after every D update)."""
+        if self.cfg.loss.clip > 0:
+            for p in self.D.parameters():
+                p.clamp_(-self.cfg.loss.clip, self.cfg.loss.clip)
 
     def _penalties(self, x_real: torch.Tensor, x_fake: torch.Tensor,
                    c: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -258,6 +266,7 @@ class GANRecipe(RecipeBase):
         pD.scaler.scale(loss_D).backward(inputs=list(self.D.parameters()))
         self.apply(pD)
         self.apply(pG)
+        self._clip_D()
         self.update_ema(pG)
         return {**self._d_stats(loss_D, logits_real, logits_fake), "loss_G": loss_G.detach()}
 
