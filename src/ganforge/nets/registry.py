@@ -3,7 +3,7 @@
 Every builder takes the same core keyword arguments, so a recipe can build any registered net:
 
     G builders: z_dim, c_dim, sample_shape, width, out (output activation: tanh | sigmoid | none)
-    D builders: c_dim, sample_shape, width, dropout
+    D builders: c_dim, sample_shape, width, dropout, norm (batch | none), cond (none | cgan | projection | acgan)
 
 `sample_shape` is (C, H, W) for images or (2,) for toy points (a vector net works on any shape, a
 convolutional one checks it). `c_dim` is the number of classes a conditional net is fed (0 for an
