@@ -23,12 +23,18 @@ def torchrun(nproc: int, *args: str, timeout: int = 300) -> subprocess.Completed
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
-@pytest.mark.parametrize("update", ["alternating", "simultaneous"])
+FAMILIES = ("model.conditional=projection", "model.d_spectral_norm=true", "loss.kind=hinge", "loss.r1_gamma=1",
+            "loss.r1_every=2", "train.ema_halflife_kimg=0.5", "train.augment=color,translation,cutout")
+
+
+@pytest.mark.parametrize("update", ["alternating", "simultaneous", "families"])
 def test_parameters_stay_identical_across_ranks(tmp_path, update):
     out = tmp_path / "ddp.json"
-    # dropout on: each rank draws its own masks, and the gradients are still averaged into one model
-    p = torchrun(2, str(HERE / "ddp_worker.py"), str(out),
-                 *tiny_overrides(tmp_path, "train.epochs=1", f"train.update={update}"))
+    # dropout on: each rank draws its own masks, and the gradients are still averaged into one model;
+    # "families": a conditional projection D with SN, hinge loss, lazy R1 through the plain D, EMA and
+    # DiffAugment (each rank augments with its own stream)
+    extra = FAMILIES if update == "families" else (f"train.update={update}",)
+    p = torchrun(2, str(HERE / "ddp_worker.py"), str(out), *tiny_overrides(tmp_path, "train.epochs=1", *extra))
     assert p.returncode == 0, p.stderr[-3000:]
     r = json.loads(out.read_text())
     assert r["world_size"] == 2 and r["step"] == 16
