@@ -171,10 +171,8 @@ def sample_dataset(source: str | Path, n: int, out: str | Path, seed: int = 0, f
             raise ConfigError(f"--format idx stores labels as bytes; this generator has {G.num_classes} classes: "
                               "use --format png")
         inputs = G.inputs(n, seed)
-        images, labels = [], inputs["c"].numpy()
-        for i in range(0, n, batch):
-            images.append(to_uint8(G({k: v[i:i + batch] for k, v in inputs.items()}), G.value_range))  # [B, H, W, C]
-        images = np.concatenate(images)
+        labels = inputs["c"].numpy()
+        images = to_uint8(G.generate(inputs, batch), G.value_range)  # [N, H, W, C]
         if fmt == "idx":
             if images.shape[-1] != 1:
                 raise ConfigError("--format idx holds grey images; this generator makes RGB: use --format png")

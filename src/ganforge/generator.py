@@ -80,11 +80,17 @@ class GeneratorHandle:
             if isinstance(G, torch.nn.Module):
                 G.train(was_training)
 
+    def generate(self, inputs: dict, batch: int = 1000, to_cpu: bool = True) -> torch.Tensor:
+        """Samples for all `inputs`, `batch` at a time (each batch leaves the device at once unless
+        to_cpu=False, e.g. for a gather across ranks that needs them on the device)."""
+        n = len(next(iter(inputs.values())))
+        parts = [self({k: v[i:i + batch] for k, v in inputs.items()}) for i in range(0, n, batch)]
+        return torch.cat([p.cpu() for p in parts] if to_cpu else parts)
+
     def sample(self, n: int, seed: int = 0, c: int | None = None, truncation: float | None = None,
                batch: int = 1000) -> torch.Tensor:
         """n samples on the CPU, in batches of `batch`."""
-        inputs = self.inputs(n, seed, c, truncation)
-        return torch.cat([self({k: v[i:i + batch] for k, v in inputs.items()}).cpu() for i in range(0, n, batch)])
+        return self.generate(self.inputs(n, seed, c, truncation), batch)
 
     def export(self, out_dir: str | Path) -> Path:
         from ganforge import checkpoint

@@ -225,10 +225,7 @@ def generate(G: "GeneratorHandle", n: int, seed: int, batch: int = 1000, dist: D
     torchrun each rank generates its share of the same n inputs and every rank gets all n."""
     inputs = {k: v[share(n, dist)] for k, v in G.inputs(n, seed).items()}  # all n in a single process
     # Alone, each batch leaves the device at once; under torchrun the share stays there for the gather.
-    keep = (lambda x: x.float()) if dist.enabled else (lambda x: x.float().cpu())
-    m = len(next(iter(inputs.values())))
-    parts = [keep(G({k: v[i:i + batch] for k, v in inputs.items()})) for i in range(0, m, batch)]
-    x = gather_shares(torch.cat(parts), n, dist).cpu()
+    x = gather_shares(G.generate(inputs, batch, to_cpu=not dist.enabled), n, dist).cpu()
     if x.dim() == 4 and G.value_range == "signed":
         x = (x + 1) / 2
     return x.clamp(0, 1) if x.dim() == 4 else x
