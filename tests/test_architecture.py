@@ -85,14 +85,17 @@ def test_a_newer_checkpoint_format_is_refused_with_the_fix(tmp_path):
 
 
 def test_watching_a_run_does_not_change_it(tiny_cfg):
-    """In-training metrics (which build a feature network and draw evaluation latents), sample grids
-    every few steps and checkpoints every step leave the trained weights bit-identical."""
-    plain_dir, _ = api.train(tiny_cfg("run.name=plain", "train.max_steps=40", "log.sample_every_steps=1000"),
-                             log=lambda s: None)
+    """In-training metrics (which build a feature network and draw evaluation latents), health checks
+    (which also measure gradient norms), sample grids every few steps and checkpoints every step
+    leave the trained weights bit-identical."""
+    plain_dir, _ = api.train(tiny_cfg("run.name=plain", "train.max_steps=40", "log.sample_every_steps=1000",
+                                      "health.every_steps=0"), log=lambda s: None)
     watched_dir, _ = api.train(tiny_cfg("run.name=watched", "train.max_steps=40", "eval.every_steps=10",
                                         "eval.num_samples=200", "eval.metrics=[fid, modes, kid]",
+                                        "health.every_steps=5", "health.num_samples=100",
                                         "log.sample_every_steps=3", "log.ckpt_every_steps=1"), log=lambda s: None)
     assert len((watched_dir / "metrics.jsonl").read_text().splitlines()) == 3  # steps 10, 20, 30 of 32
+    assert len((watched_dir / "health.jsonl").read_text().splitlines()) == 6  # steps 5, 10, ..., 30
     plain, watched = checkpoint.load(plain_dir / "ckpt/last.pt"), checkpoint.load(watched_dir / "ckpt/last.pt")
     for k, v in _nets(plain).items():
         assert torch.equal(v, _nets(watched)[k]), k

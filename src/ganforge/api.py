@@ -109,9 +109,13 @@ def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tu
         from ganforge.metrics.hook import MetricsHook
 
         hooks.append(MetricsHook(cfg, recipe, run, info))
+    if cfg.health.every_steps:  # on every rank, like the metrics
+        from ganforge.health import HealthMonitor
+
+        hooks.append(HealthMonitor(cfg, recipe, data, run, info))
     trainer = Trainer(cfg, recipe, data, device, schedule, run, hooks, log=log if info.is_main else (lambda s: None),
                       dist=info)
-    result = trainer.fit(ckpt)
+    result = trainer.fit(ckpt, best=_best_of(ckpt_path) if ckpt is not None and cfg.train.keep_best else None)
     distributed.barrier(info)  # the last collective: rank 0's export and report below need none
     if run is None:
         return None, result
@@ -121,6 +125,12 @@ def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tu
     run.log(f"stop at step {result.step}{' (' + result.interrupted_by + ')' if result.interrupted_by else ''}; "
             f"checkpoint {result.checkpoint}")
     return run.path, result
+
+
+def _best_of(ckpt_path: Path) -> dict | None:
+    """The run's ckpt/best.pt beside the checkpoint resumed (what a rollback returns to), if any."""
+    best = Path(ckpt_path).parent / "best.pt"
+    return checkpoint.load(best) if best.is_file() else None
 
 
 def _export(recipe: Recipe, result: TrainResult, run: RunDir) -> Path:

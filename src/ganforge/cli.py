@@ -79,6 +79,12 @@ def _train(args) -> int:
     if (run_dir / "report" / "report.html").is_file():
         print(f"report:       {run_dir / 'report' / 'report.html'}  (progress.gif and the plots beside it)")
     print(f"checkpoint:   {result.checkpoint}")
+    if result.best:
+        print(f"best:         {result.best['path']}  ({result.best['name']}={result.best['value']:.6g} "
+              f"at step {result.best['step']})")
+    if result.stopped_for:
+        print(f"stopped at step {result.step}: {result.stopped_for}", file=sys.stderr)
+        return 6
     if result.interrupted_by:
         print(f"stopped by {result.interrupted_by} at step {result.step}; continue with: "
               f"ganforge train {args.config} {' '.join(args.overrides)} --resume auto".replace("  ", " "))

@@ -134,6 +134,30 @@ class TrainConfig:
     # torch.compile G and D (TorchInductor: needs a C++ compiler on CPU, Triton on CUDA). The first
     # steps are slow while it compiles; it pays off on long runs (measured in docs/RESULTS.md).
     compile: bool = False
+    # Keep ckpt/best.pt, the checkpoint with the best value so far of one number the run measures:
+    # an in-training metric (eval.metrics at eval.every_steps, as metrics.jsonl names it: fid, kid,
+    # parzen, modes_hit, modes_captured, prdc_recall, ...) or a health check's `coverage`.
+    # "" = off. Lower or higher is better as the metric says (metrics.BETTER).
+    keep_best: str = ""
+    # What a collapse alarm of the health checks does (health.py): warn (log it and carry on),
+    # stop (save a checkpoint and end the run), rollback (return to ckpt/best.pt's weights and
+    # optimizer state and continue from the current step with fresh batches; needs keep_best).
+    on_collapse: Literal["warn", "stop", "rollback"] = "warn"
+
+
+@dataclass
+class HealthConfig:
+    """Cheap checks for mode collapse and a discriminator that wins outright (health.py)."""
+    every_steps: int = 500  # 0 = off
+    num_samples: int = 1000  # samples read by the domain classifier (labelled data) or placed on the toy modes
+    # a mode is covered when it gets at least this fraction of its uniform share of the samples
+    mode_share: float = 0.1
+    # alarm when the covered modes fall below this fraction of the most covered at any check so far
+    coverage_drop: float = 0.8
+    # alarm when D classifies real and generated samples right at least this often, on average over
+    # every step since the previous check (not defined for the Wasserstein critic)
+    d_win_accuracy: float = 0.99
+    max_rollbacks: int = 3  # on_collapse=rollback: stop after this many rollbacks
 
 
 @dataclass
@@ -172,6 +196,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
 
@@ -405,6 +430,36 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(lg.ckpt_keep >= 1, where, "log.ckpt_keep must be at least 1")
     _check(cfg.eval.every_steps >= 0, where, "eval.every_steps must be >= 0 (0 = off)")
     _check(cfg.eval.num_samples >= 2, where, "eval.num_samples must be at least 2")
+    _validate_health(cfg, where)
+
+
+def _validate_health(cfg: Config, where: str) -> None:
+    from ganforge.metrics import BETTER
+
+    h, t = cfg.health, cfg.train
+    _check(h.every_steps >= 0, where, "health.every_steps must be >= 0 (0 = off)")
+    _check(h.num_samples >= 10, where, "health.num_samples must be at least 10")
+    _check(0 < h.mode_share <= 1, where, f"health.mode_share={h.mode_share} must be in (0, 1]")
+    _check(0 < h.coverage_drop <= 1, where, f"health.coverage_drop={h.coverage_drop} must be in (0, 1]")
+    _check(0.5 < h.d_win_accuracy <= 1, where, f"health.d_win_accuracy={h.d_win_accuracy} must be in (0.5, 1]")
+    _check(h.max_rollbacks >= 0, where, "health.max_rollbacks must be >= 0")
+    if t.keep_best:
+        problem = choose("train.keep_best", t.keep_best, BETTER)
+        _check(problem is None, where, problem or "")
+        if t.keep_best == "coverage":
+            _check(h.every_steps > 0, where, "train.keep_best=coverage is measured by the health checks: "
+                                             "set health.every_steps (e.g. 500)")
+        else:
+            metric = BETTER[t.keep_best][0]
+            _check(cfg.eval.every_steps > 0 and metric in cfg.eval.metrics, where,
+                   f"train.keep_best={t.keep_best} comes from the in-training metric '{metric}': set "
+                   f"eval.every_steps (e.g. 1000) and put {metric} in eval.metrics (now {cfg.eval.metrics})")
+    if t.on_collapse != "warn":
+        _check(h.every_steps > 0, where, f"train.on_collapse={t.on_collapse} acts on the health checks: "
+                                         "set health.every_steps (e.g. 500)")
+    _check(t.on_collapse != "rollback" or bool(t.keep_best), where,
+           "train.on_collapse=rollback returns to the best checkpoint: set train.keep_best "
+           "(e.g. fid, or coverage)")
 
 
 def architecture_diff(old: dict, new: dict) -> list[str]:

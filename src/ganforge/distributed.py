@@ -85,12 +85,10 @@ def all_reduce_mean(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return values
 
 
-def any_rank(flag: bool, info: DistInfo, device) -> bool:
-    if not info.enabled:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+def all_reduce_max(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    if info.enabled:
+        dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return values
 
 
 def share(n: int, info: DistInfo) -> slice:

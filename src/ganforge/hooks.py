@@ -61,10 +61,12 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
     report = run / "report"
     frames = sorted((run / "samples").glob("step_*.png"))
     gif = make_gif(frames, report / "progress.gif")
-    stats, metrics_rows = run.read("stats.jsonl"), run.read("metrics.jsonl")
-    plots = plot_curves(stats, report, recipe.stat_plots()) + plot_metrics(metrics_rows, report)
+    stats, metrics_rows, health_rows = run.read("stats.jsonl"), run.read("metrics.jsonl"), run.read("health.jsonl")
     r = trainer.result
-    summary = {"run": run.name, "status": f"interrupted ({r.interrupted_by})" if r.interrupted_by else "finished",
+    plots = (plot_curves(stats, report, recipe.stat_plots()) + plot_metrics(metrics_rows, report)
+             + plot_metrics(health_rows, report, "health.png", r.alarms))
+    summary = {"run": run.name, "status": (f"interrupted ({r.interrupted_by})" if r.interrupted_by else
+                          "stopped by a collapse alarm" if r.stopped_for else "finished"),
                "step": r.step, "epochs": round(r.step / trainer.batches_per_epoch, 2),
                "train time (s)": round(r.wall_s, 1), "wall time this session (s)": round(time.time() - started, 1),
                "device": str(trainer.device), "recipe": cfg.train.recipe, "precision": recipe.precision,
@@ -73,7 +75,26 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
                   for name, player in recipe.players.items()},
                **{f"final {k}": v for k, v in (stats[-1] if stats else {}).items() if k not in ("step", "epoch")},
                **{f"last eval {k}": v for k, v in (metrics_rows[-1] if metrics_rows else {}).items() if k != "step"},
+               **_health_summary(r, health_rows),
                "checkpoint": str(r.checkpoint), "export": str(export_dir)}
     images = {"final samples (fixed inputs)": frames[-1] if frames else None, "progress": gif,
               "real data": run / "samples" / "reals.png", **{p.stem: p for p in plots}}
     return write_report(run.path, config_mod.dump(cfg), summary, images)
+
+
+def _health_summary(r, health_rows: list[dict]) -> dict:
+    """What the health checks saw, keep_best kept and on_collapse did, for the report."""
+    out = {}
+    if health_rows:
+        out["health checks"] = f"{len(health_rows)}, {len(r.alarms)} alarm(s)"
+    for i, (step, reason) in enumerate(r.alarms[:5]):
+        out[f"alarm {i + 1}"] = f"step {step}: {reason}"
+    if len(r.alarms) > 5:
+        out["alarms not shown"] = f"{len(r.alarms) - 5} more in log.txt"
+    for i, (at, back_to) in enumerate(r.rollbacks):
+        out[f"rollback {i + 1}"] = f"at step {at}, to the weights of step {back_to}"
+    if r.stopped_for:
+        out["stopped for"] = r.stopped_for
+    if r.best:
+        out["best checkpoint"] = f"{r.best['name']}={r.best['value']:.6g} at step {r.best['step']} (ckpt/best.pt)"
+    return out

@@ -37,6 +37,17 @@ class Loss:
     stats: Callable[[Tensor, Tensor], dict[str, Tensor]]  # (logits_real, logits_fake) -> detached scalars
     labels: dict[str, str]  # stat key -> how the progress line names it
     plots: tuple[StatPlot, ...] = ()
+    # D's decision boundary: outputs above it mean "real". D's accuracy against it is how the health
+    # checks see a D that wins outright. None for the Wasserstein critic, whose scores have no
+    # boundary (a critic is meant to separate the two as far as its Lipschitz bound allows).
+    boundary: float | None = None
+
+    def accuracy(self, logits_real: Tensor, logits_fake: Tensor) -> Tensor | None:
+        """The fraction of real and generated samples that D puts on the right side of its boundary."""
+        if self.boundary is None:
+            return None
+        right = torch.cat([logits_real.detach() > self.boundary, logits_fake.detach() <= self.boundary])
+        return right.float().mean()
 
 
 def d_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
@@ -124,14 +135,14 @@ def r1_penalty(D, x_real: Tensor) -> Tensor:
 
 
 LOSSES: dict[str, Loss] = {loss.name: loss for loss in (
-    Loss("ns", d_loss, g_ns, sigmoid_stats, _SIGMOID_LABELS, _SIGMOID_PLOTS),
-    Loss("minimax", d_loss, g_minimax, sigmoid_stats, _SIGMOID_LABELS, _SIGMOID_PLOTS),
+    Loss("ns", d_loss, g_ns, sigmoid_stats, _SIGMOID_LABELS, _SIGMOID_PLOTS, boundary=0.0),
+    Loss("minimax", d_loss, g_minimax, sigmoid_stats, _SIGMOID_LABELS, _SIGMOID_PLOTS, boundary=0.0),
     Loss("lsgan", d_lsgan, g_lsgan, mean_scores, _SCORE_LABELS,
          (StatPlot("d_outputs.png", ("D_real", "D_fake"), "mean D output", _SCORE_LABELS,
-                   hline=(0.5, "equilibrium 1/2")),)),
+                   hline=(0.5, "equilibrium 1/2")),), boundary=0.5),
     Loss("hinge", d_hinge, g_hinge, mean_scores, _SCORE_LABELS,
          (StatPlot("d_outputs.png", ("D_real", "D_fake"), "mean D output (logit)", _SCORE_LABELS,
-                   hline=(0.0, "equilibrium 0")),)),
+                   hline=(0.0, "equilibrium 0")),), boundary=0.0),
     Loss("wasserstein", d_wasserstein, g_wasserstein, critic_stats, {"W_estimate": "W"},
          (StatPlot("wasserstein.png", ("W_estimate",), "E[D(x)] - E[D(G(z))]"),)),
 )}

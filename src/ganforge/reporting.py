@@ -170,8 +170,10 @@ def plot_curves(stats: list[dict], out_dir: Path, plots: tuple[StatPlot, ...]) -
     return paths
 
 
-def plot_metrics(rows: list[dict], out_dir: Path) -> list[Path]:
-    """metrics.png: one panel per numeric metric from metrics.jsonl, against the step."""
+def plot_metrics(rows: list[dict], out_dir: Path, file: str = "metrics.png",
+                 marks: list[tuple[int, str]] = ()) -> list[Path]:
+    """metrics.png: one panel per numeric metric from metrics.jsonl (or health.jsonl), against the
+    step; `marks` (step, label) are drawn as vertical lines in every panel (the alarms)."""
     keys = [k for k in (rows[0] if rows else {}) if k not in ("step", "num_samples", "train_time_s")
             and all(isinstance(r.get(k), (int, float)) for r in rows)]
     if not keys:
@@ -183,13 +185,15 @@ def plot_metrics(rows: list[dict], out_dir: Path) -> list[Path]:
     steps = [r["step"] for r in rows]
     for ax, key in zip(axes.flat, keys):
         ax.plot(steps, [r[key] for r in rows], marker="o", ms=3)
+        for step, _ in marks:
+            ax.axvline(step, color="tab:red", lw=0.8, ls="--")
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     fig.tight_layout()
-    path = out_dir / "metrics.png"
+    path = out_dir / file
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)

@@ -5,6 +5,12 @@ count, writes stats.jsonl, fires the hooks on their schedule, saves checkpoints,
 Ctrl-C / SIGTERM and stops loudly on a non-finite statistic. It knows nothing about GANs: the
 recipe owns the step and says what its statistics are called; the hooks own the pictures.
 
+Hooks watch and report; the trainer decides. A hook hands it numbers (`observe`), and the one
+named by `train.keep_best` makes ckpt/best.pt when it improves; a hook raises an alarm (`alarm`:
+the health checks' mode collapse or winning D), and `train.on_collapse` says what follows: a
+warning, a stop, or a rollback to the best weights. Under torchrun the ranks agree on both before
+anyone acts, so every rank keeps and restores the same state.
+
 The position in the data is derived from the step alone (epoch, batch = divmod(step, batches
 per epoch)) and each epoch's order comes from its own generator seeded by (seed, epoch), so a
 resumed run sees exactly the batches an uninterrupted run would have seen.
@@ -22,7 +28,7 @@ import torch
 
 from ganforge import checkpoint
 from ganforge.config import Config, to_dict
-from ganforge.distributed import DistInfo, all_reduce_mean, seed_rank_stream
+from ganforge.distributed import DistInfo, all_reduce_max, all_reduce_mean, seed_rank_stream
 from ganforge.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from ganforge.run import RunDir
 
@@ -34,6 +40,10 @@ class TrainResult:
     last_stats: dict = field(default_factory=dict)
     interrupted_by: str = ""  # "SIGINT" / "SIGTERM" when stopped by a signal
     checkpoint: Path | None = None
+    stopped_for: str = ""  # the alarm that stopped the run (train.on_collapse=stop, or too many rollbacks)
+    best: dict | None = None  # {"name", "value", "step", "path"} of ckpt/best.pt, with train.keep_best
+    alarms: list = field(default_factory=list)  # (step, reason) of every alarm, in order
+    rollbacks: list = field(default_factory=list)  # (at step, back to the state of step)
 
 
 class _Meter:
@@ -56,6 +66,17 @@ class _Meter:
 def _hook_name(hook) -> str:
     """The key of a hook's state in checkpoints: its `name`, or its class name."""
     return getattr(hook, "name", type(hook).__name__)
+
+
+def _cpu_copy(state):
+    """A deep copy of a (nested) state dict with every tensor cloned to the CPU."""
+    if isinstance(state, dict):
+        return {k: _cpu_copy(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_cpu_copy(v) for v in state)
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    return state
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -99,12 +120,23 @@ class Trainer:
         self._stop_signal = ""  # set by the signal handler of this process
         self._stop_agreed = False  # set at the same step on every rank (see _reduce)
         self._last_ckpt: Path | None = None
+        self.stats: dict[str, float] = {}  # the last step's statistics, for the hooks
+        # keep_best and on_collapse (see the module docstring)
+        self.best: dict | None = None  # {"name", "value", "step"}
+        self._best_state: dict | None = None  # the recipe's state at the best step, on every rank
+        self._new_best: float | None = None  # reported this step, not yet acted on
+        self.pending_alarms: list[str] = []  # raised this step, not yet acted on
+        self.alarms: list[tuple[int, str]] = []
+        self.rollbacks: list[tuple[int, int]] = []
+        self._stopped_for = ""
 
     # --- checkpoint state --------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"config": to_dict(self.cfg), "step": self.step, "elapsed_s": self.elapsed_s,
                 "recipe": self.recipe.state_dict(), "rng": checkpoint.rng_state(),
-                "hooks": {_hook_name(h): h.state_dict() for h in self.hooks if hasattr(h, "state_dict")}}
+                "hooks": {_hook_name(h): h.state_dict() for h in self.hooks if hasattr(h, "state_dict")},
+                "watch": {"best": self.best, "alarms": [list(a) for a in self.alarms],
+                          "rollbacks": [list(r) for r in self.rollbacks]}}
 
     def load_state_dict(self, ckpt: dict) -> None:
         try:
@@ -118,6 +150,11 @@ class Trainer:
                 h.load_state_dict(ckpt["hooks"][_hook_name(h)])
         checkpoint.set_rng_state(ckpt["rng"])
         seed_rank_stream(self.cfg.train.seed, self.dist, self.step)
+        watch = ckpt.get("watch", {})  # absent before 0.3
+        best = watch.get("best")
+        self.best = best if best and best.get("name") == self.cfg.train.keep_best else None
+        self.alarms = [(int(s), str(r)) for s, r in watch.get("alarms", [])]
+        self.rollbacks = [(int(a), int(b)) for a, b in watch.get("rollbacks", [])]
 
     def save_checkpoint(self) -> Path | None:
         if self.run is None:
@@ -148,10 +185,14 @@ class Trainer:
     def _due(self, every: int, epoch_end: bool) -> bool:
         return self.step % every == 0 if every else epoch_end
 
-    def fit(self, resume: dict | None = None) -> TrainResult:
+    def fit(self, resume: dict | None = None, best: dict | None = None) -> TrainResult:
+        """Train to the end of the schedule. `resume`: a checkpoint to continue from; `best`: the
+        run's ckpt/best.pt, the state a rollback returns to."""
         cfg, B = self.cfg, self.cfg.train.batch_size
         if resume is not None:
             self.load_state_dict(resume)
+        if best is not None and self.best is not None and int(best["step"]) == self.best["step"]:
+            self._best_state = _cpu_copy(best["recipe"])
             if self.run is not None:
                 self.run.truncate("stats.jsonl", self.step)
         old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -176,11 +217,13 @@ class Trainer:
                 self.elapsed_s += time.perf_counter() - t0
                 meter.add(stats)
                 last.update(stats)
+                self.stats = stats
                 epoch_end = self.step % self.batches_per_epoch == 0
                 if self.step % cfg.log.stats_every_steps == 0:
                     self._write_stats(meter, time.perf_counter() - t_window, n_window)
                     t_window, n_window = time.perf_counter(), 0
                 self._fire("on_step")
+                self._act_on_reports(bar)
                 if self._due(cfg.log.sample_every_steps, epoch_end):
                     self._fire("on_sample")
                 if self._due(cfg.log.ckpt_every_steps, epoch_end) and self.step < self.total_steps:
@@ -198,10 +241,87 @@ class Trainer:
         if not self._stop_signal:
             self._fire("on_sample")  # the final samples, whatever the schedule
         ckpt = self.save_checkpoint()
-        result = TrainResult(self.step, self.elapsed_s, last, self._stop_signal, ckpt)
+        best = {**self.best, "path": self.run / "ckpt" / "best.pt" if self.run else None} if self.best else None
+        result = TrainResult(self.step, self.elapsed_s, last, self._stop_signal, ckpt, self._stopped_for, best,
+                             list(self.alarms), list(self.rollbacks))
         self.result = result
         self._fire("on_end")
         return result
+
+    # --- what the hooks report: keep_best and on_collapse --------------------------------------
+    def observe(self, values: dict) -> None:
+        """Numbers a hook measured at this step; the one named by train.keep_best is kept when it improves."""
+        from ganforge.metrics import improves
+
+        name = self.cfg.train.keep_best
+        value = values.get(name) if name else None
+        if isinstance(value, (int, float)) and improves(name, value, self.best["value"] if self.best else None):
+            self._new_best = float(value)
+
+    def alarm(self, reason: str) -> None:
+        """A hook saw a collapse or a winning D at this step; train.on_collapse says what follows."""
+        self.pending_alarms.append(reason)
+
+    def _act_on_reports(self, bar) -> None:
+        """After this step's hooks: keep a new best, then answer the alarms (the same on every rank)."""
+        new_best, alarms = self._new_best, self.pending_alarms
+        self._new_best, self.pending_alarms = None, []
+        if self.dist.enabled and self._decision_step():
+            flags = all_reduce_max(torch.tensor([new_best is not None, bool(alarms)], dtype=torch.float32,
+                                                device=self.device), self.dist).tolist()
+            if flags[1] and not alarms:
+                alarms = ["an alarm on another process"]
+            if flags[0] and new_best is None:
+                new_best = float("nan")  # rank 0 measured it; this rank only keeps the state
+        if new_best is not None:
+            self._keep_best(new_best)
+        if alarms:
+            self._answer_alarms(alarms, bar)
+
+    def _decision_step(self) -> bool:
+        """Steps at which a hook may report: the health checks' and the in-training metrics'."""
+        h, e = self.cfg.health.every_steps, self.cfg.eval.every_steps
+        return bool((h and self.step % h == 0) or (e and self.step % e == 0))
+
+    def _keep_best(self, value: float) -> None:
+        self.best = {"name": self.cfg.train.keep_best, "value": value, "step": self.step}
+        self._best_state = _cpu_copy(self.recipe.state_dict())
+        if self.run is not None:
+            checkpoint.save(self.run / "ckpt" / "best.pt", self.state_dict())
+            self.run.log(f"best {self.best['name']}={value:.6g} at step {self.step}: ckpt/best.pt")
+
+    def _answer_alarms(self, alarms: list[str], bar) -> None:
+        policy = self.cfg.train.on_collapse
+        for reason in alarms:
+            self.alarms.append((self.step, reason))
+        what = "; ".join(alarms)
+        if policy == "rollback" and self._best_state is not None and len(self.rollbacks) < self.cfg.health.max_rollbacks:
+            self.recipe.load_state_dict(_cpu_copy(self._best_state))
+            self.rollbacks.append((self.step, self.best["step"]))
+            for h in self.hooks:
+                if hasattr(h, "on_rollback"):
+                    h.on_rollback(self)
+            self._say(f"step {self.step}: {what} -> rolled back to the weights of step {self.best['step']} "
+                      f"(best {self.best['name']}); training continues from step {self.step} with fresh batches "
+                      f"(rollback {len(self.rollbacks)} of at most {self.cfg.health.max_rollbacks})", bar)
+        elif policy in ("stop", "rollback"):
+            why = ("train.on_collapse=stop" if policy == "stop" else
+                   "no best checkpoint yet to roll back to" if self._best_state is None else
+                   f"health.max_rollbacks={self.cfg.health.max_rollbacks} reached")
+            self._stopped_for = f"{what} (step {self.step})"
+            self._stop_agreed = True
+            self._say(f"step {self.step}: {what} -> stopping ({why})", bar)
+        else:
+            self._say(f"step {self.step}: {what} (train.on_collapse=warn: training goes on)", bar)
+
+    def _say(self, message: str, bar) -> None:
+        """A message for the person watching (above the progress bar) and for the run's log."""
+        if self.run is not None:
+            self.run.log(message)
+        if bar is not None:
+            bar.write(message)
+        else:
+            self.log(message)
 
     def _reduce(self, stats: dict[str, torch.Tensor]) -> dict[str, float]:
         """Step statistics as floats, averaged over ranks; the stop flag travels along, so a signal

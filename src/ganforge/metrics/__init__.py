@@ -27,6 +27,24 @@ if TYPE_CHECKING:
 
 METRICS = ("parzen", "fid", "kid", "prdc", "modes", "memorization")
 
+# The numbers a run can keep its best checkpoint by (train.keep_best), as metrics.jsonl names them:
+# name -> (the metric that measures it, which way is better). `coverage` is the health checks'.
+BETTER: dict[str, tuple[str, str]] = {
+    "fid": ("fid", "lower"), "kid": ("kid", "lower"), "parzen": ("parzen", "higher"),
+    **{f"prdc_{k}": ("prdc", "higher") for k in ("precision", "recall", "density", "coverage")},
+    "modes_hit": ("modes", "higher"), "modes_captured": ("modes", "higher"),
+    "modes_high_quality_fraction": ("modes", "higher"), "modes_kl_to_uniform": ("modes", "lower"),
+    "modes_reverse_kl": ("modes", "lower"), "memorization_suspicious_fraction": ("memorization", "lower"),
+    "coverage": ("health", "higher"),
+}
+
+
+def improves(name: str, value: float, best: float | None) -> bool:
+    """Whether `value` of the number `name` beats `best` (None: nothing to beat yet)."""
+    if best is None:
+        return True
+    return value < best if BETTER[name][1] == "lower" else value > best
+
 
 class NotApplicable(Exception):
     """Raised by a metric that does not apply to this generator's data; the message says why."""

@@ -44,7 +44,9 @@ class MetricsHook:
 
     def on_step(self, trainer) -> None:
         if trainer.step % self.cfg.eval.every_steps == 0:
-            self.evaluate(trainer.step, trainer.elapsed_s)
+            row = self.evaluate(trainer.step, trainer.elapsed_s)
+            if row is not None:  # rank 0: train.keep_best may keep this step
+                trainer.observe(row)
 
     def evaluate(self, step: int, train_time_s: float | None = None) -> dict | None:
         e = self.cfg.eval

@@ -32,7 +32,8 @@ def label_modes(pred: torch.Tensor, num_classes: int) -> dict:
 def stacked_modes(pred_r: torch.Tensor, pred_g: torch.Tensor, pred_b: torch.Tensor) -> dict:
     mode = pred_r * 100 + pred_g * 10 + pred_b
     counts = torch.bincount(mode, minlength=1000)
-    return {"modes_hit": int((counts > 0).sum()), "num_modes": 1000, "kl_to_uniform": _kl_to_uniform(counts)}
+    return {"modes_hit": int((counts > 0).sum()), "num_modes": 1000, "kl_to_uniform": _kl_to_uniform(counts),
+            "histogram": counts.tolist()}
 
 
 def toy_modes(points: torch.Tensor, centres: torch.Tensor, std: float) -> dict:
@@ -43,7 +44,17 @@ def toy_modes(points: torch.Tensor, centres: torch.Tensor, std: float) -> dict:
     counts = torch.bincount(nearest, minlength=len(centres))
     return {"modes_captured": int(captured.sum()), "num_modes": len(centres),
             "high_quality_fraction": float(high_quality.double().mean()),
-            "reverse_kl": _kl_to_uniform(counts)}
+            "reverse_kl": _kl_to_uniform(counts),
+            "histogram": torch.bincount(nearest[high_quality], minlength=len(centres)).tolist()}
+
+
+def covered_modes(histogram: list[int], share: float) -> int:
+    """Modes that get at least `share` of their uniform share of the samples counted: the health
+    checks' coverage, stricter than "hit at least once" so that a collapse shows before the last
+    sample leaves a mode."""
+    counts = torch.tensor(histogram, dtype=torch.float64)
+    n = counts.sum().clamp_min(1)  # toy: high-quality samples only
+    return int((counts >= share * n / len(counts)).sum())
 
 
 def max_kl(num_modes: int) -> float:

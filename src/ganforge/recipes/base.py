@@ -35,6 +35,7 @@ class Recipe(Protocol):
     kind: ClassVar[str]  # the name in RECIPES (train.recipe)
     players: dict[str, "Player"]
     precision: str  # resolved: fp32 | bf16 | fp16
+    measure_grads: bool  # on: each update records its gradient norm, for grad_norms()
 
     @classmethod
     def check(cls, cfg: Config) -> str | None: ...  # why a config cannot work with this recipe
@@ -49,7 +50,12 @@ class Recipe(Protocol):
     def generator(self) -> "GeneratorHandle": ...  # the live generator, for metrics and export
     def stat_labels(self) -> dict[str, str]: ...  # stat key -> name on the progress line
     def stat_plots(self) -> tuple["StatPlot", ...]: ...  # how the report draws the statistics
+    def grad_norms(self) -> dict[str, float]:
+        """The L2 norm of each player's gradient (over all its parameters) at its last measured update."""
+        return {f"grad_{n}": float(p.grad_norm) for n, p in self.players.items() if p.grad_norm is not None}
+
     def set_epoch(self, epoch: int) -> None: ...
+    def grad_norms(self) -> dict[str, float]: ...  # "grad_<player>" -> norm at its last measured update
     def state_dict(self) -> dict: ...
     def load_state_dict(self, state: dict) -> None: ...
 
@@ -118,6 +124,13 @@ def make_optimizer(cfg: Config, params, lr: float, device: torch.device) -> torc
     return torch.optim.SGD(params, lr=lr, momentum=o.momentum, **fused)
 
 
+def _grad_norm(net: nn.Module) -> torch.Tensor:
+    grads = [q.grad for q in net.parameters() if q.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
+
+
 # --- players ----------------------------------------------------------------------------------------
 
 @dataclass
@@ -132,6 +145,7 @@ class Player:
     channels_last: bool = False
     updates: int = 0
     ema: "torch.optim.swa_utils.AveragedModel | None" = None  # moving average of `net`, when asked for
+    grad_norm: torch.Tensor | None = None  # of the last update, while RecipeBase.measure_grads is on
 
     @property
     def sampler(self) -> nn.Module:
@@ -158,6 +172,8 @@ class RecipeBase:
         self.players: dict[str, Player] = {}
         self.precision = resolve_precision(cfg.train.precision, device)
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        # The health checks switch this on for the steps they read; off, an update costs nothing extra.
+        self.measure_grads = False
 
     @classmethod
     def check(cls, cfg: Config) -> str | None:
@@ -224,6 +240,8 @@ class RecipeBase:
 
     def apply(self, p: Player) -> None:
         """After the backward: the (scaled) optimizer step."""
+        if self.measure_grads:
+            p.grad_norm = _grad_norm(p.net) / p.scaler.get_scale() if p.scaler.is_enabled() else _grad_norm(p.net)
         p.scaler.step(p.opt)
         p.scaler.update()
         p.updates += 1
@@ -232,6 +250,10 @@ class RecipeBase:
         self.prepare(p)
         p.scaler.scale(loss).backward()
         self.apply(p)
+
+    def grad_norms(self) -> dict[str, float]:
+        """The L2 norm of each player's gradient (over all its parameters) at its last measured update."""
+        return {f"grad_{n}": float(p.grad_norm) for n, p in self.players.items() if p.grad_norm is not None}
 
     def set_epoch(self, epoch: int) -> None:
         """SGD momentum rises linearly from `momentum` at momentum_start_epoch to `momentum_final`

@@ -140,7 +140,8 @@ class GANRecipe(RecipeBase):
     # --- what the statistics mean ---------------------------------------------------------------
     def stat_labels(self) -> dict[str, str]:
         return {"loss_D": "loss_D", "loss_G": "loss_G", "gp": "GP", "r1": "R1", "aux_D": "aux_D",
-                "aux_acc_real": "acc(x)", **self.loss.labels}
+                "aux_acc_real": "acc(x)", "D_acc": "acc(D)",
+                **self.loss.labels}
 
     def stat_plots(self) -> tuple[StatPlot, ...]:
         return (StatPlot("losses.png", ("loss_D", "loss_G"), "loss"), *self.loss.plots)
@@ -174,7 +175,11 @@ class GANRecipe(RecipeBase):
         return self._D(self.pD.run, x_real, c), self._D(self.pD.run, x_fake, c)
 
     def _d_stats(self, loss_D, logits_real, logits_fake) -> dict[str, torch.Tensor]:
-        return {"loss_D": loss_D.detach(), **self.loss.stats(logits_real, logits_fake)}
+        stats = {"loss_D": loss_D.detach(), **self.loss.stats(logits_real, logits_fake)}
+        acc = self.loss.accuracy(logits_real, logits_fake)
+        if acc is not None:  # read by the health checks (a D that wins outright)
+            stats["D_acc"] = acc
+        return stats
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg, x_real = self.cfg, batch["x"]
