@@ -83,6 +83,9 @@ def test_parzen_and_memorization_on_real_splits(mnist_run):
     assert parzen["sigma"] in [float(s) for s in __import__("numpy").logspace(-1, 0, 10)]
     assert parzen["value"] < 225  # a 32-step, width-16 generator is far from the paper's model
     assert 0 <= memo["suspicious_fraction"] <= 1 and memo["expected_fraction"] == 0.01
+    # the tiny run trained on the first 512 embedded images: those are its training set, and as many
+    # test images are the reference, so that d_train / d_test compares like with like
+    assert "the first 512 of mnist train[0:10000]" in memo["split"] and "test: the first 512 of" in memo["split"]
 
 
 def test_folder_data_has_no_feature_space(tmp_path):

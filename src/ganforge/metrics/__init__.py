@@ -228,7 +228,14 @@ def _memorization(ctx: _Context) -> dict:
     if ctx.spec.train_subset:
         n = ctx.spec.train_subset
         train, train_desc = train[:n], f"{ctx.spec.real_splits} train[0:{n}] (the {ctx.cfg.data.name} subset)"
+    if ctx.cfg.data.max_images and ctx.cfg.data.max_images < len(train):  # the images G was trained on
+        n = ctx.cfg.data.max_images
+        train, train_desc = train[:n], f"the first {n} of {train_desc} (data.max_images)"
     test, _, test_desc = ctx.real_split("test")
+    if len(test) > len(train):
+        # A nearest neighbour among more images is nearer: compare against as many test images as
+        # training images, so that d_train / d_test is about 1 for a generator that does not copy.
+        test, test_desc = test[:len(train)], f"the first {len(train)} of {test_desc}"
     return {**memorization(ctx.fake, train, test), "space": "pixels in [0, 1]",
             "split": f"train: {train_desc}; test: {test_desc}"}
 

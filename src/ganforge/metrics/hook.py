@@ -12,7 +12,7 @@ from ganforge.run import RunDir
 _HEADLINE = {"parzen": ("value",), "fid": ("value",), "kid": ("value",),
              "prdc": ("precision", "recall", "density", "coverage"),
              "modes": ("modes_hit", "modes_captured", "kl_to_uniform", "high_quality_fraction", "reverse_kl"),
-             "memorization": ("suspicious_fraction",)}
+             "memorization": ("suspicious_fraction", "median_train_test_ratio")}
 
 
 def flatten_records(records: list[dict]) -> dict:
