@@ -152,3 +152,34 @@ def test_acgan_generator_loss_includes_the_class_cross_entropy(tiny_cfg, monkeyp
     _, data, recipe = _recipe(tiny_cfg, "model.conditional=acgan", "loss.kind=zero-test")
     stats = recipe.train_step(data.batch(torch.arange(32)))
     assert 1.5 < stats["loss_G"] < 4.0  # a cross-entropy over 10 classes near log(10) = 2.3 at the start
+
+
+def test_per_class_fid_scores_each_class_against_its_own_real_images(tiny_cfg, tiny_run, monkeypatch):
+    """class_fid: a generator that draws real test images of the asked class scores far lower than
+    one that draws the wrong class; an unconditional generator is refused with the reason."""
+    import ganforge.metrics as metrics
+    from ganforge.data import load_embedded_mnist
+    from ganforge.metrics import evaluate_generator
+
+    run_dir, _ = api.train(tiny_cfg("model.conditional=cgan", "train.max_steps=1"), log=lambda s: None)
+    G = load_generator(run_dir)
+    x, y = load_embedded_mnist()  # training images: not the test images the metric compares with
+    x, y = torch.from_numpy(x).float().div(255)[:, None], torch.from_numpy(y).long()
+    by_class = [(y == k).nonzero()[:, 0] for k in range(10)]
+
+    def real_images_of(shift: int):
+        """A stand-in generator: for class k it returns real training images of class k + shift."""
+        def fake_generate(G, n, seed, batch=1000, dist=None):
+            asked = (torch.arange(n) % 10 + shift) % 10
+            return x[torch.stack([by_class[k][i // 10] for i, k in enumerate(asked.tolist())])]
+        return fake_generate
+
+    monkeypatch.setattr(metrics, "generate", real_images_of(0))
+    (right,) = evaluate_generator(G, ["class_fid"], 2000, seed=0)
+    monkeypatch.setattr(metrics, "generate", real_images_of(1))
+    (wrong,) = evaluate_generator(G, ["class_fid"], 2000, seed=0)
+    assert len(right["per_class"]) == 10 and right["num_fake_per_class"] == 200
+    assert right["value"] < 0.2 * wrong["value"], (right["value"], wrong["value"])
+    monkeypatch.undo()
+    (refused,) = api.evaluate(tiny_run, ["class_fid"], num_samples=100)
+    assert "needs a conditional generator" in refused["refused"]

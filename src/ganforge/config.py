@@ -175,7 +175,7 @@ class LogConfig:
 class EvalConfig:
     """Metrics computed during training (cheaper settings than `ganforge eval`'s 10,000 samples)."""
     every_steps: int = 0  # 0 = off
-    metrics: list[Literal["parzen", "fid", "kid", "prdc", "modes", "memorization"]] = field(
+    metrics: list[Literal["parzen", "fid", "kid", "prdc", "modes", "memorization", "class_fid"]] = field(
         default_factory=lambda: ["fid", "modes"])
     num_samples: int = 2000
     seed: int = 0

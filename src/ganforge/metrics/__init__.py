@@ -25,12 +25,12 @@ from ganforge.errors import DataError, GanforgeError
 if TYPE_CHECKING:
     from ganforge.generator import GeneratorHandle
 
-METRICS = ("parzen", "fid", "kid", "prdc", "modes", "memorization")
+METRICS = ("parzen", "fid", "kid", "prdc", "modes", "memorization", "class_fid")
 
 # The numbers a run can keep its best checkpoint by (train.keep_best), as metrics.jsonl names them:
 # name -> (the metric that measures it, which way is better). `coverage` is the health checks'.
 BETTER: dict[str, tuple[str, str]] = {
-    "fid": ("fid", "lower"), "kid": ("kid", "lower"), "parzen": ("parzen", "higher"),
+    "fid": ("fid", "lower"), "kid": ("kid", "lower"), "class_fid": ("class_fid", "lower"), "parzen": ("parzen", "higher"),
     **{f"prdc_{k}": ("prdc", "higher") for k in ("precision", "recall", "density", "coverage")},
     "modes_hit": ("modes", "higher"), "modes_captured": ("modes", "higher"),
     "modes_high_quality_fraction": ("modes", "higher"), "modes_kl_to_uniform": ("modes", "lower"),
@@ -65,6 +65,7 @@ class _Context:
     cfg: Config
     fake: torch.Tensor  # [N, C, H, W] in [0, 1], or [N, 2] points
     seed: int
+    num_classes: int = 0  # a conditional generator's: sample i was drawn for class i % num_classes
     cache: dict = field(default_factory=dict)
 
     @property
@@ -178,6 +179,25 @@ def _fid(ctx: _Context) -> dict:
     return {"value": fid(real, fake), "split": ctx.reference()[2], "num_real": len(real), **ctx.extractor_record()}
 
 
+def _class_fid(ctx: _Context) -> dict:
+    """FID within each class: a conditional generator's samples of class k against the real test
+    images of class k, in the same feature space as FID; the value is the mean over classes."""
+    from ganforge.metrics.fid import fid
+
+    if not ctx.num_classes:
+        raise NotApplicable("per-class FID needs a conditional generator (model.conditional); this one takes no class")
+    real, _ = ctx.features("real")
+    fake, _ = ctx.features("fake")
+    labels = ctx.reference()[1]
+    if labels is None:
+        raise NotApplicable("the reference images have no labels")
+    asked = torch.arange(len(fake)) % ctx.num_classes
+    per_class = [fid(real[labels == k], fake[asked == k]) for k in range(ctx.num_classes)]
+    return {"value": sum(per_class) / len(per_class), "per_class": per_class,
+            "num_fake_per_class": len(fake) // ctx.num_classes, "split": ctx.reference()[2],
+            "num_real": len(real), **ctx.extractor_record()}
+
+
 def _kid(ctx: _Context) -> dict:
     from ganforge.metrics.fid import kid
 
@@ -241,7 +261,8 @@ def _memorization(ctx: _Context) -> dict:
 
 
 _FUNCTIONS: dict[str, Callable[[_Context], dict]] = {
-    "parzen": _parzen, "fid": _fid, "kid": _kid, "prdc": _prdc, "modes": _modes, "memorization": _memorization}
+    "parzen": _parzen, "fid": _fid, "kid": _kid, "prdc": _prdc, "modes": _modes, "memorization": _memorization,
+    "class_fid": _class_fid}
 
 
 @torch.no_grad()
@@ -268,7 +289,7 @@ def evaluate_generator(G: "GeneratorHandle", metrics: list[str], num_samples: in
     fake = generate(G, num_samples, seed, dist=dist)
     if not dist.is_main:
         return []
-    ctx = _Context(cfg, fake, seed, cache if cache is not None else {})
+    ctx = _Context(cfg, fake, seed, num_classes=G.num_classes, cache=cache if cache is not None else {})
     records = []
     for name in metrics:
         base = {"metric": name, "generator": source, "step": step, "num_fake": num_samples, "seed": seed,
@@ -302,6 +323,8 @@ def format_table(records: list[dict]) -> str:
             text = f"{r['value']:.5f} +- {r['std']:.5f}"
         elif r["metric"] == "fid":
             text = f"{r['value']:.3f}"
+        elif r["metric"] == "class_fid":
+            text = f"{r['value']:.3f} (mean of {len(r['per_class'])}; " + " ".join(f"{v:.1f}" for v in r["per_class"]) + ")"
         elif r["metric"] == "prdc":
             text = " ".join(f"{k}={r[k]:.3f}" for k in ("precision", "recall", "density", "coverage"))
         elif r["metric"] == "modes":

@@ -9,7 +9,7 @@ from ganforge.metrics import evaluate_generator
 from ganforge.run import RunDir
 
 # the headline number(s) of each metric, as plotted and written to metrics.jsonl
-_HEADLINE = {"parzen": ("value",), "fid": ("value",), "kid": ("value",),
+_HEADLINE = {"parzen": ("value",), "fid": ("value",), "kid": ("value",), "class_fid": ("value",),
              "prdc": ("precision", "recall", "density", "coverage"),
              "modes": ("modes_hit", "modes_captured", "kl_to_uniform", "high_quality_fraction", "reverse_kl"),
              "memorization": ("suspicious_fraction", "median_train_test_ratio")}
