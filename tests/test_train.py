@@ -105,6 +105,13 @@ def test_interrupted_and_resumed_run_is_bit_identical(tiny_cfg, extra):
     steps = [json.loads(line)["step"] for line in (part_dir / "stats.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps))  # no duplicated stats lines after resume
 
+    # Resuming from an earlier checkpoint (as after a kill -9) drops the stats logged after it and logs them again.
+    earliest = sorted((part_dir / "ckpt").glob("step_*.pt"))[0]  # a step before the last stats line
+    _, again = api.train(tiny_cfg(*extra, "run.name=part"), resume=str(earliest), log=lambda s: None)
+    assert_same_state(checkpoint.load(full_dir / "ckpt/last.pt"), checkpoint.load(part_dir / "ckpt/last.pt"))
+    rows = [json.loads(line) for line in (part_dir / "stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == sorted({r["step"] for r in rows}) and rows[-1]["step"] == full.step
+
 
 @pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_resume_matches(tmp_path, tiny_cfg):

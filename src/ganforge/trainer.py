@@ -191,10 +191,10 @@ class Trainer:
         cfg, B = self.cfg, self.cfg.train.batch_size
         if resume is not None:
             self.load_state_dict(resume)
-        if best is not None and self.best is not None and int(best["step"]) == self.best["step"]:
-            self._best_state = _cpu_copy(best["recipe"])
             if self.run is not None:
                 self.run.truncate("stats.jsonl", self.step)
+        if best is not None and self.best is not None and int(best["step"]) == self.best["step"]:
+            self._best_state = _cpu_copy(best["recipe"])
         old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         bar = self._progress_bar()
         meter, last = _Meter(), {}
