@@ -64,7 +64,8 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
     stats, metrics_rows, health_rows = run.read("stats.jsonl"), run.read("metrics.jsonl"), run.read("health.jsonl")
     r = trainer.result
     plots = (plot_curves(stats, report, recipe.stat_plots()) + plot_metrics(metrics_rows, report)
-             + plot_metrics(health_rows, report, "health.png", r.alarms))
+             + plot_metrics([{k: v for k, v in row.items() if k != "num_modes"} for row in health_rows],  # a constant
+                            report, "health.png", r.alarms))
     summary = {"run": run.name, "status": (f"interrupted ({r.interrupted_by})" if r.interrupted_by else
                           "stopped by a collapse alarm" if r.stopped_for else "finished"),
                "step": r.step, "epochs": round(r.step / trainer.batches_per_epoch, 2),
