@@ -73,26 +73,28 @@ class HealthMonitor:
     def check(self, trainer) -> dict:
         step = trainer.step
         row: dict = {"step": step}
+        alarms: list[str] = []
         coverage = self._coverage()
         if coverage is not None:
             covered, num_modes = coverage
             row.update(coverage=covered, num_modes=num_modes)
             if covered < self.h.coverage_drop * self.best_coverage:
-                trainer.alarm(f"mode collapse: {covered}/{num_modes} modes covered, down from {self.best_coverage}")
+                alarms.append(f"mode collapse: {covered}/{num_modes} modes covered, down from {self.best_coverage}")
             self.best_coverage = max(self.best_coverage, covered)
             trainer.observe({"coverage": covered})
         if self.acc_steps:
             acc = self.acc_sum / self.acc_steps
             row["D_acc"] = round(acc, 5)
             if acc >= self.h.d_win_accuracy:
-                trainer.alarm(f"D wins outright: it told real from generated {acc:.1%} of the time over steps "
+                alarms.append(f"D wins outright: it told real from generated {acc:.1%} of the time over steps "
                               f"{self.since + 1}-{step}")
+        # measured at each player's last update of the window (every player updates within n_dis steps)
         row.update({k: round(v, 6) for k, v in self.recipe.grad_norms().items()})
-        for p in self.recipe.players.values():
-            p.grad_norm = None
-        row["alarms"] = list(trainer.pending_alarms)
+        row["alarms"] = alarms
         if self.run is not None:
             self.run.append("health.jsonl", row)
+        for reason in alarms:
+            trainer.alarm(reason)
         self.acc_sum, self.acc_steps, self.since = 0.0, 0, step
         return row
 

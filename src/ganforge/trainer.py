@@ -125,7 +125,7 @@ class Trainer:
         self.best: dict | None = None  # {"name", "value", "step"}
         self._best_state: dict | None = None  # the recipe's state at the best step, on every rank
         self._new_best: float | None = None  # reported this step, not yet acted on
-        self.pending_alarms: list[str] = []  # raised this step, not yet acted on
+        self._pending_alarms: list[str] = []  # raised this step, not yet acted on
         self.alarms: list[tuple[int, str]] = []
         self.rollbacks: list[tuple[int, int]] = []
         self._stopped_for = ""
@@ -260,12 +260,12 @@ class Trainer:
 
     def alarm(self, reason: str) -> None:
         """A hook saw a collapse or a winning D at this step; train.on_collapse says what follows."""
-        self.pending_alarms.append(reason)
+        self._pending_alarms.append(reason)
 
     def _act_on_reports(self, bar) -> None:
         """After this step's hooks: keep a new best, then answer the alarms (the same on every rank)."""
-        new_best, alarms = self._new_best, self.pending_alarms
-        self._new_best, self.pending_alarms = None, []
+        new_best, alarms = self._new_best, self._pending_alarms
+        self._new_best, self._pending_alarms = None, []
         if self.dist.enabled and self._decision_step():
             flags = all_reduce_max(torch.tensor([new_best is not None, bool(alarms)], dtype=torch.float32,
                                                 device=self.device), self.dist).tolist()

@@ -240,8 +240,8 @@ class RecipeBase:
 
     def apply(self, p: Player) -> None:
         """After the backward: the (scaled) optimizer step."""
-        if self.measure_grads:
-            p.grad_norm = _grad_norm(p.net) / p.scaler.get_scale() if p.scaler.is_enabled() else _grad_norm(p.net)
+        if self.measure_grads:  # of the unscaled gradient (fp16 scales the loss)
+            p.grad_norm = _grad_norm(p.net) / (p.scaler.get_scale() if p.scaler.is_enabled() else 1.0)
         p.scaler.step(p.opt)
         p.scaler.update()
         p.updates += 1
