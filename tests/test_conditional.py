@@ -114,7 +114,7 @@ def test_sample_labels_writes_a_labelled_dataset(tiny_cfg, tmp_path, capsys):
 
     run_dir, _ = api.train(tiny_cfg("model.conditional=acgan", "train.max_steps=2"), log=lambda s: None)
     assert main(["sample", str(run_dir), "--labels", "--n", "25", "--out", str(tmp_path / "png")]) == 0
-    x, y, classes = load_folder(tmp_path / "png", 28, 1, labels=True)  # ganforge reads it back as data
+    x, y, classes, _ = load_folder(tmp_path / "png", 28, 1, labels=True)  # ganforge reads it back as data
     assert x.shape == (25, 1, 28, 28) and classes == [str(k) for k in range(10)]
     assert sorted(y.tolist()) == sorted(k % 10 for k in range(25))
     assert main(["sample", str(run_dir), "--labels", "--n", "25", "--format", "idx", "--out", str(tmp_path / "idx")]) == 0

@@ -131,8 +131,9 @@ def test_image_folder_formats_labels_and_broken_files(tmp_path):
     (root / "dogs" / "text.jpg").write_text("not an image")
     good = root / "cats" / "a.png"
     (root / "cats" / "trunc.png").write_bytes(good.read_bytes()[:30])
-    with pytest.warns(UserWarning, match=r"skipped 3 unreadable file\(s\).*empty.png"):
-        x, y, classes = load_folder(root, 8, 3, labels=True)
+    with pytest.warns(UserWarning, match=r"unreadable file\(s\).*") as caught:
+        x, y, classes, scan = load_folder(root, 8, 3, labels=True)
+    assert scan.num_skipped == 3 and all(name in str(caught[0].message) for name in ("empty.png", "text.jpg", "trunc.png"))
     assert x.shape == (4, 3, 8, 8) and x.dtype == np.uint8
     assert classes == ["cats", "dogs"] and y.tolist() == [0, 0, 1, 1]
     assert x[0, 0].min() == 255 and x[0, 1].max() == 0  # red stays red through resize and crop

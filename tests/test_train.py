@@ -173,10 +173,10 @@ def test_resume_refuses_an_architecture_change(tiny_cfg):
         api.train(tiny_cfg("model.width=32"), resume="auto", log=lambda s: None)
 
 
-def test_resume_auto_without_a_previous_run_starts_fresh(tiny_cfg):
-    lines = []
-    run_dir, result = api.train(tiny_cfg("train.max_steps=2"), resume="auto", log=lines.append)
-    assert result.step == 2 and any("starting a new one" in s for s in lines)
+def test_resume_auto_without_a_previous_run_starts_fresh_and_says_so(tiny_cfg, capsys):
+    run_dir, result = api.train(tiny_cfg("train.max_steps=2"), resume="auto", log=lambda s: None)
+    assert result.step == 2
+    assert f"has a checkpoint; starting a new run in {run_dir}" in capsys.readouterr().err
 
 
 def test_checkpoints_rotate(tiny_cfg):

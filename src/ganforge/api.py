@@ -8,6 +8,7 @@ then the export and the report.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from ganforge.generator import GeneratorHandle, load_generator
 from ganforge.hooks import SampleGrids, write_run_report
 from ganforge.recipes import Recipe, build_recipe
 from ganforge.reporting import save_image_grid, save_scatter
-from ganforge.run import RunDir, find_resume
+from ganforge.run import RunDir, find_resume, orphan_run, run_of_checkpoint
 from ganforge.trainer import Schedule, Trainer, TrainResult, make_schedule
 
 __all__ = ["train", "sample", "export", "evaluate", "load_generator", "prepare", "resolve_device"]
@@ -79,7 +80,7 @@ def prepare(cfg: Config, device: torch.device, info=distributed.DistInfo()) -> t
                               "classes: drop model.num_classes (0 takes the data's)")
     recipe = build_recipe(cfg, data, device, info)
     distributed.seed_rank_stream(cfg.train.seed, info)
-    return data, recipe, make_schedule(cfg, len(data), info)
+    return data, recipe, make_schedule(cfg, len(data), info, data.extra.get("summary"))
 
 
 def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tuple[Path | None, TrainResult]:
@@ -87,18 +88,13 @@ def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tu
     device = torch.device(device_choice) if ":" in device_choice else resolve_device(device_choice)
     ckpt_path = find_resume(cfg, resume) if resume else None
     ckpt = checkpoint.load_for_resume(ckpt_path, config_mod.to_dict(cfg)) if ckpt_path else None
-    if ckpt is not None and info.is_main:
-        log(f"resuming {ckpt_path.parent.parent} from step {ckpt['step']}")
-    elif resume == "auto" and info.is_main:
-        log(f"no earlier run of '{cfg.run.name}' under {cfg.run.dir}/: starting a new one")
     data, recipe, schedule = prepare(cfg, device, info)
     if ckpt is not None and ckpt["config"]["model"].get("num_classes", 0) != cfg.model.num_classes:
         raise CheckpointError(f"cannot resume {ckpt_path}: it was trained on {ckpt['config']['model']['num_classes']} "
                               f"classes and the data now has {cfg.model.num_classes}; start a new run (drop --resume)")
 
-    run = None
-    if info.is_main:  # only rank 0 writes files
-        run = RunDir.of_checkpoint(ckpt_path) if ckpt is not None else RunDir.new(cfg)
+    run = _run_folder(cfg, resume, ckpt_path, ckpt, log) if info.is_main else None  # only rank 0 writes files
+    if run is not None:
         run.write_config(cfg)
         note = f" (a {ckpt['upgraded_from']} checkpoint, upgraded on load)" if ckpt and "upgraded_from" in ckpt else ""
         run.log(f"start at step {ckpt['step'] if ckpt else 0}{note}: {data.name} ({len(data)} samples, {data.source}), "
@@ -115,7 +111,8 @@ def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tu
         hooks.append(HealthMonitor(cfg, recipe, data, run, info))
     trainer = Trainer(cfg, recipe, data, device, schedule, run, hooks, log=log if info.is_main else (lambda s: None),
                       dist=info)
-    result = trainer.fit(ckpt, best=_best_of(ckpt_path) if ckpt is not None and cfg.train.keep_best else None)
+    result = trainer.fit(ckpt, best=_best_of(ckpt_path) if ckpt is not None and cfg.train.keep_best
+                         and run_of_checkpoint(ckpt_path) else None)
     distributed.barrier(info)  # the last collective: rank 0's export and report below need none
     if run is None:
         return None, result
@@ -125,6 +122,36 @@ def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tu
     run.log(f"stop at step {result.step}{' (' + result.interrupted_by + ')' if result.interrupted_by else ''}; "
             f"checkpoint {result.checkpoint}")
     return run.path, result
+
+
+def _run_folder(cfg: Config, resume: str | None, ckpt_path: Path | None, ckpt: dict | None, log) -> RunDir:
+    """Where this run writes; a surprise (a new folder where a resume was asked for) is said on
+    stderr. ganforge writes only into run folders it made: a loose checkpoint (one copied out of
+    its run) seeds a new one."""
+    def say(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    if ckpt is not None:
+        home = run_of_checkpoint(ckpt_path)
+        if home is not None:
+            log(f"resuming {home} from step {ckpt['step']}")
+            return RunDir(home)
+        run = RunDir.new(cfg)
+        say(f"{ckpt_path} is not inside a ganforge run folder: continuing from its step {ckpt['step']} "
+            f"in a new run folder, {run.path} (nothing is written beside the checkpoint)")
+        run.log(f"seeded from the loose checkpoint {Path(ckpt_path).resolve()} (step {ckpt['step']})")
+        return run
+    if resume == "auto":
+        orphan = orphan_run(cfg)
+        if orphan is not None:
+            say(f"--resume auto: the newest run of '{cfg.run.name}', {orphan}, stopped before its first "
+                "checkpoint; starting over in that folder")
+            return RunDir.restart(orphan)
+        run = RunDir.new(cfg)
+        say(f"--resume auto: no earlier run of '{cfg.run.name}' under {cfg.run.dir}/ has a checkpoint; "
+            f"starting a new run in {run.path}")
+        return run
+    return RunDir.new(cfg)
 
 
 def _best_of(ckpt_path: Path) -> dict | None:

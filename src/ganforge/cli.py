@@ -138,6 +138,11 @@ def _eval(args, api) -> int:
     return 0
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one `warning:` line on stderr, without Python's file / source-line echo."""
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     # Overrides may come after flags (`train CFG --dry-run k=v`): argparse leaves those unknown.
@@ -147,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         args.overrides = list(args.overrides) + extra
     warnings.simplefilter("default")
+    warnings.showwarning = _show_warning
     try:
         if args.command == "train":
             return _train(args)

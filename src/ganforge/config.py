@@ -37,6 +37,9 @@ class DataConfig:
     channels: int = 1
     range: Literal["signed", "unit"] = "signed"  # pixels in [-1, 1] (tanh G) or [0, 1] (sigmoid G)
     labels: bool = False  # folder: class labels from sub-folders
+    # folder: the colour transparent pixels are composited onto (white | black | #rrggbb). White,
+    # because icons, logos and product shots with an alpha channel are drawn to sit on a page.
+    background: str = "white"
     max_images: int = 0  # 0 = all; otherwise the first N (quick experiments)
     # toy mixtures (defaults as in the PacGAN code)
     toy_num_samples: int = 100_000

@@ -2,8 +2,11 @@
 write run files only through a `RunDir` (which exists on rank 0 only, so no other rank writes).
 
     runs/00003-demo/
-      config.yaml  stats.jsonl  metrics.jsonl  log.txt
+      .ganforge-run  config.yaml  stats.jsonl  metrics.jsonl  log.txt
       samples/  ckpt/  export/  report/
+
+ganforge writes only into folders it created: `.ganforge-run` marks them. A checkpoint resumed
+from anywhere else (a file copied to ~/Downloads) seeds a new run folder instead.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ import re
 import time
 from pathlib import Path
 
-from ganforge import checkpoint, config as config_mod
+from ganforge import __version__, checkpoint, config as config_mod
 from ganforge.config import Config
-from ganforge.errors import CheckpointError
+from ganforge.errors import CheckpointError, ConfigError
 from ganforge.reporting import read_jsonl, truncate_jsonl
 
 _RUN_RE = re.compile(r"^(\d{5})-(.+)$")
+MARKER = ".ganforge-run"
 
 
 def runs_of(root: Path, name: str | None = None) -> list[tuple[int, Path]]:
@@ -31,6 +35,22 @@ def runs_of(root: Path, name: str | None = None) -> list[tuple[int, Path]]:
         if m and p.is_dir() and (name is None or m.group(2) == name):
             found.append((int(m.group(1)), p))
     return sorted(found)
+
+
+def is_run_folder(path: Path) -> bool:
+    """A folder ganforge created: it carries the marker, or (runs of ganforge 0.1 / 0.2, before the
+    marker) has the run-folder name, a config.yaml, a log.txt and a ckpt/ folder."""
+    path = Path(path)
+    if (path / MARKER).is_file():
+        return True
+    return bool(_RUN_RE.match(path.name)) and all((path / f).exists() for f in ("config.yaml", "log.txt", "ckpt"))
+
+
+def run_of_checkpoint(ckpt_path: Path) -> Path | None:
+    """The run folder a checkpoint file sits in (<run>/ckpt/x.pt), or None for a loose file."""
+    ckpt_path = Path(ckpt_path).resolve()
+    run = ckpt_path.parent.parent
+    return run if ckpt_path.parent.name == "ckpt" and is_run_folder(run) else None
 
 
 def find_resume(cfg: Config, resume: str) -> Path | None:
@@ -48,6 +68,17 @@ def find_resume(cfg: Config, resume: str) -> Path | None:
     return None
 
 
+def orphan_run(cfg: Config) -> Path | None:
+    """The newest run of this config when it holds no checkpoint (a run killed before its first
+    one): `--resume auto` starts over in it rather than leaving one orphan folder per attempt."""
+    runs = runs_of(Path(cfg.run.dir), cfg.run.name)
+    if not runs:
+        return None
+    newest = runs[-1][1]
+    has_ckpt = any((newest / "ckpt").glob("*.pt")) if (newest / "ckpt").is_dir() else False
+    return newest if not has_ckpt and is_run_folder(newest) else None
+
+
 class RunDir:
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -55,15 +86,28 @@ class RunDir:
     @classmethod
     def new(cls, cfg: Config) -> "RunDir":
         root = Path(cfg.run.dir)
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"run.dir={root} is a file, not a folder: set run.dir to a folder for run folders")
         runs = runs_of(root)
         index = runs[-1][0] + 1 if runs else 0
         path = root / f"{index:05d}-{cfg.run.name}"
-        path.mkdir(parents=True, exist_ok=False)
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+        except OSError as e:
+            raise ConfigError(f"run.dir={root}: cannot create the run folder {path} ({e.strerror}): "
+                              "set run.dir to a writable folder") from None
+        (path / MARKER).write_text(f"ganforge {__version__}\n")
         return cls(path)
 
     @classmethod
-    def of_checkpoint(cls, ckpt_path: Path) -> "RunDir":
-        return cls(Path(ckpt_path).parent.parent)
+    def restart(cls, path: Path) -> "RunDir":
+        """Start over in a run folder that holds no checkpoint: its files go, the folder stays."""
+        import shutil
+
+        for child in Path(path).iterdir():
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        (Path(path) / MARKER).write_text(f"ganforge {__version__}\n")
+        return cls(path)
 
     def __truediv__(self, rel: str) -> Path:
         return self.path / rel

@@ -94,15 +94,15 @@ class Schedule:
     epochs: int
 
 
-def make_schedule(cfg: Config, num_samples: int, dist: DistInfo = DistInfo()) -> Schedule:
+def make_schedule(cfg: Config, num_samples: int, dist: DistInfo = DistInfo(), what: str | None = None) -> Schedule:
     t = cfg.train
     if t.batch_size % dist.world_size:
         raise ConfigError(f"train.batch_size={t.batch_size} is the global batch and must divide "
                           f"evenly between the {dist.world_size} processes")
     batches_per_epoch = num_samples // t.batch_size
     if batches_per_epoch == 0:
-        raise DataError(f"the dataset has {num_samples} samples, fewer than train.batch_size="
-                        f"{t.batch_size}: lower the batch size")
+        raise DataError(f"{what or f'the dataset has {num_samples} samples'}: fewer than train.batch_size="
+                        f"{t.batch_size}; lower the batch size (train.batch_size={max(1, num_samples)}) or add data")
     total = t.epochs * batches_per_epoch
     return Schedule(t.batch_size, batches_per_epoch, min(total, t.max_steps) if t.max_steps else total, t.epochs)
 

@@ -89,9 +89,11 @@ def _labelled_digits(cfg, images, labels, source, classes) -> Dataset:
 
 
 def _folder(cfg: DataConfig, seed: int) -> Dataset:
-    images, labels, class_names = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.labels, cfg.max_images)
+    images, labels, class_names, scan = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.labels,
+                                                    cfg.max_images, cfg.background)
     y = torch.from_numpy(labels) if labels is not None else None
-    return Dataset(DATASETS["folder"], _u8(images), y, cfg.range, cfg.root, tuple(class_names))
+    return Dataset(DATASETS["folder"], _u8(images), y, cfg.range, cfg.root, tuple(class_names),
+                   extra={"summary": scan.summary()})
 
 
 # Fixed, so that every run (whatever its train.seed) sees the same Stacked MNIST images.
@@ -157,6 +159,10 @@ def _stacked_check(cfg: DataConfig) -> str | None:
 
 
 def _folder_check(cfg: DataConfig) -> str | None:
+    from ganforge.data.folder import parse_background
+
+    if parse_background(cfg.background) is None:
+        return f"data.background={cfg.background!r}: use white, black or a colour as #rrggbb"
     return None if cfg.root else "data.name=folder needs data.root=PATH/TO/IMAGES"
 
 

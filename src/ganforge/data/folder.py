@@ -1,26 +1,114 @@
-"""A folder tree of images (PNG / JPEG / WebP / BMP) as one in-memory tensor.
+"""A folder tree of images (PNG / JPEG / WebP / BMP / GIF / TIFF) as one in-memory tensor.
 
-Each image is converted to grey or RGB, resized so its shorter side is the target resolution
-and centre-cropped to a square. Class labels come from the first level of sub-folders when asked.
-Unreadable files are skipped and reported once, by count and name.
+Each image is turned upright (EXIF orientation), composited onto `background` when it has
+transparency (RGBA, LA, or a palette / grey / RGB image with a transparent colour), brought to
+8 bits (16-bit PNGs are rescaled, not clipped), converted to grey or RGB, resized so its
+shorter side is the target resolution and centre-cropped to a square. An animated GIF / WebP
+gives its first frame. Class labels come from the first level of sub-folders when asked.
+
+Nothing is skipped silently: unreadable files, broken links and files of other types are named
+in one warning, and the counts are kept for error messages (`FolderScan.summary`).
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ganforge.errors import DataError
 
-EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
+_SHOWN = 20  # file names shown per kind of skip in the warning
 
 
-def _load_image(path: Path, resolution: int, channels: int) -> np.ndarray:
+class DataWarning(UserWarning):
+    """Something about the user's data that did not stop the run (skipped files)."""
+
+
+def parse_background(value: str) -> tuple[int, int, int] | None:
+    """`white`, `black` or `#rrggbb` as an RGB triple; None when it is none of these."""
+    if value in BACKGROUNDS:
+        return BACKGROUNDS[value]
+    if len(value) == 7 and value.startswith("#"):
+        try:
+            return tuple(int(value[i:i + 2], 16) for i in (1, 3, 5))
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass
+class FolderScan:
+    """What was found under the root: images used, and every file left out, with the reason."""
+    root: Path
+    used: int = 0
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> relative paths
+    first_frame_of: list[str] = field(default_factory=list)  # animated files: only frame 0 used
+
+    def skip(self, reason: str, path: Path) -> None:
+        self.skipped.setdefault(reason, []).append(str(path.relative_to(self.root)))
+
+    @property
+    def num_skipped(self) -> int:
+        return sum(len(v) for v in self.skipped.values())
+
+    def summary(self) -> str:
+        text = f"{self.used} image(s) read from {self.root}"
+        if self.skipped:
+            text += f", {self.num_skipped} file(s) skipped (" + "; ".join(
+                f"{len(v)} {reason}" for reason, v in self.skipped.items()) + ")"
+        return text
+
+    def warning(self) -> str | None:
+        parts = []
+        for reason, names in self.skipped.items():
+            shown = ", ".join(names[:_SHOWN]) + (f", ... and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
+            parts.append(f"skipped {len(names)} {reason}: {shown}")
+        if self.first_frame_of:
+            names = self.first_frame_of
+            parts.append(f"used the first frame of {len(names)} animated image(s): " + ", ".join(names[:_SHOWN])
+                         + (f", ... and {len(names) - _SHOWN} more" if len(names) > _SHOWN else ""))
+        return f"{self.root}: " + "; ".join(parts) if parts else None
+
+
+def _to_8bit(im):
+    """16- and 32-bit grey images (Pillow modes I;16*, I) rescaled to 0..255; Pillow's own
+    convert("L") clips them, which turns a 16-bit image almost white."""
     from PIL import Image
 
+    if im.mode.startswith("I;16") or im.mode == "I":
+        arr = np.asarray(im, dtype=np.float64) / 257.0  # 65535 -> 255
+        return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L")
+    if im.mode == "F":  # float TIFFs: taken as 0..1
+        return Image.fromarray(np.clip(np.rint(np.asarray(im) * 255.0), 0, 255).astype(np.uint8), "L")
+    return im
+
+
+def _composite(im, background: tuple[int, int, int]):
+    """An image with transparency flattened onto the background colour (RGBA result's alpha
+    dropped); images without transparency unchanged."""
+    from PIL import Image
+
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode in ("P", "L", "RGB") and "transparency" in im.info):
+        im = im.convert("RGBA")
+        flat = Image.new("RGBA", im.size, background + (255,))
+        return Image.alpha_composite(flat, im).convert("RGB")
+    return im
+
+
+def load_image(path: Path, resolution: int, channels: int, background: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
+    """(uint8 [C, H, W], whether the file had more than one frame)."""
+    from PIL import Image, ImageOps
+
     with Image.open(path) as im:
+        animated = getattr(im, "n_frames", 1) > 1
+        im.seek(0)
+        im = ImageOps.exif_transpose(im)
+        im = _composite(_to_8bit(im), background)
         im = im.convert("L" if channels == 1 else "RGB")
         w, h = im.size
         scale = resolution / min(w, h)
@@ -29,37 +117,68 @@ def _load_image(path: Path, resolution: int, channels: int) -> np.ndarray:
         left, top = (new_w - resolution) // 2, (new_h - resolution) // 2
         im = im.crop((left, top, left + resolution, top + resolution))
         arr = np.asarray(im, dtype=np.uint8)
-    return arr[None] if channels == 1 else arr.transpose(2, 0, 1)  # [C, H, W]
+    return (arr[None] if channels == 1 else arr.transpose(2, 0, 1)), animated
 
 
-def load_folder(root: str | Path, resolution: int, channels: int, labels: bool, max_images: int = 0):
-    """Return (images uint8 [N, C, H, W], labels int64 [N] or None, class names)."""
+def _candidates(root: Path, scan: FolderScan) -> list[Path]:
+    """Image files under root, sorted; everything else is recorded in the scan as skipped."""
+    files = []
+    for p in sorted(root.rglob("*")):
+        if p.is_dir():
+            continue
+        if p.is_symlink() and not p.exists():
+            scan.skip("broken link(s)", p)
+        elif p.suffix.lower() not in EXTENSIONS:
+            scan.skip(f"file(s) of another type (not {'/'.join(sorted(e[1:] for e in EXTENSIONS))})", p)
+        elif not p.is_file():
+            scan.skip("special file(s)", p)
+        else:
+            files.append(p)
+    return files
+
+
+def load_folder(root: str | Path, resolution: int, channels: int, labels: bool, max_images: int = 0,
+                background: str = "white"):
+    """Return (images uint8 [N, C, H, W], labels int64 [N] or None, class names, FolderScan)."""
+    from PIL import Image
+
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"data.root={root}: no such folder (data.name=folder needs a folder of images)")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+        what = "is a file" if root.exists() else "no such folder"
+        raise DataError(f"data.root={root}: {what} (data.name=folder needs a folder of images)")
+    rgb = parse_background(background)
+    if rgb is None:
+        raise DataError(f"data.background={background!r}: use white, black or a colour as #rrggbb")
+    scan = FolderScan(root)
+    files = _candidates(root, scan)
     classes = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
     if labels and not classes:
         raise DataError(f"{root}: data.labels=true needs one sub-folder per class; found images only at the top")
     if max_images:
         files = files[:max_images]
-    images, ys, bad = [], [], []
-    for p in files:
-        try:
-            images.append(_load_image(p, resolution, channels))
-        except Exception as e:  # Pillow raises many types for broken files; all mean "skip it"
-            bad.append(f"{p.relative_to(root)} ({type(e).__name__})")
-            continue
-        if labels:
-            parts = p.relative_to(root).parts
-            ys.append(classes.index(parts[0]) if len(parts) > 1 else -1)
-    if bad:
-        shown = ", ".join(bad[:10]) + (f", ... ({len(bad) - 10} more)" if len(bad) > 10 else "")
-        warnings.warn(f"{root}: skipped {len(bad)} unreadable file(s): {shown}", stacklevel=2)
+    images, ys = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # a bomb is a bad file, not a warning
+        for p in files:
+            try:
+                image, animated = load_image(p, resolution, channels, rgb)
+            except Exception as e:  # Pillow raises many types for broken files; all mean "skip it"
+                scan.skip(f"unreadable file(s) ({type(e).__name__})", p)
+                continue
+            images.append(image)
+            if animated:
+                scan.first_frame_of.append(str(p.relative_to(root)))
+            if labels:
+                parts = p.relative_to(root).parts
+                ys.append(classes.index(parts[0]) if len(parts) > 1 else -1)
+    scan.used = len(images)
+    message = scan.warning()
+    if message:
+        warnings.warn(message, DataWarning, stacklevel=2)
     if not images:
-        raise DataError(f"{root}: no usable image found (looked for {', '.join(sorted(EXTENSIONS))}"
-                        + (f"; {len(bad)} file(s) could not be read" if bad else "") + ")")
+        raise DataError(f"{root}: no usable image found ({scan.summary()}; "
+                        f"image types read: {', '.join(sorted(EXTENSIONS))})")
     if labels and any(y < 0 for y in ys):
         raise DataError(f"{root}: data.labels=true but some images sit outside the class sub-folders")
     y = np.asarray(ys, dtype=np.int64) if labels else None
-    return np.stack(images), y, classes
+    return np.stack(images), y, classes, scan

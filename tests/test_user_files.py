@@ -1,0 +1,200 @@
+"""The user's files and folders as they come: loose checkpoints, orphan runs, image folders with
+transparency, 16-bit PNGs, animated GIFs, broken links and EXIF orientation."""
+
+import os
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import tiny_overrides
+from ganforge import api, cli, config
+from ganforge.data import build_dataset
+from ganforge.data.folder import load_folder
+from ganforge.run import MARKER, runs_of
+
+
+def _tree(root):
+    """{relative path: bytes} of every file under root."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# --- 1. nothing written outside a run folder ganforge made ---------------------------------------
+
+def test_resuming_a_loose_checkpoint_starts_a_new_run_and_touches_nothing_beside_it(tmp_path, capsys, monkeypatch):
+    run_dir, _ = api.train(config.load(None, tiny_overrides(tmp_path, "train.epochs=1")), log=lambda s: None)
+    home = tmp_path / "home"
+    (home / "Downloads").mkdir(parents=True)
+    shutil.copy(run_dir / "ckpt" / "last.pt", home / "Downloads" / "model.pt")
+    (home / "config.yaml").write_text("sentinel: the user's own file\n")
+    before = _tree(home)
+    monkeypatch.chdir(home / "Downloads")
+    for resume in (str(home / "Downloads" / "model.pt"), "model.pt"):  # absolute and relative
+        code = cli.main(["train", str(_tiny_yaml(tmp_path)), "--resume", resume,
+                         "train.epochs=2"])
+        assert code == 0
+        assert _tree(home) == before  # the sentinel and everything else beside the checkpoint untouched
+        assert "is not inside a ganforge run folder" in capsys.readouterr().err
+    runs = runs_of(tmp_path / "runs", "tiny")
+    assert len(runs) == 3  # the original and one new run per resume
+    new = runs[-1][1]
+    assert (new / MARKER).is_file() and (new / "ckpt" / "last.pt").is_file()
+    assert "seeded from the loose checkpoint" in (new / "log.txt").read_text()
+
+
+def _tiny_yaml(tmp_path):
+    import yaml
+
+    path = tmp_path / "tiny.yaml"
+    if not path.exists():
+        d = {}
+        for item in tiny_overrides(tmp_path):
+            key, value = item.split("=", 1)
+            section, name = key.split(".")
+            d.setdefault(section, {})[name] = yaml.safe_load(value)
+        path.write_text(yaml.safe_dump(d))
+    return path
+
+
+def test_resume_auto_restarts_in_a_run_folder_killed_before_its_first_checkpoint(tmp_path, capsys):
+    cfg = lambda: config.load(None, tiny_overrides(tmp_path, "train.max_steps=4"))  # noqa: E731
+    run_dir, _ = api.train(cfg(), log=lambda s: None)
+    shutil.rmtree(run_dir / "ckpt")  # as a kill -9 before the first checkpoint leaves it
+    (run_dir / "stray.txt").write_text("left by the dead run")
+    for _ in range(3):
+        again, _ = api.train(cfg(), resume="auto", log=lambda s: None)
+        assert again == run_dir
+        shutil.rmtree(run_dir / "ckpt")
+    assert len(runs_of(tmp_path / "runs")) == 1  # no orphans piling up
+    assert not (run_dir / "stray.txt").exists()
+    assert "stopped before its first checkpoint; starting over in that folder" in capsys.readouterr().err
+
+
+def test_a_folder_without_the_marker_is_never_treated_as_a_run(tmp_path):
+    from ganforge.run import run_of_checkpoint
+
+    (tmp_path / "00001-x" / "ckpt").mkdir(parents=True)
+    (tmp_path / "00001-x" / "ckpt" / "a.pt").write_bytes(b"")
+    assert run_of_checkpoint(tmp_path / "00001-x" / "ckpt" / "a.pt") is None  # no config.yaml / log.txt
+    (tmp_path / "00001-x" / MARKER).write_text("ganforge\n")
+    assert run_of_checkpoint(tmp_path / "00001-x" / "ckpt" / "a.pt") == (tmp_path / "00001-x").resolve()
+
+
+# --- 2. image folders as users have them ---------------------------------------------------------
+
+def _apple(size=32):
+    """An RGBA icon: an opaque red disc; the transparent pixels store pure green (as exporters
+    often leave them), which must never show."""
+    yy, xx = np.mgrid[:size, :size]
+    disc = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 3) ** 2
+    rgba = np.zeros((size, size, 4), np.uint8)
+    rgba[..., 1] = 255
+    rgba[disc] = (220, 0, 0, 255)
+    return Image.fromarray(rgba, "RGBA"), disc
+
+
+@pytest.mark.parametrize("background,rgb", [("white", (255, 255, 255)), ("black", (0, 0, 0)), ("#336699", (51, 102, 153))])
+def test_transparent_pixels_are_composited_onto_the_background(tmp_path, background, rgb):
+    icon, disc = _apple()
+    icon.save(tmp_path / "apple.png")
+    x, _, _, _ = load_folder(tmp_path, 32, 3, labels=False, background=background)
+    img = x[0].transpose(1, 2, 0).astype(int)
+    corner = img[:4, :4].reshape(-1, 3)
+    assert (np.abs(corner - rgb) <= 1).all()  # the stored green is gone
+    centre = img[14:18, 14:18].reshape(-1, 3)
+    assert (np.abs(centre - (220, 0, 0)) <= 2).all()
+
+
+def test_la_and_palette_transparency_are_composited(tmp_path):
+    la = np.zeros((16, 16, 2), np.uint8)
+    la[..., 0] = 30  # dark grey stored under transparency
+    la[4:12, 4:12] = (0, 255)
+    Image.fromarray(la, "LA").save(tmp_path / "la.png")
+    pal = Image.new("P", (16, 16), 1)
+    pal.putpalette([0, 0, 0, 0, 255, 0] + [0] * 762)
+    pal.paste(0, (4, 4, 12, 12))
+    pal.save(tmp_path / "pal.png", transparency=1)  # index 1 (green) is transparent
+    x, _, _, _ = load_folder(tmp_path, 16, 1, labels=False, background="white")
+    for img in x[:, 0]:  # la.png, pal.png: white outside, black inside
+        assert img[0, 0] >= 254 and img[8, 8] <= 1
+
+
+def test_16_bit_pngs_are_rescaled_not_clipped(tmp_path):
+    ramp = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "ramp16.png")
+    assert Image.open(tmp_path / "ramp16.png").mode.startswith("I;16")
+    x, _, _, _ = load_folder(tmp_path, 64, 1, labels=False)
+    assert abs(x.mean() - ramp.mean() / 257) < 1.0  # ~127.5; Pillow's own convert("L") gives ~254.5
+
+
+def test_every_skipped_file_is_named_and_gifs_give_their_first_frame(tmp_path):
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(tmp_path / "ok.png")
+    frames = [Image.new("L", (8, 8), v) for v in (200, 50)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    os.symlink(tmp_path / "gone.png", tmp_path / "dangling.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    with pytest.warns(UserWarning) as caught:
+        x, _, _, scan = load_folder(tmp_path, 8, 1, labels=False)
+    message = str(caught[0].message)
+    for name in ("anim.gif", "dangling.png", "notes.txt", "broken.jpg"):
+        assert name in message
+    assert "first frame" in message and "broken link" in message
+    assert len(x) == 2 and scan.num_skipped == 3
+    assert abs(int(x[0, 0, 0, 0]) - 200) <= 1  # anim.gif sorts first: its first frame
+
+
+def test_exif_orientation_is_respected(tmp_path):
+    stored = np.zeros((8, 16), np.uint8)
+    stored[:, :8] = 255  # stored: white left half
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to view": the white half ends up on top
+    Image.fromarray(stored).save(tmp_path / "rot.jpg", exif=exif, quality=100)
+    x, _, _, _ = load_folder(tmp_path, 8, 1, labels=False)
+    img = x[0, 0]
+    assert img[:2].mean() > 200 and img[-2:].mean() < 50
+
+
+def test_a_folder_smaller_than_the_batch_says_what_was_found_and_skipped(tmp_path):
+    root = tmp_path / "few"
+    root.mkdir()
+    for i in range(3):
+        Image.new("RGB", (8, 8), (i, i, i)).save(root / f"{i}.png")
+    (root / "bad.png").write_bytes(b"")
+    cfg = config.load(None, tiny_overrides(tmp_path, "data.name=folder", f"data.root={root}", "data.resolution=8",
+                                           "data.channels=3", "model.arch=dcgan", "train.batch_size=16"))
+    from ganforge.errors import DataError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(DataError, match=r"3 image\(s\) read from .*few, 1 file\(s\) skipped \(1 unreadable.*"
+                                            r"fewer than train.batch_size=16; lower the batch size"):
+            api.train(cfg, log=lambda s: None)
+
+
+def test_cli_warnings_are_one_line_without_source(tmp_path, capsys):
+    root = tmp_path / "imgs"
+    root.mkdir()
+    for i in range(4):
+        Image.new("RGB", (8, 8), (i, i, i)).save(root / f"{i}.png")
+    (root / "junk.png").write_bytes(b"junk")
+    code = cli.main(["train", str(_tiny_yaml(tmp_path)), "data.name=folder", f"data.root={root}",
+                     "data.resolution=8", "data.channels=1", "train.batch_size=2", "train.max_steps=1",
+                     "eval.every_steps=0", "health.every_steps=0"])
+    err = capsys.readouterr().err
+    assert code == 0
+    lines = [line for line in err.splitlines() if "junk.png" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: ") and "warnings.warn" not in err
+
+
+def test_folder_data_flows_through_build_dataset_with_the_background(tmp_path):
+    _apple()[0].save(tmp_path / "a.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a clean folder warns about nothing
+        data = build_dataset(config.load(None, ["data.name=folder", f"data.root={tmp_path}", "data.resolution=32",
+                                                "data.channels=3", "data.background=black"]).data)
+    assert data.x[0, :, 0, 0].tolist() == [0, 0, 0]
+    with pytest.raises(Exception, match=r"data.background='pink': use white, black or a colour as #rrggbb"):
+        config.load(None, ["data.name=folder", f"data.root={tmp_path}", "data.background=pink"])
