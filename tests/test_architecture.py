@@ -50,7 +50,9 @@ def test_v1_checkpoints_load_resume_and_match_the_old_trajectory(tmp_path, case)
     assert old_end["upgraded_from"] == "ganforge-checkpoint-v1"
     fresh_dir, _ = api.train(cfg("run.name=fresh"), log=lambda s: None)
     run = tmp_path / "00099-old"
-    (run / "ckpt").mkdir(parents=True)
+    (run / "ckpt").mkdir(parents=True)  # a 0.1 run folder: no .ganforge-run marker yet
+    (run / "config.yaml").write_text(config.dump(cfg("run.name=old")))
+    (run / "log.txt").write_text("0.1 run\n")
     shutil.copy(FIXTURES / f"v1_{case}_step10.pt", run / "ckpt" / "last.pt")
     resumed_dir, resumed = api.train(cfg("run.name=old"), resume=str(run), log=lambda s: None)
     assert resumed_dir == run and resumed.step == 20

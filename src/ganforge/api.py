@@ -8,6 +8,7 @@ then the export and the report.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganforge import checkpoint, config as config_mod, distributed
+from ganforge import checkpoint, config as config_mod, distributed, paths
 from ganforge.config import Config
 from ganforge.data import DATASETS, Dataset, build_dataset
 from ganforge.errors import CheckpointError, ConfigError
@@ -169,11 +170,17 @@ def _export(recipe: Recipe, result: TrainResult, run: RunDir) -> Path:
 
 # --- sample / export / evaluate -----------------------------------------------------------------------
 
+MAX_GRID = 10_000  # samples in one picture (a 100 x 100 grid); datasets go through sample_dataset
+
+
 def sample(source: str | Path, n: int, out: str | Path, seed: int = 0, c: int | None = None,
            truncation: float | None = None) -> Path:
+    if not 1 <= n <= MAX_GRID:
+        raise ConfigError(f"--n {n}: a sample grid holds 1 to at most {MAX_GRID} samples; for a dataset of "
+                          "conditional samples use --labels (written in batches)")
     G = load_generator(source)
+    out = paths.output_file(out, "--out", paths.FIGURE_SUFFIXES if G.is_points else paths.IMAGE_SUFFIXES)
     x = G.sample(n, seed=seed, c=c, truncation=truncation)
-    out = Path(out)
     if G.is_points:
         return save_scatter(x, out, title=f"{n} samples, step {G.step}")
     return save_image_grid(x, out, G.value_range)
@@ -200,6 +207,7 @@ def sample_dataset(source: str | Path, n: int, out: str | Path, seed: int = 0, f
     out = Path(out)
     if out.exists():
         raise ConfigError(f"--out {out} exists: choose a new folder (nothing was written)")
+    paths.output_dir(out.parent, "--out")
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -209,19 +217,28 @@ def sample_dataset(source: str | Path, n: int, out: str | Path, seed: int = 0, f
                               "use --format png")
         inputs = G.inputs(n, seed)
         labels = inputs["c"].numpy()
-        images = to_uint8(G.generate(inputs, batch), G.value_range)  # [N, H, W, C]
-        if fmt == "idx":
-            if images.shape[-1] != 1:
-                raise ConfigError("--format idx holds grey images; this generator makes RGB: use --format png")
-            (tmp / "synthetic-images-idx3-ubyte").write_bytes(idx_bytes(images[..., 0]))
-            (tmp / "synthetic-labels-idx1-ubyte").write_bytes(idx_bytes(labels.astype(np.uint8)))
-        else:
-            # zero-padded names: sorted as text (as ganforge and torchvision read folders) they keep class order
-            names = [f"{k:0{len(str(G.num_classes - 1))}d}" for k in range(G.num_classes)]
-            for name in names:
-                (tmp / name).mkdir()
-            for i, (im, label) in enumerate(zip(images, labels)):
-                Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(tmp / names[label] / f"{i:06d}.png")
+        if fmt == "idx" and G.cfg.data.channels != 1:
+            raise ConfigError("--format idx holds grey images; this generator makes RGB: use --format png")
+        # zero-padded names: sorted as text (as ganforge and torchvision read folders) they keep class order
+        names = [f"{k:0{len(str(G.num_classes - 1))}d}" for k in range(G.num_classes)]
+        with contextlib.ExitStack() as files:
+            idx_file = None
+            if fmt == "idx":  # the header first, then the pixels batch by batch: memory stays one batch
+                res = G.cfg.data.resolution
+                idx_file = files.enter_context(open(tmp / "synthetic-images-idx3-ubyte", "wb"))
+                idx_file.write(bytes([0, 0, 0x08, 3]) + b"".join(int(d).to_bytes(4, "big") for d in (n, res, res)))
+                (tmp / "synthetic-labels-idx1-ubyte").write_bytes(idx_bytes(labels.astype(np.uint8)))
+            else:
+                for name in names:
+                    (tmp / name).mkdir()
+            for start in range(0, n, batch):
+                part = {k: v[start:start + batch] for k, v in inputs.items()}
+                images = to_uint8(G.generate(part, batch), G.value_range)  # [b, H, W, C]
+                if idx_file is not None:
+                    idx_file.write(np.ascontiguousarray(images[..., 0]).tobytes())
+                    continue
+                for i, im in enumerate(images, start):
+                    Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).save(tmp / names[labels[i]] / f"{i:06d}.png")
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -230,7 +247,8 @@ def sample_dataset(source: str | Path, n: int, out: str | Path, seed: int = 0, f
 
 
 def export(source: str | Path, out: str | Path) -> Path:
-    return load_generator(source).export(out)
+    G = load_generator(source)
+    return G.export(paths.output_dir(out, "--out"))
 
 
 def evaluate(source: str | Path | GeneratorHandle, metrics: list[str] | None = None, num_samples: int = 10_000,
@@ -240,6 +258,8 @@ def evaluate(source: str | Path | GeneratorHandle, metrics: list[str] | None = N
 
     if metrics:
         check_metric_names(metrics)  # before loading anything: a typo fails fast
+    if out is not None:
+        paths.output_file(out, "--out", (".json",))
     G = source if isinstance(source, GeneratorHandle) else load_generator(source)
     records = evaluate_generator(G, metrics or default_metrics(G.cfg), num_samples, seed, G.step, str(source))
     if out is not None:

@@ -34,7 +34,9 @@ def default_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Call write(f) on a temporary file beside `path`, then rename it into place: readers see the
+    old file or the whole new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -50,7 +52,7 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda f: f.write(text.encode()))
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def rng_state() -> dict:
@@ -89,27 +91,56 @@ def isolated_rng():
 
 def save(path: str | Path, payload: dict) -> None:
     payload = {"format": FORMAT, "version": __version__, **payload}
-    _atomic_write(Path(path), lambda f: torch.save(payload, f))
+    atomic_write(Path(path), lambda f: torch.save(payload, f))
+
+
+# What every checkpoint holds, and the type each must have (a forged or damaged file is refused
+# here, with the key named, rather than failing later with a KeyError deep inside a recipe).
+REQUIRED = {"config": dict, "recipe": dict, "step": int, "rng": dict}
 
 
 def load(path: str | Path) -> dict:
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: neither a run folder nor an export folder (no ckpt/last.pt, no "
+                              "generator.json): give a checkpoint .pt, a run folder or an export folder")
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file (0 bytes), not a checkpoint: its writing was cut off or it "
+                              "was copied incompletely; use another checkpoint of the run (ckpt/step_*.pt)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for truncated / foreign / malicious files
-        raise CheckpointError(f"{path}: not a readable ganforge checkpoint ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:200]}). If it is truncated, use an earlier "
-                              f"checkpoint from the same folder.") from None
+        raise CheckpointError(_unreadable(path, e)) from None
     fmt = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-    if fmt == FORMAT_V1:
-        return upgrade_v1(ckpt)
-    if fmt != FORMAT:
+    if fmt not in (FORMAT, FORMAT_V1):
         hint = (" It was written by a newer ganforge: upgrade ganforge (pip install -U ganforge) to read it."
                 if isinstance(fmt, str) and fmt.startswith("ganforge-checkpoint-") else "")
         raise CheckpointError(f"{path}: not a ganforge checkpoint (format {fmt!r}, expected {FORMAT}).{hint}")
-    return ckpt
+    for key, kind in REQUIRED.items():
+        if key not in ckpt:
+            raise CheckpointError(f"{path}: this checkpoint lacks {key!r}, which every ganforge checkpoint holds "
+                                  "(damaged or edited): use another checkpoint of the run (ckpt/step_*.pt)")
+        if not isinstance(ckpt[key], kind) or isinstance(ckpt[key], bool):
+            raise CheckpointError(f"{path}: the checkpoint's {key!r} is {ckpt[key]!r:.60}, not a {kind.__name__} "
+                                  "(damaged or edited): use another checkpoint of the run (ckpt/step_*.pt)")
+    return upgrade_v1(ckpt) if fmt == FORMAT_V1 else ckpt
+
+
+def _unreadable(path: Path, e: Exception) -> str:
+    """Why torch could not read a file, said plainly: pickled code, truncation, or not a checkpoint."""
+    text = str(e)
+    if "Unsupported global" in text:
+        name = text.split("Unsupported global:", 1)[1].split(" was not", 1)[0].strip()
+        return (f"{path}: the file contains pickled code ({name}) and was refused for safety: ganforge "
+                "checkpoints hold tensors and plain values only. Use a checkpoint written by ganforge.")
+    with open(path, "rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"
+    if is_zip or isinstance(e, EOFError):
+        return (f"{path}: the checkpoint is truncated or damaged ({type(e).__name__}); use an earlier "
+                "checkpoint from the same folder (ckpt/step_*.pt)")
+    return f"{path}: not a ganforge checkpoint (torch cannot read it: {type(e).__name__})"
 
 
 def upgrade_v1(ckpt: dict) -> dict:
@@ -167,7 +198,7 @@ def export_generator(out_dir: str | Path, G: torch.nn.Module, config: dict, step
     tmp = out_dir / ".generator.safetensors.tmp"
     save_file(weights, str(tmp))
     os.replace(tmp, out_dir / "generator.safetensors")
-    _atomic_write(out_dir / "generator.json", lambda f: f.write(json.dumps(meta, indent=2).encode()))
+    atomic_write(out_dir / "generator.json", lambda f: f.write(json.dumps(meta, indent=2).encode()))
     return out_dir
 
 
@@ -180,21 +211,51 @@ def load_generator_source(path: str | Path) -> tuple[dict, dict[str, dict], int]
     elif path.is_dir() and (path / "ckpt" / "last.pt").is_file():
         path = path / "ckpt" / "last.pt"
     if path.suffix in (".json", ".safetensors"):
-        from safetensors.torch import load_file
-
-        meta_path, weights_path = path.with_suffix(".json"), path.with_suffix(".safetensors")
-        try:
-            meta = json.loads(meta_path.read_text())
-            state = load_file(str(weights_path))
-        except Exception as e:
-            raise CheckpointError(f"{path}: not a readable ganforge export ({type(e).__name__}: {e})") from None
-        if meta.get("format") != EXPORT_FORMAT:
-            raise CheckpointError(f"{meta_path}: not a ganforge generator export (format {meta.get('format')!r})")
-        return meta["config"], {meta.get("player", "G"): state}, int(meta.get("step", 0))  # 0.1 exported G
+        return _load_export(path.with_suffix(".json"), path.with_suffix(".safetensors"))
     ckpt = load(path)
     nets = {}
-    for n, p in ckpt["recipe"]["players"].items():
+    players = ckpt["recipe"].get("players")
+    if not isinstance(players, dict) or not all(isinstance(p, dict) and "net" in p for p in players.values()):
+        raise CheckpointError(f"{path}: the checkpoint's recipe holds no nets (damaged or edited): use another "
+                              "checkpoint of the run (ckpt/step_*.pt)")
+    for n, p in players.items():
         nets[n] = p["net"]
         if "ema" in p:
             nets[f"{n}_ema"] = p["ema"]["net"]
     return ckpt["config"], nets, int(ckpt["step"])
+
+
+def _load_export(meta_path: Path, weights_path: Path) -> tuple[dict, dict[str, dict], int]:
+    """An export's (config, {player: state}, step), each part checked with the file named."""
+    from safetensors.torch import load_file
+
+    def bad(what: str) -> CheckpointError:
+        return CheckpointError(f"{meta_path}: {what}; re-export it with `ganforge export RUN --out DIR`")
+
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{meta_path}: not found (an export folder holds generator.json and "
+                              "generator.safetensors)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise bad(f"not valid JSON ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    if not isinstance(meta, dict):
+        raise bad(f"the file must hold a JSON object, not a {type(meta).__name__}")
+    if meta.get("format") != EXPORT_FORMAT:
+        raise bad(f"not a ganforge generator export (format {meta.get('format')!r}, expected {EXPORT_FORMAT})")
+    if "config" not in meta:
+        raise bad("the export lacks 'config' (the model's settings)")
+    if not isinstance(meta["config"], dict):
+        raise bad(f"'config' must be a mapping of sections, not {meta['config']!r:.40}")
+    step = meta.get("step", 0)
+    if not isinstance(step, int) or isinstance(step, bool):
+        raise bad(f"'step' must be an integer, not {step!r:.40}")
+    if not weights_path.is_file():
+        raise CheckpointError(f"{weights_path}: missing (an export folder holds generator.json and "
+                              "generator.safetensors); copy both files")
+    try:
+        state = load_file(str(weights_path))
+    except Exception as e:  # safetensors raises its own error types for damaged files
+        raise CheckpointError(f"{weights_path}: not readable as safetensors ({type(e).__name__}): "
+                              "the file is damaged; re-export or copy it again") from None
+    return meta["config"], {meta.get("player", "G"): state}, step  # 0.1 exports name no player (G)

@@ -131,9 +131,9 @@ def _eval(args, api) -> int:
     print(format_table(records))
     if args.out:
         print(f"records: {args.out}")
-    refused = [r["metric"] for r in records if "refused" in r]
-    if names and refused:  # metrics asked for by name that do not apply: say so in the exit code
-        print(f"error: refused: {', '.join(refused)} (reasons above)", file=sys.stderr)
+    refused = [r for r in records if "refused" in r]
+    if refused and (names or len(refused) == len(records)):  # asked for by name, or nothing computed
+        print("error: refused: " + "; ".join(f"{r['metric']} ({r['refused']})" for r in refused), file=sys.stderr)
         return 2
     return 0
 
@@ -176,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     except GanforgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # the disk or the file system said no (full, read-only, permissions)
+        print(f"error: {e.filename or 'writing'}: {e.strerror or e}: check the path, its permissions and "
+              "free space", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

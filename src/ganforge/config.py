@@ -348,17 +348,32 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
         if not path.is_file():
             raise ConfigError(f"config file not found: {path} (presets live in configs/, e.g. configs/mnist_mlp.yaml)")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+            raise ConfigError(f"{path}: not valid YAML{_yaml_where(e)}: fix the file or start from a preset "
+                              "in configs/") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: cannot read the config ({e})") from None
+        if data is None:  # an empty file would silently train every default: refuse it
+            raise ConfigError(f"{path}: the config is empty: give at least the sections you change "
+                              "(e.g. start from configs/mnist_mlp.yaml), or pass no file to use the defaults")
         if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+            raise ConfigError(f"{path}: the top level must be a mapping of sections (train:, data:, model:, ...), "
+                              f"not a {type(data).__name__}")
     for key, value in parse_overrides(list(overrides)):
         _set_dotted(data, key, value)
     cfg = from_dict(data, where)
     if not cfg.run.name:
         cfg.run.name = Path(path).stem if path is not None else "run"
     return cfg
+
+
+def _yaml_where(e: "yaml.YAMLError") -> str:
+    """' at line L, column C (problem)' from a YAML error, on one line."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return where + (f" ({problem})" if problem else "")
 
 
 def dump(cfg: Config) -> str:

@@ -113,6 +113,8 @@ def load_generator(source: str | Path, device: str = "cpu") -> GeneratorHandle:
         raise CheckpointError(f"{source}: its embedded config is not valid for this ganforge version: {e}") from None
     try:
         return RECIPES[cfg.train.recipe].load_generator(cfg, nets, step, device)
+    except ConfigError as e:  # e.g. a hand-edited width too large to build
+        raise CheckpointError(f"{source}: {e}") from None
     except RuntimeError as e:
         raise CheckpointError(f"{source}: generator weights do not match its config ({str(e).splitlines()[0]})") from None
     except KeyError as e:

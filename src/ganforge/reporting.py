@@ -48,8 +48,10 @@ def save_image_grid(x: torch.Tensor, path: Path, value_range: str, scale: int = 
     im = Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid)
     if scale > 1:
         im = im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    im.save(path)
+    from ganforge.checkpoint import atomic_write
+
+    fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    atomic_write(path, lambda f: im.save(f, format=fmt))
     return path
 
 
@@ -71,8 +73,9 @@ def save_scatter(points: torch.Tensor, path: Path, real: torch.Tensor | None = N
     ax.set_aspect("equal")
     ax.legend(loc="upper right", fontsize=6)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    from ganforge.checkpoint import atomic_write
+
+    atomic_write(path, lambda f: fig.savefig(f, format=path.suffix[1:].lower() or "png"))
     plt.close(fig)
     return path
 

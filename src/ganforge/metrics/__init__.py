@@ -286,7 +286,11 @@ def evaluate_generator(G: "GeneratorHandle", metrics: list[str], num_samples: in
     the others an empty list."""
     check_metric_names(metrics)
     cfg = G.cfg
-    fake = generate(G, num_samples, seed, dist=dist)
+    refused = {name: why for name in metrics if (why := refusal(name, cfg, G.num_classes))}
+    if len(refused) == len(metrics):  # nothing to compute: no samples either
+        fake = None
+    else:
+        fake = generate(G, num_samples, seed, dist=dist)
     if not dist.is_main:
         return []
     ctx = _Context(cfg, fake, seed, num_classes=G.num_classes, cache=cache if cache is not None else {})
@@ -296,6 +300,8 @@ def evaluate_generator(G: "GeneratorHandle", metrics: list[str], num_samples: in
                 "dataset": cfg.data.name, "ganforge_version": __version__}
         t0 = time.perf_counter()
         try:
+            if name in refused:
+                raise NotApplicable(refused[name])
             base.update(_FUNCTIONS[name](ctx))
         except NotApplicable as e:
             base["refused"] = str(e)
@@ -303,6 +309,29 @@ def evaluate_generator(G: "GeneratorHandle", metrics: list[str], num_samples: in
         records.append(base)
     ctx.cache.pop(("features", "fake"), None)
     return records
+
+
+def refusal(name: str, cfg: Config, num_classes: int = 0) -> str | None:
+    """Why metric `name` cannot apply to a generator of `cfg`, decided from the config alone
+    (before any sample is drawn); None when it may apply. The metrics themselves still refuse
+    what only the data can tell (a split missing from the search path)."""
+    from ganforge.data import DATASETS
+
+    spec, data = DATASETS[cfg.data.name], cfg.data.name
+    if name == "parzen" and spec.real_splits != "mnist":
+        return (f"the Goodfellow et al. 2014 Parzen protocol is defined for MNIST (sigma chosen on its validation "
+                f"split, scored on its test split); this generator was trained on '{data}': use fid / kid / prdc")
+    if name in ("fid", "kid", "prdc", "class_fid") and spec.kind != "points" and spec.feature_net is None:
+        return (f"no feature network for '{data}' data (shipped: MNIST and Fashion-MNIST classifiers); numbers "
+                "in another network's space would not compare")
+    if name == "class_fid" and not num_classes:
+        return "per-class FID needs a conditional generator (model.conditional); this one takes no class"
+    if name == "modes" and spec.modes is None:
+        return f"no mode definition for '{data}' data (classes of MNIST / Fashion-MNIST, Stacked MNIST, toy mixtures)"
+    if name == "memorization" and (spec.kind == "points" or spec.real_splits is None):
+        return (f"memorisation is checked against a standard dataset's training and test images; '{data}' "
+                "has none" + (" (its samples are points)" if spec.kind == "points" else ""))
+    return None
 
 
 def default_metrics(cfg: Config) -> list[str]:

@@ -6,9 +6,14 @@ turn a config into the core keyword arguments every builder takes.
 
 from __future__ import annotations
 
+import os
+from typing import Callable
+
+import torch
 from torch import nn
 
 from ganforge.config import Config, net_names
+from ganforge.errors import ConfigError
 from ganforge.nets import dcgan, goodfellow, mlp  # noqa: F401  (each registers its nets)
 from ganforge.nets.registry import DISCRIMINATORS, GENERATORS
 
@@ -26,16 +31,39 @@ def class_count(cfg: Config) -> int:
 
 def build_G(cfg: Config, sample_shape: tuple[int, ...]) -> nn.Module:
     m = cfg.model
-    G = GENERATORS[net_names(cfg)[0]].build(z_dim=m.z_dim, c_dim=class_count(cfg), sample_shape=tuple(sample_shape),
-                                            width=m.width, out=output_kind(cfg, sample_shape))
+    G = _sized(lambda: GENERATORS[net_names(cfg)[0]].build(
+        z_dim=m.z_dim, c_dim=class_count(cfg), sample_shape=tuple(sample_shape), width=m.width,
+        out=output_kind(cfg, sample_shape)), "G", cfg)
     return spectral_norm_all(G) if m.g_spectral_norm else G
 
 
 def build_D(cfg: Config, sample_shape: tuple[int, ...]) -> nn.Module:
     m = cfg.model
-    D = DISCRIMINATORS[net_names(cfg)[1]].build(c_dim=class_count(cfg), sample_shape=tuple(sample_shape),
-                                                width=m.width, dropout=m.d_dropout, norm=m.d_norm, cond=m.conditional)
+    D = _sized(lambda: DISCRIMINATORS[net_names(cfg)[1]].build(
+        c_dim=class_count(cfg), sample_shape=tuple(sample_shape), width=m.width, dropout=m.d_dropout,
+        norm=m.d_norm, cond=m.conditional), "D", cfg)
     return spectral_norm_all(D) if m.d_spectral_norm else D
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _sized(build: Callable[[], nn.Module], which: str, cfg: Config) -> nn.Module:
+    """Build a net after counting its parameters on the meta device (no memory, no random
+    numbers drawn): a config asking for more than a quarter of this machine's memory in weights
+    alone (say model.width=10^6 in a hand-edited export) is refused instead of swapping or
+    being killed mid-allocation."""
+    with torch.device("meta"):
+        probe = build()
+    numel = sum(t.numel() for t in (*probe.parameters(), *probe.buffers()))
+    need = numel * 4  # float32
+    if need > memory_bytes() // 4:
+        raise ConfigError(f"model.width={cfg.model.width}: {which} would have {numel:,} parameters "
+                          f"({need / 2**30:,.1f} GiB in float32), too large for this machine's memory "
+                          f"({memory_bytes() / 2**30:.0f} GiB): lower model.width")
+    return build()
 
 
 def spectral_norm_all(net: nn.Module) -> nn.Module:
