@@ -1,16 +1,27 @@
-"""Training throughput: ganforge against reference loops written the way the textbook and
-pytorch/examples write them, measured side by side in one process, alternating A B C A B C.
+"""Training throughput: ganforge against reference loops written the way the textbook, pytorch/examples
+and each family's public code write them, measured side by side in one process, alternating A B C.
 
     python bench/throughput.py --model mlp   [--steps 60] [--rounds 2] [--data mnist-embedded]
     python bench/throughput.py --model dcgan [--steps 60] [--rounds 2]
+    python bench/throughput.py --model wgan_gp|wgan_clip|sngan_hinge|lsgan|cgan [--steps 60] [--rounds 2]
 
 A: the reference loop (per-sample Dataset + DataLoader with ToTensor/Normalize-style conversion,
-   Sigmoid + BCELoss, float32; MLP: a second G forward for the G step, as the textbook does).
-B: `ganforge train` with the preset as a user runs it (configs/mnist_mlp.yaml or mnist_dcgan.yaml).
-C: B with train.precision=bf16; DCGAN also D: channels_last, E: bf16 + channels_last;
-F (with --compile): bf16 + train.compile.
-Reports samples/s (median over rounds, steps after a warm-up), each ratio to A, and for the MLP the
-achieved FLOP/s against this machine's measured GEMM rate for the same layer shapes.
+   float32, torch's default optimizers; MLP: Sigmoid + BCELoss and a second G forward for the G
+   step, as the textbook does; DCGAN: pytorch/examples dcgan). The family presets' references are in
+   family_refs.py: WGAN-GP as caogang/wgan-gp (one backward per term, the penalty through
+   autograd.grad(create_graph=True)), WGAN as martinarjovsky/WassersteinGAN (RMSprop, p.data.clamp_),
+   SN-GAN with torch.nn.utils.spectral_norm and the hinge loss, LSGAN with MSELoss to 1 / 0, cGAN with
+   one-hot rows and maps; plain nn modules with the preset's layer shapes and hyper-parameters,
+   checked against the preset (parameter shapes, n_dis, optimizer, loss, ...) before timing.
+B: `ganforge train` with the preset as a user runs it (configs/<preset>.yaml; train.precision=auto,
+   which is bf16 on a CPU with avx512_bf16 / amx_bf16: "precision" in the report says what each ran).
+C: B with train.precision=bf16 (every preset allows it; fp16 is refused with a gradient penalty);
+DCGAN also D: channels_last, E: bf16 + channels_last; F (with --compile): bf16 + train.compile;
+B_ganforge_fp32 (with --fp32): B in A's precision.
+Reports samples/s = real images consumed by D per second (one step = one D update on one batch,
+every n_dis-th step also a G update, on both sides; for n_dis > 1 --steps is rounded up to whole
+n_dis cycles), the median over rounds of the steps after a warm-up, each ratio to A, and for the MLP
+the achieved FLOP/s against this machine's measured GEMM rate for the same layer shapes.
 """
 
 import argparse
@@ -30,8 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from textbook_loop import Discriminator as TextbookD  # noqa: E402
 from textbook_loop import Generator as TextbookG  # noqa: E402
 from textbook_loop import MnistDataset, load_images  # noqa: E402
+import family_refs  # noqa: E402
+from family_refs import DCGAN_D, DCGAN_G  # noqa: E402
 
 from ganforge import api, config  # noqa: E402
+from ganforge.recipes.base import resolve_precision  # noqa: E402
 
 WARMUP = 5
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,30 +70,6 @@ def _mlp_step(G, D, opt_g, opt_d, bce, image):
     opt_g.zero_grad()
     bce(D(fake), ones).backward()
     opt_g.step()
-
-
-class DCGAN_G(nn.Module):  # pytorch/examples dcgan, adapted to 28 px as ganforge's 28 px model
-    def __init__(self, nz=100, ngf=64):
-        super().__init__()
-        self.main = nn.Sequential(
-            nn.ConvTranspose2d(nz, ngf * 2, 7, 1, 0, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf, 1, 4, 2, 1), nn.Tanh())
-
-    def forward(self, x):
-        return self.main(x)
-
-
-class DCGAN_D(nn.Module):
-    def __init__(self, ndf=64):
-        super().__init__()
-        self.main = nn.Sequential(
-            nn.Conv2d(1, ndf, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf * 2, 1, 7, 1, 0), nn.Sigmoid())
-
-    def forward(self, x):
-        return self.main(x).view(-1, 1).squeeze(1)
 
 
 def reference_dcgan(images, steps, batch):
@@ -155,9 +145,11 @@ def mlp_flops_per_sample():
     return 2 * (3 * g + 8 * d), G + D
 
 
-def variants(model: str, with_compile: bool) -> dict[str, list[str]]:
+def variants(model: str, with_compile: bool, with_fp32: bool = False) -> dict[str, list[str]]:
     """ganforge settings compared against the reference (A), as config overrides."""
     v = {"B_ganforge": [], "C_ganforge_bf16": ["train.precision=bf16"]}
+    if with_fp32:
+        v["B_ganforge_fp32"] = ["train.precision=fp32"]
     if model == "dcgan":
         v["D_ganforge_channels_last"] = ["train.channels_last=true"]
         v["E_ganforge_bf16_channels_last"] = ["train.precision=bf16", "train.channels_last=true"]
@@ -166,38 +158,74 @@ def variants(model: str, with_compile: bool) -> dict[str, list[str]]:
     return v
 
 
+PRESETS = {"mlp": ("mnist_mlp.yaml", 512), "dcgan": ("mnist_dcgan.yaml", 128),
+           **{name: (f.preset, f.batch) for name, f in family_refs.FAMILIES.items()}}
+
+
+def reference(model, images, data, steps, batch):
+    """A: the reference loop's samples/s over `steps` counted steps after the warm-up."""
+    if model == "mlp":
+        return reference_mlp(images, steps, batch)
+    if model == "dcgan":
+        return reference_dcgan(images, steps, batch)
+    loader, step = family_refs.reference(model, images, data)
+    return _run_reference(loader, steps, batch, step)
+
+
+def family_setup(model, data, steps):
+    """For a family preset: fail on any difference between the reference and the preset, and round
+    `steps` up to whole n_dis cycles (the warm-up is whole cycles too) so that A and B time as many
+    G updates."""
+    f = family_refs.FAMILIES[model]
+    cfg = config.load(ROOT / "configs" / f.preset, [f"data.name={data}",
+                                                    *([f"model.num_classes={f.classes}"] if f.classes else [])])
+    problems = family_refs.parity_problems(model, cfg)
+    if problems:
+        sys.exit(f"the {model} reference does not match {f.preset}:\n  " + "\n  ".join(problems))
+    assert WARMUP % f.n_dis == 0, f"the warm-up of {WARMUP} steps is not whole n_dis={f.n_dis} cycles"
+    return -(-steps // f.n_dis) * f.n_dis
+
+
+def resolved_precision(preset, data, overrides):
+    cfg = config.load(ROOT / "configs" / preset, [f"data.name={data}", *overrides])
+    return resolve_precision(cfg.train.precision, torch.device("cpu"))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", choices=["mlp", "dcgan"], default="mlp")
+    ap.add_argument("--model", choices=list(PRESETS), default="mlp")
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--data", default="mnist-embedded")
     ap.add_argument("--compile", action="store_true", help="also time train.compile=true (bf16)")
+    ap.add_argument("--fp32", action="store_true", help="also time train.precision=fp32 (A's precision)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     images = load_images(args.data)
-    preset, batch = ("mnist_mlp.yaml", 512) if args.model == "mlp" else ("mnist_dcgan.yaml", 128)
-    reference = reference_mlp if args.model == "mlp" else reference_dcgan
-    settings = variants(args.model, args.compile)
+    preset, batch = PRESETS[args.model]
+    steps = family_setup(args.model, args.data, args.steps) if args.model in family_refs.FAMILIES else args.steps
+    settings = variants(args.model, args.compile, args.fp32)
     results = {"A_reference": [], **{k: [] for k in settings}}
     for r in range(args.rounds):
-        results["A_reference"].append(reference(images, args.steps, batch))
+        results["A_reference"].append(reference(args.model, images, args.data, steps, batch))
         for name, overrides in settings.items():
-            results[name].append(ganforge_run(preset, args.data, args.steps, overrides))
+            results[name].append(ganforge_run(preset, args.data, steps, overrides))
         print(f"round {r + 1}: " + ", ".join(f"{k}={v[-1]:.0f}" for k, v in results.items()), flush=True)
     med = {k: statistics.median(v) for k, v in results.items()}
-    report = {"model": args.model, "batch": batch, "steps": args.steps, "rounds": args.rounds,
+    report = {"model": args.model, "preset": preset, "batch": batch, "steps": steps, "rounds": args.rounds,
               "samples_per_s": {k: round(v, 1) for k, v in med.items()},
               "over_A": {k: round(v / med["A_reference"], 3) for k, v in med.items()},
               "all_rounds": results, "settings": settings,
+              "precision": {"A_reference": "fp32",
+                            **{k: resolved_precision(preset, args.data, o) for k, o in settings.items()}},
               "threads": torch.get_num_threads(), "torch": torch.__version__,
               "cpu": platform.processor() or platform.machine()}
     if args.model == "mlp":
         flops, shapes = mlp_flops_per_sample()
         rates = {torch.float32: gemm_rate(shapes, batch, torch.float32),
                  torch.bfloat16: gemm_rate(shapes, batch, torch.bfloat16)}
-        for key, overrides in settings.items():
-            rate = rates[torch.bfloat16 if "train.precision=bf16" in overrides else torch.float32]
+        for key in settings:  # the GEMM rate of the precision each variant resolved to
+            rate = rates[torch.bfloat16 if report["precision"][key] == "bf16" else torch.float32]
             achieved = med[key] * flops
             report[f"{key}_flops"] = {"achieved_gflops": achieved / 1e9, "gemm_peak_gflops": rate / 1e9,
                                       "fraction": achieved / rate}
