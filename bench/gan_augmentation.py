@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -33,11 +32,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-from train_feature_nets import accuracy, shift  # noqa: E402  (the feature nets' own training recipe)
+from ganforge import api, config
+from ganforge.metrics.featurenet import accuracy, shift  # the feature nets' own training recipe
 
-from ganforge import api, config  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 from ganforge.data import load_idx_split  # noqa: E402
 from ganforge.data.idx import read_idx  # noqa: E402
 from ganforge.metrics.features import DomainCNN  # noqa: E402

@@ -52,3 +52,11 @@ def full_mnist_available() -> bool:
 
 needs_mnist = pytest.mark.skipif(not full_mnist_available(),
                                  reason="full MNIST not on the data search path (set GANFORGE_DATA)")
+
+
+@pytest.fixture(autouse=True)
+def no_weight_downloads(monkeypatch):
+    """Tests never reach the network: a first-use download of the Inception weights goes to a
+    closed local port (and fails at once) unless a test serves them itself."""
+    monkeypatch.setenv("GANFORGE_INCEPTION_URL", "http://127.0.0.1:9/no-network-in-tests.pth")
+    monkeypatch.delenv("GANFORGE_INCEPTION_WEIGHTS", raising=False)

@@ -88,7 +88,7 @@ def test_parzen_and_memorization_on_real_splits(mnist_run):
     assert "the first 512 of mnist train[0:10000]" in memo["split"] and "test: the first 512 of" in memo["split"]
 
 
-def test_folder_data_has_no_feature_space(tmp_path):
+def test_folder_data_without_inception_weights_is_refused_naming_the_setting(tmp_path, monkeypatch):
     from PIL import Image
 
     from ganforge import config
@@ -99,8 +99,9 @@ def test_folder_data_has_no_feature_space(tmp_path):
     cfg = config.load(None, tiny_overrides(tmp_path, "data.name=folder", f"data.root={tmp_path}",
                                            "data.resolution=8", "data.max_images=0", "train.max_steps=1"))
     run_dir, _ = api.train(cfg, log=lambda s: None)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no cached weights; downloads fail in tests
     (fid,) = api.evaluate(run_dir, ["fid"], num_samples=50)
-    assert "no feature network for 'folder' data" in fid["refused"]
+    assert "Inception-v3 weights not available" in fid["refused"] and "eval.inception_weights=PATH" in fid["refused"]
 
 
 def test_metrics_during_training_go_to_metrics_jsonl_and_the_report(tiny_cfg):

@@ -198,3 +198,14 @@ def test_folder_data_flows_through_build_dataset_with_the_background(tmp_path):
     assert data.x[0, :, 0, 0].tolist() == [0, 0, 0]
     with pytest.raises(Exception, match=r"data.background='pink': use white, black or a colour as #rrggbb"):
         config.load(None, ["data.name=folder", f"data.root={tmp_path}", "data.background=pink"])
+
+
+def test_run_folders_inside_the_image_folder_are_not_data(tmp_path):
+    for i in range(4):
+        Image.new("RGB", (8, 8), (i, i, i)).save(tmp_path / f"{i}.png")
+    cfg = config.load(None, tiny_overrides(tmp_path, "data.name=folder", f"data.root={tmp_path}", "data.resolution=8",
+                                           "data.channels=1", "train.batch_size=2", "train.max_steps=1"))
+    api.train(cfg, log=lambda s: None)  # run.dir is tmp_path/runs: inside the images' folder
+    with pytest.warns(UserWarning, match="inside ganforge run folders"):
+        x, _, _, scan = load_folder(tmp_path, 8, 1, labels=False)
+    assert len(x) == 4

@@ -252,8 +252,10 @@ def export(source: str | Path, out: str | Path) -> Path:
 
 
 def evaluate(source: str | Path | GeneratorHandle, metrics: list[str] | None = None, num_samples: int = 10_000,
-             seed: int = 0, out: str | Path | None = None) -> list[dict]:
-    """`ganforge eval`: metrics of a checkpoint or export; writes `out` (JSON) atomically when given."""
+             seed: int = 0, out: str | Path | None = None, inception_weights: str | None = None,
+             feature_net: str | None = None) -> list[dict]:
+    """`ganforge eval`: metrics of a checkpoint or export; writes `out` (JSON) atomically when given.
+    `inception_weights` and `feature_net` (files) override the generator's eval.* settings."""
     from ganforge.metrics import check_metric_names, default_metrics, evaluate_generator
 
     if metrics:
@@ -261,6 +263,10 @@ def evaluate(source: str | Path | GeneratorHandle, metrics: list[str] | None = N
     if out is not None:
         paths.output_file(out, "--out", (".json",))
     G = source if isinstance(source, GeneratorHandle) else load_generator(source)
+    if inception_weights:
+        G.cfg.eval.inception_weights = str(inception_weights)
+    if feature_net:
+        G.cfg.eval.feature_net = str(feature_net)
     records = evaluate_generator(G, metrics or default_metrics(G.cfg), num_samples, seed, G.step, str(source))
     if out is not None:
         import json

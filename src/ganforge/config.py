@@ -182,6 +182,12 @@ class EvalConfig:
         default_factory=lambda: ["fid", "modes"])
     num_samples: int = 2000
     seed: int = 0
+    # Inception-v3 FID weights for image-folder data (pt_inception-2015-12-05-6726825d.pth): a local
+    # file; "" = the cache, fetched there on first use. ganforge eval takes --inception-weights.
+    inception_weights: str = ""
+    # A feature net trained by `ganforge featurenet train` (its .safetensors or .json): FID / KID /
+    # PRDC in that domain space instead of the default one. "" = the data's default.
+    feature_net: str = ""
 
 
 @dataclass

@@ -189,7 +189,7 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
     DatasetSpec("stacked-mnist", "image", "three MNIST digits as RGB channels, 1,000 modes", _stacked_mnist,
                 check=_stacked_check, num_classes=1000, modes="stacked", default_metrics=("modes",)),
     DatasetSpec("folder", "image", "your images: data.name=folder data.root=PATH", _folder, check=_folder_check,
-                default_metrics=_ALL_METRICS, labels_if_asked=True),
+                feature_net="inception-v3", default_metrics=("fid", "kid", "prdc"), labels_if_asked=True),
     DatasetSpec("ring", "points", "8 Gaussians on a ring (toy 2-D)", _toy, check=_toy_check, modes="toy",
                 default_metrics=("fid", "prdc", "modes")),
     DatasetSpec("grid", "points", "25 Gaussians on a grid (toy 2-D)", _toy, check=_toy_check, modes="toy",

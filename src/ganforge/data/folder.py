@@ -122,11 +122,16 @@ def load_image(path: Path, resolution: int, channels: int, background: tuple[int
 
 def _candidates(root: Path, scan: FolderScan) -> list[Path]:
     """Image files under root, sorted; everything else is recorded in the scan as skipped."""
+    from ganforge.run import MARKER
+
+    runs = {m.parent for m in root.rglob(MARKER)}  # run.dir inside data.root: its grids are not data
     files = []
     for p in sorted(root.rglob("*")):
         if p.is_dir():
             continue
-        if p.is_symlink() and not p.exists():
+        if runs and any(parent in runs for parent in p.parents):
+            scan.skip("file(s) inside ganforge run folders", p)
+        elif p.is_symlink() and not p.exists():
             scan.skip("broken link(s)", p)
         elif p.suffix.lower() not in EXTENSIONS:
             scan.skip(f"file(s) of another type (not {'/'.join(sorted(e[1:] for e in EXTENSIONS))})", p)

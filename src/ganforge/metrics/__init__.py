@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -107,6 +108,17 @@ class _Context:
                 n = min(len(data), max(len(self.fake), 1000))
                 return data.x[:n], data.y[:n], f"{self.cfg.data.name} mixture ({n} fresh points)"
             return self.once("toy", toy)
+        if self.spec.real_splits is None and self.spec.kind == "image":  # a user's folder: its own images
+            def folder():
+                import dataclasses
+
+                from ganforge.data import build_dataset
+
+                with warnings.catch_warnings():  # skipped files were reported when the run loaded them
+                    warnings.simplefilter("ignore")
+                    data = build_dataset(dataclasses.replace(self.cfg.data, max_images=0, range="unit"))
+                return data.samples(), data.y, f"{data.source} (the training images: a folder has no test split)"
+            return self.once("folder", folder)
         try:
             return self.real_split("test")
         except NotApplicable:
@@ -128,8 +140,26 @@ class _Context:
         def load():
             if self.spec.kind == "points":
                 return None  # 2-D points are their own feature space
-            from ganforge.metrics.features import load_extractor
+            from ganforge.metrics.features import load_extractor, load_extractor_file
 
+            if self.cfg.eval.feature_net:
+                try:
+                    ex, info = load_extractor_file(self.cfg.eval.feature_net)
+                except GanforgeError as e:
+                    raise NotApplicable(str(e)) from None
+                shape = (info.get("channels"), info.get("resolution"))
+                if shape != (self.cfg.data.channels, self.cfg.data.resolution):
+                    raise NotApplicable(f"eval.feature_net={self.cfg.eval.feature_net} was trained on {shape[0]}-channel "
+                                        f"{shape[1]} px images; these samples are {self.cfg.data.channels}-channel "
+                                        f"{self.cfg.data.resolution} px")
+                return ex
+            if self.spec.feature_net == "inception-v3":
+                from ganforge.metrics.inception import inception_extractor
+
+                try:
+                    return inception_extractor(self.cfg.eval.inception_weights)
+                except GanforgeError as e:
+                    raise NotApplicable(str(e)) from None
             if self.spec.feature_net is None:
                 raise NotApplicable(f"no feature network for '{self.cfg.data.name}' data (shipped: MNIST and "
                                     "Fashion-MNIST classifiers); numbers in another network's space would not compare")
@@ -321,9 +351,17 @@ def refusal(name: str, cfg: Config, num_classes: int = 0) -> str | None:
     if name == "parzen" and spec.real_splits != "mnist":
         return (f"the Goodfellow et al. 2014 Parzen protocol is defined for MNIST (sigma chosen on its validation "
                 f"split, scored on its test split); this generator was trained on '{data}': use fid / kid / prdc")
-    if name in ("fid", "kid", "prdc", "class_fid") and spec.kind != "points" and spec.feature_net is None:
+    if name in ("fid", "kid", "prdc", "class_fid") and spec.kind != "points" and spec.feature_net is None \
+            and not cfg.eval.feature_net:
         return (f"no feature network for '{data}' data (shipped: MNIST and Fashion-MNIST classifiers); numbers "
                 "in another network's space would not compare")
+    if name in ("fid", "kid", "prdc", "class_fid") and spec.feature_net == "inception-v3" and not cfg.eval.feature_net:
+        from ganforge.metrics.inception import find_weights
+
+        try:
+            find_weights(cfg.eval.inception_weights)  # a first use fetches them
+        except GanforgeError as e:
+            return str(e)
     if name == "class_fid" and not num_classes:
         return "per-class FID needs a conditional generator (model.conditional); this one takes no class"
     if name == "modes" and spec.modes is None:

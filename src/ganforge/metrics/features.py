@@ -14,6 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -22,13 +23,17 @@ from ganforge.errors import GanforgeError
 
 
 class DomainCNN(nn.Module):
-    """[N, 1, 28, 28] in [0, 1] -> 10 logits; `features` gives the 128-d penultimate layer."""
+    """[N, C, H, W] in [0, 1] -> class logits; `features` gives the 128-d penultimate layer. The
+    shipped nets see [N, 1, 28, 28]; nets trained on a user's folder (`ganforge featurenet train`)
+    see its channels and resolution, pooled to the same 7 x 7 grid before the linear layer."""
 
-    def __init__(self, num_classes: int = 10, width: int = 32, feature_dim: int = 128):
+    _CONV_STACK = 11  # body[:11] is the convolutional part; body[11:] flattens and projects
+
+    def __init__(self, num_classes: int = 10, width: int = 32, feature_dim: int = 128, in_channels: int = 1):
         super().__init__()
         w = width
         self.body = nn.Sequential(
-            nn.Conv2d(1, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2),  # 14x14
+            nn.Conv2d(in_channels, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2),  # 14x14
             nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(), nn.MaxPool2d(2),  # 7x7
             nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.BatchNorm2d(4 * w), nn.ReLU(),
             nn.Flatten(), nn.Linear(4 * w * 49, feature_dim), nn.BatchNorm1d(feature_dim), nn.ReLU(),
@@ -36,10 +41,13 @@ class DomainCNN(nn.Module):
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(feature_dim, num_classes))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        h = self.body[:self._CONV_STACK](x)
+        if h.shape[-2:] != (7, 7):  # other resolutions than 28 (an identity at 28 x 28)
+            h = nn.functional.adaptive_avg_pool2d(h, 7)
+        return self.body[self._CONV_STACK:](h)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
+        return self.head(self.features(x))
 
 
 @dataclass
@@ -65,16 +73,36 @@ def _asset(name: str):
 
 
 def load_extractor(name: str) -> Extractor:
+    """A feature network shipped inside the package (mnist-cnn, fashion-mnist-cnn)."""
     weights, meta = _asset(f"{name}.safetensors"), _asset(f"{name}.json")
     if not weights.is_file():
         raise GanforgeError(f"feature network '{name}' is not shipped with this installation; build it with "
                             f"`python tools/train_feature_nets.py {name}`")
-    data = weights.read_bytes()
-    info = json.loads(meta.read_text())
+    return _extractor(name, weights.read_bytes(), json.loads(meta.read_text()), "reinstall ganforge")
+
+
+def load_extractor_file(path: str | Path) -> tuple[Extractor, dict]:
+    """A feature network trained by `ganforge featurenet train` (NAME.safetensors beside NAME.json),
+    with its description."""
+    path = Path(path)
+    weights, meta = path.with_suffix(".safetensors"), path.with_suffix(".json")
+    for f in (weights, meta):
+        if not f.is_file():
+            raise GanforgeError(f"eval.feature_net={path}: {f} is missing (a feature net is NAME.safetensors "
+                                "with its NAME.json, as `ganforge featurenet train` writes them)")
+    try:
+        info = json.loads(meta.read_text())
+        if not isinstance(info, dict) or "sha256" not in info:
+            raise ValueError("no sha256")
+    except ValueError as e:
+        raise GanforgeError(f"{meta}: not a feature-net description ({e})") from None
+    return _extractor(info.get("name", path.stem), weights.read_bytes(), info, "train it again"), info
+
+
+def _extractor(name: str, data: bytes, info: dict, fix: str) -> Extractor:
     sha = hashlib.sha256(data).hexdigest()
     if sha != info["sha256"]:
-        raise GanforgeError(f"feature network '{name}' is damaged (sha256 {sha[:12]} != {info['sha256'][:12]}); "
-                            "reinstall ganforge")
+        raise GanforgeError(f"feature network '{name}' is damaged (sha256 {sha[:12]} != {info['sha256'][:12]}); {fix}")
     from safetensors.torch import load as load_bytes
 
     net = DomainCNN(**info.get("arch", {}))

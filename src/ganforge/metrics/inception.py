@@ -196,7 +196,8 @@ def find_weights(path: str | None = None, url: str | None = None, sha256: str = 
         return download_weights(url, cached, sha256, timeout_s)
     except GanforgeError as e:
         raise GanforgeError(f"Inception-v3 weights not available ({e}); on a machine without internet, "
-                            f"download {WEIGHTS_URL} elsewhere and set eval.inception_weights=PATH") from None
+                            f"download {WEIGHTS_URL} elsewhere and set eval.inception_weights=PATH "
+                            "(ganforge eval --inception-weights PATH)") from None
 
 
 def download_weights(url: str, dest: Path, sha256: str, timeout_s: float = 60.0) -> Path:
@@ -240,9 +241,40 @@ def load_inception(path: str | Path, expected_sha256: str | None = WEIGHTS_SHA25
     net = FIDInceptionV3()
     if not isinstance(state, dict):
         raise GanforgeError(f"{path}: not a state dict of Inception-v3 weights")
-    missing, unexpected = net.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shapes that do not fit
+        raise GanforgeError(f"{path}: not the FID Inception-v3 architecture ({str(e).splitlines()[1:2]})") from None
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]  # older files lack the counter
     if missing or unexpected:
         raise GanforgeError(f"{path}: not the FID Inception-v3 architecture (missing {missing[:3]}, "
                             f"unexpected {unexpected[:3]})")
     return net.eval(), sha
+
+
+class InceptionExtractor:
+    """The extractor interface of metrics.features.Extractor: `run` gives (features, None)."""
+
+    test_accuracy = None  # an ImageNet network: no accuracy on the user's domain to report
+
+    def __init__(self, net: FIDInceptionV3, sha256: str):
+        self.net, self.sha256 = net, sha256
+        published = sha256 == WEIGHTS_SHA256
+        self.name = "inception-v3-fid (pt_inception-2015-12-05)" if published else \
+            f"inception-v3-fid (UNPUBLISHED weights, sha256 {sha256[:12]}: not comparable with published FIDs)"
+
+    @torch.no_grad()
+    def run(self, x01: torch.Tensor, batch: int = 50) -> tuple[torch.Tensor, None]:
+        return torch.cat([self.net(x01[i:i + batch]) for i in range(0, len(x01), batch)]), None
+
+
+_LOADED: dict[str, InceptionExtractor] = {}  # one network per weights file and process
+
+
+def inception_extractor(path: str | None = None) -> InceptionExtractor:
+    """The extractor for eval.inception_weights (or the cache / a first-use download)."""
+    weights = find_weights(path)
+    key = str(weights.resolve())
+    if key not in _LOADED:
+        _LOADED[key] = InceptionExtractor(*load_inception(weights))
+    return _LOADED[key]
