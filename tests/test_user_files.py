@@ -72,6 +72,16 @@ def test_resume_auto_restarts_in_a_run_folder_killed_before_its_first_checkpoint
     assert "stopped before its first checkpoint; starting over in that folder" in capsys.readouterr().err
 
 
+def test_resume_auto_leaves_a_checkpoint_less_run_alone_while_its_process_lives(tmp_path, capsys):
+    cfg = lambda: config.load(None, tiny_overrides(tmp_path, "train.max_steps=4"))  # noqa: E731
+    run_dir, _ = api.train(cfg(), log=lambda s: None)
+    shutil.rmtree(run_dir / "ckpt")
+    marker = (run_dir / MARKER).read_text().replace(f"pid {os.getpid()}", f"pid {os.getppid()}")
+    (run_dir / MARKER).write_text(marker)  # as if a live process (our parent) were still in its first steps
+    again, _ = api.train(cfg(), resume="auto", log=lambda s: None)
+    assert again != run_dir and (run_dir / "log.txt").is_file()
+
+
 def test_a_folder_without_the_marker_is_never_treated_as_a_run(tmp_path):
     from ganforge.run import run_of_checkpoint
 

@@ -116,11 +116,10 @@ class TrainConfig:
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # fp32, or autocast to bf16 / fp16 (fp16 with a gradient scaler). Weights, optimizer state and
-    # losses stay float32. bf16 uses the AMX / AVX-512 BF16 units of recent CPUs and the tensor cores
-    # of GPUs; auto = bf16 where the device computes it natively (CUDA compute capability >= 8.0, a
-    # CPU with AMX or AVX-512 BF16), fp32 elsewhere (emulated bf16 is slower than fp32).
-    # Default auto: on this project's 2-core AMX CPU, bf16 + channels_last reached the demo's FID
-    # threshold 1.3-1.4x sooner with the same final FID within seed noise (docs/RESULTS.md).
+    # losses stay float32. auto = bf16 where it is the faster choice: CUDA compute capability >= 8.0,
+    # or a CPU with AMX tiles; fp32 elsewhere. On a 2-core AMX CPU bf16 + channels_last reached the
+    # demo's FID threshold 1.3-1.4x sooner with the same final FID within seed noise; on a CPU with
+    # AVX-512 BF16 but no AMX, bf16 ran the DCGAN step 0.78x as fast as fp32 (docs/RESULTS.md).
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     # Convolutional nets and their image batches in NHWC layout (oneDNN / cuDNN's preferred layout;
     # 1.26x for the DCGAN on this CPU); no effect on MLPs. The maths are the same.

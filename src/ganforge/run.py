@@ -12,7 +12,9 @@ from anywhere else (a file copied to ~/Downloads) seeds a new run folder instead
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -69,14 +71,40 @@ def find_resume(cfg: Config, resume: str) -> Path | None:
 
 
 def orphan_run(cfg: Config) -> Path | None:
-    """The newest run of this config when it holds no checkpoint (a run killed before its first
-    one): `--resume auto` starts over in it rather than leaving one orphan folder per attempt."""
+    """The newest run of this config when it holds no checkpoint and the process that made it is
+    gone (a run killed before its first checkpoint): `--resume auto` starts over in it rather than
+    leaving one orphan folder per attempt. A run still in its first steps is left alone."""
     runs = runs_of(Path(cfg.run.dir), cfg.run.name)
     if not runs:
         return None
     newest = runs[-1][1]
     has_ckpt = any((newest / "ckpt").glob("*.pt")) if (newest / "ckpt").is_dir() else False
-    return newest if not has_ckpt and is_run_folder(newest) else None
+    return newest if not has_ckpt and is_run_folder(newest) and not _alive(newest) else None
+
+
+def _mark(path: Path) -> None:
+    """The marker: which ganforge made the folder, and which process on which host writes in it."""
+    (path / MARKER).write_text(f"ganforge {__version__}\npid {os.getpid()}\nhost {socket.gethostname()}\n")
+
+
+def _alive(path: Path) -> bool:
+    """Whether the process named in the run's marker still runs (on this host)."""
+    try:
+        fields = dict(line.split(" ", 1) for line in (path / MARKER).read_text().splitlines() if " " in line)
+        pid, host = int(fields["pid"]), fields["host"]
+    except (OSError, KeyError, ValueError):
+        return False
+    if host != socket.gethostname():
+        return True  # another machine's process: cannot tell, so never take its folder
+    if pid == os.getpid():
+        return False  # an earlier run of this very process, over (api.train returns when done)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
 
 
 class RunDir:
@@ -96,7 +124,7 @@ class RunDir:
         except OSError as e:
             raise ConfigError(f"run.dir={root}: cannot create the run folder {path} ({e.strerror}): "
                               "set run.dir to a writable folder") from None
-        (path / MARKER).write_text(f"ganforge {__version__}\n")
+        _mark(path)
         return cls(path)
 
     @classmethod
@@ -106,7 +134,7 @@ class RunDir:
 
         for child in Path(path).iterdir():
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-        (Path(path) / MARKER).write_text(f"ganforge {__version__}\n")
+        _mark(Path(path))
         return cls(path)
 
     def __truediv__(self, rel: str) -> Path:
