@@ -30,6 +30,9 @@ def corpus(tmp_path_factory) -> Path:
     run_dir, _ = api.train(config.load(None, tiny_overrides(root, "train.max_steps=4")), log=lambda s: None)
     good_ckpt = run_dir / "ckpt" / "last.pt"
     shutil.copytree(run_dir / "export", root / "export")
+    cond_dir, _ = api.train(config.load(None, tiny_overrides(root, "train.max_steps=2", "model.conditional=cgan",
+                                                             "run.name=cond")), log=lambda s: None)
+    shutil.copytree(cond_dir / "export", root / "cond_export")
     ckpt = torch.load(good_ckpt, weights_only=True)
 
     (root / "empty.pt").write_bytes(b"")
@@ -144,9 +147,11 @@ CASES = [
     ("export-out-unwritable", "export {c}/export --out /proc/ganforge-nope", r"/proc/ganforge-nope"),
     ("eval-out-under-file", "eval {c}/export --metrics fid --num-samples 100 --out {c}/afile/r.json", r"afile.*(not a folder|is a file)"),
     ("eval-out-unwritable", "eval {c}/export --metrics fid --num-samples 100 --out /proc/ganforge-nope/r.json", r"/proc/ganforge-nope"),
-    ("train-run-dir-file", "train {c}/tiny.yaml run.dir={c}/afile", r"run.dir=.*afile.*is a file"),
-    ("train-run-dir-unwritable", "train {c}/tiny.yaml run.dir=/proc/ganforge-nope", r"run.dir=/proc/ganforge-nope"),
-    ("labels-out-unwritable", "sample {c}/export --labels --out /proc/ganforge-nope/ds", r"(/proc/ganforge-nope|unconditional)"),
+    ("train-run-dir-file", "train {c}/tiny.yaml run.dir={c}/afile", r"run.dir .*afile is a file"),
+    ("train-run-dir-unwritable", "train {c}/tiny.yaml run.dir=/proc/ganforge-nope", r"run.dir /proc/ganforge-nope"),
+    ("labels-out-unwritable", "sample {c}/cond_export --labels --out /proc/ganforge-nope/ds", r"/proc/ganforge-nope"),
+    ("labels-out-exists", "sample {c}/cond_export --labels --out {c}/flat_images", r"flat_images exists"),
+    ("sample-class-out-of-range", "sample {c}/cond_export --class 10 --out {c}/o.png", r"class 10 is out of range"),
     # sample arguments
     ("sample-n-huge", "sample {c}/export --n 10000000 --out {c}/o.png", r"--n 10000000.*at most"),
     ("sample-n-zero", "sample {c}/export --n 0 --out {c}/o.png", r"--n 0"),
@@ -181,8 +186,9 @@ CASES = [
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in root.rglob("*") if not p.is_dir()}
+    """Every file (size, mtime) and every folder (a new empty folder counts as a change too)."""
+    return {str(p.relative_to(root)): (0, 0) if p.is_dir() else (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in root.rglob("*")}
 
 
 @pytest.mark.parametrize("case,argv,pattern", CASES, ids=[c[0] for c in CASES])

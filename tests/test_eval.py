@@ -101,7 +101,7 @@ def test_folder_data_without_inception_weights_is_refused_naming_the_setting(tmp
     run_dir, _ = api.train(cfg, log=lambda s: None)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no cached weights; downloads fail in tests
     (fid,) = api.evaluate(run_dir, ["fid"], num_samples=50)
-    assert "Inception-v3 weights not available" in fid["refused"] and "eval.inception_weights=PATH" in fid["refused"]
+    assert "Inception-v3 weights not in" in fid["refused"] and "eval.inception_weights=PATH" in fid["refused"]
 
 
 def test_metrics_during_training_go_to_metrics_jsonl_and_the_report(tiny_cfg):

@@ -49,10 +49,40 @@ def test_network_shapes_and_feature_size():
 
 
 def test_fid_pools_ignore_padding_and_the_last_block_takes_the_max():
+    import torch.nn.functional as F
+
     ones = torch.ones(1, 1, 5, 5)
     assert torch.equal(_avg3(ones), ones)  # TensorFlow's pool: borders are not diluted by zero padding
-    net = FIDInceptionV3()
-    assert net.Mixed_7c.max_pool and not net.Mixed_7b.max_pool
+    net = FIDInceptionV3().eval()
+    x = torch.randn(1, 2048, 8, 8)
+    with torch.no_grad():
+        pool_branch = net.Mixed_7c(x)[:, -192:]  # the last 192 channels: the pool branch
+        assert torch.allclose(pool_branch, net.Mixed_7c.branch_pool(F.max_pool2d(x, 3, stride=1, padding=1)))
+        x = torch.randn(1, 1280, 8, 8)
+        assert torch.allclose(net.Mixed_7b(x)[:, -192:], net.Mixed_7b.branch_pool(
+            F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)))
+
+
+def test_factorised_kernels_have_the_published_layout():
+    """Shapes of the published state dict (torchvision's Inception3): a swapped 1x7 / 7x1 would load
+    random weights without complaint, so the distinctive ones are pinned here."""
+    state = FIDInceptionV3().state_dict()
+    expected = {
+        "Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3), "Conv2d_4a_3x3.conv.weight": (192, 80, 3, 3),
+        "Mixed_5b.branch5x5_2.conv.weight": (64, 48, 5, 5), "Mixed_5b.branch_pool.conv.weight": (32, 192, 1, 1),
+        "Mixed_6a.branch3x3.conv.weight": (384, 288, 3, 3),
+        "Mixed_6b.branch7x7_2.conv.weight": (128, 128, 1, 7), "Mixed_6b.branch7x7_3.conv.weight": (192, 128, 7, 1),
+        "Mixed_6b.branch7x7dbl_2.conv.weight": (128, 128, 7, 1), "Mixed_6b.branch7x7dbl_3.conv.weight": (128, 128, 1, 7),
+        "Mixed_6b.branch7x7dbl_5.conv.weight": (192, 128, 1, 7),
+        "Mixed_7a.branch3x3_2.conv.weight": (320, 192, 3, 3), "Mixed_7a.branch7x7x3_2.conv.weight": (192, 192, 1, 7),
+        "Mixed_7a.branch7x7x3_3.conv.weight": (192, 192, 7, 1),
+        "Mixed_7b.branch3x3_2a.conv.weight": (384, 384, 1, 3), "Mixed_7b.branch3x3_2b.conv.weight": (384, 384, 3, 1),
+        "Mixed_7c.branch3x3dbl_1.conv.weight": (448, 2048, 1, 1), "Mixed_7c.branch3x3dbl_3b.conv.weight": (384, 384, 3, 1),
+        "Mixed_7c.branch_pool.conv.weight": (192, 2048, 1, 1), "fc.weight": (1008, 2048),
+    }
+    assert {k: tuple(state[k].shape) for k in expected} == expected
+    assert state["Mixed_6e.branch1x1.bn.running_mean"].shape == (192,)
+    assert FIDInceptionV3().Mixed_5b.branch1x1.bn.eps == 0.001
 
 
 class _Server(BaseHTTPRequestHandler):
@@ -159,7 +189,7 @@ def test_eval_on_a_folder_run_without_weights_refuses_before_sampling(icon_run, 
     monkeypatch.setattr(metrics, "generate", no_sampling)
     assert main(["eval", str(icon_run)]) == 2
     err = capsys.readouterr().err
-    assert err.count("error:") == 1 and "eval.inception_weights" in err and "fid (" in err
+    assert err.count("error:") == 1 and "eval.inception_weights" in err and "refused: fid, kid, prdc (" in err
 
 
 def _shapes_folder(root, n=40, size=16):

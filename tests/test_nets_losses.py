@@ -105,3 +105,28 @@ def test_dropout_keeps_the_expected_fraction_and_scale():
     d.eval()
     assert torch.equal(d(x), x)
     assert torch.equal(Dropout(0.0).train()(x), x)
+
+
+def test_the_size_probe_draws_no_random_numbers_and_refuses_absurd_sizes():
+    """build_G / build_D count parameters on the meta device first: the nets and the random stream
+    must come out exactly as a direct build gives them, and a width no machine holds is refused."""
+    from ganforge import config
+    from ganforge.errors import ConfigError
+    from ganforge.nets import build_D, build_G
+    from ganforge.nets.registry import DISCRIMINATORS, GENERATORS
+
+    cfg = config.load(None, ["model.arch=dcgan", "model.width=8", "model.z_dim=8"])
+    torch.manual_seed(0)
+    G, D = build_G(cfg, (1, 28, 28)), build_D(cfg, (1, 28, 28))
+    after = torch.rand(1)
+    torch.manual_seed(0)
+    G2 = GENERATORS["dcgan"].build(z_dim=8, c_dim=0, sample_shape=(1, 28, 28), width=8, out="tanh")
+    D2 = DISCRIMINATORS["dcgan"].build(c_dim=0, sample_shape=(1, 28, 28), width=8, dropout=cfg.model.d_dropout,
+                                       norm=cfg.model.d_norm, cond=cfg.model.conditional)
+    assert torch.equal(after, torch.rand(1))
+    for a, b in ((G, G2), (D, D2)):
+        for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+            assert ka == kb and torch.equal(va, vb)
+    for width in ("1000000", "10000000000"):
+        with pytest.raises(ConfigError, match=r"model.width="):
+            build_G(config.load(None, ["model.arch=mlp", f"model.width={width}"]), (1, 28, 28))

@@ -59,27 +59,64 @@ def _tiny_yaml(tmp_path):
 
 
 def test_resume_auto_restarts_in_a_run_folder_killed_before_its_first_checkpoint(tmp_path, capsys):
-    cfg = lambda: config.load(None, tiny_overrides(tmp_path, "train.max_steps=4"))  # noqa: E731
-    run_dir, _ = api.train(cfg(), log=lambda s: None)
-    shutil.rmtree(run_dir / "ckpt")  # as a kill -9 before the first checkpoint leaves it
+    """A real process, killed with SIGKILL before its first checkpoint: its lock dies with it, and
+    `--resume auto` starts over in its folder instead of leaving an orphan."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    overrides = tiny_overrides(tmp_path, "train.epochs=1000", "log.ckpt_every_steps=1000000")
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "train", str(_tiny_yaml(tmp_path)), *overrides],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            runs = runs_of(tmp_path / "runs")
+            if runs and "start at step 0" in ((runs[0][1] / "log.txt").read_text()
+                                               if (runs[0][1] / "log.txt").is_file() else ""):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the training process did not start")
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    (run_dir,) = [p for _, p in runs_of(tmp_path / "runs")]
+    assert not (run_dir / "ckpt").exists() or not any((run_dir / "ckpt").iterdir())
     (run_dir / "stray.txt").write_text("left by the dead run")
-    for _ in range(3):
-        again, _ = api.train(cfg(), resume="auto", log=lambda s: None)
-        assert again == run_dir
-        shutil.rmtree(run_dir / "ckpt")
-    assert len(runs_of(tmp_path / "runs")) == 1  # no orphans piling up
+    again, _ = api.train(config.load(None, tiny_overrides(tmp_path, "train.max_steps=4")), resume="auto",
+                         log=lambda s: None)
+    assert again == run_dir and len(runs_of(tmp_path / "runs")) == 1  # no orphans piling up
     assert not (run_dir / "stray.txt").exists()
     assert "stopped before its first checkpoint; starting over in that folder" in capsys.readouterr().err
 
 
-def test_resume_auto_leaves_a_checkpoint_less_run_alone_while_its_process_lives(tmp_path, capsys):
+def test_resume_auto_leaves_a_checkpoint_less_run_alone_while_a_process_holds_it(tmp_path):
+    from ganforge.run import RunDir
+
     cfg = lambda: config.load(None, tiny_overrides(tmp_path, "train.max_steps=4"))  # noqa: E731
     run_dir, _ = api.train(cfg(), log=lambda s: None)
     shutil.rmtree(run_dir / "ckpt")
-    marker = (run_dir / MARKER).read_text().replace(f"pid {os.getpid()}", f"pid {os.getppid()}")
-    (run_dir / MARKER).write_text(marker)  # as if a live process (our parent) were still in its first steps
+    live = RunDir.resume(run_dir)  # as a run still in its first steps holds its folder
+    try:
+        again, _ = api.train(cfg(), resume="auto", log=lambda s: None)
+        assert again != run_dir and (run_dir / "log.txt").is_file()  # untouched
+        from ganforge.errors import CheckpointError
+
+        with pytest.raises(CheckpointError, match="in use by another ganforge process"):
+            RunDir.resume(run_dir)
+    finally:
+        live.release()
+
+
+def test_a_finished_run_without_checkpoints_but_with_an_export_is_not_an_orphan(tmp_path):
+    cfg = lambda: config.load(None, tiny_overrides(tmp_path, "train.max_steps=4"))  # noqa: E731
+    run_dir, _ = api.train(cfg(), log=lambda s: None)
+    shutil.rmtree(run_dir / "ckpt")  # a user saving space keeps the export
     again, _ = api.train(cfg(), resume="auto", log=lambda s: None)
-    assert again != run_dir and (run_dir / "log.txt").is_file()
+    assert again != run_dir and (run_dir / "export" / "generator.safetensors").is_file()
 
 
 def test_a_folder_without_the_marker_is_never_treated_as_a_run(tmp_path):

@@ -89,12 +89,23 @@ def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tu
     device = torch.device(device_choice) if ":" in device_choice else resolve_device(device_choice)
     ckpt_path = find_resume(cfg, resume) if resume else None
     ckpt = checkpoint.load_for_resume(ckpt_path, config_mod.to_dict(cfg)) if ckpt_path else None
+    if info.is_main:
+        paths.output_dir(cfg.run.dir, "run.dir")  # before the data is loaded and the nets are built
     data, recipe, schedule = prepare(cfg, device, info)
     if ckpt is not None and ckpt["config"]["model"].get("num_classes", 0) != cfg.model.num_classes:
         raise CheckpointError(f"cannot resume {ckpt_path}: it was trained on {ckpt['config']['model']['num_classes']} "
                               f"classes and the data now has {cfg.model.num_classes}; start a new run (drop --resume)")
 
     run = _run_folder(cfg, resume, ckpt_path, ckpt, log) if info.is_main else None  # only rank 0 writes files
+    try:
+        return _train_in(run, cfg, data, recipe, schedule, ckpt, ckpt_path, device, info, log, started)
+    finally:
+        if run is not None:
+            run.release()
+
+
+def _train_in(run: RunDir | None, cfg: Config, data: Dataset, recipe: Recipe, schedule: Schedule, ckpt: dict | None,
+              ckpt_path: Path | None, device: torch.device, info, log, started: float) -> tuple[Path | None, TrainResult]:
     if run is not None:
         run.write_config(cfg)
         note = f" (a {ckpt['upgraded_from']} checkpoint, upgraded on load)" if ckpt and "upgraded_from" in ckpt else ""
@@ -136,7 +147,7 @@ def _run_folder(cfg: Config, resume: str | None, ckpt_path: Path | None, ckpt: d
         home = run_of_checkpoint(ckpt_path)
         if home is not None:
             log(f"resuming {home} from step {ckpt['step']}")
-            return RunDir(home)
+            return RunDir.resume(home)
         run = RunDir.new(cfg)
         say(f"{ckpt_path} is not inside a ganforge run folder: continuing from its step {ckpt['step']} "
             f"in a new run folder, {run.path} (nothing is written beside the checkpoint)")
@@ -145,9 +156,9 @@ def _run_folder(cfg: Config, resume: str | None, ckpt_path: Path | None, ckpt: d
     if resume == "auto":
         orphan = orphan_run(cfg)
         if orphan is not None:
-            say(f"--resume auto: the newest run of '{cfg.run.name}', {orphan}, stopped before its first "
+            say(f"--resume auto: the newest run of '{cfg.run.name}', {orphan.path}, stopped before its first "
                 "checkpoint; starting over in that folder")
-            return RunDir.restart(orphan)
+            return orphan.restart()
         run = RunDir.new(cfg)
         say(f"--resume auto: no earlier run of '{cfg.run.name}' under {cfg.run.dir}/ has a checkpoint; "
             f"starting a new run in {run.path}")

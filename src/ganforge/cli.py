@@ -148,7 +148,10 @@ def _eval(args, api) -> int:
         print(f"records: {args.out}")
     refused = [r for r in records if "refused" in r]
     if refused and (names or len(refused) == len(records)):  # asked for by name, or nothing computed
-        print("error: refused: " + "; ".join(f"{r['metric']} ({r['refused']})" for r in refused), file=sys.stderr)
+        by_reason: dict[str, list[str]] = {}
+        for r in refused:
+            by_reason.setdefault(r["refused"], []).append(r["metric"])
+        print("error: refused: " + "; ".join(f"{', '.join(m)} ({why})" for why, m in by_reason.items()), file=sys.stderr)
         return 2
     return 0
 
@@ -183,8 +186,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.overrides = list(args.overrides) + extra
-    warnings.simplefilter("default")
-    warnings.showwarning = _show_warning
+    with warnings.catch_warnings():  # restored on return: a caller's (a notebook's) warnings stay theirs
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         if args.command == "train":
             return _train(args)

@@ -70,72 +70,99 @@ def find_resume(cfg: Config, resume: str) -> Path | None:
     return None
 
 
-def orphan_run(cfg: Config) -> Path | None:
-    """The newest run of this config when it holds no checkpoint and the process that made it is
-    gone (a run killed before its first checkpoint): `--resume auto` starts over in it rather than
-    leaving one orphan folder per attempt. A run still in its first steps is left alone."""
+def orphan_run(cfg: Config) -> "RunDir | None":
+    """The newest run of this config, claimed, when it holds no checkpoint and no export and no
+    process holds it (a run killed before its first checkpoint): `--resume auto` starts over in it
+    rather than leaving one orphan folder per attempt. A run still in its first steps holds its
+    lock and is left alone; of two processes asking at once, one gets the folder."""
     runs = runs_of(Path(cfg.run.dir), cfg.run.name)
     if not runs:
         return None
     newest = runs[-1][1]
-    has_ckpt = any((newest / "ckpt").glob("*.pt")) if (newest / "ckpt").is_dir() else False
-    return newest if not has_ckpt and is_run_folder(newest) and not _alive(newest) else None
+    if any((newest / d).is_dir() and any((newest / d).iterdir()) for d in ("ckpt", "export")):
+        return None
+    if not is_run_folder(newest):
+        return None
+    lock = _claim(newest)
+    return RunDir(newest, lock) if lock is not None else None
 
 
-def _mark(path: Path) -> None:
-    """The marker: which ganforge made the folder, and which process on which host writes in it."""
-    (path / MARKER).write_text(f"ganforge {__version__}\npid {os.getpid()}\nhost {socket.gethostname()}\n")
+def _claim(path: Path):
+    """Hold the run's lock (an exclusive flock on its marker) for as long as this process writes
+    into it; None when another process (or another run of this one) holds it, or the marker names
+    another host (where a lock may not be seen). The marker then says who holds it."""
+    import fcntl
 
-
-def _alive(path: Path) -> bool:
-    """Whether the process named in the run's marker still runs (on this host)."""
+    marker = path / MARKER
     try:
-        fields = dict(line.split(" ", 1) for line in (path / MARKER).read_text().splitlines() if " " in line)
-        pid, host = int(fields["pid"]), fields["host"]
-    except (OSError, KeyError, ValueError):
-        return False
-    if host != socket.gethostname():
-        return True  # another machine's process: cannot tell, so never take its folder
-    if pid == os.getpid():
-        return False  # an earlier run of this very process, over (api.train returns when done)
+        f = open(marker, "a+")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot write in the run folder ({e.strerror})") from None
+    f.seek(0)
+    fields = dict(line.split(" ", 1) for line in f.read().splitlines() if " " in line)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        return None
+    if fields.get("host", socket.gethostname()) != socket.gethostname():
+        f.close()
+        return None
+    f.seek(0)
+    f.truncate()
+    f.write(f"ganforge {__version__}\npid {os.getpid()}\nhost {socket.gethostname()}\n")
+    f.flush()
+    return f
 
 
 class RunDir:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, lock=None):
         self.path = Path(path)
+        self._lock = lock  # the open, flocked marker: other processes see this run as in use
 
     @classmethod
     def new(cls, cfg: Config) -> "RunDir":
         root = Path(cfg.run.dir)
         if root.exists() and not root.is_dir():
             raise ConfigError(f"run.dir={root} is a file, not a folder: set run.dir to a folder for run folders")
-        runs = runs_of(root)
-        index = runs[-1][0] + 1 if runs else 0
-        path = root / f"{index:05d}-{cfg.run.name}"
-        try:
-            path.mkdir(parents=True, exist_ok=False)
-        except OSError as e:
-            raise ConfigError(f"run.dir={root}: cannot create the run folder {path} ({e.strerror}): "
-                              "set run.dir to a writable folder") from None
-        _mark(path)
-        return cls(path)
+        for _ in range(100):  # another process may take the same index between listing and mkdir
+            runs = runs_of(root)
+            path = root / f"{(runs[-1][0] + 1 if runs else 0):05d}-{cfg.run.name}"
+            try:
+                path.mkdir(parents=True, exist_ok=False)
+                break
+            except FileExistsError:
+                continue
+            except OSError as e:
+                raise ConfigError(f"run.dir={root}: cannot create the run folder {path} ({e.strerror}): "
+                                  "set run.dir to a writable folder") from None
+        return cls(path, _claim(path))
 
     @classmethod
-    def restart(cls, path: Path) -> "RunDir":
-        """Start over in a run folder that holds no checkpoint: its files go, the folder stays."""
+    def resume(cls, path: Path) -> "RunDir":
+        """An existing run folder to continue; refused while another process writes in it."""
+        lock = _claim(path)
+        if lock is None:
+            raise CheckpointError(f"{path} is in use by another ganforge process ({(path / MARKER).read_text().strip()!r}); "
+                                  "wait for it to end, or resume from a copy of its checkpoint (a new run folder)")
+        return cls(path, lock)
+
+    def restart(self) -> "RunDir":
+        """Start over in a claimed run folder that holds no checkpoint: its files go (the marker
+        stays, locked), the folder stays."""
         import shutil
 
-        for child in Path(path).iterdir():
+        for child in self.path.iterdir():
+            if child.name == MARKER:
+                continue
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-        _mark(Path(path))
-        return cls(path)
+        return self
+
+    def release(self) -> None:
+        """Let other processes resume this run (at the end of training)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def __truediv__(self, rel: str) -> Path:
         return self.path / rel

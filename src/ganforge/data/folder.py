@@ -81,7 +81,9 @@ def _to_8bit(im):
     from PIL import Image
 
     if im.mode.startswith("I;16") or im.mode == "I":
-        arr = np.asarray(im, dtype=np.float64) / 257.0  # 65535 -> 255
+        arr = np.asarray(im, dtype=np.float64)
+        if im.mode.startswith("I;16") or arr.max() > 255:  # 16-bit range; an "I" image of 0..255 stays
+            arr = arr / 257.0  # 65535 -> 255
         return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L")
     if im.mode == "F":  # float TIFFs: taken as 0..1
         return Image.fromarray(np.clip(np.rint(np.asarray(im) * 255.0), 0, 255).astype(np.uint8), "L")
@@ -107,7 +109,10 @@ def load_image(path: Path, resolution: int, channels: int, background: tuple[int
     with Image.open(path) as im:
         animated = getattr(im, "n_frames", 1) > 1
         im.seek(0)
-        im = ImageOps.exif_transpose(im)
+        try:
+            im = ImageOps.exif_transpose(im)
+        except Exception:  # a damaged EXIF block: the pixels are fine, use them as stored
+            pass
         im = _composite(_to_8bit(im), background)
         im = im.convert("L" if channels == 1 else "RGB")
         w, h = im.size

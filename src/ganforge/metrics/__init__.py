@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ganforge.generator import GeneratorHandle
 
 METRICS = ("parzen", "fid", "kid", "prdc", "modes", "memorization", "class_fid")
+FOLDER_REFERENCE_MAX = 50_000  # real images of a folder that FID / KID / PRDC compare against
 
 # The numbers a run can keep its best checkpoint by (train.keep_best), as metrics.jsonl names them:
 # name -> (the metric that measures it, which way is better). `coverage` is the health checks'.
@@ -116,8 +117,10 @@ class _Context:
 
                 with warnings.catch_warnings():  # skipped files were reported when the run loaded them
                     warnings.simplefilter("ignore")
-                    data = build_dataset(dataclasses.replace(self.cfg.data, max_images=0, range="unit"))
-                return data.samples(), data.y, f"{data.source} (the training images: a folder has no test split)"
+                    data = build_dataset(dataclasses.replace(self.cfg.data, max_images=0))
+                n = min(len(data), FOLDER_REFERENCE_MAX)  # uint8, converted batch by batch by the extractor
+                return (data.x[:n], data.y[:n] if data.y is not None else None,
+                        f"{data.source} (the first {n} of its {len(data)} training images: a folder has no test split)")
             return self.once("folder", folder)
         try:
             return self.real_split("test")

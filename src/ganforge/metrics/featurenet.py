@@ -104,7 +104,12 @@ def train_on_folder(root: str | Path, out_dir: str | Path, resolution: int, chan
 
     root = Path(root)
     name = name or f"{root.resolve().name}-cnn"
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise DataError(f"--name {name!r}: a file name without folders (the files go to --out)")
     out_dir = paths.output_dir(out_dir, "--out")
+    for existing in (out_dir / f"{name}.safetensors", out_dir / f"{name}.json"):
+        if existing.exists():
+            raise DataError(f"{existing} exists: choose another --name or --out (nothing was overwritten)")
     images, labels, classes, scan = load_folder(root, resolution, channels, labels=True, background=background)
     if len(classes) < 2:
         raise DataError(f"{root}: a feature net learns to tell classes apart; found {len(classes)} class "

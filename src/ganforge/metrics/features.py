@@ -62,7 +62,8 @@ class Extractor:
         """(features [N, 128], predicted labels [N]) for images in [0, 1]."""
         feats, preds = [], []
         for i in range(0, len(x01), batch):
-            f = self.net.features(x01[i:i + batch].float())
+            x = x01[i:i + batch]
+            f = self.net.features(x.float().div(255) if x.dtype == torch.uint8 else x.float())
             feats.append(f)
             preds.append(self.net.head(f).argmax(1))
         return torch.cat(feats), torch.cat(preds)
@@ -105,6 +106,10 @@ def _extractor(name: str, data: bytes, info: dict, fix: str) -> Extractor:
         raise GanforgeError(f"feature network '{name}' is damaged (sha256 {sha[:12]} != {info['sha256'][:12]}); {fix}")
     from safetensors.torch import load as load_bytes
 
-    net = DomainCNN(**info.get("arch", {}))
-    net.load_state_dict(load_bytes(data))
+    try:
+        net = DomainCNN(**info.get("arch", {}))
+        net.load_state_dict(load_bytes(data))
+    except (TypeError, RuntimeError, ValueError) as e:  # an edited "arch", or weights of another shape
+        raise GanforgeError(f"feature network '{name}': its weights do not fit its recorded architecture "
+                            f"({str(e).splitlines()[0][:120]}); {fix}") from None
     return Extractor(name, sha, info.get("test_accuracy"), net.eval())

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import time
 from pathlib import Path
 
 import torch
@@ -175,6 +177,11 @@ def weights_cache() -> Path:
     return cache_dir() / "weights" / WEIGHTS_FILE
 
 
+_FAILED: dict[str, tuple[float, GanforgeError]] = {}  # url -> (when, why) its download last failed
+_RETRY_AFTER_S = 600
+_HASHED: dict[tuple, str] = {}
+
+
 def find_weights(path: str | None = None, url: str | None = None, sha256: str = WEIGHTS_SHA256,
                  timeout_s: float = 60.0) -> Path:
     """The weights file: `path` (eval.inception_weights, or $GANFORGE_INCEPTION_WEIGHTS) when
@@ -189,15 +196,30 @@ def find_weights(path: str | None = None, url: str | None = None, sha256: str = 
                                 "and point eval.inception_weights at it)")
         return path
     cached = weights_cache()
-    if cached.is_file() and sha256_of(cached) == sha256:
+    if cached.is_file() and _verified(cached, sha256):
         return cached
     url = url or os.environ.get("GANFORGE_INCEPTION_URL") or WEIGHTS_URL
+    failed = _FAILED.get(url)
     try:
+        if failed and time.time() - failed[0] < _RETRY_AFTER_S:  # in-training evaluations do not retry every time
+            raise failed[1]
+        print(f"fetching the Inception-v3 FID weights (~95 MB) from {url} into {cached.parent}", file=sys.stderr)
         return download_weights(url, cached, sha256, timeout_s)
     except GanforgeError as e:
-        raise GanforgeError(f"Inception-v3 weights not available ({e}); on a machine without internet, "
-                            f"download {WEIGHTS_URL} elsewhere and set eval.inception_weights=PATH "
-                            "(ganforge eval --inception-weights PATH)") from None
+        _FAILED[url] = (time.time(), e)
+        reason = str(e).removeprefix(f"{url}: ")
+        raise GanforgeError(f"Inception-v3 weights not in {cached.parent} and not downloadable ({reason}); "
+                            f"without internet, download {WEIGHTS_URL} elsewhere and set "
+                            "eval.inception_weights=PATH (ganforge eval --inception-weights PATH)") from None
+
+
+def _verified(path: Path, sha256: str) -> bool:
+    """sha256 check of the cached file, hashed once per (size, mtime) and process."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _HASHED:
+        _HASHED[key] = sha256_of(path)
+    return _HASHED[key] == sha256
 
 
 def download_weights(url: str, dest: Path, sha256: str, timeout_s: float = 60.0) -> Path:
@@ -264,8 +286,11 @@ class InceptionExtractor:
             f"inception-v3-fid (UNPUBLISHED weights, sha256 {sha256[:12]}: not comparable with published FIDs)"
 
     @torch.no_grad()
-    def run(self, x01: torch.Tensor, batch: int = 50) -> tuple[torch.Tensor, None]:
-        return torch.cat([self.net(x01[i:i + batch]) for i in range(0, len(x01), batch)]), None
+    def run(self, x01: torch.Tensor, batch: int = 10) -> tuple[torch.Tensor, None]:  # 10: fastest on a 2-core CPU
+        def as01(x):  # uint8 (a folder's reference images, kept small) or [0, 1] floats
+            return x.float().div(255) if x.dtype == torch.uint8 else x
+
+        return torch.cat([self.net(as01(x01[i:i + batch])) for i in range(0, len(x01), batch)]), None
 
 
 _LOADED: dict[str, InceptionExtractor] = {}  # one network per weights file and process

@@ -55,9 +55,13 @@ def _sized(build: Callable[[], nn.Module], which: str, cfg: Config) -> nn.Module
     numbers drawn): a config asking for more than a quarter of this machine's memory in weights
     alone (say model.width=10^6 in a hand-edited export) is refused instead of swapping or
     being killed mid-allocation."""
-    with torch.device("meta"):
-        probe = build()
-    numel = sum(t.numel() for t in (*probe.parameters(), *probe.buffers()))
+    try:
+        with torch.device("meta"):
+            probe = build()
+        numel = sum(t.numel() for t in (*probe.parameters(), *probe.buffers()))
+    except (RuntimeError, OverflowError, ValueError) as e:  # sizes past what a tensor can hold
+        raise ConfigError(f"model.width={cfg.model.width}, model.z_dim={cfg.model.z_dim}, data.resolution="
+                          f"{cfg.data.resolution}: {which} cannot be built at this size ({str(e).splitlines()[0][:80]})") from None
     need = numel * 4  # float32
     if need > memory_bytes() // 4:
         raise ConfigError(f"model.width={cfg.model.width}: {which} would have {numel:,} parameters "
