@@ -28,7 +28,7 @@ from ganforge.reporting import save_image_grid, save_scatter
 from ganforge.run import RunDir, find_resume, orphan_run, run_of_checkpoint
 from ganforge.trainer import Schedule, Trainer, TrainResult, make_schedule
 
-__all__ = ["train", "sample", "export", "evaluate", "load_generator", "prepare", "resolve_device"]
+__all__ = ["train", "sample", "interp", "export", "evaluate", "load_generator", "prepare", "resolve_device"]
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -255,6 +255,38 @@ def sample_dataset(source: str | Path, n: int, out: str | Path, seed: int = 0, f
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def interp(source: str | Path | GeneratorHandle, out: str | Path, seeds: list[int], steps: int = 16,
+           fps: float = 12.0, c: int | None = None) -> Path:
+    """`ganforge interp`: a latent walk through the latents of `seeds` (each the latent `sample
+    --seed S` draws first), `steps` frames per leg; a GIF (looping back to the first seed) or, for
+    `out` ending in .png, the frames of the open path in one strip."""
+    from ganforge import latent
+    from ganforge.reporting import save_gif, to_uint8
+
+    if len(seeds) < 2:
+        raise ConfigError(f"--seeds {' '.join(map(str, seeds))}: a walk needs at least two seeds")
+    if steps < 2 or steps > 1000:
+        raise ConfigError(f"--steps {steps}: frames per leg between two seeds, 2 to 1000")
+    if not 0 < fps <= 100:
+        raise ConfigError(f"--fps {fps}: frames per second, above 0 and at most 100")
+    out = paths.output_file(out, "--out", (".gif", ".png"))
+    G = source if isinstance(source, GeneratorHandle) else load_generator(source)
+    if G.is_points:
+        raise ConfigError("interp draws a walk of images; this generator makes 2-D points (use ganforge sample)")
+    keys = [G.inputs(1, seed, c=c if c is not None else (0 if G.num_classes else None)) for seed in seeds]
+    loop = out.suffix.lower() == ".gif"
+    legs = list(zip(keys, keys[1:] + keys[:1] if loop else keys[1:]))
+    t = torch.arange(steps) / steps  # each leg's end is the next leg's start
+    z = torch.cat([latent.interpolate(a["z"][0], b["z"][0], t, G.cfg.model.z_dist) for a, b in legs])
+    if not loop:
+        z = torch.cat([z, keys[-1]["z"]])  # the open path ends on the last seed
+    inputs = {"z": z, **({"c": keys[0]["c"].expand(len(z)).clone()} if "c" in keys[0] else {})}
+    x = G.generate(inputs, batch=256)
+    if loop:
+        return save_gif(to_uint8(x, G.value_range), out, duration_ms=round(1000 / fps))
+    return save_image_grid(x, out, G.value_range, nrow=len(z))
 
 
 def export(source: str | Path, out: str | Path) -> Path:

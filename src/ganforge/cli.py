@@ -36,6 +36,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["png", "idx"], default="png",
                    help="with --labels: a folder of PNGs per class, or MNIST-style IDX files")
 
+    w = sub.add_parser("interp", help="a latent walk through seeds, as a GIF or a PNG strip")
+    w.add_argument("source", help="checkpoint .pt, run folder, or export folder / generator.json")
+    w.add_argument("--out", default="walk.gif", help="walk.gif (loops back to the first seed) or walk.png (a strip)")
+    w.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3], help="the seeds to pass through (default 0 1 2 3)")
+    w.add_argument("--steps", type=int, default=16, help="frames from one seed to the next (default 16)")
+    w.add_argument("--fps", type=float, default=12.0, help="GIF frames per second (default 12)")
+    w.add_argument("--class", dest="c", type=int, help="class index (conditional generators; default 0)")
+
     e = sub.add_parser("export", help="export the generator as safetensors + JSON")
     e.add_argument("source", help="checkpoint .pt or run folder")
     e.add_argument("--out", required=True, help="output folder")
@@ -207,6 +215,9 @@ def _run(args) -> int:
                 print(api.sample_dataset(args.source, args.n, args.out, args.seed, args.format))
             else:
                 print(api.sample(args.source, args.n, args.out, args.seed, c=args.c, truncation=args.truncation))
+            return 0
+        if args.command == "interp":
+            print(api.interp(args.source, args.out, args.seeds, args.steps, args.fps, args.c))
             return 0
         if args.command == "eval":
             return _eval(args, api)

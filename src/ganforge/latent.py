@@ -33,3 +33,20 @@ def sample_z(n: int, z_dim: int, dist: str, generator: torch.Generator | None = 
             z[outside] = torch.randn(int(outside.sum()), generator=generator)
             outside = z.abs() > truncation
     return z
+
+
+def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, t: torch.Tensor, dist: str) -> torch.Tensor:
+    """Latents between z_a and z_b ([d] each) at fractions t ([k] in [0, 1]) -> [k, d].
+
+    normal: spherical interpolation (slerp, Shoemake 1985), as White (2016) recommends for Gaussian
+    latents: a straight line between two typical N(0, I) points passes through the low-norm middle
+    that G rarely saw, while the great circle keeps the norm typical. uniform: straight lines (the
+    cube is convex and has no such hole)."""
+    t = t.reshape(-1, 1).to(z_a)
+    if dist == "uniform":
+        return (1 - t) * z_a + t * z_b
+    cos = torch.dot(z_a, z_b) / (z_a.norm() * z_b.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if omega.abs() < 1e-6:  # (anti)parallel to float precision: slerp is the line
+        return (1 - t) * z_a + t * z_b
+    return (torch.sin((1 - t) * omega) * z_a + torch.sin(t * omega) * z_b) / torch.sin(omega)

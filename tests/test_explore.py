@@ -1,0 +1,69 @@
+"""Exploring a trained generator: latent interpolation and `ganforge interp`."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganforge import api, latent
+from ganforge.cli import main
+from ganforge.errors import ConfigError
+
+
+def test_slerp_keeps_the_endpoints_and_walks_the_great_circle():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(64, generator=g), torch.randn(64, generator=g)
+    t = torch.linspace(0, 1, 11)
+    z = latent.interpolate(a, b, t, "normal")
+    torch.testing.assert_close(z[0], a)
+    torch.testing.assert_close(z[-1], b)
+    # equal angular steps between endpoints of equal norm: consecutive points the same angle apart
+    z = latent.interpolate(a, b * a.norm() / b.norm(), t, "normal")
+    cos = torch.nn.functional.cosine_similarity(z[:-1], z[1:])
+    assert (cos.max() - cos.min()) < 1e-5
+    # for two orthogonal unit vectors the midpoint has unit norm (a straight line would give 0.707)
+    e1, e2 = torch.eye(2)
+    assert latent.interpolate(e1, e2, torch.tensor([0.5]), "normal")[0].norm().item() == pytest.approx(1.0)
+    mid_line = latent.interpolate(e1, e2, torch.tensor([0.5]), "uniform")[0]
+    assert mid_line.norm().item() == pytest.approx(math.sqrt(0.5))
+
+
+def test_interp_gif_frames_and_the_same_image_as_sample(tiny_run, tmp_path):
+    out = api.interp(tiny_run, tmp_path / "walk.gif", seeds=[3, 5, 7], steps=4, fps=10)
+    with Image.open(out) as gif:
+        assert gif.n_frames == 12  # 3 legs of 4 (looping back to seed 3)
+        assert gif.info["duration"] == 100
+        gif.seek(0)
+        first = np.asarray(gif.convert("L"))
+    # the walk's first frame is the image `ganforge sample --n 1 --seed 3` draws
+    api.sample(tiny_run, 1, tmp_path / "one.png", seed=3)
+    one = np.asarray(Image.open(tmp_path / "one.png").convert("L"))[4:-4, 4:-4]  # the grid's padding, 2x
+    # GIF frames are upscaled 4x, the grid 2x; the GIF's palette may move a grey level by a little
+    assert first[::4, ::4].shape == one[::2, ::2].shape
+    assert np.abs(first[::4, ::4].astype(int) - one[::2, ::2].astype(int)).max() <= 2
+
+
+def test_interp_png_strip_holds_the_open_path(tiny_run, tmp_path):
+    out = api.interp(tiny_run, tmp_path / "walk.png", seeds=[0, 1], steps=5)
+    w, h = Image.open(out).size
+    assert (w - 4) // (h - 4) == 6  # 5 steps and the last seed, in one row
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(seeds=[1]), "at least two seeds"), (dict(seeds=[1, 2], steps=1), "--steps 1"),
+    (dict(seeds=[1, 2], fps=0), "--fps 0"), (dict(seeds=[1, 2], out="walk.txt"), r"\.gif / \.png"),
+])
+def test_interp_refuses_bad_arguments(tiny_run, tmp_path, kwargs, message):
+    out = tmp_path / kwargs.pop("out", "walk.gif")
+    with pytest.raises(ConfigError, match=message):
+        api.interp(tiny_run, out, **kwargs)
+    assert not out.exists()
+
+
+def test_interp_cli(tiny_run, tmp_path, capsys):
+    assert main(["interp", str(tiny_run), "--out", str(tmp_path / "w.gif"), "--seeds", "1", "2", "--steps", "3"]) == 0
+    assert (tmp_path / "w.gif").is_file()
+    assert main(["interp", str(tiny_run), "--class", "2", "--out", str(tmp_path / "c.gif")]) == 2
+    assert "unconditional" in capsys.readouterr().err
