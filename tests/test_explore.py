@@ -67,3 +67,22 @@ def test_interp_cli(tiny_run, tmp_path, capsys):
     assert (tmp_path / "w.gif").is_file()
     assert main(["interp", str(tiny_run), "--class", "2", "--out", str(tmp_path / "c.gif")]) == 2
     assert "unconditional" in capsys.readouterr().err
+
+
+def test_every_report_has_a_truncation_sweep(tiny_run):
+    path = tiny_run / "report" / "truncation.png"
+    w, h = Image.open(path).size
+    assert (w, h) == (2 * (8 * 30 + 2), 2 * (6 * 30 + 2))  # 8 latents x 6 thresholds, 28 px + 2 px padding, 2x
+    assert "truncation.png" in (tiny_run / "report" / "report.html").read_text()
+    grid = np.asarray(Image.open(path).convert("L")).astype(int)
+    row = lambda r: grid[2 * (r * 30 + 2): 2 * (r * 30 + 30)]  # noqa: E731
+    assert np.abs(row(0) - row(5)).mean() > 0  # truncation changes the samples
+
+
+def test_truncation_sweep_rows_keep_the_latents_within_the_threshold(tiny_run):
+    G = api.load_generator(tiny_run)
+    for t in (2.0, 0.5, 0.25):
+        assert G.inputs(64, seed=0, truncation=t)["z"].abs().max() <= t
+    z_none, z_half = G.inputs(64, seed=0)["z"], G.inputs(64, seed=0, truncation=0.5)["z"]
+    inside = z_none.abs() <= 0.5
+    assert torch.equal(z_none[inside], z_half[inside])  # entries already inside are kept: same columns

@@ -289,6 +289,21 @@ def interp(source: str | Path | GeneratorHandle, out: str | Path, seeds: list[in
     return save_image_grid(x, out, G.value_range, nrow=len(z))
 
 
+SWEEP_THRESHOLDS = (None, 2.0, 1.5, 1.0, 0.5, 0.25)  # rows of the report's truncation grid (None: no truncation)
+
+
+def truncation_sweep(source: str | Path | GeneratorHandle, out: str | Path, n: int = 8, seed: int = 0,
+                     thresholds=SWEEP_THRESHOLDS) -> Path | None:
+    """A grid with a row per truncation threshold (BigGAN's trick: latent entries beyond it drawn
+    again) and a column per latent: the same seeds, so each column shows one sample losing variety
+    for typicality as the threshold falls. None for generators without normal latents or images."""
+    G = source if isinstance(source, GeneratorHandle) else load_generator(source)
+    if G.is_points or G.cfg.model.z_dist != "normal":
+        return None
+    rows = [G.sample(n, seed=seed, truncation=t) for t in thresholds]
+    return save_image_grid(torch.cat(rows), paths.output_file(out, "--out", paths.IMAGE_SUFFIXES), G.value_range, nrow=n)
+
+
 def export(source: str | Path, out: str | Path) -> Path:
     G = load_generator(source)
     return G.export(paths.output_dir(out, "--out"))

@@ -10,6 +10,7 @@ import time
 import torch
 
 from ganforge import config as config_mod
+from ganforge.checkpoint import isolated_rng
 from ganforge.config import Config
 from ganforge.data import Dataset
 from ganforge.reporting import make_gif, plot_curves, plot_metrics, save_image_grid, save_scatter, write_report
@@ -78,8 +79,14 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
                **{f"last eval {k}": v for k, v in (metrics_rows[-1] if metrics_rows else {}).items() if k != "step"},
                **_health_summary(r, health_rows),
                "checkpoint": str(r.checkpoint), "export": str(export_dir)}
+    from ganforge.api import SWEEP_THRESHOLDS, truncation_sweep
+
+    with isolated_rng():
+        sweep = truncation_sweep(recipe.generator(), report / "truncation.png")
+    rows = ", ".join("none" if t is None else f"{t:g}" for t in SWEEP_THRESHOLDS)
     images = {"final samples (fixed inputs)": frames[-1] if frames else None, "progress": gif,
-              "real data": run / "samples" / "reals.png", **{p.stem: p for p in plots}}
+              "real data": run / "samples" / "reals.png", **{p.stem: p for p in plots},
+              f"truncation sweep (rows: threshold {rows}; columns: the same latents)": sweep}
     return write_report(run.path, config_mod.dump(cfg), summary, images)
 
 
