@@ -86,3 +86,15 @@ def test_truncation_sweep_rows_keep_the_latents_within_the_threshold(tiny_run):
     z_none, z_half = G.inputs(64, seed=0)["z"], G.inputs(64, seed=0, truncation=0.5)["z"]
     inside = z_none.abs() <= 0.5
     assert torch.equal(z_none[inside], z_half[inside])  # entries already inside are kept: same columns
+
+
+def test_the_notebook_api(tiny_run):
+    import ganforge
+
+    G = ganforge.load_generator(tiny_run)
+    x = G.sample(4, seed=1)
+    assert x.shape == (4, 1, 28, 28) and -1 <= x.min() and x.max() <= 1
+    images = G.images(4, seed=1)
+    assert len(images) == 4 and images[0].mode == "L" and images[0].size == (28, 28)
+    expected = ((x[0, 0] + 1) / 2 * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+    assert np.array_equal(np.asarray(images[0]), expected)

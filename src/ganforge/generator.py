@@ -92,6 +92,17 @@ class GeneratorHandle:
         """n samples on the CPU, in batches of `batch`."""
         return self.generate(self.inputs(n, seed, c, truncation), batch)
 
+    def images(self, n: int, seed: int = 0, c: int | None = None, truncation: float | None = None) -> list:
+        """n samples as PIL images (grey "L" or "RGB"), the same ones `sample` gives for the seed."""
+        from PIL import Image
+
+        from ganforge.reporting import to_uint8
+
+        if self.is_points:
+            raise ConfigError("images() draws images; this generator makes 2-D points (use sample())")
+        arrays = to_uint8(self.sample(n, seed, c, truncation), self.value_range)  # [n, H, W, C]
+        return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in arrays]
+
     def export(self, out_dir: str | Path) -> Path:
         from ganforge import checkpoint
         from ganforge.config import to_dict
