@@ -304,7 +304,16 @@ def truncation_sweep(source: str | Path | GeneratorHandle, out: str | Path, n: i
     return save_image_grid(torch.cat(rows), paths.output_file(out, "--out", paths.IMAGE_SUFFIXES), G.value_range, nrow=n)
 
 
-def export(source: str | Path, out: str | Path) -> Path:
+def export(source: str | Path, out: str | Path, fmt: str = "safetensors") -> Path:
+    """safetensors + JSON (a folder, for ganforge itself), or an ONNX graph (a .onnx file) that any
+    ONNX runtime runs without ganforge: inputs z (and c), output samples in the data's range."""
+    if fmt == "onnx":
+        out = paths.output_file(out, "--out", (".onnx",))
+        from ganforge.onnx_export import export_onnx
+
+        return export_onnx(load_generator(source), out)
+    if fmt != "safetensors":
+        raise ConfigError(f"--format {fmt!r}: choose safetensors or onnx")
     G = load_generator(source)
     return G.export(paths.output_dir(out, "--out"))
 

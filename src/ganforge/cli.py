@@ -46,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="export the generator as safetensors + JSON")
     e.add_argument("source", help="checkpoint .pt or run folder")
-    e.add_argument("--out", required=True, help="output folder")
+    e.add_argument("--out", required=True, help="output folder (safetensors) or file.onnx (onnx)")
+    e.add_argument("--format", dest="fmt", choices=["safetensors", "onnx"], default="safetensors",
+                   help="safetensors + JSON for ganforge (default), or ONNX for any runtime (pip install ganforge[onnx])")
 
     v = sub.add_parser("eval", help="metrics of a checkpoint or an export (Parzen, FID, KID, PRDC, modes, ...)")
     v.add_argument("source", help="checkpoint .pt, run folder, or export folder / generator.json")
@@ -224,7 +226,7 @@ def _run(args) -> int:
         if args.command == "featurenet":
             return _featurenet(args)
         if args.command == "export":
-            print(api.export(args.source, args.out))
+            print(api.export(args.source, args.out, args.fmt))
             return 0
     except GanforgeError as e:
         print(f"error: {e}", file=sys.stderr)
