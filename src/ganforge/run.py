@@ -102,9 +102,11 @@ def _claim(path: Path):
     fields = dict(line.split(" ", 1) for line in f.read().splitlines() if " " in line)
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:  # held by a live process
         f.close()
         return None
+    except OSError:  # a file system without locks (some network mounts): go on unlocked, as before 0.3
+        pass
     if fields.get("host", socket.gethostname()) != socket.gethostname():
         f.close()
         return None
