@@ -139,3 +139,30 @@ def test_export_format_refusals(tiny_run, tmp_path, capsys):
         main(["export", str(tiny_run), "--format", "tflite", "--out", str(tmp_path / "x")])
     assert exit_.value.code == 2 and "invalid choice: 'tflite'" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_tensorboard_mirror_holds_the_runs_numbers_and_grids(tmp_path):
+    pytest.importorskip("tensorboard")
+    import json
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from conftest import tiny_overrides
+    from ganforge import config
+
+    cfg = config.load(None, tiny_overrides(tmp_path, "log.tensorboard=true", "eval.every_steps=16",
+                                           "eval.metrics=[modes]", "eval.num_samples=200"))
+    run_dir, _ = api.train(cfg, log=lambda s: None)
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    rows = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+    loss_d = events.Scalars("stats/loss_D")
+    assert [e.step for e in loss_d] == [r["step"] for r in rows]
+    assert [e.value for e in loss_d] == pytest.approx([r["loss_D"] for r in rows], rel=1e-6)
+    assert [e.step for e in events.Scalars("metrics/modes_hit")] == [16, 32]
+    grids = events.Images("samples (fixed inputs)")
+    assert [g.step for g in grids] == [0, 16, 32] and grids[0].width > 0
+
+
+def test_tensorboard_off_by_default_writes_nothing(tiny_run):
+    assert not (tiny_run / "tensorboard").exists()

@@ -108,6 +108,8 @@ def _train_in(run: RunDir | None, cfg: Config, data: Dataset, recipe: Recipe, sc
               ckpt_path: Path | None, device: torch.device, info, log, started: float) -> tuple[Path | None, TrainResult]:
     if run is not None:
         run.write_config(cfg)
+        if cfg.log.tensorboard:
+            run.mirror_to_tensorboard(ckpt["step"] if ckpt else 0)
         note = f" (a {ckpt['upgraded_from']} checkpoint, upgraded on load)" if ckpt and "upgraded_from" in ckpt else ""
         run.log(f"start at step {ckpt['step'] if ckpt else 0}{note}: {data.name} ({len(data)} samples, {data.source}), "
                 f"{cfg.train.recipe} (G {config_mod.net_names(cfg)[0]}, D {config_mod.net_names(cfg)[1]}), device {device}, precision {recipe.precision}, "

@@ -171,6 +171,7 @@ class LogConfig:
     ckpt_keep: int = 3
     progress: bool = True
     report: bool = True  # report/ at the end (GIF, plots, report.html); the export is written either way
+    tensorboard: bool = False  # also a TensorBoard event file in <run>/tensorboard/ (ganforge[tensorboard])
 
 
 @dataclass

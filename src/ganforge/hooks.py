@@ -37,6 +37,7 @@ class SampleGrids:
         self.num_reals = cfg.log.num_samples if data.kind == "image" else 2000
         c = self.fixed_inputs.get("c")  # a conditional model's grid has a row per class
         self.nrow = int((c == c[0]).sum()) if c is not None and (c == c[0]).sum() > 1 else None
+        self._last_step = None  # the step of the last grid drawn
 
     def state_dict(self) -> dict:
         return {"fixed_inputs": {k: v.cpu() for k, v in self.fixed_inputs.items()}}
@@ -52,9 +53,13 @@ class SampleGrids:
             self.on_sample(trainer)
 
     def on_sample(self, trainer) -> None:
+        if trainer.step == self._last_step:
+            return  # the end of training asks again after an epoch-end grid of the same step
+        self._last_step = trainer.step
         x = self.recipe.sample(self.fixed_inputs)
-        save_samples(x, self.run / "samples" / f"step_{trainer.step:07d}.png", self.data, f"step {trainer.step}",
-                     self.nrow)
+        path = save_samples(x, self.run / "samples" / f"step_{trainer.step:07d}.png", self.data,
+                            f"step {trainer.step}", self.nrow)
+        self.run.image_written("samples (fixed inputs)", path, trainer.step)
 
 
 def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, export_dir, started: float):

@@ -121,6 +121,7 @@ class RunDir:
     def __init__(self, path: Path, lock=None):
         self.path = Path(path)
         self._lock = lock  # the open, flocked marker: other processes see this run as in use
+        self.mirror = None  # a TensorBoardMirror when log.tensorboard is on
 
     @classmethod
     def new(cls, cfg: Config) -> "RunDir":
@@ -160,8 +161,21 @@ class RunDir:
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
         return self
 
+    def mirror_to_tensorboard(self, start_step: int) -> None:
+        from ganforge.tensorboard import TensorBoardMirror
+
+        self.mirror = TensorBoardMirror(self.path / "tensorboard", start_step)
+
+    def image_written(self, tag: str, path: Path, step: int) -> None:
+        """A picture the run just saved (a sample grid), for the mirror."""
+        if self.mirror is not None:
+            self.mirror.image(tag, path, step)
+
     def release(self) -> None:
         """Let other processes resume this run (at the end of training)."""
+        if self.mirror is not None:
+            self.mirror.close()
+            self.mirror = None
         if self._lock is not None:
             self._lock.close()
             self._lock = None
@@ -184,6 +198,8 @@ class RunDir:
     def append(self, name: str, row: dict) -> None:
         with open(self.path / name, "a") as f:
             f.write(json.dumps(row) + "\n")
+        if self.mirror is not None:
+            self.mirror.row(Path(name).stem, row)
 
     def read(self, name: str) -> list[dict]:
         return read_jsonl(self.path / name)
