@@ -27,13 +27,19 @@ FAMILIES = ("model.conditional=projection", "model.d_spectral_norm=true", "loss.
             "loss.r1_every=2", "train.ema_halflife_kimg=0.5", "train.augment=color,translation,cutout")
 
 
-@pytest.mark.parametrize("update", ["alternating", "simultaneous", "families"])
+WGAN_GP_PACK = ("loss.kind=wasserstein", "loss.gp_weight=10", "train.n_dis=2", "train.pack=2",
+                "optim.betas=[0.0, 0.9]")
+ACGAN = ("model.conditional=acgan",)
+
+
+@pytest.mark.parametrize("update", ["alternating", "simultaneous", "families", "wgan_gp_pack", "acgan"])
 def test_parameters_stay_identical_across_ranks(tmp_path, update):
     out = tmp_path / "ddp.json"
     # dropout on: each rank draws its own masks, and the gradients are still averaged into one model;
     # "families": a conditional projection D with SN, hinge loss, lazy R1 through the plain D, EMA and
-    # DiffAugment (each rank augments with its own stream)
-    extra = FAMILIES if update == "families" else (f"train.update={update}",)
+    # DiffAugment (each rank augments with its own stream); "wgan_gp_pack": the gradient penalty's
+    # double backward and PacGAN packing per rank; "acgan": D's class head in the same all-reduce
+    extra = {"families": FAMILIES, "wgan_gp_pack": WGAN_GP_PACK, "acgan": ACGAN}.get(update, (f"train.update={update}",))
     p = torchrun(2, str(HERE / "ddp_worker.py"), str(out), *tiny_overrides(tmp_path, "train.epochs=1", *extra))
     assert p.returncode == 0, p.stderr[-3000:]
     r = json.loads(out.read_text())
