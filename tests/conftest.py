@@ -60,3 +60,26 @@ def no_weight_downloads(monkeypatch):
     closed local port (and fails at once) unless a test serves them itself."""
     monkeypatch.setenv("GANFORGE_INCEPTION_URL", "http://127.0.0.1:9/no-network-in-tests.pth")
     monkeypatch.delenv("GANFORGE_INCEPTION_WEIGHTS", raising=False)
+
+
+def train_tiny(tmp_path: Path, *extra: str) -> Path:
+    """Train the tiny config (with `extra` overrides) under tmp_path; the run folder."""
+    from ganforge import api
+
+    run_dir, _ = api.train(config.load(None, tiny_overrides(tmp_path, *extra)), log=lambda s: None)
+    return run_dir
+
+
+def tiny_yaml(tmp_path: Path) -> Path:
+    """The tiny config as a YAML file (tmp_path/tiny.yaml), for tests that go through the CLI."""
+    import yaml
+
+    path = tmp_path / "tiny.yaml"
+    if not path.exists():
+        d: dict = {}
+        for item in tiny_overrides(tmp_path):
+            key, value = item.split("=", 1)
+            section, name = key.split(".")
+            d.setdefault(section, {})[name] = yaml.safe_load(value)
+        path.write_text(yaml.safe_dump(d))
+    return path

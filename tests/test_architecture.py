@@ -12,7 +12,6 @@ from ganforge.cli import main
 from ganforge.errors import CheckpointError, ConfigError
 from ganforge.generator import load_generator
 
-from conftest import tiny_overrides
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -17,21 +17,19 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
-from conftest import tiny_overrides
-from ganforge import api, cli, config
+from conftest import tiny_yaml, train_tiny
+from ganforge import cli
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     """A folder of good and bad files; the cases refer to them by name."""
     root = tmp_path_factory.mktemp("corpus")
-    run_dir, _ = api.train(config.load(None, tiny_overrides(root, "train.max_steps=4")), log=lambda s: None)
+    run_dir = train_tiny(root, "train.max_steps=4")
     good_ckpt = run_dir / "ckpt" / "last.pt"
     shutil.copytree(run_dir / "export", root / "export")
-    cond_dir, _ = api.train(config.load(None, tiny_overrides(root, "train.max_steps=2", "model.conditional=cgan",
-                                                             "run.name=cond")), log=lambda s: None)
+    cond_dir = train_tiny(root, "train.max_steps=2", "model.conditional=cgan", "run.name=cond")
     shutil.copytree(cond_dir / "export", root / "cond_export")
     ckpt = torch.load(good_ckpt, weights_only=True)
 
@@ -81,7 +79,7 @@ def corpus(tmp_path_factory) -> Path:
     (root / "broken.yaml").write_text("train: {epochs: 3\n  batch_size: [\n")
     (root / "unknown_key.yaml").write_text("train:\n  epochz: 3\n")
     (root / "unknown_section.yaml").write_text("trian:\n  epochs: 3\n")
-    (root / "tiny.yaml").write_text(yaml.safe_dump(_as_yaml(tiny_overrides(root))))
+    tiny_yaml(root)
     flat = root / "flat_images"
     flat.mkdir()
     from PIL import Image
@@ -94,15 +92,6 @@ def corpus(tmp_path_factory) -> Path:
 class _Pickled:  # any class: torch.save pickles it; weights_only loading must refuse it
     def __reduce__(self):
         return (print, ("this would have run",))
-
-
-def _as_yaml(overrides: list[str]) -> dict:
-    d: dict = {}
-    for item in overrides:
-        key, value = item.split("=", 1)
-        section, name = key.split(".")
-        d.setdefault(section, {})[name] = yaml.safe_load(value)
-    return d
 
 
 # (case id, argv with {c} for the corpus folder, a regex the error line must match)

@@ -11,14 +11,10 @@ from conftest import needs_mnist
 
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
-    from ganforge import config
-    from conftest import tiny_overrides
+    from conftest import train_tiny
 
-    tmp = tmp_path_factory.mktemp("toy")
-    cfg = config.load(None, tiny_overrides(tmp, "data.name=ring", "data.toy_num_samples=512", "model.z_dim=2",
-                                           "model.d_dropout=0.0"))
-    run_dir, _ = api.train(cfg, log=lambda s: None)
-    return run_dir
+    return train_tiny(tmp_path_factory.mktemp("toy"), "data.name=ring", "data.toy_num_samples=512",
+                      "model.z_dim=2", "model.d_dropout=0.0")
 
 
 @pytest.fixture(scope="module")

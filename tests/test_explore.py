@@ -103,14 +103,10 @@ def test_the_notebook_api(tiny_run):
 @pytest.fixture(scope="module")
 def dcgan_cond_run(tmp_path_factory):
     """A tiny conditional DCGAN (the demo's architecture, narrower), two steps."""
-    from conftest import tiny_overrides
-    from ganforge import config
+    from conftest import train_tiny
 
-    tmp = tmp_path_factory.mktemp("onnx")
-    cfg = config.load(None, tiny_overrides(tmp, "model.arch=dcgan", "model.width=8", "model.conditional=cgan",
-                                           "train.max_steps=2"))
-    run_dir, _ = api.train(cfg, log=lambda s: None)
-    return run_dir
+    return train_tiny(tmp_path_factory.mktemp("onnx"), "model.arch=dcgan", "model.width=8",
+                      "model.conditional=cgan", "train.max_steps=2")
 
 
 @pytest.mark.parametrize("which", ["mlp", "dcgan_conditional"])

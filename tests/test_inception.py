@@ -12,8 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import tiny_overrides
-from ganforge import api, config
+from conftest import train_tiny
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
 from ganforge.metrics.inception import FEATURE_DIM, FIDInceptionV3, _avg3, download_weights, find_weights, load_inception
@@ -158,10 +157,8 @@ def icon_run(tmp_path_factory):
         rgba[..., :3] = rng.integers(0, 256, 3)
         rgba[4:12, 4:12, 3] = 255
         Image.fromarray(rgba, "RGBA").save(root / f"icon{i:02d}.png")
-    cfg = config.load(None, tiny_overrides(runs, "data.name=folder", f"data.root={root}", "data.resolution=16",
-                                           "data.channels=3", "train.batch_size=8", "train.max_steps=2"))
-    run_dir, _ = api.train(cfg, log=lambda s: None)
-    return run_dir
+    return train_tiny(runs, "data.name=folder", f"data.root={root}", "data.resolution=16", "data.channels=3",
+                      "train.batch_size=8", "train.max_steps=2")
 
 
 def test_eval_on_a_folder_run_uses_inception_and_names_it(icon_run, random_weights, tmp_path, capsys):

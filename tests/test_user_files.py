@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import tiny_overrides
+from conftest import tiny_overrides, tiny_yaml
 from ganforge import api, cli, config
 from ganforge.data import build_dataset
 from ganforge.data.folder import load_folder
@@ -32,7 +32,7 @@ def test_resuming_a_loose_checkpoint_starts_a_new_run_and_touches_nothing_beside
     before = _tree(home)
     monkeypatch.chdir(home / "Downloads")
     for resume in (str(home / "Downloads" / "model.pt"), "model.pt"):  # absolute and relative
-        code = cli.main(["train", str(_tiny_yaml(tmp_path)), "--resume", resume,
+        code = cli.main(["train", str(tiny_yaml(tmp_path)), "--resume", resume,
                          "train.epochs=2"])
         assert code == 0
         assert _tree(home) == before  # the sentinel and everything else beside the checkpoint untouched
@@ -44,20 +44,6 @@ def test_resuming_a_loose_checkpoint_starts_a_new_run_and_touches_nothing_beside
     assert "seeded from the loose checkpoint" in (new / "log.txt").read_text()
 
 
-def _tiny_yaml(tmp_path):
-    import yaml
-
-    path = tmp_path / "tiny.yaml"
-    if not path.exists():
-        d = {}
-        for item in tiny_overrides(tmp_path):
-            key, value = item.split("=", 1)
-            section, name = key.split(".")
-            d.setdefault(section, {})[name] = yaml.safe_load(value)
-        path.write_text(yaml.safe_dump(d))
-    return path
-
-
 def test_resume_auto_restarts_in_a_run_folder_killed_before_its_first_checkpoint(tmp_path, capsys):
     """A real process, killed with SIGKILL before its first checkpoint: its lock dies with it, and
     `--resume auto` starts over in its folder instead of leaving an orphan."""
@@ -67,7 +53,7 @@ def test_resume_auto_restarts_in_a_run_folder_killed_before_its_first_checkpoint
     import time
 
     overrides = tiny_overrides(tmp_path, "train.epochs=1000", "log.ckpt_every_steps=1000000")
-    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "train", str(_tiny_yaml(tmp_path)), *overrides],
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "train", str(tiny_yaml(tmp_path)), *overrides],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
@@ -227,7 +213,7 @@ def test_cli_warnings_are_one_line_without_source(tmp_path, capsys):
     for i in range(4):
         Image.new("RGB", (8, 8), (i, i, i)).save(root / f"{i}.png")
     (root / "junk.png").write_bytes(b"junk")
-    code = cli.main(["train", str(_tiny_yaml(tmp_path)), "data.name=folder", f"data.root={root}",
+    code = cli.main(["train", str(tiny_yaml(tmp_path)), "data.name=folder", f"data.root={root}",
                      "data.resolution=8", "data.channels=1", "train.batch_size=2", "train.max_steps=1",
                      "eval.every_steps=0", "health.every_steps=0"])
     err = capsys.readouterr().err

@@ -97,6 +97,7 @@ def save(path: str | Path, payload: dict) -> None:
 # What every checkpoint holds, and the type each must have (a forged or damaged file is refused
 # here, with the key named, rather than failing later with a KeyError deep inside a recipe).
 REQUIRED = {"config": dict, "recipe": dict, "step": int, "rng": dict}
+ANOTHER = "use another checkpoint of the run (ckpt/step_*.pt)"  # the fix for a damaged checkpoint
 
 
 def load(path: str | Path) -> dict:
@@ -108,7 +109,7 @@ def load(path: str | Path) -> dict:
         raise CheckpointError(f"checkpoint not found: {path}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file (0 bytes), not a checkpoint: its writing was cut off or it "
-                              "was copied incompletely; use another checkpoint of the run (ckpt/step_*.pt)")
+                              f"was copied incompletely; {ANOTHER}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for truncated / foreign / malicious files
@@ -121,10 +122,10 @@ def load(path: str | Path) -> dict:
     for key, kind in REQUIRED.items():
         if key not in ckpt:
             raise CheckpointError(f"{path}: this checkpoint lacks {key!r}, which every ganforge checkpoint holds "
-                                  "(damaged or edited): use another checkpoint of the run (ckpt/step_*.pt)")
+                                  f"(damaged or edited): {ANOTHER}")
         if not isinstance(ckpt[key], kind) or isinstance(ckpt[key], bool):
             raise CheckpointError(f"{path}: the checkpoint's {key!r} is {ckpt[key]!r:.60}, not a {kind.__name__} "
-                                  "(damaged or edited): use another checkpoint of the run (ckpt/step_*.pt)")
+                                  f"(damaged or edited): {ANOTHER}")
     return upgrade_v1(ckpt) if fmt == FORMAT_V1 else ckpt
 
 
@@ -216,8 +217,7 @@ def load_generator_source(path: str | Path) -> tuple[dict, dict[str, dict], int]
     nets = {}
     players = ckpt["recipe"].get("players")
     if not isinstance(players, dict) or not all(isinstance(p, dict) and "net" in p for p in players.values()):
-        raise CheckpointError(f"{path}: the checkpoint's recipe holds no nets (damaged or edited): use another "
-                              "checkpoint of the run (ckpt/step_*.pt)")
+        raise CheckpointError(f"{path}: the checkpoint's recipe holds no nets (damaged or edited): {ANOTHER}")
     for n, p in players.items():
         nets[n] = p["net"]
         if "ema" in p:

@@ -33,8 +33,8 @@ class _Graph(torch.nn.Module):
 
 def export_onnx(handle, out: Path) -> Path:
     try:
-        import onnx  # noqa: F401
-        import onnxscript  # noqa: F401
+        import onnx
+        import onnxscript  # noqa: F401  (torch's exporter needs it)
     except ImportError:
         raise GanforgeError("ONNX export needs the onnx and onnxscript packages: pip install 'ganforge[onnx]'") from None
     if not isinstance(handle.G, torch.nn.Module):
@@ -54,8 +54,6 @@ def export_onnx(handle, out: Path) -> Path:
         meta = {"producer": f"ganforge {__version__}", "step": str(handle.step), "value_range":
                 "[-1, 1]" if handle.value_range == "signed" else "[0, 1]", "z_dim": str(cfg.model.z_dim),
                 "z_dist": cfg.model.z_dist, "num_classes": str(K), "dataset": cfg.data.name}
-        import onnx
-
         for key, value in meta.items():
             model.metadata_props.add(key=key, value=value)
         onnx.save(model, tmp)

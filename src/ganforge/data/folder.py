@@ -64,15 +64,16 @@ class FolderScan:
         return text
 
     def warning(self) -> str | None:
-        parts = []
-        for reason, names in self.skipped.items():
-            shown = ", ".join(names[:_SHOWN]) + (f", ... and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
-            parts.append(f"skipped {len(names)} {reason}: {shown}")
+        parts = [f"skipped {len(names)} {reason}: {_shown(names)}" for reason, names in self.skipped.items()]
         if self.first_frame_of:
-            names = self.first_frame_of
-            parts.append(f"used the first frame of {len(names)} animated image(s): " + ", ".join(names[:_SHOWN])
-                         + (f", ... and {len(names) - _SHOWN} more" if len(names) > _SHOWN else ""))
+            parts.append(f"used the first frame of {len(self.first_frame_of)} animated image(s): "
+                         + _shown(self.first_frame_of))
         return f"{self.root}: " + "; ".join(parts) if parts else None
+
+
+def _shown(names: list[str]) -> str:
+    """The first names of a list, and how many more."""
+    return ", ".join(names[:_SHOWN]) + (f", ... and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
 
 
 def _to_8bit(im):

@@ -164,8 +164,7 @@ class _Context:
                 except GanforgeError as e:
                     raise NotApplicable(str(e)) from None
             if self.spec.feature_net is None:
-                raise NotApplicable(f"no feature network for '{self.cfg.data.name}' data (shipped: MNIST and "
-                                    "Fashion-MNIST classifiers); numbers in another network's space would not compare")
+                raise NotApplicable(_no_feature_net(self.cfg.data.name))
             return load_extractor(self.spec.feature_net)
         return self.once("extractor", load)
 
@@ -319,7 +318,7 @@ def evaluate_generator(G: "GeneratorHandle", metrics: list[str], num_samples: in
     the others an empty list."""
     check_metric_names(metrics)
     cfg = G.cfg
-    refused = {name: why for name in metrics if (why := refusal(name, cfg, G.num_classes))}
+    refused = refusals(metrics, cfg, G.num_classes)
     if len(refused) == len(metrics):  # nothing to compute: no samples either
         fake = None
     else:
@@ -344,35 +343,48 @@ def evaluate_generator(G: "GeneratorHandle", metrics: list[str], num_samples: in
     return records
 
 
-def refusal(name: str, cfg: Config, num_classes: int = 0) -> str | None:
-    """Why metric `name` cannot apply to a generator of `cfg`, decided from the config alone
-    (before any sample is drawn); None when it may apply. The metrics themselves still refuse
-    what only the data can tell (a split missing from the search path)."""
+FEATURE_METRICS = ("fid", "kid", "prdc", "class_fid")  # the ones computed in a feature space
+
+
+def _no_feature_net(data: str) -> str:
+    return (f"no feature network for '{data}' data (shipped: MNIST and Fashion-MNIST classifiers); numbers "
+            "in another network's space would not compare")
+
+
+def refusals(names: list[str], cfg: Config, num_classes: int = 0) -> dict[str, str]:
+    """{metric: why it cannot apply to a generator of `cfg`}, decided from the config alone (before
+    any sample is drawn). The metrics themselves still refuse what only the data can tell (a split
+    missing from the search path)."""
     from ganforge.data import DATASETS
 
     spec, data = DATASETS[cfg.data.name], cfg.data.name
-    if name == "parzen" and spec.real_splits != "mnist":
-        return (f"the Goodfellow et al. 2014 Parzen protocol is defined for MNIST (sigma chosen on its validation "
-                f"split, scored on its test split); this generator was trained on '{data}': use fid / kid / prdc")
-    if name in ("fid", "kid", "prdc", "class_fid") and spec.kind != "points" and spec.feature_net is None \
-            and not cfg.eval.feature_net:
-        return (f"no feature network for '{data}' data (shipped: MNIST and Fashion-MNIST classifiers); numbers "
-                "in another network's space would not compare")
-    if name in ("fid", "kid", "prdc", "class_fid") and spec.feature_net == "inception-v3" and not cfg.eval.feature_net:
-        from ganforge.metrics.inception import find_weights
+    feature_space = None  # why no feature space can be had, asked once for all the feature metrics
+    if any(n in FEATURE_METRICS for n in names) and spec.kind != "points" and not cfg.eval.feature_net:
+        if spec.feature_net is None:
+            feature_space = _no_feature_net(data)
+        elif spec.feature_net == "inception-v3":
+            from ganforge.metrics.inception import find_weights
 
-        try:
-            find_weights(cfg.eval.inception_weights)  # a first use fetches them
-        except GanforgeError as e:
-            return str(e)
-    if name == "class_fid" and not num_classes:
-        return "per-class FID needs a conditional generator (model.conditional); this one takes no class"
-    if name == "modes" and spec.modes is None:
-        return f"no mode definition for '{data}' data (classes of MNIST / Fashion-MNIST, Stacked MNIST, toy mixtures)"
-    if name == "memorization" and (spec.kind == "points" or spec.real_splits is None):
-        return (f"memorisation is checked against a standard dataset's training and test images; '{data}' "
-                "has none" + (" (its samples are points)" if spec.kind == "points" else ""))
-    return None
+            try:
+                find_weights(cfg.eval.inception_weights)  # a first use fetches them
+            except GanforgeError as e:
+                feature_space = str(e)
+    why = {}
+    for name in names:
+        if name == "parzen" and spec.real_splits != "mnist":
+            why[name] = (f"the Goodfellow et al. 2014 Parzen protocol is defined for MNIST (sigma chosen on its "
+                         f"validation split, scored on its test split); this generator was trained on '{data}': "
+                         "use fid / kid / prdc")
+        elif name in FEATURE_METRICS and feature_space:
+            why[name] = feature_space
+        elif name == "class_fid" and not num_classes:
+            why[name] = "per-class FID needs a conditional generator (model.conditional); this one takes no class"
+        elif name == "modes" and spec.modes is None:
+            why[name] = f"no mode definition for '{data}' data (classes of MNIST / Fashion-MNIST, Stacked MNIST, toy mixtures)"
+        elif name == "memorization" and (spec.kind == "points" or spec.real_splits is None):
+            why[name] = (f"memorisation is checked against a standard dataset's training and test images; '{data}' "
+                         "has none" + (" (its samples are points)" if spec.kind == "points" else ""))
+    return why
 
 
 def default_metrics(cfg: Config) -> list[str]:

@@ -50,9 +50,6 @@ class Recipe(Protocol):
     def generator(self) -> "GeneratorHandle": ...  # the live generator, for metrics and export
     def stat_labels(self) -> dict[str, str]: ...  # stat key -> name on the progress line
     def stat_plots(self) -> tuple["StatPlot", ...]: ...  # how the report draws the statistics
-    def grad_norms(self) -> dict[str, float]:
-        """The L2 norm of each player's gradient (over all its parameters) at its last measured update."""
-        return {f"grad_{n}": float(p.grad_norm) for n, p in self.players.items() if p.grad_norm is not None}
 
     def set_epoch(self, epoch: int) -> None: ...
     def grad_norms(self) -> dict[str, float]: ...  # "grad_<player>" -> norm at its last measured update
