@@ -44,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--fps", type=float, default=12.0, help="GIF frames per second (default 12)")
     w.add_argument("--class", dest="c", type=int, help="class index (conditional generators; default 0)")
 
+    r = sub.add_parser("serve", help="a web page to explore a generator (seed, class, truncation, directions, walks)")
+    r.add_argument("source", help="run folder, checkpoint .pt, or export folder / generator.json")
+    r.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
+    r.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
+    r.add_argument("--directions", type=int, default=5, help="latent direction sliders (default 5, at most 20)")
+
     e = sub.add_parser("export", help="export the generator as safetensors + JSON")
     e.add_argument("source", help="checkpoint .pt or run folder")
     e.add_argument("--out", required=True, help="output folder (safetensors) or file.onnx (onnx)")
@@ -188,6 +195,23 @@ def _featurenet(args) -> int:
     return 0
 
 
+def _serve(args) -> int:
+    from ganforge.serve.app import ExplorerServer
+
+    if not 0 <= args.directions <= 20:
+        raise GanforgeError(f"--directions {args.directions}: 0 to 20 sliders")
+    server = ExplorerServer(args.source, args.host, args.port, args.directions)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {args.host}: other machines can reach this page", file=sys.stderr)
+    print(f"serving {args.source} at {server.url}  (Ctrl+C stops)", flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn shuts down cleanly, then passes Ctrl+C on: the usual way to stop
+        pass
+    print("stopped", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     # Overrides may come after flags (`train CFG --dry-run k=v`): argparse leaves those unknown.
@@ -223,6 +247,8 @@ def _run(args) -> int:
             return 0
         if args.command == "eval":
             return _eval(args, api)
+        if args.command == "serve":
+            return _serve(args)
         if args.command == "featurenet":
             return _featurenet(args)
         if args.command == "export":

@@ -46,10 +46,22 @@ class GeneratorHandle:
 
         return class_count(self.cfg)
 
-    def inputs(self, n: int, seed: int = 0, c: int | None = None, truncation: float | None = None) -> dict:
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Names of a conditional generator's classes (the dataset's, else the class numbers)."""
+        from ganforge.data.sources import IDX_DATASETS
+
+        # the embedded subset is MNIST's, under its own name
+        names = getattr(IDX_DATASETS.get(self.cfg.data.name.removesuffix("-embedded")), "classes", ())
+        K = self.num_classes
+        return tuple(names) if len(names) == K else tuple(str(i) for i in range(K))
+
+    def inputs(self, n: int, seed: int = 0, c: int | None = None, truncation: float | None = None,
+               psi: float | None = None) -> dict:
         """Generator inputs for n samples, on the CPU, the same for the same seed everywhere. A
         conditional generator gets class `c` for all n, or (c=None) the classes in turn, 0, 1, ...,
-        K-1, 0, ... so that every class has its share."""
+        K-1, 0, ... so that every class has its share. `truncation` (a threshold) and `psi` (toward
+        the mean latent) are the two truncation tricks of ganforge.latent."""
         K = self.num_classes
         if c is not None and not K:
             raise ConfigError(f"class {c} asked for, but this generator is unconditional (it takes no class)")
@@ -59,7 +71,12 @@ class GeneratorHandle:
         if truncation is not None and (m.z_dist != "normal" or truncation <= 0):
             raise ConfigError(f"truncation={truncation}: the truncation trick takes a positive threshold and "
                               f"normal latents (this generator's are {m.z_dist})")
+        if psi is not None and not 0.0 <= psi <= 1.0:
+            raise ConfigError(f"psi={psi}: truncation toward the mean latent takes psi between 0 and 1 "
+                              "(1: no change, 0: the mean latent)")
         z = latent.sample_z(n, m.z_dim, m.z_dist, torch.Generator().manual_seed(seed), truncation)
+        if psi is not None:
+            z = latent.toward_mean(z, psi)
         if not K:
             return {"z": z}
         return {"z": z, "c": torch.full((n,), c) if c is not None else torch.arange(n) % K}
@@ -88,20 +105,26 @@ class GeneratorHandle:
         return torch.cat([p.cpu() for p in parts] if to_cpu else parts)
 
     def sample(self, n: int, seed: int = 0, c: int | None = None, truncation: float | None = None,
-               batch: int = 1000) -> torch.Tensor:
+               batch: int = 1000, psi: float | None = None) -> torch.Tensor:
         """n samples on the CPU, in batches of `batch`."""
-        return self.generate(self.inputs(n, seed, c, truncation), batch)
+        return self.generate(self.inputs(n, seed, c, truncation, psi), batch)
 
-    def images(self, n: int, seed: int = 0, c: int | None = None, truncation: float | None = None) -> list:
-        """n samples as PIL images (grey "L" or "RGB"), the same ones `sample` gives for the seed."""
+    def to_images(self, x: torch.Tensor) -> list:
+        """Samples [N, C, H, W] in the data's range -> PIL images (grey "L" or "RGB")."""
         from PIL import Image
 
         from ganforge.reporting import to_uint8
 
         if self.is_points:
             raise ConfigError("images() draws images; this generator makes 2-D points (use sample())")
-        arrays = to_uint8(self.sample(n, seed, c, truncation), self.value_range)  # [n, H, W, C]
-        return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in arrays]
+        return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in to_uint8(x, self.value_range)]
+
+    def images(self, n: int, seed: int = 0, c: int | None = None, truncation: float | None = None,
+               psi: float | None = None) -> list:
+        """n samples as PIL images (grey "L" or "RGB"), the same ones `sample` gives for the seed."""
+        if self.is_points:
+            raise ConfigError("images() draws images; this generator makes 2-D points (use sample())")
+        return self.to_images(self.sample(n, seed, c, truncation, psi=psi))
 
     def export(self, out_dir: str | Path) -> Path:
         from ganforge import checkpoint

@@ -3,8 +3,13 @@
 normal:  z ~ N(0, I)
 uniform: z ~ U[-sqrt 3, sqrt 3]^d, zero mean and unit variance (as in Goodfellow et al.'s code)
 
-`truncation` t (normal z only) is the truncation trick of BigGAN (Brock et al. 2019): every entry
-with |z_i| > t is drawn again until it falls inside, trading variety for fidelity.
+Two ways to trade variety for typicality:
+- `truncation` t (normal z only) is the truncation trick of BigGAN (Brock et al. 2019): every entry
+  with |z_i| > t is drawn again until it falls inside;
+- `psi` in [0, 1] pulls latents toward the mean latent, z_mean + psi (z - z_mean), as StyleGAN does
+  in w (Karras et al. 2019): 1 leaves them, 0 gives every sample the mean latent. Both of our latent
+  distributions have mean 0, so here it is psi * z; the web explorer's slider and the report's
+  sweep use it because it moves smoothly with psi.
 """
 
 from __future__ import annotations
@@ -33,6 +38,15 @@ def sample_z(n: int, z_dim: int, dist: str, generator: torch.Generator | None = 
             z[outside] = torch.randn(int(outside.sum()), generator=generator)
             outside = z.abs() > truncation
     return z
+
+
+def toward_mean(z: torch.Tensor, psi: float, mean: torch.Tensor | None = None) -> torch.Tensor:
+    """z_mean + psi (z - z_mean); z_mean is 0 for normal and uniform z (StyleGAN passes its mean w)."""
+    if not 0.0 <= psi <= 1.0:
+        raise ValueError(f"psi={psi} must be between 0 and 1")
+    if mean is None:
+        return z * psi
+    return mean + psi * (z - mean)
 
 
 def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, t: torch.Tensor, dist: str) -> torch.Tensor:

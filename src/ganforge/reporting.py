@@ -80,8 +80,9 @@ def save_scatter(points: torch.Tensor, path: Path, real: torch.Tensor | None = N
     return path
 
 
-def save_gif(frames: np.ndarray, path: Path, duration_ms: int = 80, scale: int = 4) -> Path:
-    """uint8 [F, H, W, C] frames as a looping GIF (upscaled `scale` x, nearest), written atomically."""
+def save_gif(frames: np.ndarray, path, duration_ms: int = 80, scale: int = 4):
+    """uint8 [F, H, W, C] frames as a looping GIF (upscaled `scale` x, nearest), written atomically
+    to a path, or into a file object."""
     from PIL import Image
 
     from ganforge.checkpoint import atomic_write
@@ -89,8 +90,13 @@ def save_gif(frames: np.ndarray, path: Path, duration_ms: int = 80, scale: int =
     images = [Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f).convert("RGB") for f in frames]
     if scale > 1:
         images = [im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST) for im in images]
-    atomic_write(path, lambda f: images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
-                                                duration=duration_ms, loop=0))
+    def write(f):
+        images[0].save(f, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
+
+    if hasattr(path, "write"):  # a file object (the web explorer's walk, in memory)
+        write(path)
+    else:
+        atomic_write(path, write)
     return path
 
 

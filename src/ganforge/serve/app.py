@@ -1,0 +1,214 @@
+"""`ganforge serve`: the explorer page and its small JSON / PNG API, on Starlette + uvicorn.
+
+Starlette rather than FastAPI: the API is four GET routes whose parameters the Explorer checks
+itself (one place, one wording, shared with the tests), so FastAPI's pydantic validation and
+OpenAPI schema would be a second validator and two more dependencies for nothing. uvicorn is the
+ASGI server Starlette's own documentation runs it on.
+
+Routes
+    /                 the page (page.html: plain HTML + JS, no build step, nothing from a CDN)
+    /api/info         JSON: the generator, its classes, how many directions, the report's address
+    /api/image        PNG of one View (seed, c, psi, d0..dk, scale)
+    /api/walk         looping GIF from `seed` to `to` and back (`steps` frames a leg)
+    /run/...          the run's report/ and samples/ files, when the source is in a run folder
+
+Every error is JSON {"error": message} with a 4xx status (a 500 only for a bug, still as JSON).
+Renders take one lock; at most MAX_WAITING wait for it and more get 503 "busy" at once, so a
+client that floods the server gets told instead of queued without bound (the page itself keeps
+one image request in flight and replaces, not queues, the next).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import socket
+import threading
+from pathlib import Path
+
+from ganforge.errors import GanforgeError
+from ganforge.serve.explorer import MAX_SEED, MAX_WALK_STEPS, Explorer, RequestError, View, _int
+
+MAX_WAITING = 4
+RUN_FILES = ("report", "samples")  # the run's sub-folders the page may show
+FILE_TYPES = {".html": "text/html; charset=utf-8", ".png": "image/png", ".gif": "image/gif",
+              ".json": "application/json", ".jpg": "image/jpeg"}
+
+
+def _need_extra():
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        raise GanforgeError(f"ganforge serve needs the [serve] extra ({e.name} is missing): "
+                            "pip install 'ganforge[serve]'") from None
+
+
+class Renderer:
+    """One render at a time; a bounded number waiting."""
+
+    def __init__(self, max_waiting: int = MAX_WAITING):
+        self._lock, self._count_lock = threading.Lock(), threading.Lock()
+        self.waiting, self.max_waiting = 0, max_waiting
+
+    def __call__(self, fn, *args):
+        with self._count_lock:
+            if self.waiting >= self.max_waiting:
+                raise RequestError(f"busy: {self.waiting} images are already waiting; try again", status=503)
+            self.waiting += 1
+        try:
+            with self._lock:
+                return fn(*args)
+        finally:
+            with self._count_lock:
+                self.waiting -= 1
+
+
+def create_app(explorer: Explorer, run_dir: Path | None = None):
+    """The Starlette application for one explorer (and the run folder its generator came from)."""
+    _need_extra()
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+    from starlette.responses import FileResponse, JSONResponse, Response
+    from starlette.routing import Route
+
+    render = Renderer()
+    page = (Path(__file__).with_name("page.html")).read_text(encoding="utf-8")
+    model_id = hashlib.sha256(f"{explorer.source}:{explorer.G.step}:{explorer.G.cfg}".encode()).hexdigest()[:12]
+    report = run_dir / "report" / "report.html" if run_dir else None
+    cache = {"Cache-Control": "public, max-age=86400"}  # the same query (with v=model id) is the same image
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    async def home(request):
+        return Response(page, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+    async def info(request):
+        body = explorer.info()
+        body["model_id"] = model_id
+        body["report"] = "/run/report/report.html" if report and report.is_file() else None
+        return JSONResponse(body)
+
+    async def image(request):
+        view, _ = View.parse(request.url.query, explorer)
+        png = await run_in_threadpool(render, explorer.image_png, view)
+        return Response(png, media_type="image/png", headers=cache)
+
+    async def walk(request):
+        view, rest = View.parse(request.url.query, explorer, extra=("to", "steps"))
+        to = _int(rest, "to", view.seed + 1, 0, MAX_SEED)
+        steps = _int(rest, "steps", 16, 2, MAX_WALK_STEPS)
+        gif = await run_in_threadpool(render, explorer.walk_gif, view, to, steps)
+        return Response(gif, media_type="image/gif", headers=cache)
+
+    async def run_file(request):
+        rel = Path(request.path_params["path"])
+        if run_dir is None:
+            return error(404, "no run folder: serve a run folder or a checkpoint inside one to see its report")
+        path = (run_dir / rel).resolve()
+        inside = path.is_relative_to(run_dir.resolve()) and rel.parts[:1] and rel.parts[0] in RUN_FILES
+        if not inside or path.suffix.lower() not in FILE_TYPES or not path.is_file():
+            return error(404, f"/run/{rel.as_posix()}: no such report file")
+        return FileResponse(path, media_type=FILE_TYPES[path.suffix.lower()])
+
+    async def on_request_error(request, exc: RequestError):
+        return error(exc.status, str(exc))
+
+    async def on_http_error(request, exc: HTTPException):
+        message = {404: f"{request.url.path}: no such page (the page is /, the API /api/info, /api/image, "
+                        "/api/walk)", 405: f"{request.method} is not allowed here (GET only)"}
+        return error(exc.status_code, message.get(exc.status_code, str(exc.detail)))
+
+    async def on_bug(request, exc: Exception):
+        return error(500, f"internal error: {type(exc).__name__}: {exc}")
+
+    routes = [Route("/", home), Route("/api/info", info), Route("/api/image", image), Route("/api/walk", walk),
+              Route("/run/{path:path}", run_file)]
+    return Starlette(routes=routes, exception_handlers={RequestError: on_request_error,
+                                                        HTTPException: on_http_error, Exception: on_bug})
+
+
+def run_folder_of(source: str | Path) -> Path | None:
+    """The run folder a source lies in: the folder itself, <run>/ckpt/x.pt, or <run>/export/..."""
+    from ganforge.run import is_run_folder, run_of_checkpoint
+
+    path = Path(source).resolve()
+    if path.is_dir() and is_run_folder(path):
+        return path
+    if path.is_file() and path.suffix == ".pt":
+        return run_of_checkpoint(path)
+    export = path if path.is_dir() else path.parent
+    return export.parent if is_run_folder(export.parent) else None
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, or a clear error when the port is taken (port 0: any free port)."""
+    if not 0 <= port <= 65535:
+        raise GanforgeError(f"--port {port}: a port is 0 to 65535 (0: any free port)")
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as e:
+        raise GanforgeError(f"--host {host}: not an address of this machine ({e.strerror})") from None
+    sock = socket.socket(info[0], socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart may reuse it at once
+    try:
+        sock.bind(info[4])
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise GanforgeError(f"port {port} on {host} is in use (another server?): pick another with "
+                                "--port, or --port 0 for any free one") from None
+        raise GanforgeError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.listen(64)
+    return sock
+
+
+class ExplorerServer:
+    """The explorer on a socket: `run()` in the foreground (the CLI) or `start()` / `stop()` in a
+    thread (tests, notebooks)."""
+
+    def __init__(self, source: str | Path, host: str = "127.0.0.1", port: int = 8000, directions: int = 5):
+        _need_extra()
+        import uvicorn
+
+        from ganforge.generator import load_generator
+
+        try:
+            explorer = Explorer(load_generator(source), directions, source=str(source))
+        except RequestError as e:
+            raise GanforgeError(f"{source}: {e}") from None
+        self.app = create_app(explorer, run_folder_of(source))
+        self.sock = bind(host, port)
+        self.host, self.port = host, self.sock.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False))
+        self._thread = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    def run(self) -> None:
+        try:
+            self.server.run(sockets=[self.sock])
+        finally:
+            self.sock.close()
+
+    def start(self) -> "ExplorerServer":
+        import time
+
+        self._thread = threading.Thread(target=self.run, name="ganforge-serve", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not self.server.started:
+            raise GanforgeError("the explorer server did not start")
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)

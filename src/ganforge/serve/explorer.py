@@ -1,0 +1,183 @@
+"""What the web explorer shows, without the web: one image for a seed, a class, a truncation psi and
+offsets along a few latent directions; a walk between two seeds; what the page needs to know.
+
+    ex = Explorer(load_generator("runs/00001-demo"))
+    png = ex.image_png(View(seed=3, psi=0.7, offsets=(1.5, 0, 0, 0, 0)))
+
+Every request is checked here (`View.parse`), so a bad value is a `RequestError` with a message,
+which the server answers as HTTP 400 - never a 500. The image for a seed is the image `ganforge
+sample --n 1 --seed S` and `load_generator(...).images(1, seed=S)` give: one latent per seed,
+drawn by ganforge.latent, then moved along the directions and pulled toward the mean by psi.
+
+Latent directions (GANSpace, Haerkoenen et al. 2020, for z-space models): principal components of
+the generated images, carried back into z by least squares. Principal components of z itself
+would mean nothing: z is isotropic, so every direction of it has the same variance.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+import torch
+
+from ganforge import latent
+from ganforge.generator import GeneratorHandle
+
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes 64-bit seeds; the page keeps them below 2**31
+MAX_OFFSET = 5.0  # standard deviations of z along a direction
+MAX_SCALE = 16  # download size: the image enlarged up to 16 x (nearest neighbour)
+MAX_WALK_STEPS = 120
+
+
+class RequestError(ValueError):
+    """A request the explorer cannot answer as asked (HTTP 400, or `status` when given)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class View:
+    seed: int = 0
+    c: int | None = None
+    psi: float = 1.0
+    offsets: tuple[float, ...] = ()
+    scale: int = 1
+
+    @staticmethod
+    def parse(query: str | dict, explorer: "Explorer", extra: tuple[str, ...] = ()) -> tuple["View", dict]:
+        """A View from a query string (`seed=3&c=2&psi=0.5&d0=1.2&scale=4`); names in `extra` are
+        returned as strings for the caller. Unknown names, non-numbers and out-of-range values are
+        refused with the name and the allowed range."""
+        pairs = parse_qsl(query, keep_blank_values=True) if isinstance(query, str) else list(query.items())
+        k = len(explorer.directions)
+        known = {"seed", "c", "psi", "scale", "v", *(f"d{i}" for i in range(k)), *extra}
+        given, rest = {}, {}
+        for name, value in pairs:
+            if name not in known:
+                raise RequestError(f"unknown parameter '{name}' (known: {', '.join(sorted(known))})")
+            (rest if name in extra else given)[name] = value
+        K = explorer.G.num_classes
+        c = _int(given, "c", None, 0, K - 1) if K else None
+        if "c" in given and not K:
+            raise RequestError("parameter 'c': this generator is unconditional (it takes no class)")
+        if K and c is None:
+            c = 0
+        view = View(seed=_int(given, "seed", 0, 0, MAX_SEED), c=c, psi=_float(given, "psi", 1.0, 0.0, 1.0),
+                    offsets=tuple(_float(given, f"d{i}", 0.0, -MAX_OFFSET, MAX_OFFSET) for i in range(k)),
+                    scale=_int(given, "scale", 1, 1, MAX_SCALE))
+        return view, rest
+
+
+def _int(given: dict, name: str, default, lo: int, hi: int):
+    if name not in given:
+        return default
+    text = given[name].strip()
+    try:
+        value = int(text)
+    except ValueError:
+        raise RequestError(f"parameter '{name}'='{given[name]}' is not an integer ({lo} to {hi})") from None
+    if not lo <= value <= hi:
+        raise RequestError(f"parameter '{name}'={value} is out of range ({lo} to {hi})")
+    return value
+
+
+def _float(given: dict, name: str, default: float, lo: float, hi: float) -> float:
+    if name not in given:
+        return default
+    try:
+        value = float(given[name])
+    except ValueError:
+        raise RequestError(f"parameter '{name}'='{given[name]}' is not a number ({lo:g} to {hi:g})") from None
+    if not lo <= value <= hi:  # also refuses nan
+        raise RequestError(f"parameter '{name}'={given[name]} is out of range ({lo:g} to {hi:g})")
+    return value
+
+
+def principal_directions(G: GeneratorHandle, k: int = 5, n: int = 1000, seed: int = 12345) -> torch.Tensor:
+    """[k, z_dim] unit directions in z, the most image-changing first (GANSpace for z-space models):
+    PCA of n generated images, then the z directions that best predict each component's coordinate
+    (least squares, Z ~ coords @ B). Deterministic for a given generator; signs fixed so that each
+    direction's largest entry is positive."""
+    inputs = G.inputs(n, seed=seed)
+    x = G.generate(inputs, batch=250).flatten(1).double()
+    x = x - x.mean(0)
+    k = max(0, min(k, x.shape[1], n - 1, G.cfg.model.z_dim))
+    if k == 0:
+        return torch.zeros(0, G.cfg.model.z_dim)
+    U, S, _ = torch.linalg.svd(x, full_matrices=False)
+    coords = U[:, :k] * S[:k]  # [n, k]: each image's coordinate along the top components
+    B = torch.linalg.lstsq(coords, inputs["z"].double()).solution  # [k, z_dim]
+    B = B / B.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    signs = torch.sign(B.gather(1, B.abs().argmax(1, keepdim=True)))
+    return (B * signs).float()
+
+
+class Explorer:
+    """A generator and its directions, rendering under one lock (torch runs one image at a time;
+    the server's threads wait their turn instead of fighting over the two cores)."""
+
+    def __init__(self, G: GeneratorHandle, num_directions: int = 5, source: str = ""):
+        if G.is_points:
+            raise RequestError("the explorer shows images; this generator makes 2-D points")
+        self.G, self.source = G, source
+        self.directions = principal_directions(G, num_directions)
+
+    def info(self) -> dict:
+        """What the page builds its controls from."""
+        cfg = self.G.cfg
+        return {"source": self.source, "step": self.G.step, "data": cfg.data.name, "recipe": cfg.train.recipe,
+                "arch": cfg.model.arch, "z_dim": cfg.model.z_dim, "z_dist": cfg.model.z_dist,
+                "classes": list(self.G.class_names), "directions": len(self.directions),
+                "max_offset": MAX_OFFSET, "max_scale": MAX_SCALE, "max_walk_steps": MAX_WALK_STEPS}
+
+    def latent_inputs(self, view: View) -> dict:
+        """The seed's latent (the one `sample --seed` draws first), moved along the directions,
+        then pulled toward the mean latent by psi."""
+        inputs = self.G.inputs(1, seed=view.seed, c=view.c)
+        z = inputs["z"]
+        if view.offsets:
+            z = z + torch.tensor(view.offsets, dtype=z.dtype) @ self.directions
+        inputs["z"] = latent.toward_mean(z, view.psi)
+        return inputs
+
+    def image(self, view: View):
+        """The view as a PIL image, enlarged `view.scale` x with nearest neighbour."""
+        from PIL import Image
+
+        im = self.G.to_images(self.G(self.latent_inputs(view)).cpu())[0]
+        if view.scale > 1:
+            im = im.resize((im.width * view.scale, im.height * view.scale), Image.Resampling.NEAREST)
+        return im
+
+    def image_png(self, view: View) -> bytes:
+        buf = io.BytesIO()
+        self.image(view).save(buf, format="PNG")
+        return buf.getvalue()
+
+    def walk_gif(self, view: View, seed_b: int, steps: int, fps: float = 12.0) -> bytes:
+        """A looping GIF from view.seed to seed_b and back (spherical for normal z), at the view's
+        class, psi and direction offsets, enlarged view.scale x."""
+        from ganforge.reporting import save_gif, to_uint8
+
+        if not 0 <= seed_b <= MAX_SEED:
+            raise RequestError(f"parameter 'to'={seed_b} is out of range (0 to {MAX_SEED})")
+        if not 2 <= steps <= MAX_WALK_STEPS:
+            raise RequestError(f"parameter 'steps'={steps} is out of range (2 to {MAX_WALK_STEPS})")
+        a = self.G.inputs(1, seed=view.seed, c=view.c)
+        b = self.G.inputs(1, seed=seed_b, c=view.c)
+        t = torch.arange(steps) / steps
+        z = torch.cat([latent.interpolate(a["z"][0], b["z"][0], t, self.G.cfg.model.z_dist),
+                       latent.interpolate(b["z"][0], a["z"][0], t, self.G.cfg.model.z_dist)])
+        if view.offsets:
+            z = z + torch.tensor(view.offsets, dtype=z.dtype) @ self.directions
+        inputs = {"z": latent.toward_mean(z, view.psi)}
+        if "c" in a:
+            inputs["c"] = a["c"].expand(len(z)).clone()
+        x = self.G.generate(inputs, batch=256)
+        buf = io.BytesIO()
+        save_gif(to_uint8(x, self.G.value_range), buf, duration_ms=round(1000 / fps), scale=view.scale)
+        return buf.getvalue()

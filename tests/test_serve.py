@@ -1,0 +1,334 @@
+"""The web explorer (`ganforge serve`): the Explorer's images and checks, the HTTP API on a real
+socket, the command line as a real process, and the page in a real headless Chromium."""
+
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganforge import latent
+from ganforge.cli import main
+from ganforge.errors import GanforgeError
+from ganforge.generator import load_generator
+from ganforge.serve.app import ExplorerServer, Renderer, run_folder_of
+from ganforge.serve.explorer import Explorer, RequestError, View
+
+
+@pytest.fixture(scope="module")
+def explorer(tiny_run):
+    return Explorer(load_generator(tiny_run), source=str(tiny_run))
+
+
+@pytest.fixture(scope="module")
+def cond_run(tmp_path_factory):
+    """A tiny conditional MLP GAN with its report (for the class picker and the report page)."""
+    from conftest import train_tiny
+
+    return train_tiny(tmp_path_factory.mktemp("serve_cond"), "model.conditional=cgan", "train.max_steps=40",
+                      "log.report=true")
+
+
+@pytest.fixture(scope="module")
+def server(cond_run):
+    s = ExplorerServer(cond_run, port=0).start()
+    yield s
+    s.stop()
+
+
+def get(url: str) -> tuple[int, str, bytes]:
+    """(status, content type, body) of a GET, errors included."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, r.headers["Content-Type"], r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers["Content-Type"], e.read()
+
+
+def png(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+# --- the explorer, without the web -----------------------------------------------------------------
+
+def test_the_same_seed_gives_the_same_image_in_the_cli_the_api_and_the_explorer(explorer, tiny_run, tmp_path):
+    web = np.asarray(explorer.image(View(seed=5)))
+    api = np.asarray(load_generator(tiny_run).images(1, seed=5)[0])
+    assert main(["sample", str(tiny_run), "--n", "1", "--seed", "5", "--out", str(tmp_path / "s.png")]) == 0
+    grid = np.asarray(Image.open(tmp_path / "s.png"))  # pad 2, enlarged 2 x
+    cli = grid[4:4 + 56:2, 4:4 + 56:2]
+    assert web.shape == (28, 28) and np.array_equal(web, api) and np.array_equal(web, cli)
+    assert not np.array_equal(web, np.asarray(explorer.image(View(seed=6))))
+
+
+def test_psi_pulls_toward_the_mean_latent(explorer):
+    G = explorer.G
+    assert torch.equal(explorer.latent_inputs(View(seed=3, psi=1.0))["z"], G.inputs(1, seed=3)["z"])
+    assert torch.allclose(explorer.latent_inputs(View(seed=3, psi=0.25))["z"], 0.25 * G.inputs(1, seed=3)["z"])
+    mean_a, mean_b = (np.asarray(explorer.image(View(seed=s, psi=0.0))) for s in (1, 2))
+    assert np.array_equal(mean_a, mean_b)  # psi = 0: every seed gives the mean latent's image
+    assert torch.equal(G.inputs(4, seed=1, psi=0.5)["z"], latent.toward_mean(G.inputs(4, seed=1)["z"], 0.5))
+
+
+def test_directions_are_unit_vectors_that_change_the_image_more_than_random_ones(explorer):
+    D = explorer.directions
+    assert D.shape == (5, explorer.G.cfg.model.z_dim)
+    assert torch.allclose(D.norm(dim=1), torch.ones(5), atol=1e-5)
+    G, g = explorer.G, torch.Generator().manual_seed(0)
+    random_dir = torch.randn(G.cfg.model.z_dim, generator=g)
+    random_dir /= random_dir.norm()
+    z = G.inputs(32, seed=0)["z"]
+    change = lambda d: (G({"z": z + 2 * d}) - G({"z": z})).flatten(1).norm(dim=1).mean()
+    assert change(D[0]) > change(random_dir)  # the first principal direction moves the image most
+    moved = explorer.latent_inputs(View(seed=3, offsets=(1.5, 0, 0, 0, -1.0)))["z"]
+    assert torch.allclose(moved, G.inputs(1, seed=3)["z"] + 1.5 * D[0] - D[4])
+
+
+@pytest.mark.parametrize("query, message", [
+    ("seed=abc", "parameter 'seed'='abc' is not an integer"),
+    ("seed=-1", "parameter 'seed'=-1 is out of range"),
+    ("seed=1.5", "'seed'='1.5' is not an integer"),
+    ("psi=1.5", "parameter 'psi'=1.5 is out of range (0 to 1)"),
+    ("psi=nan", "parameter 'psi'=nan is out of range"),
+    ("psi=", "parameter 'psi'='' is not a number"),
+    ("d0=9", "parameter 'd0'=9 is out of range (-5 to 5)"),
+    ("d7=1", "unknown parameter 'd7'"),
+    ("scale=0", "parameter 'scale'=0 is out of range (1 to 16)"),
+    ("c=1", "this generator is unconditional"),
+    ("colour=red", "unknown parameter 'colour'"),
+])
+def test_bad_requests_name_the_parameter_and_the_allowed_values(explorer, query, message):
+    with pytest.raises(RequestError, match=None) as e:
+        View.parse(query, explorer)
+    assert message in str(e.value) and e.value.status == 400
+
+
+def test_the_renderer_refuses_rather_than_queueing_without_bound():
+    r = Renderer(max_waiting=1)
+    gate, entered = threading.Event(), threading.Event()
+
+    def slow():
+        entered.set()
+        gate.wait(10)
+        return "done"
+
+    t = threading.Thread(target=r, args=(slow,))
+    t.start()
+    entered.wait(10)
+    with pytest.raises(RequestError, match="busy") as e:
+        r(lambda: "second")
+    assert e.value.status == 503
+    gate.set()
+    t.join(10)
+    assert r(lambda: "later") == "later"  # the slot is free again
+
+
+def test_the_run_folder_is_found_from_a_run_a_checkpoint_or_its_export(tiny_run, tmp_path):
+    assert run_folder_of(tiny_run) == tiny_run.resolve()
+    assert run_folder_of(next((tiny_run / "ckpt").glob("*.pt"))) == tiny_run.resolve()
+    assert run_folder_of(tiny_run / "export" / "generator.json") == tiny_run.resolve()
+    assert run_folder_of(tmp_path) is None
+
+
+# --- the HTTP API on a real socket -------------------------------------------------------------------
+
+def test_the_api_serves_the_page_the_info_and_the_images(server, cond_run):
+    status, ctype, body = get(server.url)
+    assert status == 200 and ctype.startswith("text/html") and b"ganforge explorer" in body
+    assert b"http://" not in body and b"https://" not in body  # nothing from a CDN: the page works offline
+    info = json.loads(get(server.url + "api/info")[2])
+    assert info["classes"] == [str(i) for i in range(10)] and info["directions"] == 5
+    assert info["report"] == "/run/report/report.html"
+    status, ctype, body = get(server.url + "api/image?seed=4&c=3&psi=0.8&d1=-2")
+    assert status == 200 and ctype == "image/png"
+    G = load_generator(cond_run)
+    ex = Explorer(G)
+    assert np.array_equal(png(body), np.asarray(ex.image(View(seed=4, c=3, psi=0.8, offsets=(0, -2, 0, 0, 0)))))
+    assert not np.array_equal(png(body), png(get(server.url + "api/image?seed=4&c=7&psi=0.8&d1=-2")[2]))
+    assert png(get(server.url + "api/image?seed=4&scale=8")[2]).shape == (224, 224)
+
+
+def test_the_api_walks_between_two_seeds(server):
+    status, ctype, body = get(server.url + "api/walk?seed=1&to=2&steps=6&c=5")
+    assert status == 200 and ctype == "image/gif"
+    gif = Image.open(io.BytesIO(body))
+    assert gif.n_frames == 12  # there (6) and back (6)
+
+
+@pytest.mark.parametrize("path, status, message", [
+    ("api/image?seed=x", 400, "parameter 'seed'='x' is not an integer"),
+    ("api/image?c=10", 400, "parameter 'c'=10 is out of range (0 to 9)"),
+    ("api/image?psi=-0.1", 400, "parameter 'psi'=-0.1 is out of range"),
+    ("api/walk?seed=1&to=y", 400, "parameter 'to'='y' is not an integer"),
+    ("api/walk?seed=1&steps=1000", 400, "parameter 'steps'=1000 is out of range (2 to 120)"),
+    ("api/nothing", 404, "/api/nothing: no such page"),
+    ("run/ckpt/last.pt", 404, "no such report file"),
+    ("run/report/../config.yaml", 404, "no such"),
+    ("run/report/missing.png", 404, "no such report file"),
+])
+def test_bad_requests_get_a_4xx_with_a_json_message(server, path, status, message):
+    got, ctype, body = get(server.url + path)
+    assert got == status and ctype == "application/json"
+    assert message in json.loads(body)["error"]
+    assert get(server.url + "api/image?seed=1")[0] == 200  # the server is still up
+
+
+def test_a_post_is_refused_with_json(server):
+    req = urllib.request.Request(server.url + "api/image", data=b"x", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=30)
+    assert e.value.code == 405 and "GET only" in json.loads(e.value.read())["error"]
+
+
+def test_a_flood_of_requests_gets_answers_not_a_crash(server):
+    results = []
+
+    def ask(seed):
+        results.append(get(server.url + f"api/walk?seed={seed}&steps=60&scale=4")[0])
+
+    threads = [threading.Thread(target=ask, args=(s,)) for s in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 16 and set(results) <= {200, 503} and 200 in results
+    assert get(server.url + "api/info")[0] == 200
+
+
+def test_the_report_files_of_the_run_are_served(server, cond_run):
+    status, ctype, body = get(server.url + "run/report/report.html")
+    assert status == 200 and ctype.startswith("text/html")
+    assert get(server.url + "run/samples/reals.png")[:2] == (200, "image/png")
+
+
+def test_a_port_in_use_is_refused_with_the_fix(tiny_run, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        with pytest.raises(GanforgeError, match=f"port {port} on 127.0.0.1 is in use"):
+            ExplorerServer(tiny_run, port=port)
+        assert main(["serve", str(tiny_run), "--port", str(port)]) != 0
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "--port 0" in err and "Traceback" not in err
+
+
+def test_serve_refuses_a_missing_source_and_a_points_generator(tmp_path, capsys):
+    from conftest import train_tiny
+
+    assert main(["serve", str(tmp_path / "nothing.pt"), "--port", "0"]) != 0
+    toy = train_tiny(tmp_path, "data.name=ring", "data.toy_num_samples=512", "model.z_dim=2",
+                     "train.max_steps=2")
+    assert main(["serve", str(toy), "--port", "0"]) != 0
+    err = capsys.readouterr().err
+    assert "nothing.pt" in err and "2-D points" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_the_serve_command_runs_until_ctrl_c(tiny_run):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "serve", str(tiny_run), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert " at http://127.0.0.1:" in line, line + proc.stderr.read()
+        url = line.split(" at ")[1].split()[0]
+        assert get(url + "api/info")[0] == 200
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+
+
+# --- the page in a real browser ------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("no Chromium: install Debian's chromium and chromium-driver packages (.ci/run does)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download a browser or a driver
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1100,800"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def wait_ready(driver, previous_url: str | None = None):
+    """Until the page has shown the image it last asked for (and a new one, when previous_url)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def done(d):
+        state = d.execute_script("return [document.body.dataset.state, document.getElementById('image').dataset.url]")
+        return state[0] == "ready" and state[1] and state[1] != previous_url
+
+    WebDriverWait(driver, 30).until(done)
+    return driver.find_element("id", "image").get_attribute("data-url")
+
+
+@pytest.mark.slow
+def test_the_page_in_chromium_sliders_classes_and_errors(browser, server, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(server.url)
+    url0 = wait_ready(browser)
+    image = browser.find_element("id", "image")
+    assert browser.execute_script("return arguments[0].naturalWidth", image) == 28
+    shot0 = image.screenshot_as_png
+
+    slider = browser.find_element("id", "d0")  # drag the first direction's slider to the right
+    ActionChains(browser).click_and_hold(slider).move_by_offset(60, 0).release().perform()
+    url1 = wait_ready(browser, url0)
+    assert "d0=" in url1 and image.screenshot_as_png != shot0
+
+    Select(browser.find_element("id", "class")).select_by_value("7")
+    url2 = wait_ready(browser, url1)
+    assert "c=7" in url2 and image.screenshot_as_png not in (shot0,)
+
+    seed = browser.find_element("id", "seed")
+    seed.clear()
+    seed.send_keys("abc")
+    wait_ready(browser, url2)
+    error = browser.find_element("id", "error").text
+    assert "seed" in error and "not an integer" in error
+
+    seed.clear()
+    seed.send_keys("12")
+    wait_ready(browser)
+    assert browser.find_element("id", "error").text == ""
+    href = browser.find_element("id", "download").get_attribute("href")
+    assert "/api/image?" in href and "seed=12" in href and "scale=8" in href
+    browser.save_screenshot(str(tmp_path / "explorer.png"))
+    assert Image.open(tmp_path / "explorer.png").size[0] > 500
+
+
+@pytest.mark.slow
+def test_the_run_report_in_chromium_has_no_broken_images(browser, server, tmp_path):
+    browser.get(server.url + "run/report/report.html")
+    images = browser.execute_script(
+        "return [...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+    assert len(images) >= 6
+    assert all(ok for _, ok in images), [src for src, ok in images if not ok]
