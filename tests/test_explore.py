@@ -72,11 +72,27 @@ def test_interp_cli(tiny_run, tmp_path, capsys):
 def test_every_report_has_a_truncation_sweep(tiny_run):
     path = tiny_run / "report" / "truncation.png"
     w, h = Image.open(path).size
-    assert (w, h) == (2 * (8 * 30 + 2), 2 * (6 * 30 + 2))  # 8 latents x 6 thresholds, 28 px + 2 px padding, 2x
+    assert (w, h) == (2 * (8 * 30 + 2), 2 * (6 * 30 + 2))  # 8 latents x 6 psi values, 28 px + 2 px padding, 2x
     assert "truncation.png" in (tiny_run / "report" / "report.html").read_text()
     grid = np.asarray(Image.open(path).convert("L")).astype(int)
     row = lambda r: grid[2 * (r * 30 + 2): 2 * (r * 30 + 30)]  # noqa: E731
+    cell = lambda r, k: row(r)[:, 2 * (k * 30 + 2): 2 * (k * 30 + 30)]  # noqa: E731
     assert np.abs(row(0) - row(5)).mean() > 0  # truncation changes the samples
+    assert np.abs(cell(0, 0) - cell(0, 1)).mean() > 0  # psi = 1: eight different samples
+    assert all(np.array_equal(cell(5, 0), cell(5, k)) for k in range(8))  # psi = 0: the mean latent's, eight times
+
+
+def test_sample_and_interp_take_psi(tiny_run, tmp_path):
+    G = api.load_generator(tiny_run)
+    assert main(["sample", str(tiny_run), "--n", "4", "--psi", "0", "--out", str(tmp_path / "p.png")]) == 0
+    grid = np.asarray(Image.open(tmp_path / "p.png"))  # 2 x 2 cells of 28 px, 2 px padding, enlarged 2 x
+    cells = [grid[4 + 60 * r: 60 + 60 * r, 4 + 60 * k: 60 + 60 * k] for r in (0, 1) for k in (0, 1)]
+    assert all(np.array_equal(cells[0], c) for c in cells[1:])  # every cell is the mean image
+    assert main(["sample", str(tiny_run), "--psi", "1.5", "--out", str(tmp_path / "q.png")]) == 2
+    assert not (tmp_path / "q.png").exists()
+    assert main(["interp", str(tiny_run), "--psi", "0.5", "--seeds", "1", "2", "--steps", "2",
+                 "--out", str(tmp_path / "w.png")]) == 0
+    assert torch.equal(G.inputs(2, seed=1, psi=0.5)["z"], 0.5 * G.inputs(2, seed=1)["z"])
 
 
 def test_truncation_sweep_rows_keep_the_latents_within_the_threshold(tiny_run):

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -59,7 +60,12 @@ def test_a_run_leaves_every_artefact(tiny_run):
     from PIL import Image
 
     with Image.open(run_dir / "report" / "progress.gif") as gif:
-        assert gif.n_frames == 3
+        assert gif.n_frames == 4  # the final grid, then the three grids in order
+        first = np.asarray(gif.convert("RGB"))
+        gif.seek(3)
+        assert np.array_equal(first, np.asarray(gif.convert("RGB")))  # a static view shows the trained G
+    for needle in ("step 32", "Finished after 32 steps", "walk.gif", "truncation toward the mean latent"):
+        assert needle in html, needle
     assert config.load(run_dir / "config.yaml").train.epochs == 2
 
 

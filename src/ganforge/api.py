@@ -187,13 +187,13 @@ MAX_GRID = 10_000  # samples in one picture (a 100 x 100 grid); datasets go thro
 
 
 def sample(source: str | Path, n: int, out: str | Path, seed: int = 0, c: int | None = None,
-           truncation: float | None = None) -> Path:
+           truncation: float | None = None, psi: float | None = None) -> Path:
     if not 1 <= n <= MAX_GRID:
         raise ConfigError(f"--n {n}: a sample grid holds 1 to at most {MAX_GRID} samples; for a dataset of "
                           "conditional samples use --labels (written in batches)")
     G = load_generator(source)
     out = paths.output_file(out, "--out", paths.FIGURE_SUFFIXES if G.is_points else paths.IMAGE_SUFFIXES)
-    x = G.sample(n, seed=seed, c=c, truncation=truncation)
+    x = G.sample(n, seed=seed, c=c, truncation=truncation, psi=psi)
     if G.is_points:
         return save_scatter(x, out, title=f"{n} samples, step {G.step}")
     return save_image_grid(x, out, G.value_range)
@@ -260,7 +260,7 @@ def sample_dataset(source: str | Path, n: int, out: str | Path, seed: int = 0, f
 
 
 def interp(source: str | Path | GeneratorHandle, out: str | Path, seeds: list[int], steps: int = 16,
-           fps: float = 12.0, c: int | None = None) -> Path:
+           fps: float = 12.0, c: int | None = None, psi: float | None = None) -> Path:
     """`ganforge interp`: a latent walk through the latents of `seeds` (each the latent `sample
     --seed S` draws first), `steps` frames per leg; a GIF (looping back to the first seed) or, for
     `out` ending in .png, the frames of the open path in one strip."""
@@ -277,7 +277,7 @@ def interp(source: str | Path | GeneratorHandle, out: str | Path, seeds: list[in
     G = source if isinstance(source, GeneratorHandle) else load_generator(source)
     if G.is_points:
         raise ConfigError("interp draws a walk of images; this generator makes 2-D points (use ganforge sample)")
-    keys = [G.inputs(1, seed, c=c if c is not None else (0 if G.num_classes else None)) for seed in seeds]
+    keys = [G.inputs(1, seed, c=c if c is not None else (0 if G.num_classes else None), psi=psi) for seed in seeds]
     loop = out.suffix.lower() == ".gif"
     legs = list(zip(keys, keys[1:] + keys[:1] if loop else keys[1:]))
     t = torch.arange(steps) / steps  # each leg's end is the next leg's start
@@ -291,18 +291,18 @@ def interp(source: str | Path | GeneratorHandle, out: str | Path, seeds: list[in
     return save_image_grid(x, out, G.value_range, nrow=len(z))
 
 
-SWEEP_THRESHOLDS = (None, 2.0, 1.5, 1.0, 0.5, 0.25)  # rows of the report's truncation grid (None: no truncation)
+SWEEP_PSI = (1.0, 0.8, 0.6, 0.4, 0.2, 0.0)  # rows of the report's truncation grid
 
 
 def truncation_sweep(source: str | Path | GeneratorHandle, out: str | Path, n: int = 8, seed: int = 0,
-                     thresholds=SWEEP_THRESHOLDS) -> Path | None:
-    """A grid with a row per truncation threshold (BigGAN's trick: latent entries beyond it drawn
-    again) and a column per latent: the same seeds, so each column shows one sample losing variety
-    for typicality as the threshold falls. None for generators without normal latents or images."""
+                     psis=SWEEP_PSI) -> Path | None:
+    """A grid with a row per psi (truncation toward the mean latent: 1 leaves the latents, 0 gives
+    every column the mean latent) and a column per latent: the same seeds, so each column shows one
+    sample trading variety for typicality. None for generators of 2-D points."""
     G = source if isinstance(source, GeneratorHandle) else load_generator(source)
-    if G.is_points or G.cfg.model.z_dist != "normal":
+    if G.is_points:
         return None
-    rows = [G.sample(n, seed=seed, truncation=t) for t in thresholds]
+    rows = [G.sample(n, seed=seed, psi=p) for p in psis]
     return save_image_grid(torch.cat(rows), paths.output_file(out, "--out", paths.IMAGE_SUFFIXES), G.value_range, nrow=n)
 
 

@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--class", dest="c", type=int, help="class index (conditional generators)")
     s.add_argument("--truncation", type=float, help="truncation trick: redraw latents with |z_i| above this")
+    s.add_argument("--psi", type=float, help="truncation toward the mean latent, 0 to 1 (1: none, 0: the mean image)")
     s.add_argument("--labels", action="store_true",
                    help="write a labelled dataset to --out (a folder): conditional generators, classes in turn")
     s.add_argument("--format", choices=["png", "idx"], default="png",
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--steps", type=int, default=16, help="frames from one seed to the next (default 16)")
     w.add_argument("--fps", type=float, default=12.0, help="GIF frames per second (default 12)")
     w.add_argument("--class", dest="c", type=int, help="class index (conditional generators; default 0)")
+    w.add_argument("--psi", type=float, help="truncation toward the mean latent, 0 to 1 (default 1: none)")
 
     r = sub.add_parser("serve", help="a web page to explore a generator (seed, class, truncation, directions, walks)")
     r.add_argument("source", help="run folder, checkpoint .pt, or export folder / generator.json")
@@ -240,10 +242,11 @@ def _run(args) -> int:
             if args.labels:
                 print(api.sample_dataset(args.source, args.n, args.out, args.seed, args.format))
             else:
-                print(api.sample(args.source, args.n, args.out, args.seed, c=args.c, truncation=args.truncation))
+                print(api.sample(args.source, args.n, args.out, args.seed, c=args.c, truncation=args.truncation,
+                                 psi=args.psi))
             return 0
         if args.command == "interp":
-            print(api.interp(args.source, args.out, args.seeds, args.steps, args.fps, args.c))
+            print(api.interp(args.source, args.out, args.seeds, args.steps, args.fps, args.c, args.psi))
             return 0
         if args.command == "eval":
             return _eval(args, api)

@@ -13,7 +13,8 @@ from ganforge import config as config_mod
 from ganforge.checkpoint import isolated_rng
 from ganforge.config import Config
 from ganforge.data import Dataset
-from ganforge.reporting import make_gif, plot_curves, plot_metrics, save_image_grid, save_scatter, write_report
+from ganforge.reporting import (Figure, make_gif, plot_curves, plot_metrics, save_image_grid, save_scatter,
+                                write_report)
 from ganforge.run import RunDir
 
 
@@ -62,16 +63,24 @@ class SampleGrids:
         self.run.image_written("samples (fixed inputs)", path, trainer.step)
 
 
+STRIP_LENGTH = 8  # fixed-latent grids shown side by side in the report
+
+
 def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, export_dir, started: float):
-    """report/: progress.gif, the recipe's statistic plots, metrics.png, report.html, summary.json."""
+    """report/: progress.gif, a strip of grids through training, the recipe's statistic plots,
+    metrics.png, health.png, the final generator's truncation sweep and latent walk, report.html
+    (the run in words first) and summary.json."""
+    from ganforge.metrics import describe
+
     report = run / "report"
     frames = sorted((run / "samples").glob("step_*.png"))
     gif = make_gif(frames, report / "progress.gif")
     stats, metrics_rows, health_rows = run.read("stats.jsonl"), run.read("metrics.jsonl"), run.read("health.jsonl")
     r = trainer.result
-    plots = (plot_curves(stats, report, recipe.stat_plots()) + plot_metrics(metrics_rows, report)
-             + plot_metrics([{k: v for k, v in row.items() if k != "num_modes"} for row in health_rows],  # a constant
-                            report, "health.png", r.alarms))
+    curves = plot_curves(stats, report, recipe.stat_plots())
+    metric_plots = plot_metrics(metrics_rows, report, describe=describe)
+    health_plots = plot_metrics([{k: v for k, v in row.items() if k != "num_modes"} for row in health_rows],  # a constant
+                                report, "health.png", r.alarms, describe)
     summary = {"run": run.name, "status": (f"interrupted ({r.interrupted_by})" if r.interrupted_by else
                           "stopped by a collapse alarm" if r.stopped_for else "finished"),
                "step": r.step, "epochs": round(r.step / trainer.batches_per_epoch, 2),
@@ -84,15 +93,95 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
                **{f"last eval {k}": v for k, v in (metrics_rows[-1] if metrics_rows else {}).items() if k != "step"},
                **_health_summary(r, health_rows),
                "checkpoint": str(r.checkpoint), "export": str(export_dir)}
-    from ganforge.api import SWEEP_THRESHOLDS, truncation_sweep
+    sweep = walk = None
+    if data.kind == "image":
+        from ganforge.api import SWEEP_PSI, interp, truncation_sweep
 
-    with isolated_rng():
-        sweep = truncation_sweep(recipe.generator(), report / "truncation.png")
-    rows = ", ".join("none" if t is None else f"{t:g}" for t in SWEEP_THRESHOLDS)
-    images = {"final samples (fixed inputs)": frames[-1] if frames else None, "progress": gif,
-              "real data": run / "samples" / "reals.png", **{p.stem: p for p in plots},
-              f"truncation sweep (rows: threshold {rows}; columns: the same latents)": sweep}
-    return write_report(run.path, config_mod.dump(cfg), summary, images)
+        with isolated_rng():
+            G = recipe.generator()
+            sweep = truncation_sweep(G, report / "truncation.png")
+            walk = interp(G, report / "walk.gif", seeds=[0, 1, 2, 3], steps=12, fps=10)
+        psis = ", ".join(f"{p:g}" for p in SWEEP_PSI)
+    final = frames[-1] if frames else None
+    strip = [Figure(f"step {int(f.stem.split('_')[1]):,}", f, width=100) for f in _spread(frames, STRIP_LENGTH)]
+    sections = [
+        ("Training, from the same latents throughout",
+         [Figure("progress: every grid (GIF; the final one first)", gif, width=240)] + strip, "row strip"),
+        ("The final generator", [
+            Figure(f"final samples (step {r.step:,}, fixed latents)", final, width=360),
+            Figure("real data", run / "samples" / "reals.png", width=360),
+            *([Figure("latent walk through seeds 0, 1, 2, 3 (spherical for normal z)", walk, width=224, pixels=True),
+               Figure(f"truncation toward the mean latent: rows psi = {psis}; columns the same latents", sweep,
+                      width=448)] if data.kind == "image" else [])], "row"),
+        ("Curves", [Figure(_plot_caption(p), p) for p in curves], "row"),
+        ("Evaluation", [Figure("metrics of the generator during training (one panel each)", p) for p in metric_plots],
+         "row"),
+        ("Health checks", [Figure("what the health checks measured; red lines: alarms", p) for p in health_plots], "row"),
+    ]
+    words = _in_words(summary, r, cfg, data, stats, metrics_rows, health_rows)
+    return write_report(run.path, config_mod.dump(cfg), summary, words, sections)
+
+
+def _spread(items: list, k: int) -> list:
+    """k items evenly spread from the first to the last (all when there are at most k)."""
+    if len(items) <= k:
+        return list(items)
+    return [items[round(i * (len(items) - 1) / (k - 1))] for i in range(k)]
+
+
+def _plot_caption(path) -> str:
+    return {"losses.png": "losses of D and G per step", "d_outputs.png": "what D says of real and generated batches",
+            "wasserstein.png": "the critic's estimate of the Wasserstein distance"}.get(path.name, path.stem)
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    m, s = divmod(seconds, 60)
+    if m < 60:
+        return f"{m} min {s} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m} min"
+
+
+def _in_words(summary: dict, r, cfg: Config, data: Dataset, stats: list[dict], metrics_rows: list[dict],
+              health_rows: list[dict]) -> list[str]:
+    """The run in a few sentences, with units and which way is better."""
+    from ganforge.metrics import describe
+
+    params = ", ".join(f"{k.split()[0]} {v:,}" for k, v in summary.items() if k.endswith(" parameters"))
+    words = [f"{summary['status'].capitalize()} after {r.step:,} steps ({summary['epochs']:g} epochs, batches of "
+             f"{cfg.train.batch_size}) in {_duration(r.wall_s)} of training on {summary['device']} "
+             f"({summary['precision']}).",
+             f"Recipe {cfg.train.recipe} ({cfg.loss.kind} loss) with {cfg.model.arch} nets of {params} parameters, "
+             f"on {data.name}: {len(data):,} {'points' if data.kind == 'points' else 'images'} from {data.source}."]
+    if metrics_rows:
+        first, last = metrics_rows[0], metrics_rows[-1]
+        parts = []
+        for key, value in last.items():
+            if key in ("step", "num_samples", "train_time_s") or not isinstance(value, (int, float)):
+                continue
+            label, better = describe(key)
+            was = f", from {first[key]:.4g} at step {first['step']:,}" if first is not last and key in first else ""
+            parts.append(f"{label} {value:.4g}{was}" + (f" ({better} is better)" if better else ""))
+        space = f" in the {last['feature_extractor']} feature space" if "feature_extractor" in last else ""
+        words.append(f"Last evaluation at step {last['step']:,} on {last.get('num_samples', 0):,} samples{space}: "
+                     + "; ".join(parts) + ".")
+    end = stats[-1] if stats else {}
+    if "D_x" in end and "D_G_z" in end:
+        words.append(f"At the end D gave real batches D(x) = {end['D_x']:.2f} and generated ones D(G(z)) = "
+                     f"{end['D_G_z']:.2f} on average (1 means sure it is real; the game's equilibrium is 0.5 for both).")
+    if health_rows:
+        alarms = len(r.alarms)
+        words.append(f"{len(health_rows)} health checks, " + ("no alarm." if not alarms else
+                     f"{alarms} alarm(s), the first at step {r.alarms[0][0]:,}: {r.alarms[0][1]}."))
+    if r.best:
+        words.append(f"Best checkpoint by {r.best['name']}: {r.best['value']:.4g} at step {r.best['step']:,} "
+                     "(ckpt/best.pt).")
+    for at, back_to in r.rollbacks:
+        words.append(f"Rolled back at step {at:,} to the weights of step {back_to:,}.")
+    return words
 
 
 def _health_summary(r, health_rows: list[dict]) -> dict:

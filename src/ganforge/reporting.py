@@ -101,13 +101,15 @@ def save_gif(frames: np.ndarray, path, duration_ms: int = 80, scale: int = 4):
 
 
 def make_gif(frames: list[Path], path: Path, duration_ms: int = 200) -> Path | None:
-    """A GIF of the sample grids in order; the last frame is held longer."""
+    """A GIF of the sample grids in order, the last held longer. The final grid also comes first:
+    a page shown without animation (a print, a static preview, a screenshot) shows a GIF's first
+    frame, and that should be the trained generator, not the untrained one's grey noise."""
     from PIL import Image
 
     if not frames:
         return None
-    images = [Image.open(f).convert("RGB") for f in frames]
-    durations = [duration_ms] * (len(images) - 1) + [duration_ms * 10]
+    images = [Image.open(f).convert("RGB") for f in [frames[-1], *frames]]
+    durations = [duration_ms * 10] + [duration_ms] * (len(images) - 2) + [duration_ms * 10]
     path.parent.mkdir(parents=True, exist_ok=True)
     images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
     return path
@@ -164,25 +166,25 @@ class StatPlot:
 
 
 def plot_curves(stats: list[dict], out_dir: Path, plots: tuple[StatPlot, ...]) -> list[Path]:
-    """One PNG per StatPlot, each statistic against the step."""
+    """One PNG per StatPlot, each statistic against the step, sized to be read at 1:1 in the report."""
     if not stats:
         return []
     plt = _pyplot()
     steps = [r["step"] for r in stats]
     paths = []
     for spec in plots:
-        fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+        fig, ax = plt.subplots(figsize=(6.4, 3.4), dpi=110)
         for key in spec.keys:
             pts = [(s, r[key]) for s, r in zip(steps, stats) if r.get(key) is not None]
             if pts:
-                ax.plot(*zip(*pts), label=spec.labels.get(key, key))
+                ax.plot(*zip(*pts), label=spec.labels.get(key, key), lw=1.2)
         if spec.hline:
             ax.axhline(spec.hline[0], color="0.5", ls="--", lw=0.8, label=spec.hline[1])
         if spec.ylim:
             ax.set_ylim(*spec.ylim)
-        ax.set_xlabel("step")
+        ax.set_xlabel("training step")
         ax.set_ylabel(spec.ylabel)
-        ax.legend()
+        ax.legend(fontsize=9)
         ax.grid(alpha=0.3)
         fig.tight_layout()
         path = out_dir / spec.file
@@ -194,24 +196,26 @@ def plot_curves(stats: list[dict], out_dir: Path, plots: tuple[StatPlot, ...]) -
 
 
 def plot_metrics(rows: list[dict], out_dir: Path, file: str = "metrics.png",
-                 marks: list[tuple[int, str]] = ()) -> list[Path]:
+                 marks: list[tuple[int, str]] = (), describe=lambda key: (key, None)) -> list[Path]:
     """metrics.png: one panel per numeric metric from metrics.jsonl (or health.jsonl), against the
-    step; `marks` (step, label) are drawn as vertical lines in every panel (the alarms)."""
+    step, titled with what it is and which way is better (`describe(key)` -> (label, "lower" |
+    "higher" | None)); `marks` (step, label) are drawn as vertical lines in every panel (the alarms)."""
     keys = [k for k in (rows[0] if rows else {}) if k not in ("step", "num_samples", "train_time_s")
             and all(isinstance(r.get(k), (int, float)) for r in rows)]
     if not keys:
         return []
     plt = _pyplot()
-    cols = min(len(keys), 3)
+    cols = min(len(keys), 2)
     rows_n = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(rows_n, cols, figsize=(4 * cols, 3 * rows_n), dpi=100, squeeze=False)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(5.2 * cols, 3.3 * rows_n), dpi=110, squeeze=False)
     steps = [r["step"] for r in rows]
     for ax, key in zip(axes.flat, keys):
-        ax.plot(steps, [r[key] for r in rows], marker="o", ms=3)
+        label, better = describe(key)
+        ax.plot(steps, [r[key] for r in rows], marker="o", ms=4)
         for step, _ in marks:
             ax.axvline(step, color="tab:red", lw=0.8, ls="--")
-        ax.set_title(key, fontsize=9)
-        ax.set_xlabel("step")
+        ax.set_title(f"{label}: {better} is better" if better else label, fontsize=10)
+        ax.set_xlabel("training step")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
@@ -225,29 +229,66 @@ def plot_metrics(rows: list[dict], out_dir: Path, file: str = "metrics.png",
 
 # --- the report ----------------------------------------------------------------------------------
 
-def write_report(run_dir: Path, config_yaml: str, summary: dict, images: dict[str, Path]) -> Path:
-    """One self-contained-enough HTML page (images referenced relatively) for a run."""
+@dataclass(frozen=True)
+class Figure:
+    caption: str
+    path: Path | None
+    width: int | None = None  # display width in CSS pixels (None: the image's own, at most the page's)
+    pixels: bool = False  # enlarged: keep the pixels sharp instead of blurring them
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1240px;margin:1.5em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:24px;margin-bottom:4px}h2{font-size:19px;margin-top:1.6em;border-bottom:1px solid #ddd}
+ul.words{font-size:15px;max-width:900px}ul.words li{margin:4px 0}
+.row{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
+figure{margin:0;display:flex;flex-direction:column;align-items:center}
+figcaption{font-size:13px;color:#555;text-align:center;max-width:560px;margin-top:3px}
+img{max-width:100%;image-rendering:auto}img.pixels{image-rendering:pixelated}
+.strip figure{flex:0 0 auto}
+table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}
+pre{background:#f6f6f6;padding:8px;font-size:12px;overflow:auto}
+"""
+
+
+def write_report(run_dir: Path, config_yaml: str, summary: dict, words: list[str],
+                 sections: list[tuple[str, list[Figure], str]]) -> Path:
+    """report/report.html: the run in words, then `sections` of (heading, figures, CSS class: "row"
+    or "row strip"), all numbers in a table and the config (images referenced relatively, so the
+    folder can be moved or served as it is); report/summary.json holds `summary`."""
     report_dir = run_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
-    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in summary.items())
-    figs = "".join(
-        f'<figure><img src="{html.escape(_rel(p, report_dir))}"'
-        f' alt="{html.escape(title)}"><figcaption>{html.escape(title)}</figcaption></figure>'
-        for title, p in images.items() if p is not None and Path(p).is_file())
+    e = html.escape
+    rows = "".join(f"<tr><th>{e(str(k))}</th><td>{e(_fmt(v))}</td></tr>" for k, v in summary.items())
+    body = []
+    for heading, figures, css in sections:
+        figs = "".join(_figure(f, report_dir) for f in figures if f.path is not None and Path(f.path).is_file())
+        if figs:
+            body.append(f"<h2>{e(heading)}</h2><div class=\"{css}\">{figs}</div>")
     page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>ganforge run {html.escape(run_dir.name)}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
-th,td{{border:1px solid #ccc;padding:3px 8px;text-align:left}}figure{{display:inline-block;margin:8px;vertical-align:top}}
-img{{max-width:520px;image-rendering:pixelated}}pre{{background:#f6f6f6;padding:8px;font-size:12px}}</style></head>
-<body><h1>ganforge run {html.escape(run_dir.name)}</h1>
-<h2>Summary</h2><table>{rows}</table>
-<h2>Pictures</h2>{figs}
-<h2>Config</h2><pre>{html.escape(config_yaml)}</pre></body></html>
+<html lang="en"><head><meta charset="utf-8"><title>ganforge run {e(run_dir.name)}</title>
+<style>{_CSS}</style></head>
+<body><h1>ganforge run {e(run_dir.name)}</h1>
+<ul class="words">{"".join(f"<li>{e(w)}</li>" for w in words)}</ul>
+{"".join(body)}
+<h2>All numbers</h2><details><summary>the run's summary ({len(summary)} entries, also in summary.json)</summary>
+<table>{rows}</table></details>
+<h2>Config</h2><details><summary>the resolved config (config.yaml)</summary><pre>{e(config_yaml)}</pre></details>
+</body></html>
 """
     path = report_dir / "report.html"
     path.write_text(page)
     (report_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return path
+
+
+def _figure(f: Figure, report_dir: Path) -> str:
+    e = html.escape
+    pixels = ' class="pixels"' if f.pixels else ""
+    width = f' width="{f.width}"' if f.width else ""
+    src = e(_rel(f.path, report_dir))
+    return (f'<figure><a href="{src}"><img src="{src}"{pixels}{width} alt="{e(f.caption)}"></a>'
+            f"<figcaption>{e(f.caption)}</figcaption></figure>")
 
 
 def _rel(p: Path, start: Path) -> str:

@@ -41,6 +41,24 @@ BETTER: dict[str, tuple[str, str]] = {
 }
 
 
+# What each number is, for plots and the report's sentences (metrics.jsonl and health.jsonl keys).
+LABELS: dict[str, str] = {
+    "fid": "FID", "kid": "KID", "class_fid": "FID within classes", "parzen": "Parzen log-likelihood (nats)",
+    "prdc_precision": "precision", "prdc_recall": "recall", "prdc_density": "density",
+    "prdc_coverage": "coverage (PRDC)", "modes_hit": "modes hit", "modes_captured": "modes captured",
+    "modes_high_quality_fraction": "share of confidently classified samples",
+    "modes_kl_to_uniform": "KL of the mode histogram to uniform (nats)", "modes_reverse_kl": "reverse KL (nats)",
+    "memorization_suspicious_fraction": "share of samples suspiciously close to a training image",
+    "coverage": "modes covered", "D_acc": "D's accuracy (real vs generated)", "grad_G": "gradient norm of G",
+    "grad_D": "gradient norm of D",
+}
+
+
+def describe(key: str) -> tuple[str, str | None]:
+    """(label, "lower" | "higher" | None): what a logged number is and which way is better."""
+    return LABELS.get(key, key), BETTER[key][1] if key in BETTER else None
+
+
 def improves(name: str, value: float, best: float | None) -> bool:
     """Whether `value` of the number `name` beats `best` (None: nothing to beat yet)."""
     if best is None:

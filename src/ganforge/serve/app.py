@@ -126,8 +126,10 @@ def create_app(explorer: Explorer, run_dir: Path | None = None):
 
     routes = [Route("/", home), Route("/api/info", info), Route("/api/image", image), Route("/api/walk", walk),
               Route("/run/{path:path}", run_file)]
-    return Starlette(routes=routes, exception_handlers={RequestError: on_request_error,
-                                                        HTTPException: on_http_error, Exception: on_bug})
+    app = Starlette(routes=routes, exception_handlers={RequestError: on_request_error,
+                                                       HTTPException: on_http_error, Exception: on_bug})
+    app.state.explorer = explorer
+    return app
 
 
 def run_folder_of(source: str | Path) -> Path | None:
