@@ -163,7 +163,8 @@ def _in_words(summary: dict, r, cfg: Config, data: Dataset, stats: list[dict], m
             if key in ("step", "num_samples", "train_time_s") or not isinstance(value, (int, float)):
                 continue
             label, better = describe(key)
-            was = f", from {first[key]:.4g} at step {first['step']:,}" if first is not last and key in first else ""
+            moved = first is not last and key in first and first[key] != value
+            was = f", from {first[key]:.4g} at step {first['step']:,}" if moved else ""
             parts.append(f"{label} {value:.4g}{was}" + (f" ({better} is better)" if better else ""))
         space = f" in the {last['feature_extractor']} feature space" if "feature_extractor" in last else ""
         words.append(f"Last evaluation at step {last['step']:,} on {last.get('num_samples', 0):,} samples{space}: "
