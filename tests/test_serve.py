@@ -320,6 +320,16 @@ def test_the_page_in_chromium_sliders_classes_and_errors(browser, server, tmp_pa
     assert browser.find_element("id", "error").text == ""
     href = browser.find_element("id", "download").get_attribute("href")
     assert "/api/image?" in href and "seed=12" in href and "scale=8" in href
+    # A dragged slider fires an input event per pixel; the page fetches the first and the last only.
+    before = browser.execute_script("return performance.getEntriesByType('resource').length")
+    previous = browser.find_element("id", "image").get_attribute("data-url")
+    browser.execute_script("const e = document.getElementById('d1');"
+                           "for (let i = 1; i <= 40; i++) { e.value = -2 + i / 10; e.dispatchEvent(new Event('input')); }")
+    last = wait_ready(browser, previous)
+    fetched = browser.execute_script(
+        "return performance.getEntriesByType('resource').slice(arguments[0]).map(r => r.name)"
+        ".filter(n => n.includes('/api/image?'))", before)
+    assert "d1=2" in last and 1 <= len(fetched) <= 3, fetched
     browser.save_screenshot(str(tmp_path / "explorer.png"))
     assert Image.open(tmp_path / "explorer.png").size[0] > 500
 
@@ -327,7 +337,10 @@ def test_the_page_in_chromium_sliders_classes_and_errors(browser, server, tmp_pa
 @pytest.mark.slow
 def test_the_run_report_in_chromium_has_no_broken_images(browser, server, tmp_path):
     browser.get(server.url + "run/report/report.html")
-    images = browser.execute_script(
-        "return [...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+    # decode() waits for each image and fails for one that cannot be fetched or read
+    images = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "Promise.all([...document.images].map(i => i.decode().then(() => [i.getAttribute('src'), i.naturalWidth > 0],"
+        "  () => [i.getAttribute('src'), false]))).then(done);")
     assert len(images) >= 6
     assert all(ok for _, ok in images), [src for src, ok in images if not ok]
