@@ -43,8 +43,11 @@ def resolve_device(choice: str) -> torch.device:
 
 def _dry_run_config(cfg: Config, tmp: Path) -> Config:
     d = config_mod.to_dict(cfg)
-    if DATASETS[cfg.data.name].kind == "points":
+    spec = DATASETS[cfg.data.name]
+    if spec.kind == "points":
         d["data"]["toy_num_samples"] = 512
+    elif spec.translation:
+        d["data"]["name"] = f"fake-{spec.translation}"
     else:
         d["data"]["name"] = "fake"
     d["train"].update(max_steps=2, batch_size=min(cfg.train.batch_size, 16))

@@ -26,7 +26,9 @@ class DataConfig:
     # mnist | fashion-mnist: IDX files found on the data search path;
     # mnist-embedded: the 10,000-image MNIST subset shipped inside the package;
     # stacked-mnist: three MNIST digits as the R, G, B channels (1,000 modes, for mode-collapse studies);
-    # folder: an image-folder tree at `root`; ring | grid: toy 2-D mixtures; fake: random tensors.
+    # folder: an image-folder tree at `root`; ring | grid: toy 2-D mixtures; fake: random tensors;
+    # translation (two domains, A -> B): fashion-edges, paired-folder (paired), fashion-sneaker2boot,
+    # unpaired-folder (unpaired).
     # (the registry in data/__init__.py: `ganforge data list`)
     name: str = "mnist"
     root: str = ""  # searched before the data search path; the tree itself for `folder`
@@ -41,6 +43,7 @@ class DataConfig:
     # because icons, logos and product shots with an alpha channel are drawn to sit on a page.
     background: str = "white"
     max_images: int = 0  # 0 = all; otherwise the first N (quick experiments)
+    image_width: int = 0  # translation data: the images' width when not square (0 = data.resolution)
     # toy mixtures (defaults as in the PacGAN code)
     toy_num_samples: int = 100_000
     toy_ring_modes: int = 8
@@ -85,6 +88,10 @@ class LossConfig:
     gp_weight: float = 0.0  # WGAN-GP: lambda of the gradient penalty on interpolates (paper: 10)
     r1_gamma: float = 0.0  # R1: gamma of the penalty on real gradients, E[||grad D(x)||^2] * gamma / 2
     r1_every: int = 16  # lazy R1 (StyleGAN2): every N-th D update, scaled by N
+    # image-to-image translation (recipes pix2pix / cyclegan)
+    l1_weight: float = 100.0  # pix2pix: lambda of the L1 distance to the target (paper: 100)
+    cycle_weight: float = 10.0  # cyclegan: lambda of the cycle-consistency L1 (paper: 10)
+    identity_weight: float = 0.5  # cyclegan: identity loss, as a fraction of cycle_weight (reference code: 0.5)
 
 
 @dataclass
@@ -99,6 +106,9 @@ class OptimConfig:
     momentum_saturate_epoch: int = 1
     lr_decay: float = 1.0  # lr divided by this after every update (pylearn2 ExponentialDecay)
     lr_min: float = 0.0
+    # lr held for the first `linear_decay_start` of the epochs, then decayed linearly to 0 by the
+    # end (CycleGAN and pix2pix: 0.5, "constant for 100 epochs, then linearly to zero"); 0 = off
+    linear_decay_start: float = 0.0
 
 
 @dataclass
@@ -133,6 +143,9 @@ class TrainConfig:
     # PacGAN (Lin et al. 2018): D judges `pack` samples at once (stacked along the channels), so a
     # collapsed G is easier to spot; 1 = off. The batch per process must be a multiple of it.
     pack: int = 1
+    # CycleGAN: D learns from a history of up to `pool_size` generated images (half of each batch
+    # drawn from it once full; Shrivastava et al. 2017), not only the newest; 0 = off
+    pool_size: int = 0
     # torch.compile G and D (TorchInductor: needs a C++ compiler on CPU, Triton on CUDA). The first
     # steps are slow while it compiles; it pays off on long runs (measured in docs/RESULTS.md).
     compile: bool = False
@@ -415,6 +428,9 @@ def validate(cfg: Config, where: str = "config") -> None:
         _check(problem is None, where, problem or "")
     problem = DATASETS[d.name].check(d)
     _check(problem is None, where, problem or "")
+    _check(not d.image_width or DATASETS[d.name].translation, where,
+           f"data.image_width={d.image_width}: non-square images are for the translation datasets "
+           f"({', '.join(n for n, s in DATASETS.items() if s.translation)}); drop it for {d.name}")
     problem = check_nets(cfg)
     _check(problem is None, where, problem or "")
     problem = RECIPES[t.recipe].check(cfg)

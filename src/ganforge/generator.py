@@ -21,6 +21,8 @@ from ganforge.errors import CheckpointError, ConfigError, GanforgeError
 
 
 class GeneratorHandle:
+    takes_latent = True  # drawn from a seed (z); False for translation models, which take images
+
     def __init__(self, G: torch.nn.Module | Callable, cfg: Config, step: int = 0, device: torch.device | str | None = None,
                  player: str = "G"):
         self.G, self.cfg, self.step, self.player = G, cfg, step, player
@@ -133,6 +135,50 @@ class GeneratorHandle:
         if not isinstance(self.G, torch.nn.Module):
             raise GanforgeError("only a generator network can be exported")
         return checkpoint.export_generator(out_dir, self.G, to_dict(self.cfg), self.step, self.player)
+
+
+DIRECTIONS = {"AtoB": "AB", "BtoA": "BA"}
+
+
+class TranslatorHandle(GeneratorHandle):
+    """An image-to-image generator (pix2pix: one net A -> B; CycleGAN: a ModuleDict {"AB", "BA"}).
+    Its inputs are images {"a": [N, C, H, W] in the data's range}, not latents."""
+
+    takes_latent = False
+
+    @property
+    def recipe(self) -> str:
+        return self.cfg.train.recipe
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return ("AtoB", "BtoA") if isinstance(self.G, torch.nn.ModuleDict) else ("AtoB",)
+
+    def inputs(self, n: int, seed: int = 0, c=None, truncation=None, psi=None) -> dict:
+        raise ConfigError(f"this is an image-to-image model (train.recipe={self.recipe}): it translates images "
+                          "instead of drawing them from a seed; use `ganforge translate CKPT --input FILE_OR_DIR "
+                          "--out DIR`")
+
+    def net(self, direction: str = "AtoB") -> torch.nn.Module:
+        if direction not in self.directions:
+            raise ConfigError(f"--direction {direction}: this {self.recipe} model translates "
+                              f"{' and '.join(self.directions)} only")
+        return self.G[DIRECTIONS[direction]] if isinstance(self.G, torch.nn.ModuleDict) else self.G
+
+    @torch.no_grad()
+    def __call__(self, inputs: dict) -> torch.Tensor:
+        """inputs {"a": images, "direction": "AtoB" | "BtoA" (default AtoB)} -> translated images."""
+        net = self.net(inputs.get("direction", "AtoB"))
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            return net(inputs["a"].to(self.device)).float()
+        finally:
+            self.G.train(was_training)
+
+    def translate(self, a: torch.Tensor, direction: str = "AtoB", batch: int = 64) -> torch.Tensor:
+        """Images [N, C, H, W] in the data's range -> their translations, on the CPU."""
+        return torch.cat([self({"a": a[i:i + batch], "direction": direction}).cpu() for i in range(0, len(a), batch)])
 
 
 def load_generator(source: str | Path, device: str = "cpu") -> GeneratorHandle:

@@ -36,8 +36,7 @@ class SampleGrids:
         n = cfg.log.num_samples if data.kind == "image" else max(cfg.log.num_samples, 1000)
         self.fixed_inputs = recipe.fixed_inputs(n, g)
         self.num_reals = cfg.log.num_samples if data.kind == "image" else 2000
-        c = self.fixed_inputs.get("c")  # a conditional model's grid has a row per class
-        self.nrow = int((c == c[0]).sum()) if c is not None and (c == c[0]).sum() > 1 else None
+        self.nrow = recipe.grid_columns(self.fixed_inputs)
         self._last_step = None  # the step of the last grid drawn
 
     def state_dict(self) -> dict:
@@ -94,7 +93,8 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
                **_health_summary(r, health_rows),
                "checkpoint": str(r.checkpoint), "export": str(export_dir)}
     sweep = walk = None
-    if data.kind == "image":
+    latent_pictures = data.kind == "image" and recipe.generator().takes_latent
+    if latent_pictures:
         from ganforge.api import SWEEP_PSI, interp, truncation_sweep
 
         with isolated_rng():
@@ -112,7 +112,7 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
             Figure("real data", run / "samples" / "reals.png", width=360),
             *([Figure("latent walk through seeds 0, 1, 2, 3 (spherical for normal z)", walk, width=224, pixels=True),
                Figure(f"truncation toward the mean latent: rows psi = {psis}; columns the same latents", sweep,
-                      width=448)] if data.kind == "image" else [])], "row"),
+                      width=448)] if latent_pictures else [])], "row"),
         ("Curves", [Figure(_plot_caption(p), p) for p in curves], "row"),
         ("Evaluation", [Figure("metrics of the generator during training (one panel each)", p) for p in metric_plots],
          "row"),

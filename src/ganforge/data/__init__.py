@@ -18,6 +18,7 @@ import torch
 
 from ganforge.config import DataConfig
 from ganforge.data.dataset import Dataset, DatasetSpec
+from ganforge.data import translation
 from ganforge.data.folder import load_folder
 from ganforge.data.idx import read_idx, read_idx_bytes
 from ganforge.data.sources import IDX_DATASETS, find_idx_file, get_idx_dataset, missing_data_message
@@ -194,6 +195,18 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
                 default_metrics=("fid", "prdc", "modes")),
     DatasetSpec("grid", "points", "25 Gaussians on a grid (toy 2-D)", _toy, check=_toy_check, modes="toy",
                 default_metrics=("fid", "prdc", "modes")),
+    DatasetSpec("fashion-edges", "image", "Fashion-MNIST items (B) from their Sobel edge maps (A), paired, 32 px",
+                translation.fashion_edges, check=translation.check, translation="paired"),
+    DatasetSpec("fashion-sneaker2boot", "image", "Fashion-MNIST sneakers (A) and ankle boots (B), unpaired, 32 px",
+                translation.fashion_sneaker2boot, check=translation.check, translation="unpaired"),
+    DatasetSpec("paired-folder", "image", "your pairs: data.root with A/ and B/ holding files of the same names",
+                translation.paired_folder, check=translation.check, translation="paired"),
+    DatasetSpec("unpaired-folder", "image", "your two domains: data.root with trainA/ and trainB/ (CycleGAN's layout)",
+                translation.unpaired_folder, check=translation.check, translation="unpaired"),
+    DatasetSpec("fake-paired", "image", "random image pairs (--dry-run of a paired translation model)", translation.fake,
+                check=translation.check, translation="paired"),
+    DatasetSpec("fake-unpaired", "image", "random images in two domains (--dry-run of CycleGAN)", translation.fake,
+                check=translation.check, translation="unpaired"),
     DatasetSpec("fake", "image", "random images of the configured shape (--dry-run)", fake_dataset,
                 num_classes=10, default_metrics=()),
 )}

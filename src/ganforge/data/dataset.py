@@ -27,6 +27,7 @@ class DatasetSpec:
     train_subset: int | None = None  # trains on the first N images of the real training split
     embedded: bool = False  # ships inside the package (metrics fall back to it offline)
     labels_if_asked: bool = False  # labelled only with data.labels=true (folder: one sub-folder per class)
+    translation: str | None = None  # two domains for image-to-image models: "paired" | "unpaired"
 
     def has_labels(self, cfg: "DataConfig") -> bool:
         return self.num_classes is not None or (self.labels_if_asked and cfg.labels)
@@ -35,7 +36,7 @@ class DatasetSpec:
         """The shape of one sample as the nets see it, from the config alone (no files read)."""
         if self.kind == "points":
             return (2,)
-        return (cfg.channels, cfg.resolution, cfg.resolution)
+        return (cfg.channels, cfg.resolution, cfg.image_width or cfg.resolution)
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Dataset:
     classes: tuple[str, ...] = ()
     centres: torch.Tensor | None = None  # toy mixtures: [M, 2] mode centres
     extra: dict = field(default_factory=dict)
+    a: torch.Tensor | None = None  # translation data: domain A images (uint8), a[i] batched with x[i]
 
     def __len__(self) -> int:
         return len(self.x)
@@ -72,9 +74,12 @@ class Dataset:
         return x.mul_(2).sub_(1) if self.value_range == "signed" else x
 
     def batch(self, idx: torch.Tensor, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-        """{"x": float32 samples [B, ...]} and {"c": labels [B]} when the data has labels; the uint8
+        """{"x": float32 samples [B, ...]}, {"a": domain A images [B, ...]} for translation data and
+        {"c": labels [B]} when the data has labels; the uint8
         images travel to the device as they are stored and are converted there."""
         out = {"x": self.to_float(self.x[idx].to(device, non_blocking=True))}
+        if self.a is not None:
+            out["a"] = self.to_float(self.a[idx].to(device, non_blocking=True))
         if self.y is not None:
             out["c"] = self.y[idx].to(device, non_blocking=True)
         return out

@@ -103,8 +103,10 @@ def _composite(im, background: tuple[int, int, int]):
     return im
 
 
-def load_image(path: Path, resolution: int, channels: int, background: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
-    """(uint8 [C, H, W], whether the file had more than one frame)."""
+def load_image(path: Path, resolution: int | tuple[int, int], channels: int,
+               background: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
+    """(uint8 [C, H, W], whether the file had more than one frame): scaled to cover `resolution`
+    (a side, or (H, W)) and centre-cropped to it."""
     from PIL import Image, ImageOps
 
     with Image.open(path) as im:
@@ -116,12 +118,13 @@ def load_image(path: Path, resolution: int, channels: int, background: tuple[int
             pass
         im = _composite(_to_8bit(im), background)
         im = im.convert("L" if channels == 1 else "RGB")
+        out_h, out_w = (resolution, resolution) if isinstance(resolution, int) else resolution
         w, h = im.size
-        scale = resolution / min(w, h)
-        new_w, new_h = max(resolution, round(w * scale)), max(resolution, round(h * scale))
+        scale = max(out_w / w, out_h / h)
+        new_w, new_h = max(out_w, round(w * scale)), max(out_h, round(h * scale))
         im = im.resize((new_w, new_h), Image.Resampling.LANCZOS)
-        left, top = (new_w - resolution) // 2, (new_h - resolution) // 2
-        im = im.crop((left, top, left + resolution, top + resolution))
+        left, top = (new_w - out_w) // 2, (new_h - out_h) // 2
+        im = im.crop((left, top, left + out_w, top + out_h))
         arr = np.asarray(im, dtype=np.uint8)
     return (arr[None] if channels == 1 else arr.transpose(2, 0, 1)), animated
 
@@ -148,11 +151,29 @@ def _candidates(root: Path, scan: FolderScan) -> list[Path]:
     return files
 
 
+def read_images(files: list[Path], size: int | tuple[int, int], channels: int, rgb: tuple[int, int, int],
+                scan: FolderScan) -> list[tuple[Path, np.ndarray]]:
+    """(path, uint8 [C, H, W]) for each file that reads; the others are recorded in the scan."""
+    from PIL import Image
+
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # a bomb is a bad file, not a warning
+        for p in files:
+            try:
+                image, animated = load_image(p, size, channels, rgb)
+            except Exception as e:  # Pillow raises many types for broken files; all mean "skip it"
+                scan.skip(f"unreadable file(s) ({type(e).__name__})", p)
+                continue
+            out.append((p, image))
+            if animated:
+                scan.first_frame_of.append(str(p.relative_to(scan.root)))
+    return out
+
+
 def load_folder(root: str | Path, resolution: int, channels: int, labels: bool, max_images: int = 0,
                 background: str = "white"):
     """Return (images uint8 [N, C, H, W], labels int64 [N] or None, class names, FolderScan)."""
-    from PIL import Image
-
     root = Path(root)
     if not root.is_dir():
         what = "is a file" if root.exists() else "no such folder"
@@ -167,21 +188,13 @@ def load_folder(root: str | Path, resolution: int, channels: int, labels: bool, 
         raise DataError(f"{root}: data.labels=true needs one sub-folder per class; found images only at the top")
     if max_images:
         files = files[:max_images]
-    images, ys = [], []
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)  # a bomb is a bad file, not a warning
-        for p in files:
-            try:
-                image, animated = load_image(p, resolution, channels, rgb)
-            except Exception as e:  # Pillow raises many types for broken files; all mean "skip it"
-                scan.skip(f"unreadable file(s) ({type(e).__name__})", p)
-                continue
-            images.append(image)
-            if animated:
-                scan.first_frame_of.append(str(p.relative_to(root)))
-            if labels:
-                parts = p.relative_to(root).parts
-                ys.append(classes.index(parts[0]) if len(parts) > 1 else -1)
+    read = read_images(files, resolution, channels, rgb, scan)
+    images = [image for _, image in read]
+    ys = []
+    if labels:
+        for p, _ in read:
+            parts = p.relative_to(root).parts
+            ys.append(classes.index(parts[0]) if len(parts) > 1 else -1)
     scan.used = len(images)
     message = scan.warning()
     if message:

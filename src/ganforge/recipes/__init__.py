@@ -11,9 +11,11 @@ import torch
 from ganforge.config import Config
 from ganforge.distributed import DistInfo
 from ganforge.recipes.base import Player, Recipe, RecipeBase
+from ganforge.recipes.cyclegan import CycleGANRecipe
 from ganforge.recipes.gan import GANRecipe
+from ganforge.recipes.pix2pix import Pix2PixRecipe
 
-RECIPES: dict[str, type[RecipeBase]] = {cls.kind: cls for cls in (GANRecipe,)}
+RECIPES: dict[str, type[RecipeBase]] = {cls.kind: cls for cls in (GANRecipe, Pix2PixRecipe, CycleGANRecipe)}
 
 
 def build_recipe(cfg: Config, data, device: torch.device, dist: DistInfo = DistInfo()) -> Recipe:

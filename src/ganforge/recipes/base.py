@@ -256,8 +256,16 @@ class RecipeBase:
 
     def set_epoch(self, epoch: int) -> None:
         """SGD momentum rises linearly from `momentum` at momentum_start_epoch to `momentum_final`
-        (pylearn2's MomentumAdjustor)."""
+        (pylearn2's MomentumAdjustor); with optim.linear_decay_start, every player's lr falls
+        linearly to zero over the last epochs (the CycleGAN / pix2pix schedule)."""
         o = self.cfg.optim
+        if o.linear_decay_start > 0:
+            epochs = self.cfg.train.epochs
+            start = round(o.linear_decay_start * epochs)
+            factor = 1.0 - max(0, epoch - start) / (epochs - start + 1)
+            for p in self.players.values():
+                for group in p.opt.param_groups:
+                    group["lr"] = p.lr * factor
         if o.kind != "sgd":
             return
         span = max(o.momentum_saturate_epoch - o.momentum_start_epoch, 1)
@@ -266,6 +274,10 @@ class RecipeBase:
         for p in self.players.values():
             for group in p.opt.param_groups:
                 group["momentum"] = momentum
+
+    def grid_columns(self, inputs: dict) -> int | None:
+        """Images per row of this recipe's sample grids (None: a square)."""
+        return None
 
     # --- checkpoint state ---------------------------------------------------------------------
     def extra_state(self) -> dict:

@@ -129,6 +129,11 @@ class GANRecipe(RecipeBase):
         z = latent.sample_z(rows * per_row, m.z_dim, m.z_dist, generator)
         return {"z": z.to(self.device), "c": torch.arange(rows).repeat_interleave(per_row).to(self.device)}
 
+    def grid_columns(self, inputs: dict) -> int | None:
+        """A conditional model's grid has a row per class."""
+        c = inputs.get("c")
+        return int((c == c[0]).sum()) if c is not None and (c == c[0]).sum() > 1 else None
+
     def generator(self) -> GeneratorHandle:
         """The live generator: G's moving average when train.ema_halflife_kimg > 0, else G."""
         player = self.generator_player + ("_ema" if self.pG.ema is not None else "")

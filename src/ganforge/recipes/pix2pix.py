@@ -1,0 +1,84 @@
+"""pix2pix (Isola et al. 2017): a conditional GAN that learns a map from paired images A -> B.
+
+G is a U-Net fed the input image a (no z: dropout in G is its only noise); D is a PatchGAN that
+judges (a, b) pairs, stacked along the channels, patch by patch. Per step, with a batch of pairs:
+
+    D: loss.d_scale * [loss_D(D(a, b), D(a, G(a)))]      the paper halves it: d_scale 0.5
+    G: loss_G(D(a, G(a))) + loss.l1_weight * |G(a) - b|_1     lambda = 100 in the paper
+
+The adversarial term is what makes outputs sharp: L1 alone is minimised by the blurry average of
+the plausible answers (bench/translation.py measures both).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ganforge.config import Config
+from ganforge.distributed import DistInfo
+from ganforge.losses import LOSSES
+from ganforge.reporting import StatPlot
+from ganforge.recipes.translation import TranslationRecipe, held_out_of, loss_plot
+
+
+class Pix2PixRecipe(TranslationRecipe):
+    kind = "pix2pix"
+    pairing = "paired"
+    norm = "batch"
+
+    def __init__(self, cfg: Config, G, D, held_out: dict, device: torch.device, dist: DistInfo = DistInfo()):
+        super().__init__(cfg, device, dist)
+        self.loss = LOSSES[cfg.loss.kind]
+        self.pG = self.add_player("G", G, cfg.optim.lr_G)
+        self.pD = self.add_player("D", D, cfg.optim.lr_D)
+        self.held_out = held_out
+
+    @classmethod
+    def d_channels(cls, channels: int) -> int:
+        return 2 * channels  # D sees the input beside the output
+
+    @classmethod
+    def build(cls, cfg: Config, data, device: torch.device, dist: DistInfo = DistInfo()) -> "Pix2PixRecipe":
+        shape = data.sample_shape
+        G, D = cls.build_nets(cfg, data.a.shape[1], shape)
+        return cls(cfg, G, D, held_out_of(data), device, dist)
+
+    def _D(self, net, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return net(torch.cat([a, b], 1))
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        cfg, a, b = self.cfg, batch["a"], batch["x"]
+        if self.pD.channels_last:
+            a, b = (t.contiguous(memory_format=torch.channels_last) for t in (a, b))
+        with self.autocast():
+            fake = self.pG.run(a)
+            logits_real = self._D(self.pD.run, a, b)
+            logits_fake = self._D(self.pD.run, a, fake.detach())
+        loss_D = cfg.loss.d_scale * self.loss.d(logits_real.float(), logits_fake.float())
+        self.step(self.pD, loss_D)
+        stats = {"loss_D": loss_D.detach(), **self.loss.stats(logits_real.float(), logits_fake.float())}
+        acc = self.loss.accuracy(logits_real.float(), logits_fake.float())
+        if acc is not None:
+            stats["D_acc"] = acc
+
+        with self.freeze("D"):
+            with self.autocast():
+                logits = self._D(self.pD.frozen, a, fake)
+            adv = self.loss.g(logits.float())
+            l1 = (fake.float() - b).abs().mean()
+            loss_G = adv + cfg.loss.l1_weight * l1
+            self.step(self.pG, loss_G)
+        return {**stats, "loss_G": loss_G.detach(), "G_adv": adv.detach(), "L1": l1.detach()}
+
+    def sample(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Rows: the inputs, G's outputs, the targets."""
+        out = self.generator()({"a": inputs["a"]})
+        return torch.cat([inputs["a"].to(out), out, inputs["x"].to(out)])
+
+    def stat_labels(self) -> dict[str, str]:
+        return {**super().stat_labels(), "G_adv": "G_adv", "L1": "L1"}
+
+    def stat_plots(self) -> tuple[StatPlot, ...]:
+        return (loss_plot(("loss_D", "G_adv"), {"G_adv": "loss_G (adversarial part)"}),
+                StatPlot("l1.png", ("L1",), "mean |G(a) - b| (pixels)", {"L1": "L1 to the target"}),
+                *self.loss.plots)

@@ -1,0 +1,138 @@
+"""What the image-to-image recipes (pix2pix.py, cyclegan.py) share: their nets from the registry
+(model.G: unet | resnet, model.D: patchgan), the checks on data and sizes, fixed inputs from the
+held-out images, the rows of their sample grids, and a TranslatorHandle for sampling and export.
+
+A batch is {"a": domain A images, "x": domain B images} (data/translation.py). Grids have three
+rows of the same held-out images: input, output, and the target (pix2pix) or the reconstruction
+(CycleGAN), so a person sees at once what the model did with each input.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganforge.config import Config, net_names
+from ganforge.errors import ConfigError
+from ganforge.generator import TranslatorHandle
+from ganforge.losses import LOSSES
+from ganforge.nets import output_kind, sample_shape_for
+from ganforge.nets.registry import DISCRIMINATORS, GENERATORS
+from ganforge.recipes.base import RecipeBase
+from ganforge.reporting import StatPlot
+
+GRID_COLUMNS = 8  # held-out inputs in a sample grid
+
+
+def unet_depth(height: int, width: int) -> int:
+    """Levels of a U-Net for H x W: as many halvings as both sides allow, at most 8 (the paper's 256 px)."""
+    depth = 0
+    while depth < 8 and height % 2 ** (depth + 1) == 0 and width % 2 ** (depth + 1) == 0:
+        depth += 1
+    return depth
+
+
+def patch_layers(height: int, width: int) -> int:
+    """Stride-2 layers of the PatchGAN D: 3 (70 x 70 patches) from 128 px up, else 2 (22 x 22)."""
+    return 3 if min(height, width) >= 128 else 2
+
+
+class TranslationRecipe(RecipeBase):
+    """Base of the translation recipes; `pairing` says which data they need."""
+
+    pairing = "paired"
+    norm = "batch"  # G's and D's normalisation (CycleGAN: instance)
+    generator_player = "G"
+
+    @classmethod
+    def build_nets(cls, cfg: Config, in_channels: int, sample_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+        """One G (A -> B) and one D for this recipe (D sees `d_in` channels: see d_channels)."""
+        g, d = net_names(cfg)
+        _, H, W = sample_shape
+        G = GENERATORS[g].build(sample_shape=sample_shape, width=cfg.model.width, out=output_kind(cfg, sample_shape),
+                                in_channels=in_channels, depth=unet_depth(H, W), norm=cls.norm)
+        D = DISCRIMINATORS[d].build(sample_shape=sample_shape, width=cfg.model.width,
+                                    in_channels=cls.d_channels(sample_shape[0]), n_layers=patch_layers(H, W),
+                                    norm=cls.norm)
+        return G, D
+
+    @classmethod
+    def d_channels(cls, channels: int) -> int:
+        return channels
+
+    @classmethod
+    def check(cls, cfg: Config) -> str | None:
+        from ganforge.data import DATASETS
+
+        spec, (g, d) = DATASETS[cfg.data.name], net_names(cfg)
+        names = [n for n, s in DATASETS.items() if s.translation == cls.pairing]
+        if spec.translation != cls.pairing:
+            return (f"train.recipe={cls.kind} learns from {cls.pairing} images: use data.name="
+                    f"{' or '.join(names)} (not {cfg.data.name})")
+        if g not in ("unet", "resnet") or d != "patchgan":
+            return (f"train.recipe={cls.kind} needs an image-to-image G and a patch D: model.G=unet or resnet, "
+                    f"model.D=patchgan (not {g} / {d})")
+        if cfg.loss.kind not in ("ns", "minimax", "lsgan", "hinge"):
+            return f"loss.kind={cfg.loss.kind}: translation recipes use ns, minimax, lsgan or hinge"
+        unused = [k for k, on in (("model.conditional", cfg.model.conditional != "none"), ("train.pack", cfg.train.pack > 1),
+                                  ("train.augment", bool(cfg.train.augment)), ("loss.gp_weight", cfg.loss.gp_weight > 0),
+                                  ("loss.r1_gamma", cfg.loss.r1_gamma > 0), ("loss.clip", cfg.loss.clip > 0),
+                                  ("train.ema_halflife_kimg", cfg.train.ema_halflife_kimg > 0),
+                                  ("train.update=simultaneous", cfg.train.update != "alternating"),
+                                  ("train.n_dis", cfg.train.n_dis != 1),
+                                  ("eval.every_steps", cfg.eval.every_steps > 0)) if on]
+        if unused:
+            return (f"{', '.join(unused)}: not part of the {cls.kind} recipe yet (translation quality is measured "
+                    "by bench/translation.py); drop it")
+        _, H, W = sample_shape_for(cfg)
+        with torch.device("meta"):
+            G, _ = cls.build_nets(cfg, cfg.data.channels, sample_shape_for(cfg))
+        step = getattr(G, "size_multiple", 1)
+        if H % step or W % step or (g == "unet" and unet_depth(H, W) < 2):
+            return (f"{g} needs image sides that are multiples of {max(step, 4)}: data.resolution={H}, "
+                    f"data.image_width={W} (e.g. 32 x 48)")
+        return None
+
+    def fixed_inputs(self, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """The first GRID_COLUMNS held-out A images (and their B images), the same every time."""
+        held = self.held_out
+        k = min(GRID_COLUMNS, len(held["a"]))
+        return {"a": self.to_float(held["a"][:k]), "x": self.to_float(held["x"][:k])}
+
+    def grid_columns(self, inputs: dict) -> int:
+        return len(inputs["a"])
+
+    def to_float(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.float() / 255
+        x = x * 2 - 1 if self.cfg.data.range == "signed" else x
+        return x.to(self.device)
+
+    def generator(self) -> TranslatorHandle:
+        return TranslatorHandle(self.players["G"].net, self.cfg, device=self.device, player="G")
+
+    @classmethod
+    def load_generator(cls, cfg: Config, nets: dict[str, dict], step: int, device: str = "cpu") -> TranslatorHandle:
+        G = cls.build_G(cfg)
+        _, state = cls.player_state(nets)
+        G.load_state_dict(state)
+        return TranslatorHandle(G.to(device).eval(), cfg, step, player="G")
+
+    @classmethod
+    def build_G(cls, cfg: Config) -> nn.Module:
+        shape = sample_shape_for(cfg)
+        return cls.build_nets(cfg, shape[0], shape)[0]
+
+    def stat_labels(self) -> dict[str, str]:
+        return {"loss_D": "loss_D", "loss_G": "loss_G", "D_acc": "acc(D)", **LOSSES[self.cfg.loss.kind].labels}
+
+
+def held_out_of(data) -> dict:
+    """The held-out images a translation dataset keeps aside (uint8 {"a", "x"})."""
+    held = data.extra.get("held_out")
+    if not held:
+        raise ConfigError(f"{data.name} is not translation data (no held-out pairs)")
+    return held
+
+
+def loss_plot(keys: tuple[str, ...], labels: dict[str, str]) -> StatPlot:
+    return StatPlot("losses.png", keys, "loss", labels)
