@@ -294,6 +294,64 @@ def interp(source: str | Path | GeneratorHandle, out: str | Path, seeds: list[in
     return save_image_grid(x, out, G.value_range, nrow=len(z))
 
 
+def translate(source: str | Path, inputs: str | Path, out: str | Path, direction: str = "AtoB",
+              keep_size: bool = False, log=print) -> tuple[Path, int]:
+    """`ganforge translate`: every readable image of a file or folder through a pix2pix / CycleGAN
+    generator, written as PNG under `out` with the same relative path and name (suffix .png). Files
+    that cannot be read are named in one warning and the rest go on; none readable is an error.
+    Images are brought to the model's training size (as data loading does: scaled to cover, centre
+    crop), or with keep_size to their own size cropped to a multiple of the generator's stride.
+    Returns (out, the number written)."""
+    import warnings
+
+    from PIL import Image
+
+    from ganforge.data.folder import DataWarning, FolderScan, _candidates, load_image, parse_background
+    from ganforge.nets.translation import size_multiple
+    from ganforge.reporting import to_uint8
+
+    G = load_generator(source)
+    if G.takes_latent:
+        raise ConfigError(f"{source}: a {G.cfg.train.recipe} generator draws images from seeds; translate needs a "
+                          "pix2pix or cyclegan model (use ganforge sample)")
+    net = G.net(direction)
+    inputs = Path(inputs)
+    if not inputs.exists():
+        raise ConfigError(f"--input {inputs}: no such file or folder")
+    out = paths.output_dir(out, "--out")
+    root = inputs if inputs.is_dir() else inputs.parent
+    scan = FolderScan(root)
+    files = _candidates(inputs, scan) if inputs.is_dir() else [inputs]
+    d = G.cfg.data
+    size, step = (d.resolution, d.image_width or d.resolution), size_multiple(net)
+    written = 0
+    for p in files:
+        rel = p.relative_to(root)
+        try:
+            if keep_size:
+                with Image.open(p) as im:
+                    w, h = im.size
+                size = (max(step, h // step * step), max(step, w // step * step))
+            image, _ = load_image(p, size, d.channels, parse_background(d.background))
+        except Exception as e:  # Pillow raises many types for broken files: each is "skip it, say so"
+            scan.skip(f"unreadable file(s) ({type(e).__name__})", p)
+            continue
+        x = torch.tensor(image, dtype=torch.float32)[None] / 255
+        x = x * 2 - 1 if d.range == "signed" else x
+        y = to_uint8(G({"a": x, "direction": direction}), G.value_range)[0]
+        target = out / rel.with_suffix(".png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(y[..., 0] if y.shape[-1] == 1 else y).save(target)
+        written += 1
+    scan.used = written
+    message = scan.warning()
+    if message:
+        warnings.warn(message, DataWarning, stacklevel=2)
+    if not written:
+        raise ConfigError(f"--input {inputs}: no image could be translated ({scan.summary()})")
+    return out, written
+
+
 SWEEP_PSI = (1.0, 0.8, 0.6, 0.4, 0.2, 0.0)  # rows of the report's truncation grid
 
 

@@ -46,6 +46,15 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--class", dest="c", type=int, help="class index (conditional generators; default 0)")
     w.add_argument("--psi", type=float, help="truncation toward the mean latent, 0 to 1 (default 1: none)")
 
+    x = sub.add_parser("translate", help="translate images with a pix2pix / CycleGAN model")
+    x.add_argument("source", help="run folder, checkpoint .pt, or export folder / generator.json")
+    x.add_argument("--input", required=True, help="an image file or a folder of images (searched recursively)")
+    x.add_argument("--out", required=True, help="output folder: the same relative paths, as PNG")
+    x.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB",
+                   help="AtoB (default), or BtoA (CycleGAN models translate both ways)")
+    x.add_argument("--keep-size", action="store_true",
+                   help="translate at each image's own size (cropped to the net's stride) instead of the training size")
+
     r = sub.add_parser("serve", help="a web page to explore a generator (seed, class, truncation, directions, walks)")
     r.add_argument("source", help="run folder, checkpoint .pt, or export folder / generator.json")
     r.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
@@ -250,6 +259,10 @@ def _run(args) -> int:
             return 0
         if args.command == "eval":
             return _eval(args, api)
+        if args.command == "translate":
+            out, n = api.translate(args.source, args.input, args.out, args.direction, args.keep_size)
+            print(f"{n} image(s) translated ({args.direction}) into {out}")
+            return 0
         if args.command == "serve":
             return _serve(args)
         if args.command == "featurenet":

@@ -262,7 +262,7 @@ class RecipeBase:
         if o.linear_decay_start > 0:
             epochs = self.cfg.train.epochs
             start = round(o.linear_decay_start * epochs)
-            factor = 1.0 - max(0, epoch - start) / (epochs - start + 1)
+            factor = 1.0 - max(0, epoch - start + 1) / (epochs - start + 1)  # the last epoch: 1 / (decay epochs + 1)
             for p in self.players.values():
                 for group in p.opt.param_groups:
                     group["lr"] = p.lr * factor

@@ -41,7 +41,7 @@ class ImagePool:
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         if self.size == 0:
-            return batch
+            return batch.detach()  # D's loss must not reach G through the images
         out = []
         for image in batch.detach():
             if len(self.images) < self.size:
@@ -73,6 +73,10 @@ class CycleGANRecipe(TranslationRecipe):
                  dist: DistInfo = DistInfo()):
         super().__init__(cfg, device, dist)
         self.loss = LOSSES[cfg.loss.kind]
+        # The reference code's G objective is the plain squared error, (D(G(a)) - 1)^2; ganforge's
+        # lsgan G loss is Mao et al.'s, halved. Undo the halving so that cycle_weight = 10 weighs
+        # the same against it as in the paper.
+        self.g_adv_scale = 2.0 if cfg.loss.kind == "lsgan" else 1.0
         self.pG = self.add_player("G", G, cfg.optim.lr_G)
         self.pD = self.add_player("D", D, cfg.optim.lr_D)
         self.held_out = held_out
@@ -104,7 +108,7 @@ class CycleGANRecipe(TranslationRecipe):
             with self.autocast():
                 fake_b, fake_a = G["AB"](a), G["BA"](b)
                 rec_a, rec_b = G["BA"](fake_b), G["AB"](fake_a)
-                adv = self.loss.g(D["B"](fake_b).float()) + self.loss.g(D["A"](fake_a).float())
+                adv = self.g_adv_scale * (self.loss.g(D["B"](fake_b).float()) + self.loss.g(D["A"](fake_a).float()))
                 cycle = (rec_a.float() - a).abs().mean() + (rec_b.float() - b).abs().mean()
                 loss_G = adv + L.cycle_weight * cycle
                 stats = {"G_adv": adv.detach(), "cycle": cycle.detach()}

@@ -65,7 +65,7 @@ class TranslationRecipe(RecipeBase):
         from ganforge.data import DATASETS
 
         spec, (g, d) = DATASETS[cfg.data.name], net_names(cfg)
-        names = [n for n, s in DATASETS.items() if s.translation == cls.pairing]
+        names = [n for n, s in DATASETS.items() if s.translation == cls.pairing and not n.startswith("fake")]
         if spec.translation != cls.pairing:
             return (f"train.recipe={cls.kind} learns from {cls.pairing} images: use data.name="
                     f"{' or '.join(names)} (not {cfg.data.name})")
@@ -85,6 +85,9 @@ class TranslationRecipe(RecipeBase):
             return (f"{', '.join(unused)}: not part of the {cls.kind} recipe yet (translation quality is measured "
                     "by bench/translation.py); drop it")
         _, H, W = sample_shape_for(cfg)
+        if g == "unet" and unet_depth(H, W) < 2:
+            return (f"unet needs image sides divisible by 4 at least (by 32 for its 5 levels at 32 px): "
+                    f"data.resolution={H}, data.image_width={W}")
         with torch.device("meta"):
             G, _ = cls.build_nets(cfg, cfg.data.channels, sample_shape_for(cfg))
         step = getattr(G, "size_multiple", 1)
