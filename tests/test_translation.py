@@ -325,3 +325,42 @@ def test_translation_dry_runs(tmp_path):
         run_dir, result = api.train(config.load(None, tiny_translation(tmp_path, recipe)), dry_run=True,
                                     log=lambda s: None)
         assert result.step == 2
+
+
+def test_translation_models_export_to_onnx(pix2pix_run, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    G = load_generator(pix2pix_run)
+    assert main(["export", str(pix2pix_run), "--format", "onnx", "--out", str(tmp_path / "p.onnx")]) == 0
+    a = torch.rand(3, 1, 16, 16) * 2 - 1
+    session = ort.InferenceSession(str(tmp_path / "p.onnx"))
+    (got,) = session.run(["AtoB"], {"a": a.numpy()})
+    assert np.abs(got - G.translate(a).numpy()).max() <= 1e-4
+
+
+@pytest.fixture(scope="module")
+def cyclegan_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cyc")
+    run_dir, _ = api.train(config.load(None, tiny_translation(tmp, "cyclegan", "loss.kind=lsgan", "train.pool_size=2",
+                                                              "log.report=true")), log=lambda s: None)
+    return run_dir
+
+
+def test_cyclegan_translates_both_ways_and_exports_both(cyclegan_run, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    G = load_generator(cyclegan_run)
+    assert G.directions == ("AtoB", "BtoA")
+    a, b = torch.rand(2, 1, 16, 16) * 2 - 1, torch.rand(2, 1, 16, 16) * 2 - 1
+    assert not torch.equal(G.translate(a, "AtoB"), G.translate(a, "BtoA"))  # two different nets
+    inputs = tmp_path / "in"
+    write_images(inputs, ["boot.png"])
+    assert main(["translate", str(cyclegan_run), "--input", str(inputs), "--out", str(tmp_path / "o"),
+                 "--direction", "BtoA"]) == 0
+    assert (tmp_path / "o" / "boot.png").is_file()
+    assert main(["export", str(cyclegan_run), "--format", "onnx", "--out", str(tmp_path / "c.onnx")]) == 0
+    ab, ba = ort.InferenceSession(str(tmp_path / "c.onnx")).run(["AtoB", "BtoA"], {"a": a.numpy(), "b": b.numpy()})
+    assert np.abs(ab - G.translate(a, "AtoB").numpy()).max() <= 1e-4
+    assert np.abs(ba - G.translate(b, "BtoA").numpy()).max() <= 1e-4
+    grid = Image.open(sorted((cyclegan_run / "samples").glob("step_*.png"))[-1])
+    assert grid.size[1] == 2 * (3 * 18 + 2)  # input, translation, reconstruction

@@ -92,6 +92,7 @@ class LossConfig:
     l1_weight: float = 100.0  # pix2pix: lambda of the L1 distance to the target (paper: 100)
     cycle_weight: float = 10.0  # cyclegan: lambda of the cycle-consistency L1 (paper: 10)
     identity_weight: float = 0.5  # cyclegan: identity loss, as a fraction of cycle_weight (reference code: 0.5)
+    adv_weight: float = 1.0  # translation: weight of G's adversarial term (0: L1 / cycle alone, the papers' ablation)
 
 
 @dataclass

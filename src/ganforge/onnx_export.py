@@ -1,6 +1,7 @@
 """`ganforge export --format onnx`: the generator as an ONNX graph that runs without ganforge or
 PyTorch. Inputs: `z` float32 [n, z_dim] (and `c` int64 [n] for a conditional generator), with a
-free batch size; output `x`: samples in the data's range ([-1, 1] for tanh generators, [0, 1] for
+free batch size; output `x`: samples in the data's range. A translation model takes images `a`
+[n, C, H, W] (CycleGAN: `a` and `b`) at its training size and returns `AtoB` (and `BtoA`) ([-1, 1] for tanh generators, [0, 1] for
 sigmoid ones), [n, C, H, W] (or [n, 2] points). The graph's metadata says which, with the latent
 distribution, so a user can draw z the way training did.
 
@@ -31,6 +32,38 @@ class _Graph(torch.nn.Module):
         return self.G(z, c) if self.conditional else self.G(z)
 
 
+class _Translator(torch.nn.Module):
+    """A translation model as ONNX sees it: pix2pix a -> AtoB; CycleGAN (a, b) -> (AtoB, BtoA)."""
+
+    def __init__(self, G: torch.nn.Module):
+        super().__init__()
+        self.G = G
+
+    def forward(self, a, b=None):
+        if isinstance(self.G, torch.nn.ModuleDict):
+            return self.G["AB"](a), self.G["BA"](b)
+        return self.G(a)
+
+
+def _graph_and_inputs(handle):
+    """(module, example args, input names, output names, extra metadata) for a generator handle."""
+    cfg = handle.cfg
+    if not handle.takes_latent:
+        shape = (2, cfg.data.channels, cfg.data.resolution, cfg.data.image_width or cfg.data.resolution)
+        example = torch.zeros(shape)
+        both = len(handle.directions) == 2
+        args = (example, example.clone()) if both else (example,)
+        meta = {"recipe": cfg.train.recipe, "image_size": f"{shape[2]}x{shape[3]}",
+                "inputs": "a (domain A) and b (domain B) images" if both else "a (domain A) images"}
+        return (_Translator(handle.G.cpu().eval()), args, ["a", "b"][:len(args)],
+                ["AtoB", "BtoA"][:len(args)], meta)
+    K = handle.num_classes
+    example = handle.inputs(2, seed=0)
+    args = (example["z"], example["c"]) if K else (example["z"],)
+    meta = {"z_dim": str(cfg.model.z_dim), "z_dist": cfg.model.z_dist, "num_classes": str(K)}
+    return _Graph(handle.G.cpu().eval(), bool(K)), args, ["z", "c"][:len(args)], ["x"], meta
+
+
 def export_onnx(handle, out: Path) -> Path:
     try:
         import onnx
@@ -39,21 +72,18 @@ def export_onnx(handle, out: Path) -> Path:
         raise GanforgeError("ONNX export needs the onnx and onnxscript packages: pip install 'ganforge[onnx]'") from None
     if not isinstance(handle.G, torch.nn.Module):
         raise GanforgeError("only a generator network can be exported")
-    cfg, K = handle.cfg, handle.num_classes
-    graph = _Graph(handle.G.cpu().eval(), bool(K))
-    example = handle.inputs(2, seed=0)
-    args = (example["z"], example["c"]) if K else (example["z"],)
+    cfg = handle.cfg
+    graph, args, inputs, outputs, extra = _graph_and_inputs(handle)
     n = torch.export.Dim("n", min=1)
-    shapes = ({0: n}, {0: n}) if K else ({0: n},)
+    shapes = tuple({0: n} for _ in args)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
     try:
-        program = torch.onnx.export(graph, args, input_names=["z", "c"][:len(args)], output_names=["x"],
+        program = torch.onnx.export(graph, args, input_names=inputs, output_names=outputs,
                                     dynamic_shapes=shapes, dynamo=True, verbose=False)
         model = program.model_proto
         meta = {"producer": f"ganforge {__version__}", "step": str(handle.step), "value_range":
-                "[-1, 1]" if handle.value_range == "signed" else "[0, 1]", "z_dim": str(cfg.model.z_dim),
-                "z_dist": cfg.model.z_dist, "num_classes": str(K), "dataset": cfg.data.name}
+                "[-1, 1]" if handle.value_range == "signed" else "[0, 1]", "dataset": cfg.data.name, **extra}
         for key, value in meta.items():
             model.metadata_props.add(key=key, value=value)
         onnx.save(model, tmp)

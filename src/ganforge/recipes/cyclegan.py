@@ -76,7 +76,7 @@ class CycleGANRecipe(TranslationRecipe):
         # The reference code's G objective is the plain squared error, (D(G(a)) - 1)^2; ganforge's
         # lsgan G loss is Mao et al.'s, halved. Undo the halving so that cycle_weight = 10 weighs
         # the same against it as in the paper.
-        self.g_adv_scale = 2.0 if cfg.loss.kind == "lsgan" else 1.0
+        self.g_adv_scale = (2.0 if cfg.loss.kind == "lsgan" else 1.0) * cfg.loss.adv_weight
         self.pG = self.add_player("G", G, cfg.optim.lr_G)
         self.pD = self.add_player("D", D, cfg.optim.lr_D)
         self.held_out = held_out

@@ -4,7 +4,7 @@ G is a U-Net fed the input image a (no z: dropout in G is its only noise); D is 
 judges (a, b) pairs, stacked along the channels, patch by patch. Per step, with a batch of pairs:
 
     D: loss.d_scale * [loss_D(D(a, b), D(a, G(a)))]      the paper halves it: d_scale 0.5
-    G: loss_G(D(a, G(a))) + loss.l1_weight * |G(a) - b|_1     lambda = 100 in the paper
+    G: loss.adv_weight * loss_G(D(a, G(a))) + loss.l1_weight * |G(a) - b|_1     lambda = 100 in the paper
 
 The adversarial term is what makes outputs sharp: L1 alone is minimised by the blurry average of
 the plausible answers (bench/translation.py measures both).
@@ -50,6 +50,11 @@ class Pix2PixRecipe(TranslationRecipe):
         cfg, a, b = self.cfg, batch["a"], batch["x"]
         if self.pD.channels_last:
             a, b = (t.contiguous(memory_format=torch.channels_last) for t in (a, b))
+        if cfg.loss.adv_weight == 0:  # the L1-only baseline: a U-Net regressing b, D untouched
+            with self.autocast():
+                l1 = (self.pG.run(a).float() - b).abs().mean()
+            self.step(self.pG, cfg.loss.l1_weight * l1)
+            return {"loss_G": (cfg.loss.l1_weight * l1).detach(), "L1": l1.detach()}
         with self.autocast():
             fake = self.pG.run(a)
             logits_real = self._D(self.pD.run, a, b)
@@ -66,7 +71,7 @@ class Pix2PixRecipe(TranslationRecipe):
                 logits = self._D(self.pD.frozen, a, fake)
             adv = self.loss.g(logits.float())
             l1 = (fake.float() - b).abs().mean()
-            loss_G = adv + cfg.loss.l1_weight * l1
+            loss_G = cfg.loss.adv_weight * adv + cfg.loss.l1_weight * l1
             self.step(self.pG, loss_G)
         return {**stats, "loss_G": loss_G.detach(), "G_adv": adv.detach(), "L1": l1.detach()}
 
