@@ -364,3 +364,14 @@ def test_cyclegan_translates_both_ways_and_exports_both(cyclegan_run, tmp_path):
     assert np.abs(ba - G.translate(b, "BtoA").numpy()).max() <= 1e-4
     grid = Image.open(sorted((cyclegan_run / "samples").glob("step_*.png"))[-1])
     assert grid.size[1] == 2 * (3 * 18 + 2)  # input, translation, reconstruction
+
+
+def test_non_square_images_train_and_translate(tmp_path):
+    root = paired_root(tmp_path, n=8, size=(16, 24))  # H 16, W 24
+    cfg = config.load(None, [*tiny_translation(tmp_path, "pix2pix"), f"data.root={root}", "data.image_width=24",
+                             "train.max_steps=2"])
+    run_dir, _ = api.train(cfg, log=lambda s: None)
+    G = load_generator(run_dir)
+    assert G.translate(torch.zeros(1, 1, 16, 24)).shape == (1, 1, 16, 24)
+    assert main(["translate", str(run_dir), "--input", str(root / "A" / "00.png"), "--out", str(tmp_path / "o")]) == 0
+    assert Image.open(tmp_path / "o" / "00.png").size == (24, 16)

@@ -145,13 +145,14 @@ def _data(args) -> int:
         from ganforge.data import DATASETS
 
         print("search path: " + ", ".join(str(p) for p in sources.search_path()))
+        width = max(map(len, DATASETS))
         for name, spec in DATASETS.items():
             where = ""
             if name in sources.IDX_DATASETS:
                 ds = sources.IDX_DATASETS[name]
                 found = sources.find_idx_file(ds, ds.files["train_images"])
                 where = f" - found at {found.parent}" if found else f" - not found (ganforge data fetch {name})"
-            print(f"  {name:15s} {spec.summary}{where}")
+            print(f"  {name:{width}s} {spec.summary}{where}")
         return 0
     ds = sources.get_idx_dataset(args.name)
     print(f"{ds.name}: 28x28 grey, {len(ds.classes)} classes ({', '.join(ds.classes)}); licence {ds.licence}")

@@ -99,7 +99,7 @@ class CycleGANRecipe(TranslationRecipe):
         return cls(cfg, G, D, held_out_of(data), device, dist)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        cfg, L, a, b = self.cfg, self.cfg.loss, batch["a"], batch["x"]
+        L, a, b = self.cfg.loss, batch["a"], batch["x"]
         if self.pD.channels_last:
             a, b = (t.contiguous(memory_format=torch.channels_last) for t in (a, b))
         G, D = self.pG.run, self.pD.frozen
