@@ -103,12 +103,15 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
             walk = interp(G, report / "walk.gif", seeds=[0, 1, 2, 3], steps=12, fps=10)
         psis = ", ".join(f"{p:g}" for p in SWEEP_PSI)
     final = frames[-1] if frames else None
+    fixed = "latents" if latent_pictures or data.kind == "points" else "held-out inputs"
+    final_caption = (f"final samples (step {r.step:,}, fixed latents)" if fixed == "latents" else
+                     f"step {r.step:,}, rows: held-out inputs, outputs, {recipe.grid_rows_caption}")
     strip = [Figure(f"step {int(f.stem.split('_')[1]):,}", f, width=100) for f in _spread(frames, STRIP_LENGTH)]
     sections = [
-        ("Training, from the same latents throughout",
+        (f"Training, from the same {fixed} throughout",
          [Figure("progress: every grid (GIF; the final one first)", gif, width=240)] + strip, "row strip"),
         ("The final generator", [
-            Figure(f"final samples (step {r.step:,}, fixed latents)", final, width=360),
+            Figure(final_caption, final, width=360 if fixed == "latents" else 720),
             Figure("real data", run / "samples" / "reals.png", width=360),
             *([Figure("latent walk through seeds 0, 1, 2, 3 (spherical for normal z)", walk, width=224, pixels=True),
                Figure(f"truncation toward the mean latent: rows psi = {psis}; columns the same latents", sweep,
@@ -154,7 +157,8 @@ def _in_words(summary: dict, r, cfg: Config, data: Dataset, stats: list[dict], m
     words = [f"{summary['status'].capitalize()} after {r.step:,} steps ({summary['epochs']:g} epochs, batches of "
              f"{cfg.train.batch_size}) in {_duration(r.wall_s)} of training on {summary['device']} "
              f"({summary['precision']}).",
-             f"Recipe {cfg.train.recipe} ({cfg.loss.kind} loss) with {cfg.model.arch} nets of {params} parameters, "
+             f"Recipe {cfg.train.recipe} ({cfg.loss.kind} loss) with G {config_mod.net_names(cfg)[0]} and D "
+             f"{config_mod.net_names(cfg)[1]}, {params} parameters, "
              f"on {data.name}: {len(data):,} {'points' if data.kind == 'points' else 'images'} from {data.source}."]
     if metrics_rows:
         first, last = metrics_rows[0], metrics_rows[-1]

@@ -68,6 +68,7 @@ class CycleGANRecipe(TranslationRecipe):
     kind = "cyclegan"
     pairing = "unpaired"
     norm = "instance"
+    grid_rows_caption = "reconstructions (translated back)"
 
     def __init__(self, cfg: Config, G: nn.ModuleDict, D: nn.ModuleDict, held_out: dict, device: torch.device,
                  dist: DistInfo = DistInfo()):

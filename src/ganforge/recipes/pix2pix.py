@@ -25,6 +25,7 @@ class Pix2PixRecipe(TranslationRecipe):
     kind = "pix2pix"
     pairing = "paired"
     norm = "batch"
+    grid_rows_caption = "targets"
 
     def __init__(self, cfg: Config, G, D, held_out: dict, device: torch.device, dist: DistInfo = DistInfo()):
         super().__init__(cfg, device, dist)
