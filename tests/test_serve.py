@@ -176,12 +176,25 @@ def test_the_api_walks_between_two_seeds(server):
     ("run/ckpt/last.pt", 404, "no such report file"),
     ("run/report/../config.yaml", 404, "no such"),
     ("run/report/missing.png", 404, "no such report file"),
+    ("run/report/../export/generator.json", 404, "no such report file"),  # outside report/ and samples/
+    ("run/report/%2e%2e/export/generator.json", 404, "no such report file"),
+    ("run/report/x%00.png", 404, "no such report file"),
+    ("api/walk?seed=1&steps=120&scale=16", 400, "is too large"),
 ])
 def test_bad_requests_get_a_4xx_with_a_json_message(server, path, status, message):
     got, ctype, body = get(server.url + path)
     assert got == status and ctype == "application/json"
     assert message in json.loads(body)["error"]
     assert get(server.url + "api/image?seed=1")[0] == 200  # the server is still up
+
+
+def test_another_host_name_is_refused(server):
+    req = urllib.request.Request(server.url + "api/info", headers={"Host": "evil.example:80"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=30)
+    assert e.value.code == 400 and "127.0.0.1 only" in json.loads(e.value.read())["error"]
+    req = urllib.request.Request(server.url + "api/info", headers={"Host": f"localhost:{server.port}"})
+    assert urllib.request.urlopen(req, timeout=30).status == 200
 
 
 def test_a_post_is_refused_with_json(server):

@@ -299,11 +299,27 @@ def test_translate_a_folder_with_a_bad_file(pix2pix_run, tmp_path, capsys):
     G = load_generator(pix2pix_run)
     a = torch.tensor(np.asarray(Image.open(out / "one.png")))
     assert a.shape == (16, 16)
-    # --keep-size: each image's own size, cropped to the U-Net's stride (16)
+    # --keep-size: each image's own size (30 x 20), centre-cropped to the U-Net's stride (16), not resampled
     assert main(["translate", str(pix2pix_run), "--input", str(inputs / "one.png"), "--out", str(tmp_path / "k"),
                  "--keep-size"]) == 0
     assert Image.open(tmp_path / "k" / "one.png").size == (16, 16)
+    from ganforge.api import _translation_input
+
+    crop = _translation_input(inputs / "one.png", G.cfg.data, 16, keep_size=True)
+    assert np.array_equal(crop[0], np.asarray(Image.open(inputs / "one.png"))[2:18, 7:23])
     assert G.directions == ("AtoB",)
+
+
+def test_translate_keeps_inputs_safe(pix2pix_run, tmp_path, capsys):
+    inputs = tmp_path / "in"
+    write_images(inputs, ["a.png", "a.jpg"])
+    before = {p.name: p.read_bytes() for p in inputs.iterdir()}
+    for out in (inputs, inputs / "sub", tmp_path):
+        assert main(["translate", str(pix2pix_run), "--input", str(inputs), "--out", str(out)]) == 2
+    assert "overlap" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in inputs.iterdir()} == before  # nothing written or changed
+    assert main(["translate", str(pix2pix_run), "--input", str(inputs), "--out", str(tmp_path / "o")]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.jpg.png", "a.png.png"]
 
 
 def test_translate_refuses_what_it_cannot_do(pix2pix_run, tiny_run, tmp_path, capsys):

@@ -295,18 +295,20 @@ def interp(source: str | Path | GeneratorHandle, out: str | Path, seeds: list[in
 
 
 def translate(source: str | Path, inputs: str | Path, out: str | Path, direction: str = "AtoB",
-              keep_size: bool = False, log=print) -> tuple[Path, int]:
+              keep_size: bool = False) -> tuple[Path, int]:
     """`ganforge translate`: every readable image of a file or folder through a pix2pix / CycleGAN
-    generator, written as PNG under `out` with the same relative path and name (suffix .png). Files
-    that cannot be read are named in one warning and the rest go on; none readable is an error.
-    Images are brought to the model's training size (as data loading does: scaled to cover, centre
-    crop), or with keep_size to their own size cropped to a multiple of the generator's stride.
+    generator, written (atomically) as PNG under `out` with the same relative path and name, suffix
+    .png (a.jpg beside a.png keeps its suffix: a.jpg.png). Files that cannot be read are named in
+    one warning and the rest go on; none readable is an error. Images are brought to the model's
+    training size (as data loading does: scaled to cover, centre crop), or with keep_size to their
+    own size, centre-cropped (not resampled) to a multiple of the generator's stride.
     Returns (out, the number written)."""
     import warnings
 
     from PIL import Image
 
-    from ganforge.data.folder import DataWarning, FolderScan, _candidates, load_image, parse_background
+    from ganforge.checkpoint import atomic_write
+    from ganforge.data.folder import DataWarning, FolderScan, _candidates
     from ganforge.nets.translation import size_multiple
     from ganforge.reporting import to_uint8
 
@@ -320,28 +322,29 @@ def translate(source: str | Path, inputs: str | Path, out: str | Path, direction
         raise ConfigError(f"--input {inputs}: no such file or folder")
     out = paths.output_dir(out, "--out")
     root = inputs if inputs.is_dir() else inputs.parent
+    if inputs.is_dir() and (_inside(out, inputs) or _inside(inputs, out)):
+        raise ConfigError(f"--out {out} and --input {inputs} overlap: translations would overwrite or be read as "
+                          "inputs; choose a separate folder")
     scan = FolderScan(root)
     files = _candidates(inputs, scan) if inputs.is_dir() else [inputs]
+    stems = [p.relative_to(root).with_suffix("").as_posix() for p in files]
     d = G.cfg.data
-    size, step = (d.resolution, d.image_width or d.resolution), size_multiple(net)
+    step = size_multiple(net)
     written = 0
     for p in files:
         rel = p.relative_to(root)
+        # two inputs with one stem (a.jpg, a.png) keep their suffixes apart
+        name = rel.with_suffix(".png") if stems.count(rel.with_suffix("").as_posix()) == 1 else rel.with_name(rel.name + ".png")
         try:
-            if keep_size:
-                with Image.open(p) as im:
-                    w, h = im.size
-                size = (max(step, h // step * step), max(step, w // step * step))
-            image, _ = load_image(p, size, d.channels, parse_background(d.background))
+            image = _translation_input(p, d, step, keep_size)
         except Exception as e:  # Pillow raises many types for broken files: each is "skip it, say so"
             scan.skip(f"unreadable file(s) ({type(e).__name__})", p)
             continue
         x = torch.tensor(image, dtype=torch.float32)[None] / 255
         x = x * 2 - 1 if d.range == "signed" else x
         y = to_uint8(G({"a": x, "direction": direction}), G.value_range)[0]
-        target = out / rel.with_suffix(".png")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(y[..., 0] if y.shape[-1] == 1 else y).save(target)
+        picture = Image.fromarray(y[..., 0] if y.shape[-1] == 1 else y)
+        atomic_write(out / name, lambda f: picture.save(f, format="PNG"))
         written += 1
     scan.used = written
     message = scan.warning()
@@ -350,6 +353,32 @@ def translate(source: str | Path, inputs: str | Path, out: str | Path, direction
     if not written:
         raise ConfigError(f"--input {inputs}: no image could be translated ({scan.summary()})")
     return out, written
+
+
+def _inside(a: Path, b: Path) -> bool:
+    return Path(a).resolve().is_relative_to(Path(b).resolve())
+
+
+def _translation_input(path: Path, d, step: int, keep_size: bool) -> np.ndarray:
+    """uint8 [C, H, W]: at the training size, or (keep_size) at the file's own size centre-cropped
+    to a multiple of `step` (at least one step)."""
+    from PIL import Image
+
+    from ganforge.data.folder import load_image, parse_background
+
+    if not keep_size:
+        return load_image(path, (d.resolution, d.image_width or d.resolution), d.channels,
+                          parse_background(d.background))[0]
+    with Image.open(path) as im:
+        w, h = im.size
+        if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientation that turns it by 90 degrees
+            w, h = h, w
+    image = load_image(path, (h, w), d.channels, parse_background(d.background))[0]  # own size: no resampling
+    H, W = max(step, h // step * step), max(step, w // step * step)
+    if H > h or W > w:
+        raise ValueError(f"{w} x {h} is smaller than the net's stride {step}")
+    top, left = (h - H) // 2, (w - W) // 2
+    return image[:, top:top + H, left:left + W]
 
 
 SWEEP_PSI = (1.0, 0.8, 0.6, 0.4, 0.2, 0.0)  # rows of the report's truncation grid

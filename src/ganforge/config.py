@@ -445,6 +445,14 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(cfg.loss.r1_every >= 1, where, "loss.r1_every must be at least 1")
     _check(t.ema_halflife_kimg >= 0, where, "train.ema_halflife_kimg must be >= 0 (0 = off)")
     _check(t.pack >= 1, where, f"train.pack={t.pack} must be at least 1 (1 = no packing)")
+    _check(t.pool_size >= 0, where, f"train.pool_size={t.pool_size} must be >= 0 (0 = off)")
+    for key in ("l1_weight", "cycle_weight", "identity_weight", "adv_weight"):
+        _check(getattr(cfg.loss, key) >= 0, where, f"loss.{key} must be >= 0")
+    _check(0 <= o.linear_decay_start < 1, where,
+           f"optim.linear_decay_start={o.linear_decay_start}: the fraction of the epochs before the linear decay, "
+           "0 (off) up to below 1 (CycleGAN: 0.5)")
+    _check(o.linear_decay_start == 0 or o.lr_decay == 1.0, where,
+           "optim.linear_decay_start and optim.lr_decay are two learning-rate schedules: choose one")
     _check(t.batch_size % t.pack == 0, where,
            f"train.batch_size={t.batch_size} is not a multiple of train.pack={t.pack}: D judges packs of "
            f"{t.pack} samples, so use e.g. train.batch_size={t.batch_size - t.batch_size % t.pack or t.pack}")

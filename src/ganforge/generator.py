@@ -142,7 +142,13 @@ DIRECTIONS = {"AtoB": "AB", "BtoA": "BA"}
 
 class TranslatorHandle(GeneratorHandle):
     """An image-to-image generator (pix2pix: one net A -> B; CycleGAN: a ModuleDict {"AB", "BA"}).
-    Its inputs are images {"a": [N, C, H, W] in the data's range}, not latents."""
+    Its inputs are images {"a": [N, C, H, W] in the data's range}, not latents.
+
+    Translation runs in eval mode, like every ganforge generator: dropout off, batch norm on its
+    running statistics, so an image's translation does not depend on what else is in the batch
+    and the same input always gives the same output. The pix2pix reference's test.py (without
+    --eval) keeps dropout on and uses each test batch's statistics instead; at batch size 1 that
+    is instance normalisation. Results here are measured in eval mode."""
 
     takes_latent = False
 

@@ -103,9 +103,9 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
             walk = interp(G, report / "walk.gif", seeds=[0, 1, 2, 3], steps=12, fps=10)
         psis = ", ".join(f"{p:g}" for p in SWEEP_PSI)
     final = frames[-1] if frames else None
-    fixed = "latents" if latent_pictures or data.kind == "points" else "held-out inputs"
+    fixed = "latents" if latent_pictures or data.kind == "points" else "inputs"
     final_caption = (f"final samples (step {r.step:,}, fixed latents)" if fixed == "latents" else
-                     f"step {r.step:,}, rows: held-out inputs, outputs, {recipe.grid_rows_caption}")
+                     f"step {r.step:,}, rows: {recipe.inputs_caption}, outputs, {recipe.grid_rows_caption}")
     strip = [Figure(f"step {int(f.stem.split('_')[1]):,}", f, width=100) for f in _spread(frames, STRIP_LENGTH)]
     sections = [
         (f"Training, from the same {fixed} throughout",

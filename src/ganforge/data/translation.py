@@ -11,7 +11,8 @@ unpaired  two sets of images with no correspondence (CycleGAN): Fashion-MNIST sn
           `a[i]` with its `x[i]`, so which ones meet does not matter.
 
 Held-out images (Fashion-MNIST's test split, testA/ testB/ where present, else the first
-training images) are kept in `extra["held_out"]` for the fixed sample grids and the benchmarks.
+training images, as `extra["held_out"]["from"]` says) are kept in `extra["held_out"]` for the
+fixed sample grids and the benchmarks.
 Images are resized to data.resolution x (data.image_width or data.resolution): non-square works.
 """
 
@@ -32,6 +33,7 @@ from ganforge.errors import DataError
 
 SNEAKER, ANKLE_BOOT = 7, 9  # Fashion-MNIST classes
 HELD_OUT = 1000  # images per domain kept aside for grids and benchmarks (the test split's first)
+TRAINING = "the training images (no held-out ones given)"  # where fixed inputs come from otherwise
 
 
 def image_size(cfg: DataConfig) -> tuple[int, int]:
@@ -106,9 +108,9 @@ def fashion_edges(cfg: DataConfig, seed: int) -> Dataset:
 
     def pick(imgs, labels):
         b = resize(imgs[:HELD_OUT], size)
-        return {"a": edge_map(b), "x": b}
+        return {"a": edge_map(b), "x": b, "from": "the test split"}
 
-    held = _fashion_held_out(cfg, pick) or {"a": edge_map(x[:64]), "x": x[:64]}
+    held = _fashion_held_out(cfg, pick) or {"a": edge_map(x[:64]), "x": x[:64], "from": TRAINING}
     return _dataset("fashion-edges", cfg, edge_map(x), x, f"Fashion-MNIST {cfg.split} and its Sobel edges ({source})",
                     held, paired=True)
 
@@ -118,10 +120,11 @@ def fashion_sneaker2boot(cfg: DataConfig, seed: int) -> Dataset:
     images, labels, source = _fashion(cfg, cfg.split)
 
     def pick(imgs, labs):
-        return {"a": resize(imgs[labs == SNEAKER][:HELD_OUT], size), "x": resize(imgs[labs == ANKLE_BOOT][:HELD_OUT], size)}
+        return {"a": resize(imgs[labs == SNEAKER][:HELD_OUT], size), "x": resize(imgs[labs == ANKLE_BOOT][:HELD_OUT], size),
+                "from": "the test split"}
 
     a, x = resize(images[labels == SNEAKER], size), resize(images[labels == ANKLE_BOOT], size)
-    held = _fashion_held_out(cfg, pick) or {"a": a[:64], "x": x[:64]}
+    held = _fashion_held_out(cfg, pick) or {"a": a[:64], "x": x[:64], "from": TRAINING}
     return _dataset("fashion-sneaker2boot", cfg, a, x,
                     f"Fashion-MNIST {cfg.split}: {len(a)} sneakers (A), {len(x)} ankle boots (B) ({source})",
                     held, paired=False)
@@ -131,7 +134,8 @@ def fake(cfg: DataConfig, seed: int, n: int = 64) -> Dataset:
     """Random image pairs of the configured size, for `--dry-run` (no files read)."""
     g = torch.Generator().manual_seed(0)
     a, x = (torch.randint(0, 256, (n, cfg.channels, *image_size(cfg)), generator=g, dtype=torch.uint8) for _ in "ax")
-    return _dataset(cfg.name, cfg, a, x, "random tensors", {"a": a[:8], "x": x[:8]}, paired=cfg.name == "fake-paired")
+    return _dataset(cfg.name, cfg, a, x, "random tensors", {"a": a[:8], "x": x[:8], "from": TRAINING},
+                    paired=cfg.name == "fake-paired")
 
 
 # --- folders --------------------------------------------------------------------------------------
@@ -183,7 +187,8 @@ def paired_folder(cfg: DataConfig, seed: int) -> Dataset:
         raise DataError(f"{root}: no pair of images found: A/ and B/ need files of the same names "
                         f"(A/: {scan_a.summary()}; B/: {scan_b.summary()}; image types: {', '.join(sorted(EXTENSIONS))})")
     A, B = _stack([a[n] for n in names]), _stack([b[n] for n in names])
-    return _dataset("paired-folder", cfg, A, B, f"{root} ({len(names)} pairs)", {"a": A[:64], "x": B[:64]}, paired=True)
+    return _dataset("paired-folder", cfg, A, B, f"{root} ({len(names)} pairs)", {"a": A[:64], "x": B[:64], "from": TRAINING},
+                    paired=True)
 
 
 def unpaired_folder(cfg: DataConfig, seed: int) -> Dataset:
@@ -198,7 +203,8 @@ def unpaired_folder(cfg: DataConfig, seed: int) -> Dataset:
             raise DataError(f"{root / sub}: no usable image found ({scan.summary()})")
     A, B = _stack([a[n] for n in sorted(a)]), _stack([b[n] for n in sorted(b)])
     held = {"a": _stack([test_a[n] for n in sorted(test_a)]) if test_a else A[:64],
-            "x": _stack([test_b[n] for n in sorted(test_b)]) if test_b else B[:64]}
+            "x": _stack([test_b[n] for n in sorted(test_b)]) if test_b else B[:64],
+            "from": "testA/" if test_a else TRAINING}
     return _dataset("unpaired-folder", cfg, A, B, f"{root} ({len(A)} images in trainA, {len(B)} in trainB)", held,
                     paired=False)
 

@@ -10,7 +10,8 @@ Per step, with a batch of a's and an unrelated batch of b's:
         + identity_weight * cycle_weight * (|G_BA(a) - a|_1 + |G_AB(b) - b|_1)    identity
     D:  loss.d_scale * [loss_D(D_B(b), D_B(pool_B(G_AB(a)))) + loss_D(D_A(a), D_A(pool_A(G_BA(b))))]
 
-G steps first, then D (the reference's order); each D learns from a history pool of up to
+lsgan's D loss is already halved (Mao et al.), which is the reference's 0.5 x (real + fake); with
+ns or hinge set loss.d_scale=0.5 for the same weighting. G steps first, then D (the reference's order); each D learns from a history pool of up to
 train.pool_size generated images (half of each batch from the pool once it is full), which
 damps oscillation. The presets hold the learning rate for the first half and decay it linearly to
 zero over the second (optim.linear_decay_start=0.5).
@@ -23,6 +24,7 @@ from torch import nn
 
 from ganforge.config import Config
 from ganforge.distributed import DistInfo
+from ganforge.errors import ConfigError
 from ganforge.losses import LOSSES
 from ganforge.nets import sample_shape_for
 from ganforge.recipes.translation import TranslationRecipe, held_out_of, loss_plot
@@ -91,7 +93,17 @@ class CycleGANRecipe(TranslationRecipe):
                               "BA": cls.build_nets(cfg, shape[0], shape)[0]})
 
     @classmethod
+    def check(cls, cfg: Config) -> str | None:
+        if cfg.train.compile:
+            return ("train.compile=true: the CycleGAN recipe calls its four nets one by one inside two players, "
+                    "which a compiled player does not allow yet; drop it")
+        return super().check(cfg)
+
+    @classmethod
     def build(cls, cfg: Config, data, device: torch.device, dist: DistInfo = DistInfo()) -> "CycleGANRecipe":
+        if dist.enabled:
+            raise ConfigError("the CycleGAN recipe does not run under torchrun yet (its players hold two nets "
+                              "each, which DDP cannot sync net by net): run it in one process")
         shape = data.sample_shape
         G_AB, D_B = cls.build_nets(cfg, shape[0], shape)
         G_BA, D_A = cls.build_nets(cfg, shape[0], shape)

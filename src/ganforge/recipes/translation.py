@@ -33,8 +33,11 @@ def unet_depth(height: int, width: int) -> int:
 
 
 def patch_layers(height: int, width: int) -> int:
-    """Stride-2 layers of the PatchGAN D: 3 (70 x 70 patches) from 128 px up, else 2 (22 x 22)."""
-    return 3 if min(height, width) >= 128 else 2
+    """Stride-2 layers of the PatchGAN D, so that a patch is about a quarter of the image side, as
+    the paper's 70 x 70 patches are of 256 px: n_layers 1, 2, 3 see 16, 34, 70 px
+    (rf = (rf_next - 1) * stride + 4 through the 4 x 4 convs)."""
+    side = min(height, width)
+    return 1 if side < 64 else 2 if side < 128 else 3
 
 
 class TranslationRecipe(RecipeBase):
@@ -101,6 +104,11 @@ class TranslationRecipe(RecipeBase):
         held = self.held_out
         k = min(GRID_COLUMNS, len(held["a"]))
         return {"a": self.to_float(held["a"][:k]), "x": self.to_float(held["x"][:k])}
+
+    @property
+    def inputs_caption(self) -> str:
+        """Where the grids' inputs come from, for the report."""
+        return f"inputs from {self.held_out.get('from', 'the held-out images')}"
 
     def grid_columns(self, inputs: dict) -> int:
         return len(inputs["a"])

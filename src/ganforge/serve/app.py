@@ -64,8 +64,12 @@ class Renderer:
                 self.waiting -= 1
 
 
-def create_app(explorer: Explorer, run_dir: Path | None = None):
-    """The Starlette application for one explorer (and the run folder its generator came from)."""
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def create_app(explorer: Explorer, run_dir: Path | None = None, allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES):
+    """The Starlette application for one explorer (and the run folder its generator came from);
+    requests naming another host are refused unless `allowed_hosts` is empty (--host opened it)."""
     _need_extra()
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
@@ -98,7 +102,7 @@ def create_app(explorer: Explorer, run_dir: Path | None = None):
 
     async def walk(request):
         view, rest = View.parse(request.url.query, explorer, extra=("to", "steps"))
-        to = _int(rest, "to", view.seed + 1, 0, MAX_SEED)
+        to = _int(rest, "to", (view.seed + 1) % (MAX_SEED + 1), 0, MAX_SEED)
         steps = _int(rest, "steps", 16, 2, MAX_WALK_STEPS)
         gif = await run_in_threadpool(render, explorer.walk_gif, view, to, steps)
         return Response(gif, media_type="image/gif", headers=cache)
@@ -107,8 +111,11 @@ def create_app(explorer: Explorer, run_dir: Path | None = None):
         rel = Path(request.path_params["path"])
         if run_dir is None:
             return error(404, "no run folder: serve a run folder or a checkpoint inside one to see its report")
-        path = (run_dir / rel).resolve()
-        inside = path.is_relative_to(run_dir.resolve()) and rel.parts[:1] and rel.parts[0] in RUN_FILES
+        try:  # judged by where the path really leads, not by how it is spelled (.., links)
+            path = (run_dir / rel).resolve()
+            inside = path.relative_to(run_dir.resolve()).parts[:1] in [(name,) for name in RUN_FILES]
+        except (ValueError, OSError):  # outside the run folder, or not a path at all (a NUL byte)
+            inside = False
         if not inside or path.suffix.lower() not in FILE_TYPES or not path.is_file():
             return error(404, f"/run/{rel.as_posix()}: no such report file")
         return FileResponse(path, media_type=FILE_TYPES[path.suffix.lower()])
@@ -126,10 +133,37 @@ def create_app(explorer: Explorer, run_dir: Path | None = None):
 
     routes = [Route("/", home), Route("/api/info", info), Route("/api/image", image), Route("/api/walk", walk),
               Route("/run/{path:path}", run_file)]
-    app = Starlette(routes=routes, exception_handlers={RequestError: on_request_error,
-                                                       HTTPException: on_http_error, Exception: on_bug})
+    middleware = []
+    if allowed_hosts:  # a page on 127.0.0.1 answers only to its own names: no DNS rebinding from a web page
+        from starlette.middleware import Middleware
+
+        middleware.append(Middleware(_OwnNamesOnly, hosts=frozenset(allowed_hosts)))
+    app = Starlette(routes=routes, middleware=middleware,
+                    exception_handlers={RequestError: on_request_error, HTTPException: on_http_error,
+                                        Exception: on_bug})
     app.state.explorer = explorer
     return app
+
+
+class _OwnNamesOnly:
+    """ASGI middleware: HTTP requests whose Host header names another machine get a JSON 400 (a
+    web page elsewhere cannot reach this server through a DNS name pointed at 127.0.0.1)."""
+
+    def __init__(self, app, hosts: frozenset[str]):
+        self.app, self.hosts = app, hosts
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            name = host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
+            if name not in self.hosts:
+                from starlette.responses import JSONResponse
+
+                response = JSONResponse({"error": f"Host '{host}' refused: this server answers to 127.0.0.1 "
+                                         "only (ganforge serve --host opens it deliberately)"}, status_code=400)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def run_folder_of(source: str | Path) -> Path | None:
@@ -181,7 +215,8 @@ class ExplorerServer:
             explorer = Explorer(load_generator(source), directions, source=str(source))
         except RequestError as e:
             raise GanforgeError(f"{source}: {e}") from None
-        self.app = create_app(explorer, run_folder_of(source))
+        loopback = host in LOOPBACK_NAMES
+        self.app = create_app(explorer, run_folder_of(source), LOOPBACK_NAMES if loopback else ())
         self.sock = bind(host, port)
         self.host, self.port = host, self.sock.getsockname()[1]
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False))

@@ -29,6 +29,7 @@ MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes 64-bit seeds; the page
 MAX_OFFSET = 5.0  # standard deviations of z along a direction
 MAX_SCALE = 16  # download size: the image enlarged up to 16 x (nearest neighbour)
 MAX_WALK_STEPS = 120
+MAX_WALK_BYTES = 64 * 2**20  # the frames of one walk GIF, before encoding: one request may not hog the server
 
 
 class RequestError(ValueError):
@@ -167,6 +168,12 @@ class Explorer:
             raise RequestError(f"parameter 'to'={seed_b} is out of range (0 to {MAX_SEED})")
         if not 2 <= steps <= MAX_WALK_STEPS:
             raise RequestError(f"parameter 'steps'={steps} is out of range (2 to {MAX_WALK_STEPS})")
+        H = W = self.G.cfg.data.resolution
+        frames_bytes = 2 * steps * 3 * H * W * view.scale ** 2  # RGB frames, there and back
+        if frames_bytes > MAX_WALK_BYTES:
+            raise RequestError(f"a walk of {2 * steps} frames at scale {view.scale} is too large "
+                               f"({frames_bytes / 2**20:.0f} MiB of frames, at most {MAX_WALK_BYTES // 2**20}): "
+                               "lower 'steps' or 'scale'")
         a = self.G.inputs(1, seed=view.seed, c=view.c)
         b = self.G.inputs(1, seed=seed_b, c=view.c)
         t = torch.arange(steps) / steps
