@@ -134,7 +134,9 @@ def _spread(items: list, k: int) -> list:
 
 def _plot_caption(path) -> str:
     return {"losses.png": "losses of D and G per step", "d_outputs.png": "what D says of real and generated batches",
-            "wasserstein.png": "the critic's estimate of the Wasserstein distance"}.get(path.name, path.stem)
+            "wasserstein.png": "the critic's estimate of the Wasserstein distance",
+            "l1.png": "L1 distance of G's outputs to the targets", "cycle.png": "cycle-consistency and identity L1"
+            }.get(path.name, path.stem)
 
 
 def _duration(seconds: float) -> str:
@@ -174,6 +176,13 @@ def _in_words(summary: dict, r, cfg: Config, data: Dataset, stats: list[dict], m
         words.append(f"Last evaluation at step {last['step']:,} on {last.get('num_samples', 0):,} samples{space}: "
                      + "; ".join(parts) + ".")
     end = stats[-1] if stats else {}
+    if "L1" in end:
+        words.append(f"At the end G's outputs were {end['L1']:.3f} from their targets in mean absolute pixel "
+                     f"difference (pixels in {'[-1, 1]' if data.value_range == 'signed' else '[0, 1]'}; lower is "
+                     "closer).")
+    if "cycle" in end:
+        words.append(f"At the end an image translated there and back was {end['cycle']:.3f} from itself in mean "
+                     "absolute pixel difference, A and B summed (cycle consistency; lower is better).")
     if "D_x" in end and "D_G_z" in end:
         words.append(f"At the end D gave real batches D(x) = {end['D_x']:.2f} and generated ones D(G(z)) = "
                      f"{end['D_G_z']:.2f} on average (1 means sure it is real; the game's equilibrium is 0.5 for both).")

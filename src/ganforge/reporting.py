@@ -173,6 +173,8 @@ def plot_curves(stats: list[dict], out_dir: Path, plots: tuple[StatPlot, ...]) -
     steps = [r["step"] for r in stats]
     paths = []
     for spec in plots:
+        if not any(r.get(key) is not None for r in stats for key in spec.keys):
+            continue  # nothing to draw (e.g. no D statistics in an L1-only run)
         fig, ax = plt.subplots(figsize=(6.4, 3.4), dpi=110)
         for key in spec.keys:
             pts = [(s, r[key]) for s, r in zip(steps, stats) if r.get(key) is not None]
