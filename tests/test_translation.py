@@ -391,3 +391,16 @@ def test_non_square_images_train_and_translate(tmp_path):
     assert G.translate(torch.zeros(1, 1, 16, 24)).shape == (1, 1, 16, 24)
     assert main(["translate", str(run_dir), "--input", str(root / "A" / "00.png"), "--out", str(tmp_path / "o")]) == 0
     assert Image.open(tmp_path / "o" / "00.png").size == (24, 16)
+
+
+def test_cyclegan_without_identity_loss(tmp_path):
+    cfg, data, r = built(tmp_path, "cyclegan", "loss.kind=lsgan", "loss.identity_weight=0", "train.pool_size=0")
+    batch = data.batch(torch.arange(4))
+    a, b = batch["a"], batch["x"]
+    G, D = copy.deepcopy(r.players["G"].net), copy.deepcopy(r.players["D"].net)
+    stats = r.train_step(batch)
+    fake_b, fake_a = G["AB"](a), G["BA"](b)
+    dB, dA = D["B"](fake_b), D["A"](fake_a)
+    adv = ((dB - 1) ** 2).mean() + ((dA - 1) ** 2).mean()
+    cycle = (G["BA"](fake_b) - a).abs().mean() + (G["AB"](fake_a) - b).abs().mean()
+    assert "identity" not in stats and torch.allclose(stats["loss_G"], adv + 10 * cycle, atol=1e-4)
