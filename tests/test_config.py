@@ -54,7 +54,7 @@ def test_unknown_key_in_a_file_names_the_file(tmp_path):
 @pytest.mark.parametrize("override, message", [
     ("train.batch_size=0", "train.batch_size=0 must be positive"),
     ("train.batch_size=abc", "must be an integer"),
-    ("model.arch=resnet", "model.arch='resnet' is not one of"),
+    ("model.arch=vgg", "model.arch='vgg' is not one of"),
     ("loss.kind=nss", "did you mean 'ns'"),
     ("model.d_dropout=1.0", r"model.d_dropout=1.0 must be in \[0, 1\)"),
     ("optim.betas=[0.5]", "two numbers"),
