@@ -318,8 +318,16 @@ def test_translate_keeps_inputs_safe(pix2pix_run, tmp_path, capsys):
         assert main(["translate", str(pix2pix_run), "--input", str(inputs), "--out", str(out)]) == 2
     assert "overlap" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in inputs.iterdir()} == before  # nothing written or changed
+    single = inputs / "a.png"  # a single file with --out its own folder: refused, not overwritten
+    assert main(["translate", str(pix2pix_run), "--input", str(single), "--out", str(inputs)]) == 2
+    assert {p.name: p.read_bytes() for p in inputs.iterdir()} == before
     assert main(["translate", str(pix2pix_run), "--input", str(inputs), "--out", str(tmp_path / "o")]) == 0
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.jpg.png", "a.png.png"]
+    from ganforge.api import _output_names
+    from pathlib import Path
+
+    names = _output_names([Path("a.jpg"), Path("a.png"), Path("a.jpg.png"), Path("B.jpg"), Path("b.png")])
+    assert len({n.as_posix().lower() for n in names}) == 5  # no two outputs meet, whatever the case
 
 
 def test_translate_refuses_what_it_cannot_do(pix2pix_run, tiny_run, tmp_path, capsys):

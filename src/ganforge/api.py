@@ -322,21 +322,23 @@ def translate(source: str | Path, inputs: str | Path, out: str | Path, direction
         raise ConfigError(f"--input {inputs}: no such file or folder")
     out = paths.output_dir(out, "--out")
     root = inputs if inputs.is_dir() else inputs.parent
-    if inputs.is_dir() and (_inside(out, inputs) or _inside(inputs, out)):
+    overlap = (_inside(out, inputs) or _inside(inputs, out)) if inputs.is_dir() else _inside(inputs.parent, out) \
+        and _inside(out, inputs.parent)
+    if overlap:
         raise ConfigError(f"--out {out} and --input {inputs} overlap: translations would overwrite or be read as "
                           "inputs; choose a separate folder")
     scan = FolderScan(root)
     files = _candidates(inputs, scan) if inputs.is_dir() else [inputs]
-    stems = [p.relative_to(root).with_suffix("").as_posix() for p in files]
+    names = _output_names([p.relative_to(root) for p in files])
     d = G.cfg.data
     step = size_multiple(net)
     written = 0
-    for p in files:
-        rel = p.relative_to(root)
-        # two inputs with one stem (a.jpg, a.png) keep their suffixes apart
-        name = rel.with_suffix(".png") if stems.count(rel.with_suffix("").as_posix()) == 1 else rel.with_name(rel.name + ".png")
+    for p, name in zip(files, names):
         try:
             image = _translation_input(p, d, step, keep_size)
+        except _TooSmall:
+            scan.skip(f"image(s) smaller than the net's stride ({step} px)", p)
+            continue
         except Exception as e:  # Pillow raises many types for broken files: each is "skip it, say so"
             scan.skip(f"unreadable file(s) ({type(e).__name__})", p)
             continue
@@ -359,6 +361,28 @@ def _inside(a: Path, b: Path) -> bool:
     return Path(a).resolve().is_relative_to(Path(b).resolve())
 
 
+class _TooSmall(ValueError):
+    pass
+
+
+def _output_names(rels: list[Path]) -> list[Path]:
+    """Each input's output name: its relative path with suffix .png, or, where two would meet
+    (a.jpg and a.png, or names equal but for case), the whole name + .png, then a counter."""
+    plain = [r.with_suffix(".png") for r in rels]
+    counts: dict[str, int] = {}
+    for n in plain:
+        counts[n.as_posix().lower()] = counts.get(n.as_posix().lower(), 0) + 1
+    names, taken = [], set()
+    for r, n in zip(rels, plain):
+        name = n if counts[n.as_posix().lower()] == 1 else r.with_name(r.name + ".png")
+        k = 1
+        while name.as_posix().lower() in taken:
+            name, k = r.with_name(f"{r.name}.{k}.png"), k + 1
+        taken.add(name.as_posix().lower())
+        names.append(name)
+    return names
+
+
 def _translation_input(path: Path, d, step: int, keep_size: bool) -> np.ndarray:
     """uint8 [C, H, W]: at the training size, or (keep_size) at the file's own size centre-cropped
     to a multiple of `step` (at least one step)."""
@@ -371,12 +395,15 @@ def _translation_input(path: Path, d, step: int, keep_size: bool) -> np.ndarray:
                           parse_background(d.background))[0]
     with Image.open(path) as im:
         w, h = im.size
-        if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientation that turns it by 90 degrees
-            w, h = h, w
+        try:
+            if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientation that turns it by 90 degrees
+                w, h = h, w
+        except Exception:  # a damaged EXIF block: load_image ignores it too
+            pass
+    H, W = h // step * step, w // step * step
+    if not H or not W:
+        raise _TooSmall(f"{w} x {h}")
     image = load_image(path, (h, w), d.channels, parse_background(d.background))[0]  # own size: no resampling
-    H, W = max(step, h // step * step), max(step, w // step * step)
-    if H > h or W > w:
-        raise ValueError(f"{w} x {h} is smaller than the net's stride {step}")
     top, left = (h - H) // 2, (w - W) // 2
     return image[:, top:top + H, left:left + W]
 

@@ -14,8 +14,8 @@ two transposed convs up, 7x7 conv, tanh / sigmoid; instance norm.
 
 PatchGAN D: stride-2 4x4 convs (no norm on the first) then two stride-1 ones, the last to one
 channel: each output logit judges one overlapping patch. `n_layers` stride-2 layers see 16, 34
-or 70 px patches for 1, 2 or 3 (the paper's "70 x 70" at 256 px); the recipes choose it so that
-a patch is about a quarter of the image side (1 at 32 px: 16 x 16 patches).
+or 70 px patches for 1, 2 or 3 (the paper's "70 x 70" at 256 px); the recipes choose 1 (16 x 16
+patches) below 64 px, where a patch is half the image side.
 Weights N(0, 0.02), as in both papers' code.
 """
 

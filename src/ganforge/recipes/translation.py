@@ -33,9 +33,10 @@ def unet_depth(height: int, width: int) -> int:
 
 
 def patch_layers(height: int, width: int) -> int:
-    """Stride-2 layers of the PatchGAN D, so that a patch is about a quarter of the image side, as
-    the paper's 70 x 70 patches are of 256 px: n_layers 1, 2, 3 see 16, 34, 70 px
-    (rf = (rf_next - 1) * stride + 4 through the 4 x 4 convs)."""
+    """Stride-2 layers of the PatchGAN D: n_layers 1, 2, 3 see 16, 34, 70 px (rf = (rf_next - 1) *
+    stride + 4 through the 4 x 4 convs). The paper's 70 px patches are a quarter of its 256 px
+    images; at our small sizes the smallest patch that still sees shapes (16 px) is half of a
+    32 px image, and each size up keeps a patch at about half the side until 256 px."""
     side = min(height, width)
     return 1 if side < 64 else 2 if side < 128 else 3
 

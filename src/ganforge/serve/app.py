@@ -155,8 +155,8 @@ class _OwnNamesOnly:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
             host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
-            name = host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
-            if name not in self.hosts:
+            name = (host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]).lower()
+            if host and name not in self.hosts:  # no Host header (HTTP/1.0): not a browser, no rebinding
                 from starlette.responses import JSONResponse
 
                 response = JSONResponse({"error": f"Host '{host}' refused: this server answers to 127.0.0.1 "
