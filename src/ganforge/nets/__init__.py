@@ -14,7 +14,7 @@ from torch import nn
 
 from ganforge.config import Config, net_names
 from ganforge.errors import ConfigError
-from ganforge.nets import dcgan, goodfellow, mlp, translation  # noqa: F401  (each registers its nets)
+from ganforge.nets import dcgan, goodfellow, mlp, stylegan, translation  # noqa: F401  (each registers its nets)
 from ganforge.nets.registry import DISCRIMINATORS, GENERATORS
 
 

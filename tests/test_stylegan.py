@@ -1,0 +1,110 @@
+"""The compact StyleGAN2 nets: shapes, demodulation, the mapping network, style mixing,
+truncation toward the mean w, minibatch standard deviation; training resumes exactly
+(tests/test_train.py runs it with R1 and an EMA)."""
+
+import pytest
+import torch
+
+from ganforge import config
+from ganforge.errors import ConfigError
+from ganforge.nets.stylegan import (MappingNetwork, ModulatedConv2d, StyleGANDiscriminator, StyleGANGenerator,
+                                    minibatch_std)
+
+
+@pytest.mark.parametrize("resolution, channels", [(28, 1), (32, 1), (32, 3), (8, 3)])
+def test_generator_and_discriminator_shapes(resolution, channels):
+    torch.manual_seed(0)
+    G, D = StyleGANGenerator(16, resolution, channels, width=8), StyleGANDiscriminator(resolution, channels, width=8)
+    x = G(torch.randn(5, 16))
+    assert x.shape == (5, channels, resolution, resolution) and x.abs().max() <= 1
+    assert D(x).shape == (5,)
+    assert G.ws(torch.randn(5, 16)).shape == (5, G.num_ws, G.w_dim)
+
+
+def test_modulated_conv_shapes_and_demodulation_gives_unit_variance():
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(32, 48, 3, w_dim=16)
+    up = ModulatedConv2d(32, 48, 3, w_dim=16, up=True)
+    x, w = torch.randn(64, 32, 8, 8), torch.randn(64, 16)
+    assert conv(x, w).shape == (64, 48, 8, 8) and up(x, w).shape == (64, 48, 16, 16)
+    # unit-variance input -> about unit-variance output, whatever the styles' size (demodulation)
+    for style_scale in (1.0, 5.0):
+        with torch.no_grad():
+            conv.affine.bias.fill_(style_scale)
+        assert 0.8 < conv(x, w).std().item() < 1.2
+    plain = ModulatedConv2d(32, 48, 3, w_dim=16, demodulate=False)
+    with torch.no_grad():
+        plain.affine.bias.fill_(5.0)
+    assert plain(x, w).std().item() > 3  # without demodulation the styles' size passes through
+
+
+def test_demodulated_weights_have_unit_norm_per_output_channel():
+    torch.manual_seed(1)
+    conv = ModulatedConv2d(8, 4, 3, w_dim=6)
+    x = torch.zeros(2, 8, 5, 5)
+    x[:, :, 2, 2] = 1.0  # an impulse: the output at the centre reads the weights themselves
+    # with unit-norm weights per (sample, output channel), the centre response over all input
+    # channels summed is the weights' sum; check the norm through a second impulse per channel
+    outs = []
+    for k in range(8):
+        e = torch.zeros(2, 8, 5, 5)
+        e[:, k, 2, 2] = 1.0
+        outs.append(conv(e, torch.ones(2, 6))[:, :, 1:4, 1:4])  # the 3 x 3 footprint: weights flipped
+    norms = torch.stack(outs, 2).pow(2).sum(dim=(2, 3, 4)).sqrt()
+    assert torch.allclose(norms, torch.ones_like(norms), atol=1e-4)
+
+
+def test_mapping_network_normalises_z():
+    torch.manual_seed(0)
+    M = MappingNetwork(16, 24, depth=4)
+    z = torch.randn(6, 16)
+    w = M(z)
+    assert w.shape == (6, 24)
+    assert torch.allclose(M(5 * z), w, atol=1e-5)  # only z's direction matters
+
+
+def test_style_mixing_only_in_training_and_truncation_toward_the_mean_w():
+    torch.manual_seed(0)
+    G = StyleGANGenerator(16, 16, 1, width=4, mixing=1.0)
+    z = torch.randn(4, 16)
+    G.train()
+    ws = G.ws(z)
+    assert not all(torch.equal(ws[:, 0], ws[:, i]) for i in range(1, G.num_ws))  # two w's in one image
+    assert G.w_avg.abs().sum() > 0  # the running mean of w moved
+    G.eval()
+    ws = G.ws(z)
+    assert all(torch.equal(ws[:, 0], ws[:, i]) for i in range(1, G.num_ws))
+    assert torch.allclose(G.truncate(ws, 0.0), G.w_avg.expand_as(ws)) and torch.equal(G.truncate(ws, 1.0), ws)
+    no_mix = StyleGANGenerator(16, 16, 1, width=4, mixing=0.0).train()
+    ws = no_mix.ws(z)
+    assert all(torch.equal(ws[:, 0], ws[:, i]) for i in range(1, no_mix.num_ws))
+
+
+def test_eval_mode_is_deterministic_noise_included():
+    torch.manual_seed(0)
+    G = StyleGANGenerator(16, 16, 1, width=4).eval()
+    with torch.no_grad():
+        for layer in G.layers:
+            layer.noise_strength.fill_(1.0)
+    z = torch.randn(3, 16)
+    assert torch.equal(G(z), G(z))
+    G.train()
+    assert not torch.equal(G(z), G(z))  # fresh noise (and mixing) in training
+
+
+def test_minibatch_std_adds_one_feature():
+    x = torch.randn(8, 5, 4, 4)
+    y = minibatch_std(x)
+    assert y.shape == (8, 6, 4, 4) and torch.equal(y[:, :5], x)
+    same = minibatch_std(torch.ones(8, 5, 4, 4))
+    assert same[:, 5].abs().max() < 1e-3  # no variety in the batch: about zero
+
+
+def test_stylegan_configs():
+    cfg = config.load("configs/mnist_stylegan.yaml", ["data.name=mnist-embedded"])
+    assert cfg.model.arch == "stylegan"
+    with pytest.raises(ConfigError, match="stylegan needs data.resolution"):
+        config.load(None, ["model.arch=stylegan", "data.name=folder", "data.root=x", "data.resolution=24",
+                           "model.d_norm=none"])
+    with pytest.raises(ConfigError, match="takes no class"):
+        config.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "model.conditional=cgan"])
