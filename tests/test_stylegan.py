@@ -108,3 +108,27 @@ def test_stylegan_configs():
                            "model.d_norm=none"])
     with pytest.raises(ConfigError, match="takes no class"):
         config.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "model.conditional=cgan"])
+
+
+def test_psi_truncates_in_w_through_the_handle_the_explorer_and_the_sweep(tmp_path):
+    from ganforge.api import truncation_sweep
+    from ganforge.generator import GeneratorHandle
+    from ganforge.serve.explorer import Explorer, View
+
+    cfg = config.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "model.d_norm=none", "model.z_dim=16",
+                             "model.width=4"])
+    torch.manual_seed(0)
+    G = StyleGANGenerator(16, 28, 1, width=4).eval()
+    G.w_avg.normal_()
+    handle = GeneratorHandle(G, cfg)
+    inputs = handle.inputs(3, seed=1, psi=0.5)
+    assert torch.equal(inputs["z"], handle.inputs(3, seed=1)["z"]) and "psi" in inputs  # z untouched: psi acts on w
+    with torch.no_grad():
+        expected = G.synthesis(G.truncate(G.ws(inputs["z"]), 0.5))
+    assert torch.allclose(handle.sample(3, seed=1, psi=0.5), expected)
+    mean = handle.sample(3, seed=1, psi=0.0)
+    assert torch.allclose(mean[0], mean[1]) and torch.allclose(mean[0], mean[2])  # every seed: the mean w's image
+    ex = Explorer(handle, num_directions=2)
+    assert torch.allclose(ex.G(ex.latent_inputs(View(seed=1, psi=0.5, offsets=(0.0, 0.0)))), expected[:1], atol=1e-5)
+    sweep = truncation_sweep(handle, tmp_path / "sweep.png", n=4)
+    assert sweep.is_file()

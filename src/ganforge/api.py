@@ -280,14 +280,14 @@ def interp(source: str | Path | GeneratorHandle, out: str | Path, seeds: list[in
     G = source if isinstance(source, GeneratorHandle) else load_generator(source)
     if G.is_points:
         raise ConfigError("interp draws a walk of images; this generator makes 2-D points (use ganforge sample)")
-    keys = [G.inputs(1, seed, c=c if c is not None else (0 if G.num_classes else None), psi=psi) for seed in seeds]
+    keys = [G.inputs(1, seed, c=c if c is not None else (0 if G.num_classes else None)) for seed in seeds]
     loop = out.suffix.lower() == ".gif"
     legs = list(zip(keys, keys[1:] + keys[:1] if loop else keys[1:]))
     t = torch.arange(steps) / steps  # each leg's end is the next leg's start
     z = torch.cat([latent.interpolate(a["z"][0], b["z"][0], t, G.cfg.model.z_dist) for a, b in legs])
     if not loop:
         z = torch.cat([z, keys[-1]["z"]])  # the open path ends on the last seed
-    inputs = {"z": z, **({"c": keys[0]["c"].expand(len(z)).clone()} if "c" in keys[0] else {})}
+    inputs = G.with_psi({"z": z, **({"c": keys[0]["c"].expand(len(z)).clone()} if "c" in keys[0] else {})}, psi)
     x = G.generate(inputs, batch=256)
     if loop:
         return save_gif(to_uint8(x, G.value_range), out, duration_ms=round(1000 / fps))

@@ -77,11 +77,20 @@ class GeneratorHandle:
             raise ConfigError(f"psi={psi}: truncation toward the mean latent takes psi between 0 and 1 "
                               "(1: no change, 0: the mean latent)")
         z = latent.sample_z(n, m.z_dim, m.z_dist, torch.Generator().manual_seed(seed), truncation)
-        if psi is not None:
-            z = latent.toward_mean(z, psi)
-        if not K:
-            return {"z": z}
-        return {"z": z, "c": torch.full((n,), c) if c is not None else torch.arange(n) % K}
+        inputs = {"z": z}
+        if K:
+            inputs["c"] = torch.full((n,), c) if c is not None else torch.arange(n) % K
+        return self.with_psi(inputs, psi)
+
+    def with_psi(self, inputs: dict, psi: float | None) -> dict:
+        """Inputs pulled toward the mean latent by psi: z itself for z-space generators; for a
+        generator with an intermediate latent (StyleGAN's w, `G.truncate`) psi travels with the
+        inputs and is applied to w when G runs."""
+        if psi is None or psi == 1.0:
+            return inputs
+        if hasattr(self.G, "truncate"):
+            return {**inputs, "psi": torch.full((len(inputs["z"]),), float(psi))}
+        return {**inputs, "z": latent.toward_mean(inputs["z"], psi)}
 
     @torch.no_grad()
     def __call__(self, inputs: dict) -> torch.Tensor:
@@ -92,6 +101,9 @@ class GeneratorHandle:
         if isinstance(G, torch.nn.Module):
             G.eval()
         try:
+            if "psi" in inputs:  # truncation in w (a generator with `truncate`: StyleGAN)
+                ws = G.ws(inputs["z"].to(self.device))
+                return G.synthesis(G.truncate(ws, inputs["psi"].to(ws)[:, None, None])).float()
             if "c" in inputs:
                 return G(inputs["z"].to(self.device), inputs["c"].to(self.device)).float()
             return G(inputs["z"].to(self.device)).float()

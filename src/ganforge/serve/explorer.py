@@ -139,11 +139,9 @@ class Explorer:
         """The seed's latent (the one `sample --seed` draws first), moved along the directions,
         then pulled toward the mean latent by psi."""
         inputs = self.G.inputs(1, seed=view.seed, c=view.c)
-        z = inputs["z"]
         if view.offsets:
-            z = z + torch.tensor(view.offsets, dtype=z.dtype) @ self.directions
-        inputs["z"] = latent.toward_mean(z, view.psi)
-        return inputs
+            inputs["z"] = inputs["z"] + torch.tensor(view.offsets, dtype=inputs["z"].dtype) @ self.directions
+        return self.G.with_psi(inputs, view.psi)
 
     def image(self, view: View):
         """The view as a PIL image, enlarged `view.scale` x with nearest neighbour."""
@@ -181,9 +179,10 @@ class Explorer:
                        latent.interpolate(b["z"][0], a["z"][0], t, self.G.cfg.model.z_dist)])
         if view.offsets:
             z = z + torch.tensor(view.offsets, dtype=z.dtype) @ self.directions
-        inputs = {"z": latent.toward_mean(z, view.psi)}
+        inputs = {"z": z}
         if "c" in a:
             inputs["c"] = a["c"].expand(len(z)).clone()
+        inputs = self.G.with_psi(inputs, view.psi)
         x = self.G.generate(inputs, batch=256)
         buf = io.BytesIO()
         save_gif(to_uint8(x, self.G.value_range), buf, duration_ms=round(1000 / fps), scale=view.scale)
