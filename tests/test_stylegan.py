@@ -132,3 +132,52 @@ def test_psi_truncates_in_w_through_the_handle_the_explorer_and_the_sweep(tmp_pa
     assert torch.allclose(ex.G(ex.latent_inputs(View(seed=1, psi=0.5, offsets=(0.0, 0.0)))), expected[:1], atol=1e-5)
     sweep = truncation_sweep(handle, tmp_path / "sweep.png", n=4)
     assert sweep.is_file()
+
+
+def test_style_mixing_grid_takes_coarse_styles_from_rows_and_fine_from_columns(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from ganforge.api import style_mixing
+    from ganforge.cli import main
+    from ganforge.generator import GeneratorHandle
+    from ganforge.reporting import to_uint8
+
+    cfg = config.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "model.d_norm=none", "model.z_dim=16",
+                             "model.width=4"])
+    torch.manual_seed(0)
+    G = StyleGANGenerator(16, 28, 1, width=4).eval()
+    handle = GeneratorHandle(G, cfg)
+    path = style_mixing(handle, tmp_path / "mix.png", row_seeds=(1, 2), col_seeds=(3, 4, 5), cut=2)
+    grid = np.asarray(Image.open(path))  # 4 columns x 3 rows of 28 px cells, 2 px padding, enlarged 2x
+
+    def cell(r, c):
+        return grid[2 * (2 + 30 * r): 2 * (30 + 30 * r): 2, 2 * (2 + 30 * c): 2 * (30 + 30 * c): 2]
+
+    with torch.no_grad():
+        w_row, w_col = G.ws(handle.inputs(1, seed=2)["z"]), G.ws(handle.inputs(1, seed=4)["z"])
+        mixed = w_col.clone()
+        mixed[:, :2] = w_row[:, :2]
+        expected = to_uint8(G.synthesis(mixed), "signed")[0, ..., 0]
+        row_image = to_uint8(G.synthesis(w_row), "signed")[0, ..., 0]
+    assert np.array_equal(cell(2, 2), expected)  # row seed 2 (coarse) x column seed 4 (fine)
+    assert np.array_equal(cell(2, 0), row_image) and cell(0, 0).max() == 0  # the row's own image; a blank corner
+    assert main(["stylemix", "runs/none.pt", "--out", str(tmp_path / "x.png")]) != 0
+    from conftest import train_tiny
+
+    mlp = train_tiny(tmp_path, "train.max_steps=2")
+    assert main(["stylemix", str(mlp), "--out", str(tmp_path / "y.png")]) == 2
+    assert "style-based generator" in capsys.readouterr().err
+
+
+def test_a_stylegan_run_reports_its_mixing_figure(tmp_path):
+    from conftest import train_tiny
+
+    from ganforge.cli import main
+
+    run = train_tiny(tmp_path, "model.arch=stylegan", "model.width=4", "model.d_norm=none", "train.max_steps=3",
+                     "log.report=true")
+    assert (run / "report" / "style_mixing.png").is_file()
+    assert "style_mixing.png" in (run / "report" / "report.html").read_text()
+    assert main(["stylemix", str(run), "--rows", "1", "2", "--cols", "3", "--out", str(tmp_path / "m.png"),
+                 "--psi", "0.7"]) == 0

@@ -408,6 +408,48 @@ def _translation_input(path: Path, d, step: int, keep_size: bool) -> np.ndarray:
     return image[:, top:top + H, left:left + W]
 
 
+def style_mixing(source: str | Path | GeneratorHandle, out: str | Path, row_seeds=(0, 1, 2, 3),
+                 col_seeds=(4, 5, 6, 7), cut: int | None = None, psi: float | None = None) -> Path:
+    """The StyleGAN paper's style-mixing figure at our resolution: the first row shows the images
+    of `col_seeds`, the first column those of `row_seeds`, and each cell takes its coarse styles
+    (the layers before `cut`: pose, shape) from its row's seed and the fine ones (from `cut` on:
+    stroke, texture) from its column's. Default cut: half the layers."""
+    G = source if isinstance(source, GeneratorHandle) else load_generator(source)
+    net = G.G
+    if not hasattr(net, "synthesis"):
+        raise ConfigError("style mixing needs a style-based generator (model.arch=stylegan); this one maps z to "
+                          "images directly")
+    if not row_seeds or not col_seeds:
+        raise ConfigError("style mixing needs at least one row seed and one column seed")
+    num_ws = net.num_ws
+    cut = num_ws // 2 if cut is None else cut
+    if not 1 <= cut < num_ws:
+        raise ConfigError(f"--cut {cut}: the layer where fine styles start, 1 to {num_ws - 1}")
+    out = paths.output_file(out, "--out", paths.IMAGE_SUFFIXES)
+
+    def ws(seeds):
+        inputs = G.with_psi({"z": torch.cat([G.inputs(1, seed)["z"] for seed in seeds])}, psi)
+        w = net.ws(inputs["z"].to(G.device))
+        return net.truncate(w, inputs["psi"].to(w)[:, None, None]) if "psi" in inputs else w
+
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            w_rows, w_cols = ws(row_seeds), ws(col_seeds)
+            top = net.synthesis(w_cols)
+            cells = []
+            for r in range(len(row_seeds)):
+                mixed = w_cols.clone()
+                mixed[:, :cut] = w_rows[r:r + 1, :cut]
+                cells.append(torch.cat([net.synthesis(w_rows[r:r + 1]), net.synthesis(mixed)]))
+    finally:
+        net.train(was_training)
+    blank = torch.full_like(top[:1], -1.0 if G.value_range == "signed" else 0.0)
+    grid = torch.cat([blank, top, *cells]).float().cpu()
+    return save_image_grid(grid, out, G.value_range, nrow=len(col_seeds) + 1)
+
+
 SWEEP_PSI = (1.0, 0.8, 0.6, 0.4, 0.2, 0.0)  # rows of the report's truncation grid
 
 

@@ -46,6 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--class", dest="c", type=int, help="class index (conditional generators; default 0)")
     w.add_argument("--psi", type=float, help="truncation toward the mean latent, 0 to 1 (default 1: none)")
 
+    m = sub.add_parser("stylemix", help="StyleGAN's style-mixing grid: coarse styles from one set of seeds, fine from another")
+    m.add_argument("source", help="a StyleGAN run folder, checkpoint .pt, or export")
+    m.add_argument("--out", default="mixing.png", help="output PNG (default mixing.png)")
+    m.add_argument("--rows", type=int, nargs="+", default=[0, 1, 2, 3], help="seeds giving the coarse styles")
+    m.add_argument("--cols", type=int, nargs="+", default=[4, 5, 6, 7], help="seeds giving the fine styles")
+    m.add_argument("--cut", type=int, help="the first layer taking the column's style (default: half the layers)")
+    m.add_argument("--psi", type=float, help="truncation toward the mean w, 0 to 1")
+
     x = sub.add_parser("translate", help="translate images with a pix2pix / CycleGAN model")
     x.add_argument("source", help="run folder, checkpoint .pt, or export folder / generator.json")
     x.add_argument("--input", required=True, help="an image file or a folder of images (searched recursively)")
@@ -260,6 +268,9 @@ def _run(args) -> int:
             return 0
         if args.command == "eval":
             return _eval(args, api)
+        if args.command == "stylemix":
+            print(api.style_mixing(args.source, args.out, args.rows, args.cols, args.cut, args.psi))
+            return 0
         if args.command == "translate":
             out, n = api.translate(args.source, args.input, args.out, args.direction, args.keep_size)
             print(f"{n} image(s) translated ({args.direction}) into {out}")

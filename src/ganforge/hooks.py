@@ -92,7 +92,7 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
                **{f"last eval {k}": v for k, v in (metrics_rows[-1] if metrics_rows else {}).items() if k != "step"},
                **_health_summary(r, health_rows),
                "checkpoint": str(r.checkpoint), "export": str(export_dir)}
-    sweep = walk = None
+    sweep = walk = mixing = None
     latent_pictures = data.kind == "image" and recipe.generator().takes_latent
     if latent_pictures:
         from ganforge.api import SWEEP_PSI, interp, truncation_sweep
@@ -101,6 +101,10 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
             G = recipe.generator()
             sweep = truncation_sweep(G, report / "truncation.png")
             walk = interp(G, report / "walk.gif", seeds=[0, 1, 2, 3], steps=12, fps=10)
+            if hasattr(G.G, "synthesis"):  # a style-based generator: the StyleGAN paper's mixing figure
+                from ganforge.api import style_mixing
+
+                mixing = style_mixing(G, report / "style_mixing.png")
         psis = ", ".join(f"{p:g}" for p in SWEEP_PSI)
     final = frames[-1] if frames else None
     fixed = "latents" if latent_pictures or data.kind == "points" else "inputs"
@@ -115,7 +119,9 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
             Figure("real data", run / "samples" / "reals.png", width=360),
             *([Figure("latent walk through seeds 0, 1, 2, 3 (spherical for normal z)", walk, width=224, pixels=True),
                Figure(f"truncation toward the mean latent: rows psi = {psis}; columns the same latents", sweep,
-                      width=448)] if latent_pictures else [])], "row"),
+                      width=448),
+               Figure("style mixing: coarse styles from the seed of the row (left), fine styles from the seed of "
+                      "the column (top)", mixing, width=360)] if latent_pictures else [])], "row"),
         ("Curves", [Figure(_plot_caption(p), p) for p in curves], "row"),
         ("Evaluation", [Figure("metrics of the generator during training (one panel each)", p) for p in metric_plots],
          "row"),
