@@ -181,3 +181,30 @@ def test_a_stylegan_run_reports_its_mixing_figure(tmp_path):
     assert "style_mixing.png" in (run / "report" / "report.html").read_text()
     assert main(["stylemix", str(run), "--rows", "1", "2", "--cols", "3", "--out", str(tmp_path / "m.png"),
                  "--psi", "0.7"]) == 0
+
+
+def test_interp_walks_w_in_straight_lines(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from ganforge.api import interp
+    from ganforge.cli import main
+    from ganforge.generator import GeneratorHandle
+    from ganforge.reporting import to_uint8
+
+    cfg = config.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "model.d_norm=none", "model.z_dim=16",
+                             "model.width=4"])
+    torch.manual_seed(0)
+    G = StyleGANGenerator(16, 28, 1, width=4).eval()
+    handle = GeneratorHandle(G, cfg)
+    strip = np.asarray(Image.open(interp(handle, tmp_path / "w.png", seeds=[1, 2], steps=4, space="w")))
+    with torch.no_grad():
+        w1, w2 = (G.ws(handle.inputs(1, seed=s)["z"]) for s in (1, 2))
+        middle = to_uint8(G.synthesis(w1 + 0.5 * (w2 - w1)), "signed")[0, ..., 0]  # frame 2 of 5: t = 2/4
+    frame = strip[2 * 2: 2 * 30: 2, 2 * (2 + 30 * 2): 2 * (30 + 30 * 2): 2]
+    assert np.array_equal(frame, middle)
+    from conftest import train_tiny
+
+    mlp = train_tiny(tmp_path, "train.max_steps=2")
+    assert main(["interp", str(mlp), "--space", "w", "--out", str(tmp_path / "x.gif")]) == 2
+    assert "has only z" in capsys.readouterr().err

@@ -263,10 +263,11 @@ def sample_dataset(source: str | Path, n: int, out: str | Path, seed: int = 0, f
 
 
 def interp(source: str | Path | GeneratorHandle, out: str | Path, seeds: list[int], steps: int = 16,
-           fps: float = 12.0, c: int | None = None, psi: float | None = None) -> Path:
+           fps: float = 12.0, c: int | None = None, psi: float | None = None, space: str = "z") -> Path:
     """`ganforge interp`: a latent walk through the latents of `seeds` (each the latent `sample
     --seed S` draws first), `steps` frames per leg; a GIF (looping back to the first seed) or, for
-    `out` ending in .png, the frames of the open path in one strip."""
+    `out` ending in .png, the frames of the open path in one strip. space="w" walks a style-based
+    generator's intermediate latent in straight lines (as StyleGAN's path-length measure does)."""
     from ganforge import latent
     from ganforge.reporting import save_gif, to_uint8
 
@@ -280,8 +281,14 @@ def interp(source: str | Path | GeneratorHandle, out: str | Path, seeds: list[in
     G = source if isinstance(source, GeneratorHandle) else load_generator(source)
     if G.is_points:
         raise ConfigError("interp draws a walk of images; this generator makes 2-D points (use ganforge sample)")
+    if space not in ("z", "w"):
+        raise ConfigError(f"--space {space}: z (the input latent) or w (StyleGAN's intermediate latent)")
+    if space == "w" and not hasattr(G.G, "synthesis"):
+        raise ConfigError("--space w walks StyleGAN's intermediate latent; this generator has only z (use --space z)")
     keys = [G.inputs(1, seed, c=c if c is not None else (0 if G.num_classes else None)) for seed in seeds]
     loop = out.suffix.lower() == ".gif"
+    if space == "w":
+        return _walk_in_w(G, keys, loop, steps, psi, out, fps)
     legs = list(zip(keys, keys[1:] + keys[:1] if loop else keys[1:]))
     t = torch.arange(steps) / steps  # each leg's end is the next leg's start
     z = torch.cat([latent.interpolate(a["z"][0], b["z"][0], t, G.cfg.model.z_dist) for a, b in legs])
@@ -292,6 +299,31 @@ def interp(source: str | Path | GeneratorHandle, out: str | Path, seeds: list[in
     if loop:
         return save_gif(to_uint8(x, G.value_range), out, duration_ms=round(1000 / fps))
     return save_image_grid(x, out, G.value_range, nrow=len(z))
+
+
+@torch.no_grad()
+def _walk_in_w(G: GeneratorHandle, keys: list[dict], loop: bool, steps: int, psi: float | None, out: Path,
+               fps: float) -> Path:
+    """interp --space w: straight lines between the seeds' w (truncated by psi toward the mean w)."""
+    from ganforge.reporting import save_gif, to_uint8
+
+    net = G.G
+    was_training = net.training
+    net.eval()
+    try:
+        ends = []
+        for k in keys:
+            w = net.ws(k["z"].to(G.device))
+            ends.append(net.truncate(w, psi) if psi is not None else w)
+        legs = list(zip(ends, ends[1:] + ends[:1] if loop else ends[1:]))
+        t = (torch.arange(steps, dtype=torch.float32) / steps).to(G.device)[:, None, None]
+        ws = torch.cat([a + t * (b - a) for a, b in legs] + ([] if loop else [ends[-1]]))
+        x = torch.cat([net.synthesis(ws[i:i + 256]) for i in range(0, len(ws), 256)]).float().cpu()
+    finally:
+        net.train(was_training)
+    if loop:
+        return save_gif(to_uint8(x, G.value_range), out, duration_ms=round(1000 / fps))
+    return save_image_grid(x, out, G.value_range, nrow=len(x))
 
 
 def translate(source: str | Path, inputs: str | Path, out: str | Path, direction: str = "AtoB",

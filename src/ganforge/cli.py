@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--fps", type=float, default=12.0, help="GIF frames per second (default 12)")
     w.add_argument("--class", dest="c", type=int, help="class index (conditional generators; default 0)")
     w.add_argument("--psi", type=float, help="truncation toward the mean latent, 0 to 1 (default 1: none)")
+    w.add_argument("--space", choices=["z", "w"], default="z",
+                   help="walk the input latent z (default) or StyleGAN's intermediate latent w (straight lines)")
 
     m = sub.add_parser("stylemix", help="StyleGAN's style-mixing grid: coarse styles from one set of seeds, fine from another")
     m.add_argument("source", help="a StyleGAN run folder, checkpoint .pt, or export")
@@ -264,7 +266,7 @@ def _run(args) -> int:
                                  psi=args.psi))
             return 0
         if args.command == "interp":
-            print(api.interp(args.source, args.out, args.seeds, args.steps, args.fps, args.c, args.psi))
+            print(api.interp(args.source, args.out, args.seeds, args.steps, args.fps, args.c, args.psi, args.space))
             return 0
         if args.command == "eval":
             return _eval(args, api)
