@@ -11,6 +11,16 @@ from ganforge.nets.stylegan import (MappingNetwork, ModulatedConv2d, StyleGANDis
                                     minibatch_std)
 
 
+def tiny_handle():
+    """A freshly initialised 28 px StyleGAN (z 16, width 4) behind a GeneratorHandle, in eval mode."""
+    from ganforge.generator import GeneratorHandle
+
+    cfg = config.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "model.d_norm=none", "model.z_dim=16",
+                             "model.width=4"])
+    torch.manual_seed(0)
+    return GeneratorHandle(StyleGANGenerator(16, 28, 1, width=4).eval(), cfg)
+
+
 @pytest.mark.parametrize("resolution, channels", [(28, 1), (32, 1), (32, 3), (8, 3)])
 def test_generator_and_discriminator_shapes(resolution, channels):
     torch.manual_seed(0)
@@ -112,15 +122,11 @@ def test_stylegan_configs():
 
 def test_psi_truncates_in_w_through_the_handle_the_explorer_and_the_sweep(tmp_path):
     from ganforge.api import truncation_sweep
-    from ganforge.generator import GeneratorHandle
     from ganforge.serve.explorer import Explorer, View
 
-    cfg = config.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "model.d_norm=none", "model.z_dim=16",
-                             "model.width=4"])
-    torch.manual_seed(0)
-    G = StyleGANGenerator(16, 28, 1, width=4).eval()
+    handle = tiny_handle()
+    G = handle.G
     G.w_avg.normal_()
-    handle = GeneratorHandle(G, cfg)
     inputs = handle.inputs(3, seed=1, psi=0.5)
     assert torch.equal(inputs["z"], handle.inputs(3, seed=1)["z"]) and "psi" in inputs  # z untouched: psi acts on w
     with torch.no_grad():
@@ -140,14 +146,10 @@ def test_style_mixing_grid_takes_coarse_styles_from_rows_and_fine_from_columns(t
 
     from ganforge.api import style_mixing
     from ganforge.cli import main
-    from ganforge.generator import GeneratorHandle
     from ganforge.reporting import to_uint8
 
-    cfg = config.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "model.d_norm=none", "model.z_dim=16",
-                             "model.width=4"])
-    torch.manual_seed(0)
-    G = StyleGANGenerator(16, 28, 1, width=4).eval()
-    handle = GeneratorHandle(G, cfg)
+    handle = tiny_handle()
+    G = handle.G
     path = style_mixing(handle, tmp_path / "mix.png", row_seeds=(1, 2), col_seeds=(3, 4, 5), cut=2)
     grid = np.asarray(Image.open(path))  # 4 columns x 3 rows of 28 px cells, 2 px padding, enlarged 2x
 
@@ -189,14 +191,10 @@ def test_interp_walks_w_in_straight_lines(tmp_path, capsys):
 
     from ganforge.api import interp
     from ganforge.cli import main
-    from ganforge.generator import GeneratorHandle
     from ganforge.reporting import to_uint8
 
-    cfg = config.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "model.d_norm=none", "model.z_dim=16",
-                             "model.width=4"])
-    torch.manual_seed(0)
-    G = StyleGANGenerator(16, 28, 1, width=4).eval()
-    handle = GeneratorHandle(G, cfg)
+    handle = tiny_handle()
+    G = handle.G
     strip = np.asarray(Image.open(interp(handle, tmp_path / "w.png", seeds=[1, 2], steps=4, space="w")))
     with torch.no_grad():
         w1, w2 = (G.ws(handle.inputs(1, seed=s)["z"]) for s in (1, 2))

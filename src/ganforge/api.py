@@ -311,10 +311,7 @@ def _walk_in_w(G: GeneratorHandle, keys: list[dict], loop: bool, steps: int, psi
     was_training = net.training
     net.eval()
     try:
-        ends = []
-        for k in keys:
-            w = net.ws(k["z"].to(G.device))
-            ends.append(net.truncate(w, psi) if psi is not None else w)
+        ends = [G.styles(G.with_psi(k, psi)) for k in keys]
         legs = list(zip(ends, ends[1:] + ends[:1] if loop else ends[1:]))
         t = (torch.arange(steps, dtype=torch.float32) / steps).to(G.device)[:, None, None]
         ws = torch.cat([a + t * (b - a) for a, b in legs] + ([] if loop else [ends[-1]]))
@@ -340,6 +337,7 @@ def translate(source: str | Path, inputs: str | Path, out: str | Path, direction
     from PIL import Image
 
     from ganforge.checkpoint import atomic_write
+    from ganforge.data.dataset import to_range
     from ganforge.data.folder import DataWarning, FolderScan, _candidates
     from ganforge.nets.translation import size_multiple
     from ganforge.reporting import to_uint8
@@ -374,8 +372,7 @@ def translate(source: str | Path, inputs: str | Path, out: str | Path, direction
         except Exception as e:  # Pillow raises many types for broken files: each is "skip it, say so"
             scan.skip(f"unreadable file(s) ({type(e).__name__})", p)
             continue
-        x = torch.tensor(image, dtype=torch.float32)[None] / 255
-        x = x * 2 - 1 if d.range == "signed" else x
+        x = to_range(torch.tensor(image)[None], d.range)
         y = to_uint8(G({"a": x, "direction": direction}), G.value_range)[0]
         picture = Image.fromarray(y[..., 0] if y.shape[-1] == 1 else y)
         atomic_write(out / name, lambda f: picture.save(f, format="PNG"))
@@ -460,9 +457,7 @@ def style_mixing(source: str | Path | GeneratorHandle, out: str | Path, row_seed
     out = paths.output_file(out, "--out", paths.IMAGE_SUFFIXES)
 
     def ws(seeds):
-        inputs = G.with_psi({"z": torch.cat([G.inputs(1, seed)["z"] for seed in seeds])}, psi)
-        w = net.ws(inputs["z"].to(G.device))
-        return net.truncate(w, inputs["psi"].to(w)[:, None, None]) if "psi" in inputs else w
+        return G.styles(G.with_psi({"z": torch.cat([G.inputs(1, seed)["z"] for seed in seeds])}, psi))
 
     was_training = net.training
     net.eval()

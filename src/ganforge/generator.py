@@ -102,14 +102,19 @@ class GeneratorHandle:
             G.eval()
         try:
             if "psi" in inputs:  # truncation in w (a generator with `truncate`: StyleGAN)
-                ws = G.ws(inputs["z"].to(self.device))
-                return G.synthesis(G.truncate(ws, inputs["psi"].to(ws)[:, None, None])).float()
+                return G.synthesis(self.styles(inputs)).float()
             if "c" in inputs:
                 return G(inputs["z"].to(self.device), inputs["c"].to(self.device)).float()
             return G(inputs["z"].to(self.device)).float()
         finally:
             if isinstance(G, torch.nn.Module):
                 G.train(was_training)
+
+    def styles(self, inputs: dict) -> torch.Tensor:
+        """A style-based generator's per-layer w [N, num_ws, w_dim] for `inputs`, pulled toward the
+        mean w by their psi when they carry one (call in eval mode: no mixing)."""
+        ws = self.G.ws(inputs["z"].to(self.device))
+        return self.G.truncate(ws, inputs["psi"].to(ws)[:, None, None]) if "psi" in inputs else ws
 
     def generate(self, inputs: dict, batch: int = 1000, to_cpu: bool = True) -> torch.Tensor:
         """Samples for all `inputs`, `batch` at a time (each batch leaves the device at once unless

@@ -39,6 +39,14 @@ class DatasetSpec:
         return (cfg.channels, cfg.resolution, cfg.image_width or cfg.resolution)
 
 
+def to_range(x: torch.Tensor, value_range: str) -> torch.Tensor:
+    """uint8 images -> float32 in [-1, 1] (signed) or [0, 1] (unit); other tensors just as float32."""
+    if x.dtype != torch.uint8:
+        return x.float()
+    x = x.float().div_(255.0)
+    return x.mul_(2).sub_(1) if value_range == "signed" else x
+
+
 @dataclass
 class Dataset:
     spec: DatasetSpec
@@ -68,10 +76,7 @@ class Dataset:
 
     def to_float(self, x: torch.Tensor) -> torch.Tensor:
         """Stored samples -> float32 in the configured range (the same arithmetic on any device)."""
-        if x.dtype != torch.uint8:
-            return x.float()
-        x = x.float().div_(255.0)
-        return x.mul_(2).sub_(1) if self.value_range == "signed" else x
+        return to_range(x, self.value_range)
 
     def batch(self, idx: torch.Tensor, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
         """{"x": float32 samples [B, ...]}, {"a": domain A images [B, ...]} for translation data and

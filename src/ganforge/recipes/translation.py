@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ganforge.config import Config, net_names
+from ganforge.data.dataset import to_range
 from ganforge.errors import ConfigError
 from ganforge.generator import TranslatorHandle
 from ganforge.losses import LOSSES
@@ -115,9 +116,7 @@ class TranslationRecipe(RecipeBase):
         return len(inputs["a"])
 
     def to_float(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float() / 255
-        x = x * 2 - 1 if self.cfg.data.range == "signed" else x
-        return x.to(self.device)
+        return to_range(images, self.cfg.data.range).to(self.device)
 
     def generator(self) -> TranslatorHandle:
         return TranslatorHandle(self.players["G"].net, self.cfg, device=self.device, player="G")
