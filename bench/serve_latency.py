@@ -1,6 +1,8 @@
 """How fast the web explorer answers, on this machine: one image rendered in the process, one image
 over HTTP as a dragged slider asks for it (every request a new offset, so nothing comes from a
-cache), a 24-frame walk, and what a flood of 16 simultaneous walks gets (answers or 503 "busy").
+cache), a 24-frame walk, and what a flood of 16 simultaneous walks gets (answers or 503 "busy");
+and whether the GANSpace directions mean something: how much a step of 2 along each of the first
+three changes 20 seeds' images (L2 over pixels), against a random unit direction.
 
     python bench/serve_latency.py RUN_OR_CHECKPOINT [--requests 200]
 
@@ -57,6 +59,15 @@ def main() -> None:
     print(f"machine: {cpu_model()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}")
     print(f"server start (load G, compute 5 directions): {time.perf_counter() - t:.2f} s")
     explorer = server.app.state.explorer
+    G = explorer.G
+    z = G.inputs(20, seed=0)["z"]
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for k in range(min(3, len(explorer.directions))):
+            rand = torch.randn(z.shape[1], generator=gen)
+            change = lambda d: float((G({"z": z + 2 * d}) - G({"z": z})).flatten(1).norm(dim=1).mean())  # noqa: E731
+            print(f"direction {k + 1}: image change {change(explorer.directions[k]):.1f}, "
+                  f"random unit direction {change(rand / rand.norm()):.1f}")
     for s in range(5):
         explorer.image_png(View(seed=s))  # warm-up
     ms = []

@@ -3,7 +3,7 @@ images, and training throughput against the reference repository's loop.
 
     python bench/translation.py pix2pix RUN [--baseline L1_ONLY_RUN] [--picture docs/img/pix2pix.png]
     python bench/translation.py cyclegan RUN [--picture docs/img/cyclegan.png]
-    python bench/translation.py throughput --model pix2pix|cyclegan [--steps 40] [--rounds 2]
+    python bench/translation.py throughput --model pix2pix|cyclegan [--steps 40] [--rounds 2] [--extra K=V ...]
 
 pix2pix, on the 1,000 held-out pairs (Fashion-MNIST's test split, its first 1,000 items and their
 edge maps): L1 and SSIM to the ground truth (pixels in [0, 1]); FID between the outputs and the
@@ -17,7 +17,8 @@ the share of translated sneakers the Fashion-MNIST classifier calls "Ankle boot"
 beside the FID of the untranslated inputs to it (where translation starts from).
 
 Throughput: A = translation_refs.py (the reference's step, same nets and batch), B = `ganforge
-train` with the preset; samples/s and B / A, median of rounds, alternating A B.
+train` with the preset; C (with --extra) = B with those overrides; samples/s and ratios to A,
+median of rounds, alternating A B C.
 """
 
 import argparse
@@ -129,7 +130,7 @@ def picture(rows: list[torch.Tensor], path: str, n: int = 10) -> None:
     print(f"picture: {path} (rows: {len(rows)}, {n} held-out items each)")
 
 
-def throughput(model: str, steps: int, rounds: int) -> dict:
+def throughput(model: str, steps: int, rounds: int, extra: list[str] = ()) -> dict:
     import translation_refs as ref
     from throughput import WARMUP, _run_reference, ganforge_run
 
@@ -151,15 +152,19 @@ def throughput(model: str, steps: int, rounds: int) -> dict:
                                      cfg.train.pool_size)
         return _run_reference(ref.loader(data.a, data.x, batch, unaligned=model == "cyclegan"), steps, batch, step)
 
-    results = {"A_reference": [], "B_ganforge": []}
+    results = {"A_reference": [], "B_ganforge": [], **({"C_extra": []} if extra else {})}
     for r in range(rounds):
         results["A_reference"].append(reference())
         results["B_ganforge"].append(ganforge_run(PRESETS[model], cfg.data.name, steps))
+        if extra:
+            results["C_extra"].append(ganforge_run(PRESETS[model], cfg.data.name, steps, list(extra)))
         print(f"round {r + 1}: " + ", ".join(f"{k}={v[-1]:.1f}" for k, v in results.items()), flush=True)
     med = {k: statistics.median(v) for k, v in results.items()}
     return {"model": model, "preset": PRESETS[model], "batch": batch, "steps": steps, "warmup": WARMUP,
             "rounds": rounds, "samples_per_s": {k: round(v, 1) for k, v in med.items()},
-            "B_over_A": round(med["B_ganforge"] / med["A_reference"], 3), "all_rounds": results,
+            "B_over_A": round(med["B_ganforge"] / med["A_reference"], 3),
+            **({"C_over_A": round(med["C_extra"] / med["A_reference"], 3), "extra": list(extra)} if extra else {}),
+            "all_rounds": results,
             "cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
@@ -172,9 +177,10 @@ def main() -> None:
     ap.add_argument("--model", choices=list(PRESETS), default="pix2pix")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--extra", nargs="*", default=[], help="throughput: overrides for a third variant C")
     args = ap.parse_args()
     if args.what == "throughput":
-        print(json.dumps(throughput(args.model, args.steps, args.rounds), indent=2))
+        print(json.dumps(throughput(args.model, args.steps, args.rounds, args.extra), indent=2))
         return
     print(f"machine: {cpu_model()}, torch {torch.__version__}")
     if args.what == "pix2pix":
