@@ -415,3 +415,24 @@ def test_simultaneous_update_applies_each_players_own_gradient(tiny_cfg):
 def test_simultaneous_update_needs_k_1():
     with pytest.raises(config.ConfigError, match="train.n_dis=1"):
         config.load(None, ["train.update=simultaneous", "train.n_dis=2"])
+
+
+def test_max_minutes_stops_on_training_time_and_counts_it_over_a_resume(tiny_cfg, monkeypatch):
+    # A clock that advances 0.5 s per reading, so training time is known exactly.
+    from ganforge import trainer as trainer_mod
+
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(trainer_mod.time, "perf_counter", lambda: next(ticks) * 0.5)
+    said = []
+    run_dir, result = api.train(tiny_cfg("train.max_minutes=0.1", "run.name=budget"), log=said.append)
+    # 6 s of budget: each step adds at least 0.5 s; the check is made before a step, so it stops
+    # on the first step that starts at or past 6 s, and well before the schedule's 32 steps.
+    assert 6 <= result.wall_s < 6 + 3 and 4 <= result.step < 32
+    assert any("train.max_minutes=0.1 of training time reached" in s for s in said)
+    assert "max_minutes" in (run_dir / "log.txt").read_text()
+    # Resumed with a larger budget: the clock goes on from the checkpoint's 6 s, not from 0.
+    _, more = api.train(tiny_cfg("train.max_minutes=0.2", "run.name=budget"), resume=str(run_dir), log=lambda s: None)
+    assert 12 <= more.wall_s < 12 + 3 and result.step < more.step < 32
+    assert api.train(tiny_cfg("run.name=budget2"), log=lambda s: None)[1].step == 32  # 0 = no limit
+    with pytest.raises(Exception, match="train.max_minutes=-1"):
+        tiny_cfg("train.max_minutes=-1")

@@ -9,6 +9,7 @@ and embedded in every checkpoint, so a run can always be reproduced from its own
 from __future__ import annotations
 
 import dataclasses
+import math
 import difflib
 import types
 import typing
@@ -117,6 +118,10 @@ class TrainConfig:
     recipe: str = "gan"  # what one training step does (the registry in recipes/__init__.py)
     epochs: int = 200
     max_steps: int = 0  # 0 = no limit; otherwise stop after this many steps
+    # 0 = no limit; otherwise stop once this much training time has passed (the run's train_time_s:
+    # steps only, evaluation, pictures and checkpoints excluded; counted over resumes). For "what
+    # does this recipe reach in 8 minutes" comparisons; the number of steps then depends on the machine.
+    max_minutes: float = 0.0
     batch_size: int = 512
     n_dis: int = 1  # k: discriminator steps per generator step
     reuse_fake: bool = True  # G step reuses the D step's G(z) instead of a second G forward
@@ -471,6 +476,8 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(o.lr_min >= 0, where, "optim.lr_min must be >= 0")
     _check(t.epochs > 0, where, f"train.epochs={t.epochs} must be positive")
     _check(t.max_steps >= 0, where, "train.max_steps must be >= 0 (0 = no limit)")
+    _check(t.max_minutes >= 0 and math.isfinite(t.max_minutes), where,
+           f"train.max_minutes={t.max_minutes} must be >= 0 (0 = no limit)")
     _check(t.batch_size > 0, where, f"train.batch_size={t.batch_size} must be positive")
     _check(t.n_dis >= 1, where, f"train.n_dis={t.n_dis} must be at least 1")
     _check(lg.sample_every_steps >= 0 and lg.ckpt_every_steps >= 0, where, "log.*_every_steps must be >= 0")

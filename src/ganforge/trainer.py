@@ -119,6 +119,7 @@ class Trainer:
         self._labels = recipe.stat_labels()  # how the progress line names the statistics
         self._stop_signal = ""  # set by the signal handler of this process
         self._stop_agreed = False  # set at the same step on every rank (see _reduce)
+        self._time_up = False  # train.max_minutes reached, agreed like _stop_agreed
         self._last_ckpt: Path | None = None
         self.stats: dict[str, float] = {}  # the last step's statistics, for the hooks
         # keep_best and on_collapse (see the module docstring)
@@ -202,7 +203,7 @@ class Trainer:
         order, order_epoch = None, -1
         t_window, n_window = time.perf_counter(), 0
         try:
-            while self.step < self.total_steps and not self._stop_agreed:
+            while self.step < self.total_steps and not self._stop_agreed and not self._time_up:
                 t0 = time.perf_counter()
                 epoch, i = divmod(self.step, self.batches_per_epoch)
                 if epoch != order_epoch:
@@ -231,6 +232,9 @@ class Trainer:
                 if epoch_end:
                     self._fire("on_epoch_end")
                 self._update_bar(bar, epoch, last)
+                if self._time_up:
+                    self._say(f"step {self.step}: train.max_minutes={cfg.train.max_minutes:g} of training "
+                              f"time reached ({self.elapsed_s:.0f} s); stopping", bar)
         finally:
             if bar is not None:
                 bar.close()
@@ -326,16 +330,18 @@ class Trainer:
     def _reduce(self, stats: dict[str, torch.Tensor]) -> dict[str, float]:
         """Step statistics as floats, averaged over ranks; the stop flag travels along, so a signal
         on any rank stops every rank after the same step."""
+        budget_s = self.cfg.train.max_minutes * 60
+        time_up = bool(budget_s) and self.elapsed_s >= budget_s  # the time before this step
         if not self.dist.enabled:
-            self._stop_agreed = bool(self._stop_signal)
+            self._stop_agreed, self._time_up = bool(self._stop_signal), time_up
             return {k: v.item() for k, v in stats.items()}
         keys = list(stats)  # the same order on every rank: the same code made the dict
-        flag = torch.tensor(1.0 if self._stop_signal else 0.0, device=self.device)
-        packed = all_reduce_mean(torch.stack([stats[k].float() for k in keys] + [flag]), self.dist).tolist()
-        self._stop_agreed = packed[-1] > 0
+        flags = [torch.tensor(float(f), device=self.device) for f in (bool(self._stop_signal), time_up)]
+        packed = all_reduce_mean(torch.stack([stats[k].float() for k in keys] + flags), self.dist).tolist()
+        self._stop_agreed, self._time_up = packed[-2] > 0, packed[-1] > 0  # any rank's clock stops all
         if self._stop_agreed and not self._stop_signal:
             self._stop_signal = "SIGTERM"  # another rank was signalled
-        return dict(zip(keys, packed[:-1]))
+        return dict(zip(keys, packed[:-2]))
 
     def _diverged(self, stats: dict) -> None:
         values = ", ".join(f"{k}={v:.4g}" for k, v in stats.items())

@@ -1,0 +1,87 @@
+"""Presets trained for the same training time on this machine, then evaluated side by side.
+
+    # StyleGAN2 against DCGAN on MNIST and Fashion-MNIST, 8 minutes each, two seeds
+    GANFORGE_DATA=../shared/data python bench/equal_time.py --minutes 8 --seeds 0 1 \
+        --pair configs/mnist_stylegan.yaml configs/mnist_dcgan.yaml \
+        --pair configs/fashion_stylegan.yaml configs/fashion_dcgan.yaml --runs /tmp/equal_time
+
+Each run stops at `train.max_minutes` of training time (steps only: evaluation, pictures and
+checkpoints excluded), so a recipe with a slower step trains for fewer steps. The final generator
+(the EMA of G where the preset keeps one) is then evaluated with `ganforge eval`'s metrics on
+`--num-samples` samples in the dataset's domain feature space. The runs go one after another,
+alternating between the two presets of a pair seed by seed, never side by side: they would share
+the cores. Prints a Markdown table (mean and each seed) and writes everything to --runs/results.json.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from ganforge import api, config  # noqa: E402
+
+COLUMNS = [("fid", "value", "FID", "lower"), ("prdc", "precision", "precision", "higher"),
+           ("prdc", "recall", "recall", "higher"), ("prdc", "density", "density", "higher"),
+           ("prdc", "coverage", "coverage", "higher")]
+
+
+def train_and_evaluate(config_path: str, seed: int, minutes: float, runs: Path, num_samples: int) -> dict:
+    name = f"{Path(config_path).stem}-s{seed}"
+    cfg = config.load(config_path, [f"train.seed={seed}", f"train.max_minutes={minutes}", "train.max_steps=0",
+                                    "train.epochs=1000", "eval.every_steps=0", "log.progress=false",
+                                    f"run.dir={runs}", f"run.name={name}"])
+    t0 = time.perf_counter()
+    run_dir, result = api.train(cfg, log=lambda s: None)
+    wall = time.perf_counter() - t0
+    records = api.evaluate(run_dir, ["fid", "prdc"], num_samples=num_samples, seed=1000 + seed)
+    row = {"config": config_path, "seed": seed, "run": str(run_dir), "steps": result.step,
+           "train_time_s": round(result.wall_s, 1), "images_seen": result.step * cfg.train.batch_size,
+           "wall_s": round(wall, 1)}
+    for metric, key, column, _ in COLUMNS:
+        row[column] = next(r[key] for r in records if r["metric"] == metric)
+    row["feature_space"] = next(r.get("feature_extractor") for r in records if r["metric"] == "fid")
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    head = ["preset", "seeds", "steps", "kimg", *(f"{c} ({d} is better)" for *_, c, d in COLUMNS)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for cfg_path in dict.fromkeys(r["config"] for r in rows):
+        mine = [r for r in rows if r["config"] == cfg_path]
+        cells = [Path(cfg_path).stem, " ".join(str(r["seed"]) for r in mine),
+                 " / ".join(str(r["steps"]) for r in mine),
+                 " / ".join(f"{r['images_seen'] / 1000:.0f}" for r in mine)]
+        for *_, column, _ in COLUMNS:
+            values = [r[column] for r in mine]
+            each = " / ".join(f"{v:.3f}" for v in values)
+            cells.append(f"**{statistics.mean(values):.3f}** ({each})" if len(values) > 1 else f"{values[0]:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pair", nargs=2, action="append", required=True, metavar=("CONFIG_A", "CONFIG_B"))
+    ap.add_argument("--minutes", type=float, default=8.0, help="training time per run")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--num-samples", type=int, default=10_000)
+    ap.add_argument("--runs", type=Path, required=True, help="where the runs and results.json go")
+    args = ap.parse_args()
+    args.runs.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for a, b in args.pair:
+        for seed in args.seeds:
+            for cfg_path in (a, b):
+                rows.append(train_and_evaluate(cfg_path, seed, args.minutes, args.runs, args.num_samples))
+                (args.runs / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
