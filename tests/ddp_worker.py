@@ -22,6 +22,9 @@ def main():
     data, recipe, schedule = api.prepare(cfg, device, info)
     result = Trainer(cfg, recipe, data, device, schedule, log=lambda s: None, dist=info).fit()
     flat = torch.cat([p.detach().flatten() for player in recipe.players.values() for p in player.net.parameters()])
+    # recipe state that must agree too: StyleGAN2's path-length mean and ADA's augmentation probability
+    extra = [float(recipe.pl_mean), recipe.aug_p] if hasattr(recipe, "pl_mean") else []
+    flat = torch.cat([flat, torch.tensor(extra, dtype=flat.dtype)])
     gathered = [torch.empty_like(flat) for _ in range(info.world_size)]
     dist.all_gather(gathered, flat)
     rows = torch.arange(7.0)[:, None].repeat(1, 3)  # shares of 4 and 3 rows: padding must be dropped

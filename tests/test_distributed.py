@@ -30,16 +30,21 @@ FAMILIES = ("model.conditional=projection", "model.d_spectral_norm=true", "loss.
 WGAN_GP_PACK = ("loss.kind=wasserstein", "loss.gp_weight=10", "train.n_dis=2", "train.pack=2",
                 "optim.betas=[0.0, 0.9]")
 ACGAN = ("model.conditional=acgan",)
+STYLEGAN = ("model.arch=stylegan", "model.width=4", "model.d_norm=none", "loss.pl_weight=2", "loss.pl_every=2",
+            "train.augment=translation", "train.augment_p=0.2", "train.ada_target=0.6", "train.ada_every=2",
+            "train.ada_kimg=1", "optim.betas=[0.0, 0.99]")
 
 
-@pytest.mark.parametrize("update", ["alternating", "simultaneous", "families", "wgan_gp_pack", "acgan"])
+@pytest.mark.parametrize("update", ["alternating", "simultaneous", "families", "wgan_gp_pack", "acgan", "stylegan"])
 def test_parameters_stay_identical_across_ranks(tmp_path, update):
     out = tmp_path / "ddp.json"
     # dropout on: each rank draws its own masks, and the gradients are still averaged into one model;
     # "families": a conditional projection D with SN, hinge loss, lazy R1 through the plain D, EMA and
     # DiffAugment (each rank augments with its own stream); "wgan_gp_pack": the gradient penalty's
-    # double backward and PacGAN packing per rank; "acgan": D's class head in the same all-reduce
-    extra = {"families": FAMILIES, "wgan_gp_pack": WGAN_GP_PACK, "acgan": ACGAN}.get(update, (f"train.update={update}",))
+    # double backward and PacGAN packing per rank; "acgan": D's class head in the same all-reduce;
+    # "stylegan": path-length regularisation through the plain G and ADA's p, both agreed over ranks
+    extra = {"families": FAMILIES, "wgan_gp_pack": WGAN_GP_PACK, "acgan": ACGAN,
+             "stylegan": STYLEGAN}.get(update, (f"train.update={update}",))
     p = torchrun(2, str(HERE / "ddp_worker.py"), str(out), *tiny_overrides(tmp_path, "train.epochs=1", *extra))
     assert p.returncode == 0, p.stderr[-3000:]
     r = json.loads(out.read_text())

@@ -206,3 +206,104 @@ def test_interp_walks_w_in_straight_lines(tmp_path, capsys):
     mlp = train_tiny(tmp_path, "train.max_steps=2")
     assert main(["interp", str(mlp), "--space", "w", "--out", str(tmp_path / "x.gif")]) == 2
     assert "has only z" in capsys.readouterr().err
+
+
+def test_path_length_penalty_on_known_inputs():
+    from ganforge.losses import path_length_penalty
+
+    # images = 3 * ws seen as one-channel [L, D] images: J^T y = 3 y, whatever ws is.
+    ws = torch.randn(6, 5, 7, requires_grad=True)
+    pl, new_mean, length = path_length_penalty(lambda w: 3 * w[:, None], ws, torch.tensor(2.0), decay=0.1,
+                                               generator=torch.Generator().manual_seed(1))
+    y = torch.randn(6, 1, 5, 7, generator=torch.Generator().manual_seed(1)) / (5 * 7) ** 0.5
+    lengths = (3 * y[:, 0]).pow(2).sum(2).mean(1).sqrt()
+    expect_mean = 2.0 + 0.1 * (lengths.mean() - 2.0)
+    assert torch.allclose(length, lengths.mean()) and torch.allclose(new_mean, expect_mean)
+    assert torch.allclose(pl, (lengths - expect_mean).pow(2).mean())
+    assert not new_mean.requires_grad  # a statistic, not a path for gradients
+    # A map whose Jacobian has equal singular values has lengths close to a constant: the penalty is small
+    # once the running mean has reached it (on 28 x 28 images the lengths barely vary).
+    ws = torch.randn(64, 2, 392, requires_grad=True)
+    _, mean, _ = path_length_penalty(lambda w: w.reshape(64, 1, 28, 28), ws, torch.tensor(0.0), decay=1.0)
+    pl, _, _ = path_length_penalty(lambda w: w.reshape(64, 1, 28, 28), ws, mean, decay=0.0)
+    assert pl < 1e-3 * mean ** 2
+
+
+def _stylegan_recipe(*extra):
+    from ganforge import api
+
+    cfg = config.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "data.max_images=64",
+                             "model.d_norm=none", "model.z_dim=16", "model.width=4", "train.batch_size=8",
+                             "train.precision=fp32", "train.channels_last=false", *extra])
+    torch.manual_seed(0)
+    data, recipe, _ = api.prepare(cfg, torch.device("cpu"))
+    return data, recipe
+
+
+def test_path_length_regularisation_trains_G_only_lazily_and_keeps_its_mean():
+    data, recipe = _stylegan_recipe("loss.pl_weight=2", "loss.pl_every=2")
+    batch = data.batch(torch.arange(8), torch.device("cpu"))
+    seen = [recipe.train_step(batch) for _ in range(4)]
+    assert ["pl" in s for s in seen] == [True, False, True, False]  # every 2nd G update, from the first
+    assert seen[0]["pl_mean"] > 0 and seen[2]["pl_mean"] > seen[0]["pl_mean"]  # the running mean climbs from 0
+    assert float(recipe.pl_mean) == pytest.approx(float(seen[2]["pl_mean"]))
+    assert recipe.state_dict()["pl_mean"] == pytest.approx(float(recipe.pl_mean))
+
+    # The same first step with and without the penalty: D's update is the same, G's differs.
+    _, a = _stylegan_recipe("loss.pl_weight=2")
+    _, b = _stylegan_recipe("loss.pl_weight=0")
+    torch.manual_seed(5)
+    a.train_step(batch)
+    torch.manual_seed(5)
+    b.train_step(batch)
+    assert all(torch.equal(p, q) for p, q in zip(a.D.parameters(), b.D.parameters()))
+    assert not all(torch.equal(p, q) for p, q in zip(a.G.parameters(), b.G.parameters()))
+    assert torch.equal(a.G.w_avg, b.G.w_avg)  # the penalty's batch leaves the mean w alone
+
+
+def test_path_length_regularisation_needs_a_mapping_network():
+    with pytest.raises(ConfigError, match="loss.pl_weight=2.0 regularises the map from styles w.*model.arch=stylegan"):
+        config.load(None, ["model.arch=dcgan", "data.name=mnist-embedded", "loss.pl_weight=2"])
+    with pytest.raises(ConfigError, match="loss.pl_weight needs train.update=alternating"):
+        config.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "model.d_norm=none", "loss.pl_weight=2",
+                           "train.update=simultaneous"])
+
+
+def test_augment_p_applies_each_policy_to_that_share_of_the_samples():
+    from ganforge.augment import diff_augment
+
+    x = torch.rand(4000, 1, 8, 8) + 1  # no zero pixel: cutout always shows
+    torch.manual_seed(0)
+    always = diff_augment(x, ["cutout"])
+    torch.manual_seed(0)
+    assert torch.equal(diff_augment(x, ["cutout"], 1.0), always)  # p = 1 is DiffAugment, draw for draw
+    assert torch.equal(diff_augment(x, ["cutout", "translation"], 0.0), x)
+    changed = (diff_augment(x, ["cutout"], 0.3) != x).flatten(1).any(1).float().mean()
+    assert 0.27 < changed < 0.33
+
+
+def test_ada_moves_p_with_the_sign_of_the_real_logits():
+    from ganforge.augment import ada_step
+
+    assert ada_step(0.0, 0.9, 0.6, images=1000, kimg=10) == pytest.approx(0.1)  # D overfits: more augmentation
+    assert ada_step(0.5, 0.2, 0.6, images=1000, kimg=10) == pytest.approx(0.4)
+    assert ada_step(0.0, 0.2, 0.6, images=1000, kimg=10) == 0.0 and ada_step(1.0, 1.0, 0.6, 1000, 10) == 1.0
+
+    # In the recipe: every ada_every D updates, from the real logits it saw.
+    data, recipe = _stylegan_recipe("train.augment=translation", "train.augment_p=0", "train.ada_target=0.6",
+                                    "train.ada_every=2", "train.ada_kimg=0.16")  # a step of 8 * 2 / 160 = 0.1
+    batch = data.batch(torch.arange(8), torch.device("cpu"))
+    recipe._split = lambda out: (out.float() * 0 + 3.0, None)  # D says "real" to everything
+    ps = [float(recipe.train_step(batch)["aug_p"]) for _ in range(6)]
+    assert ps == pytest.approx([0.0, 0.1, 0.1, 0.2, 0.2, 0.3])
+    recipe._split = lambda out: (out.float() * 0 - 3.0, None)  # D says "fake" to everything
+    ps = [float(recipe.train_step(batch)["aug_p"]) for _ in range(4)]
+    assert ps == pytest.approx([0.3, 0.2, 0.2, 0.1])
+    assert recipe.state_dict()["aug_p"] == pytest.approx(0.1)
+
+
+def test_augment_probability_needs_an_augmentation():
+    with pytest.raises(ConfigError, match="train.augment names no augmentation"):
+        config.load(None, ["data.name=mnist-embedded", "train.ada_target=0.6"])
+    with pytest.raises(ConfigError, match=r"train.augment_p=1.5 must be in \[0, 1\]"):
+        config.load(None, ["data.name=mnist-embedded", "train.augment=color", "train.augment_p=1.5"])

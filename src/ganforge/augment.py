@@ -8,6 +8,10 @@ Policies (`train.augment: color,translation,cutout`), with the paper's ranges, d
 - translation: a shift of up to 1/8 of the size in each direction, zeros shifted in
 - cutout: a zeroed square of half the size at a random centre (clipped at the border)
 
+With a probability p < 1 (`train.augment_p`, or adapted by ADA: `train.ada_target`), each policy
+is applied to each sample with probability p, independently (StyleGAN2-ADA's scheme over DiffAugment's
+transformations). `ada_step` is ADA's controller.
+
 Randomness comes from the global torch stream (per rank under torchrun; saved in checkpoints).
 """
 
@@ -62,7 +66,19 @@ def parse_policy(policy: str) -> list[str]:
     return [p.strip() for p in policy.split(",") if p.strip()]
 
 
-def diff_augment(x: Tensor, policy: list[str]) -> Tensor:
+def diff_augment(x: Tensor, policy: list[str], p: float = 1.0) -> Tensor:
+    """Each policy in turn, to every sample (p = 1) or to each sample with probability p."""
     for name in policy:
-        x = POLICIES[name](x)
+        y = POLICIES[name](x)
+        if p < 1:
+            keep = torch.rand(len(x), *([1] * (x.dim() - 1)), device=x.device) >= p
+            y = torch.where(keep, x, y)
+        x = y
     return x
+
+
+def ada_step(p: float, r_t: float, target: float, images: int, kimg: float) -> float:
+    """ADA's controller: p after `images` images whose real logits had mean sign r_t; it moves by
+    images / (kimg * 1000) toward more augmentation when r_t > target, less otherwise, within [0, 1]."""
+    step = images / (kimg * 1000)
+    return min(1.0, max(0.0, p + (step if r_t > target else -step)))

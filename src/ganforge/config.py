@@ -89,6 +89,14 @@ class LossConfig:
     gp_weight: float = 0.0  # WGAN-GP: lambda of the gradient penalty on interpolates (paper: 10)
     r1_gamma: float = 0.0  # R1: gamma of the penalty on real gradients, E[||grad D(x)||^2] * gamma / 2
     r1_every: int = 16  # lazy R1 (StyleGAN2): every N-th D update, scaled by N
+    # Path-length regularisation of G (StyleGAN2; needs a mapping network, model.arch=stylegan):
+    # weight of (||J_w^T y|| - a)^2, a the running mean of the lengths (decay pl_decay); lazy, every
+    # pl_every-th G update scaled by pl_every, on batch / pl_batch_shrink fresh latents. 0 = off;
+    # the paper's FFHQ setting is 2, its CIFAR-10 setting (small images, like ours) 0.
+    pl_weight: float = 0.0
+    pl_every: int = 4
+    pl_decay: float = 0.01
+    pl_batch_shrink: int = 2
     # image-to-image translation (recipes pix2pix / cyclegan)
     l1_weight: float = 100.0  # pix2pix: lambda of the L1 distance to the target (paper: 100)
     cycle_weight: float = 10.0  # cyclegan: lambda of the cycle-consistency L1 (paper: 10)
@@ -146,6 +154,16 @@ class TrainConfig:
     # DiffAugment policy applied to everything D sees: "" (off) or a comma list of color,
     # translation, cutout (augment.py; the paper's choice for small data: all three)
     augment: str = ""
+    # Each policy of `augment` is applied to a sample with probability augment_p (1 = DiffAugment:
+    # always). With ada_target > 0, p adapts as in StyleGAN2-ADA (Karras et al. 2020): every
+    # ada_every D updates, r_t = E[sign(D(x_real))] over them; p moves up when r_t > ada_target (D is
+    # overfitting its reals) and down otherwise, by batch * ada_every / (ada_kimg * 1000) each time,
+    # so p can cross 0 -> 1 in ada_kimg thousand images (the paper: target 0.6, 500 kimg on GPUs;
+    # 100 here suits CPU-length runs). augment_p is then where p starts (the paper starts at 0).
+    augment_p: float = 1.0
+    ada_target: float = 0.0
+    ada_every: int = 4
+    ada_kimg: float = 100.0
     # PacGAN (Lin et al. 2018): D judges `pack` samples at once (stacked along the channels), so a
     # collapsed G is easier to spot; 1 = off. The batch per process must be a multiple of it.
     pack: int = 1
@@ -448,6 +466,10 @@ def validate(cfg: Config, where: str = "config") -> None:
     for key in ("clip", "gp_weight", "r1_gamma"):
         _check(getattr(cfg.loss, key) >= 0, where, f"loss.{key} must be >= 0 (0 = off)")
     _check(cfg.loss.r1_every >= 1, where, "loss.r1_every must be at least 1")
+    _check(cfg.loss.pl_weight >= 0, where, f"loss.pl_weight={cfg.loss.pl_weight} must be >= 0 (0 = off)")
+    _check(cfg.loss.pl_every >= 1 and cfg.loss.pl_batch_shrink >= 1, where,
+           "loss.pl_every and loss.pl_batch_shrink must be at least 1")
+    _check(0 < cfg.loss.pl_decay <= 1, where, f"loss.pl_decay={cfg.loss.pl_decay} must be in (0, 1]")
     _check(t.ema_halflife_kimg >= 0, where, "train.ema_halflife_kimg must be >= 0 (0 = off)")
     _check(t.pack >= 1, where, f"train.pack={t.pack} must be at least 1 (1 = no packing)")
     _check(t.pool_size >= 0, where, f"train.pool_size={t.pool_size} must be >= 0 (0 = off)")
@@ -463,6 +485,12 @@ def validate(cfg: Config, where: str = "config") -> None:
            f"{t.pack} samples, so use e.g. train.batch_size={t.batch_size - t.batch_size % t.pack or t.pack}")
     from ganforge.augment import POLICIES, parse_policy
 
+    _check(0 <= t.augment_p <= 1, where, f"train.augment_p={t.augment_p} must be in [0, 1]")
+    _check(0 <= t.ada_target < 1, where, f"train.ada_target={t.ada_target} must be in [0, 1) (0 = p fixed)")
+    _check(t.ada_every >= 1 and t.ada_kimg > 0, where, "train.ada_every must be >= 1 and train.ada_kimg > 0")
+    _check(bool(t.augment) or (t.augment_p == 1 and t.ada_target == 0), where,
+           "train.augment_p and train.ada_target say how often to augment, but train.augment names no "
+           "augmentation: set train.augment=color,translation,cutout (or a part of it)")
     for name in parse_policy(t.augment):
         problem = choose("train.augment", name, POLICIES)
         _check(problem is None, where, (problem or "") + " (a comma-separated list, e.g. color,translation,cutout)")

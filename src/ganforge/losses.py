@@ -18,6 +18,7 @@ pure functions that a recipe schedules.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -132,6 +133,21 @@ def r1_penalty(D, x_real: Tensor) -> Tensor:
     x = x_real.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x).float().sum(), x, create_graph=True)
     return grad.flatten(1).pow(2).sum(1).mean()
+
+
+def path_length_penalty(synthesis, ws: Tensor, pl_mean: Tensor, decay: float = 0.01,
+                        generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Path-length regularisation (Karras et al. 2020, eq. 4): E[(||J_w^T y||_2 - a)^2], J_w the
+    Jacobian of the images with respect to the styles, y ~ N(0, I) / sqrt(H W), and a the running
+    mean of the lengths. The length of a sample is sqrt of the mean over its layers of the squared
+    norm of its style gradient (as the reference code computes it for per-layer ws [N, L, w_dim]).
+    Returns (penalty without its weight, the updated running mean (detached), the batch's mean length)."""
+    images = synthesis(ws)
+    y = torch.randn(images.shape, generator=generator).to(images) / math.sqrt(images.shape[2] * images.shape[3])
+    (grad,) = torch.autograd.grad((images.float() * y).sum(), ws, create_graph=True)
+    lengths = grad.float().pow(2).sum(2).mean(1).sqrt()
+    new_mean = pl_mean.lerp(lengths.mean().detach(), decay)
+    return (lengths - new_mean).pow(2).mean(), new_mean, lengths.mean().detach()
 
 
 LOSSES: dict[str, Loss] = {loss.name: loss for loss in (

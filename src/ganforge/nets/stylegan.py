@@ -19,7 +19,8 @@ linear layers to a logit.
 
 Simplifications against the reference code (stylegan2-ada-pytorch), said here so nobody is
 surprised: upsampling and downsampling are bilinear / average pooling instead of the FIR-filtered
-transposed convolution; no path-length regularisation; no conditional variant. Noise is random in
+transposed convolution; no conditional variant. Path-length regularisation is the GAN recipe's
+(loss.pl_weight), through `ws` and `synthesis`. Noise is random in
 training and fixed (a buffer per layer) in eval mode, so a seed always gives the same image.
 """
 
@@ -158,10 +159,11 @@ class StyleGANGenerator(nn.Module):
         self.out = output_activation(out_act)
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
-    def ws(self, z: torch.Tensor) -> torch.Tensor:
-        """[N, num_ws, w_dim]: w for every layer; in training, style mixing and the running mean of w."""
+    def ws(self, z: torch.Tensor, update_avg: bool = True) -> torch.Tensor:
+        """[N, num_ws, w_dim]: w for every layer; in training, style mixing and (unless
+        update_avg=False, as for the path-length batch) the running mean of w."""
         w = self.mapping(z)
-        if self.training:
+        if self.training and update_avg:
             with torch.no_grad():
                 self.w_avg.lerp_(w.detach().mean(0).to(self.w_avg), 1 - 0.995)
         ws = w[:, None].repeat(1, self.num_ws, 1)

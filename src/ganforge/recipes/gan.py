@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge import latent, losses
-from ganforge.augment import diff_augment, parse_policy
+from ganforge.augment import ada_step, diff_augment, parse_policy
 from ganforge.errors import ConfigError
 from ganforge.config import Config
 from ganforge.distributed import DistInfo
@@ -35,6 +35,13 @@ def _d_has_batchnorm(cfg: Config) -> bool:
         return has_batchnorm(build_D(cfg, sample_shape_for(cfg)))
 
 
+def _g_has_styles(cfg: Config) -> bool:
+    """Whether the configured G maps z to per-layer styles (ws / synthesis), as StyleGAN does."""
+    with torch.device("meta"):
+        G = build_G(cfg, sample_shape_for(cfg))
+    return hasattr(G, "ws") and hasattr(G, "synthesis")
+
+
 class GANRecipe(RecipeBase):
     kind = "gan"
     generator_player = "G"  # the player `ganforge sample` / eval / export use
@@ -52,9 +59,13 @@ class GANRecipe(RecipeBase):
         # batch norm would mix real and fake statistics, so such a D sees them separately.
         self.joint_d_pass = not has_batchnorm(D)
         self.augment = parse_policy(cfg.train.augment)  # DiffAugment policies, [] = off
+        self.aug_p = cfg.train.augment_p  # how often each policy applies; ADA adapts it
+        self._ada_signs = torch.zeros(2, device=device)  # sum of sign(D(x_real)) and its count since the last update
         self.pack = cfg.train.pack
         self.K = class_count(cfg)  # classes of a conditional model, 0 = unconditional
         self.acgan = cfg.model.conditional == "acgan"
+        # StyleGAN2's path-length regulariser: the running mean of the lengths, a, kept in checkpoints
+        self.pl_mean = torch.zeros((), device=device)
         self._clip_D()
 
     @classmethod
@@ -80,14 +91,19 @@ class GANRecipe(RecipeBase):
                     "loss.clip=0.01 (WGAN, with optim.kind=rmsprop) or model.d_spectral_norm=true")
         if len(constraints) > 1 and "loss.clip" in constraints:
             return f"choose one Lipschitz constraint: {' and '.join(constraints)} are both set (drop loss.clip)"
-        penalties = [k for k, on in (("loss.gp_weight", L.gp_weight > 0), ("loss.r1_gamma", L.r1_gamma > 0)) if on]
+        if L.pl_weight > 0 and not _g_has_styles(cfg):
+            return (f"loss.pl_weight={L.pl_weight} regularises the map from styles w to images: it needs a "
+                    "generator with a mapping network (model.arch=stylegan), or set loss.pl_weight=0")
+        penalties = [k for k, on in (("loss.gp_weight", L.gp_weight > 0), ("loss.r1_gamma", L.r1_gamma > 0),
+                                     ("loss.pl_weight", L.pl_weight > 0)) if on]
         if penalties and t.precision == "fp16":
             return (f"{' and '.join(penalties)} with train.precision=fp16: the penalty's inner gradient is taken "
                     "without loss scaling and can underflow; use train.precision=bf16 or fp32")
         if penalties and t.update == "simultaneous":
             return (f"{' and '.join(penalties)} {'need' if len(penalties) > 1 else 'needs'} train.update=alternating "
-                    "(the penalty is part of D's update)")
-        if penalties and _d_has_batchnorm(cfg):
+                    "(each penalty is part of its player's update)")
+        if any(p != "loss.pl_weight" for p in penalties) and _d_has_batchnorm(cfg):
+            penalties = [p for p in penalties if p != "loss.pl_weight"]
             verb = "penalise" if len(penalties) > 1 else "penalises"
             return (f"{' and '.join(penalties)} {verb} per-sample gradients of D, which batch norm mixes "
                     "across the batch: set model.d_norm=none")
@@ -144,18 +160,20 @@ class GANRecipe(RecipeBase):
 
     # --- what the statistics mean ---------------------------------------------------------------
     def stat_labels(self) -> dict[str, str]:
-        return {"loss_D": "loss_D", "loss_G": "loss_G", "gp": "GP", "r1": "R1", "aux_D": "aux_D",
+        return {"loss_D": "loss_D", "loss_G": "loss_G", "gp": "GP", "r1": "R1", "pl": "PL", "pl_mean": "a_PL", "aug_p": "p",
+                "aux_D": "aux_D",
                 "aux_acc_real": "acc(x)", "D_acc": "acc(D)",
                 **self.loss.labels}
 
     def stat_plots(self) -> tuple[StatPlot, ...]:
-        return (StatPlot("losses.png", ("loss_D", "loss_G"), "loss"), *self.loss.plots)
+        ada = (StatPlot("augment_p.png", ("aug_p",), "ADA: augmentation probability p", ylim=(0, 1)),) if self.cfg.train.ada_target else ()
+        return (StatPlot("losses.png", ("loss_D", "loss_G"), "loss"), *self.loss.plots, *ada)
 
     # --- the step --------------------------------------------------------------------------------
     def _d_input(self, x: torch.Tensor) -> torch.Tensor:
         """What D is shown: DiffAugment'ed when asked, then packed ([B, C, ...] -> [B / m, m C, ...])."""
         if self.augment:
-            x = diff_augment(x, self.augment)
+            x = diff_augment(x, self.augment, self.aug_p)
         if self.pack > 1:
             x = x.reshape(len(x) // self.pack, self.pack * x.shape[1], *x.shape[2:])
         return x
@@ -213,7 +231,7 @@ class GANRecipe(RecipeBase):
         penalty, penalty_stats = self._penalties(d_real, d_fake, c)
         self.step(self.pD, loss_D + penalty if penalty_stats else loss_D)
         self._clip_D()
-        stats = {**self._d_stats(loss_D, logits_real, logits_fake), **aux_stats, **penalty_stats}
+        stats = {**self._d_stats(loss_D, logits_real, logits_fake), **aux_stats, **penalty_stats, **self._ada(logits_real)}
         if not g_step:
             return stats
 
@@ -226,10 +244,49 @@ class GANRecipe(RecipeBase):
             loss_G = self.loss.g(logits)
             if self.acgan:  # G makes its samples recognisable as their class
                 loss_G = loss_G + F.cross_entropy(aux, c)
-            self.step(self.pG, loss_G)
+            penalty, penalty_stats = self._g_penalties(n)
+            self.step(self.pG, loss_G + penalty if penalty_stats else loss_G)
         self.update_ema(self.pG)
         stats["loss_G"] = loss_G.detach()
-        return stats
+        return {**stats, **penalty_stats}
+
+    def _g_penalties(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """G's regulariser for this update: lazy path-length regularisation (StyleGAN2), every
+        pl_every-th G update on n / pl_batch_shrink fresh latents, scaled by pl_every. Added to G's
+        loss in the same backward (the reference code takes a separate optimizer step for it)."""
+        L = self.cfg.loss
+        if not (L.pl_weight > 0 and self.pG.updates % L.pl_every == 0):
+            return 0.0, {}
+        z = self._train_z(max(1, n // L.pl_batch_shrink))
+        with self.autocast():
+            ws = self.G.ws(z, update_avg=False)
+            pl, new_mean, length = losses.path_length_penalty(self.G.synthesis, ws, self.pl_mean, L.pl_decay)
+        if self.dist.enabled:  # one running mean on every rank
+            from ganforge.distributed import all_reduce_mean
+
+            length = all_reduce_mean(length, self.dist)
+            new_mean = self.pl_mean.lerp(length, L.pl_decay)
+        self.pl_mean = new_mean
+        return L.pl_weight * L.pl_every * pl, {"pl": pl.detach(), "pl_mean": new_mean.detach()}
+
+    @torch.no_grad()
+    def _ada(self, logits_real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """ADA: gather sign(D(x_real)) and, every ada_every D updates, move p (the same on every
+        rank: the signs are summed over ranks first)."""
+        t = self.cfg.train
+        if not t.ada_target:
+            return {}
+        self._ada_signs += torch.stack([logits_real.float().sign().sum(), torch.tensor(float(len(logits_real)))])
+        if self.pD.updates % t.ada_every == 0:
+            signs = self._ada_signs
+            if self.dist.enabled:
+                from ganforge.distributed import all_reduce_mean
+
+                signs = all_reduce_mean(signs, self.dist)  # a mean of sums: the ratio is the global one
+            r_t = float(signs[0] / signs[1])
+            self.aug_p = ada_step(self.aug_p, r_t, t.ada_target, t.batch_size * t.ada_every, t.ada_kimg)
+            self._ada_signs.zero_()
+        return {"aug_p": torch.tensor(self.aug_p, device=self.device)}
 
     @torch.no_grad()
     def _clip_D(self) -> None:
@@ -282,8 +339,12 @@ class GANRecipe(RecipeBase):
 
     # --- checkpoint state --------------------------------------------------------------------
     def extra_state(self) -> dict:
-        return {"z_rng": self.z_rng.get_state()}
+        return {"z_rng": self.z_rng.get_state(), "pl_mean": self.pl_mean.detach().cpu(), "aug_p": self.aug_p,
+                "ada_signs": self._ada_signs.cpu()}
 
     def load_extra_state(self, state: dict) -> None:
         if "z_rng" in state:  # absent in checkpoints of 0.1.0 development builds: keep the seeded stream
             self.z_rng.set_state(state["z_rng"])
+        if "pl_mean" in state:  # absent before 0.4
+            self.pl_mean = state["pl_mean"].to(self.device)
+            self.aug_p, self._ada_signs = float(state["aug_p"]), state["ada_signs"].to(self.device)
