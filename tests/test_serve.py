@@ -357,3 +357,113 @@ def test_the_run_report_in_chromium_has_no_broken_images(browser, server, tmp_pa
         "  () => [i.getAttribute('src'), false]))).then(done);")
     assert len(images) >= 6
     assert all(ok for _, ok in images), [src for src, ok in images if not ok]
+
+
+# --- StyleGAN in the explorer: style mixing and walks in w ------------------------------------------
+
+@pytest.fixture(scope="module")
+def style_run(tmp_path_factory):
+    """A tiny StyleGAN run (a few steps: the styles only need to differ, not to look like digits)."""
+    from conftest import train_tiny
+
+    return train_tiny(tmp_path_factory.mktemp("serve_style"), "model.arch=stylegan", "model.width=4",
+                      "model.d_norm=none", "train.max_steps=4", "train.channels_last=false")
+
+
+@pytest.fixture(scope="module")
+def style_explorer(style_run):
+    return Explorer(load_generator(style_run), source=str(style_run))
+
+
+def test_style_mixing_in_the_explorer_takes_the_fine_layers_from_the_mix_seed(style_explorer):
+    ex, G = style_explorer, style_explorer.G
+    assert ex.info()["num_ws"] == G.num_ws > 2 and ex.info()["spaces"] == ["z", "w"]
+    view, _ = View.parse("seed=3&mix=8&cut=2&psi=0.7", ex)
+    assert (view.mix, view.cut) == (8, 2)
+    ws3, ws8 = (G.styles(G.with_psi(G.inputs(1, seed=s), 0.7)) for s in (3, 8))
+    by_hand = G({"ws": torch.cat([ws3[:, :2], ws8[:, 2:]], 1)})
+    assert torch.equal(ex.render(view), by_hand)
+    plain, other = ex.render(View(seed=3, psi=0.7)), ex.render(View(seed=8, psi=0.7))
+    assert not torch.equal(by_hand, plain) and not torch.equal(by_hand, other)
+    assert torch.equal(ex.render(View(seed=3, psi=0.7, mix=3, cut=2)), plain)  # mixing a seed with itself
+    assert View.parse("seed=3&mix=8", ex)[0].cut == G.num_ws // 2  # the default cut: half the layers
+
+
+def test_the_explorer_walks_in_w_in_straight_lines(style_explorer):
+    ex, G = style_explorer, style_explorer.G
+    gif = Image.open(io.BytesIO(ex.walk_gif(View(seed=1), 2, steps=4, space="w")))
+    assert gif.n_frames == 8  # there (4) and back (4)
+    frames = []
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        frames.append(np.asarray(gif.convert("L"), dtype=float))
+    w1, w2 = G.styles(G.inputs(1, seed=1)), G.styles(G.inputs(1, seed=2))
+    for i, t in enumerate((0.0, 0.25, 0.5, 0.75, 1.0)):  # frame i is at w1 + t (w2 - w1)
+        expect = np.asarray(G.to_images(G({"ws": w1 + t * (w2 - w1)}))[0], dtype=float)
+        assert np.abs(frames[i] - expect).max() <= 1, i
+    z_walk = Image.open(io.BytesIO(ex.walk_gif(View(seed=1), 2, steps=4, space="z")))
+    z_walk.seek(2)
+    assert not np.array_equal(np.asarray(z_walk.convert("L")), frames[2].astype(np.uint8))  # w and z paths differ
+
+
+@pytest.mark.parametrize("query, message", [
+    ("mix=1", "parameter 'mix': style mixing needs a style-based generator"),
+    ("cut=2", "parameter 'cut': style mixing needs a style-based generator"),
+])
+def test_style_parameters_are_refused_for_a_z_only_generator(explorer, query, message):
+    with pytest.raises(RequestError) as e:
+        View.parse(query, explorer)
+    assert message in str(e.value)
+    with pytest.raises(RequestError, match="parameter 'space'='w': z \\(w is StyleGAN's"):
+        explorer.check_space("w")
+
+
+def test_style_parameters_out_of_range_are_refused(style_explorer):
+    top = style_explorer.G.num_ws - 1
+    for query, message in [("cut=0", f"parameter 'cut'=0 is out of range (1 to {top})"),
+                           (f"cut={top + 1}", f"parameter 'cut'={top + 1} is out of range"),
+                           ("mix=x", "parameter 'mix'='x' is not an integer")]:
+        with pytest.raises(RequestError, match=None) as e:
+            View.parse(query, style_explorer)
+        assert message in str(e.value)
+    with pytest.raises(RequestError, match="parameter 'space'='q': z or w"):
+        style_explorer.check_space("q")
+
+
+@pytest.fixture(scope="module")
+def style_server(style_run):
+    s = ExplorerServer(style_run, port=0).start()
+    yield s
+    s.stop()
+
+
+def test_the_api_mixes_styles_and_walks_in_w(style_server, style_explorer):
+    status, ctype, body = get(style_server.url + "api/image?seed=3&mix=8&cut=2")
+    assert status == 200 and np.array_equal(png(body), np.asarray(style_explorer.image(View(seed=3, mix=8, cut=2))))
+    status, ctype, body = get(style_server.url + "api/walk?seed=1&to=2&steps=5&space=w&mix=4")
+    assert status == 200 and ctype == "image/gif" and Image.open(io.BytesIO(body)).n_frames == 10
+    status, _, body = get(style_server.url + "api/walk?seed=1&space=v")
+    assert status == 400 and "parameter 'space'='v'" in json.loads(body)["error"]
+
+
+@pytest.mark.slow
+def test_the_page_in_chromium_mixes_styles_and_walks_in_w(browser, style_server):
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(style_server.url)
+    url0 = wait_ready(browser)
+    assert browser.find_element("id", "styles").is_displayed()
+    image = browser.find_element("id", "image")
+    shot0 = image.screenshot_as_png
+    browser.find_element("id", "mix-on").click()
+    url1 = wait_ready(browser, url0)
+    assert "mix=1" in url1 and "cut=" in url1 and image.screenshot_as_png != shot0
+    browser.execute_script("const e = document.getElementById('cut'); e.value = 1;"
+                           "e.dispatchEvent(new Event('input'));")
+    url2 = wait_ready(browser, url1)
+    assert "cut=1" in url2 and browser.find_element("id", "cut-value").text == "1"
+    Select(browser.find_element("id", "space")).select_by_value("w")
+    browser.find_element("id", "walk").click()
+    url3 = wait_ready(browser, url2)
+    assert "/api/walk?" in url3 and "space=w" in url3 and "mix=1" in url3
+    assert browser.find_element("id", "error").text == ""

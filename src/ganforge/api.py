@@ -283,7 +283,7 @@ def interp(source: str | Path | GeneratorHandle, out: str | Path, seeds: list[in
         raise ConfigError("interp draws a walk of images; this generator makes 2-D points (use ganforge sample)")
     if space not in ("z", "w"):
         raise ConfigError(f"--space {space}: z (the input latent) or w (StyleGAN's intermediate latent)")
-    if space == "w" and not hasattr(G.G, "synthesis"):
+    if space == "w" and not G.num_ws:
         raise ConfigError("--space w walks StyleGAN's intermediate latent; this generator has only z (use --space z)")
     keys = [G.inputs(1, seed, c=c if c is not None else (0 if G.num_classes else None)) for seed in seeds]
     loop = out.suffix.lower() == ".gif"
@@ -301,26 +301,24 @@ def interp(source: str | Path | GeneratorHandle, out: str | Path, seeds: list[in
     return save_image_grid(x, out, G.value_range, nrow=len(z))
 
 
-@torch.no_grad()
 def _walk_in_w(G: GeneratorHandle, keys: list[dict], loop: bool, steps: int, psi: float | None, out: Path,
                fps: float) -> Path:
     """interp --space w: straight lines between the seeds' w (truncated by psi toward the mean w)."""
     from ganforge.reporting import save_gif, to_uint8
 
-    net = G.G
-    was_training = net.training
-    net.eval()
-    try:
-        ends = [G.styles(G.with_psi(k, psi)) for k in keys]
-        legs = list(zip(ends, ends[1:] + ends[:1] if loop else ends[1:]))
-        t = (torch.arange(steps, dtype=torch.float32) / steps).to(G.device)[:, None, None]
-        ws = torch.cat([a + t * (b - a) for a, b in legs] + ([] if loop else [ends[-1]]))
-        x = torch.cat([net.synthesis(ws[i:i + 256]) for i in range(0, len(ws), 256)]).float().cpu()
-    finally:
-        net.train(was_training)
+    ends = [G.styles(G.with_psi(k, psi)) for k in keys]
+    legs = list(zip(ends, ends[1:] + ends[:1] if loop else ends[1:]))
+    x = G.generate({"ws": w_line(legs, steps, closed=loop)}, batch=256)
     if loop:
         return save_gif(to_uint8(x, G.value_range), out, duration_ms=round(1000 / fps))
     return save_image_grid(x, out, G.value_range, nrow=len(x))
+
+
+def w_line(legs: list[tuple[torch.Tensor, torch.Tensor]], steps: int, closed: bool) -> torch.Tensor:
+    """Styles along straight lines: `steps` per leg (a, b) from a toward b; an open path ends on
+    the last leg's b."""
+    t = (torch.arange(steps, dtype=torch.float32) / steps).to(legs[0][0].device)[:, None, None]
+    return torch.cat([a + t * (b - a) for a, b in legs] + ([] if closed else [legs[-1][1]]))
 
 
 def translate(source: str | Path, inputs: str | Path, out: str | Path, direction: str = "AtoB",
@@ -444,13 +442,12 @@ def style_mixing(source: str | Path | GeneratorHandle, out: str | Path, row_seed
     (the layers before `cut`: pose, shape) from its row's seed and the fine ones (from `cut` on:
     stroke, texture) from its column's. Default cut: half the layers."""
     G = source if isinstance(source, GeneratorHandle) else load_generator(source)
-    net = G.G
-    if not hasattr(net, "synthesis"):
+    if not G.num_ws:
         raise ConfigError("style mixing needs a style-based generator (model.arch=stylegan); this one maps z to "
                           "images directly")
     if not row_seeds or not col_seeds:
         raise ConfigError("style mixing needs at least one row seed and one column seed")
-    num_ws = net.num_ws
+    num_ws = G.num_ws
     cut = num_ws // 2 if cut is None else cut
     if not 1 <= cut < num_ws:
         raise ConfigError(f"--cut {cut}: the layer where fine styles start, 1 to {num_ws - 1}")
@@ -459,19 +456,10 @@ def style_mixing(source: str | Path | GeneratorHandle, out: str | Path, row_seed
     def ws(seeds):
         return G.styles(G.with_psi({"z": torch.cat([G.inputs(1, seed)["z"] for seed in seeds])}, psi))
 
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            w_rows, w_cols = ws(row_seeds), ws(col_seeds)
-            top = net.synthesis(w_cols)
-            cells = []
-            for r in range(len(row_seeds)):
-                mixed = w_cols.clone()
-                mixed[:, :cut] = w_rows[r:r + 1, :cut]
-                cells.append(torch.cat([net.synthesis(w_rows[r:r + 1]), net.synthesis(mixed)]))
-    finally:
-        net.train(was_training)
+    w_rows, w_cols = ws(row_seeds), ws(col_seeds)
+    top = G({"ws": w_cols})
+    cells = [torch.cat([G({"ws": w_rows[r:r + 1]}), G({"ws": G.mix_styles(w_rows[r:r + 1], w_cols, cut)})])
+             for r in range(len(row_seeds))]
     blank = torch.full_like(top[:1], -1.0 if G.value_range == "signed" else 0.0)
     grid = torch.cat([blank, top, *cells]).float().cpu()
     return save_image_grid(grid, out, G.value_range, nrow=len(col_seeds) + 1)

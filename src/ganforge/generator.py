@@ -5,11 +5,13 @@ in-training metrics, the export and (later) the web explorer all sample through 
     x = G.sample(64, seed=1)                          # [64, C, H, W] in the data's range, on the CPU
 
 Inputs are dicts (`{"z": ...}`, and `{"c": ...}` for conditional generators) built by `inputs`;
-latents are drawn by ganforge.latent, the one place that knows their distribution.
+latents are drawn by ganforge.latent, the one place that knows their distribution. A style-based
+generator (StyleGAN) also takes `{"ws": ...}`, per-layer styles from `styles` (walks in w, style mixing).
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Callable
 
@@ -92,29 +94,51 @@ class GeneratorHandle:
             return {**inputs, "psi": torch.full((len(inputs["z"]),), float(psi))}
         return {**inputs, "z": latent.toward_mean(inputs["z"], psi)}
 
-    @torch.no_grad()
-    def __call__(self, inputs: dict) -> torch.Tensor:
-        """Samples in eval mode (batch norm uses running statistics; no state changes), float32,
-        on the generator's device, in the data's range."""
+    @contextlib.contextmanager
+    def _eval(self):
+        """G in eval mode for the block (batch norm on running statistics, no style mixing, fixed
+        noise), then back to what it was: sampling never changes a training G."""
         G = self.G
         was_training = getattr(G, "training", False)
         if isinstance(G, torch.nn.Module):
             G.eval()
         try:
+            yield G
+        finally:
+            if isinstance(G, torch.nn.Module):
+                G.train(was_training)
+
+    @torch.no_grad()
+    def __call__(self, inputs: dict) -> torch.Tensor:
+        """Samples in eval mode (batch norm uses running statistics; no state changes), float32,
+        on the generator's device, in the data's range."""
+        with self._eval() as G:
+            if "ws" in inputs:  # styles given directly (a style-based generator)
+                return G.synthesis(inputs["ws"].to(self.device)).float()
             if "psi" in inputs:  # truncation in w (a generator with `truncate`: StyleGAN)
                 return G.synthesis(self.styles(inputs)).float()
             if "c" in inputs:
                 return G(inputs["z"].to(self.device), inputs["c"].to(self.device)).float()
             return G(inputs["z"].to(self.device)).float()
-        finally:
-            if isinstance(G, torch.nn.Module):
-                G.train(was_training)
 
+    @property
+    def num_ws(self) -> int:
+        """Style inputs of a style-based generator (one per layer), 0 for other generators."""
+        return int(getattr(self.G, "num_ws", 0)) if hasattr(self.G, "synthesis") else 0
+
+    @torch.no_grad()
     def styles(self, inputs: dict) -> torch.Tensor:
-        """A style-based generator's per-layer w [N, num_ws, w_dim] for `inputs`, pulled toward the
-        mean w by their psi when they carry one (call in eval mode: no mixing)."""
-        ws = self.G.ws(inputs["z"].to(self.device))
-        return self.G.truncate(ws, inputs["psi"].to(ws)[:, None, None]) if "psi" in inputs else ws
+        """A style-based generator's per-layer w [N, num_ws, w_dim] for `inputs` (eval mode: no
+        mixing), pulled toward the mean w by their psi when they carry one."""
+        with self._eval() as G:
+            ws = G.ws(inputs["z"].to(self.device))
+            return G.truncate(ws, inputs["psi"].to(ws)[:, None, None]) if "psi" in inputs else ws
+
+    @staticmethod
+    def mix_styles(coarse: torch.Tensor, fine: torch.Tensor, cut: int) -> torch.Tensor:
+        """Style mixing: the layers before `cut` from `coarse`, the rest from `fine` (broadcast over N)."""
+        coarse, fine = torch.broadcast_tensors(coarse, fine)
+        return torch.cat([coarse[:, :cut], fine[:, cut:]], dim=1)
 
     def generate(self, inputs: dict, batch: int = 1000, to_cpu: bool = True) -> torch.Tensor:
         """Samples for all `inputs`, `batch` at a time (each batch leaves the device at once unless

@@ -101,10 +101,12 @@ def create_app(explorer: Explorer, run_dir: Path | None = None, allowed_hosts: t
         return Response(png, media_type="image/png", headers=cache)
 
     async def walk(request):
-        view, rest = View.parse(request.url.query, explorer, extra=("to", "steps"))
+        view, rest = View.parse(request.url.query, explorer, extra=("to", "steps", "space"))
         to = _int(rest, "to", (view.seed + 1) % (MAX_SEED + 1), 0, MAX_SEED)
         steps = _int(rest, "steps", 16, 2, MAX_WALK_STEPS)
-        gif = await run_in_threadpool(render, explorer.walk_gif, view, to, steps)
+        space = rest.get("space", "z")
+        explorer.check_space(space)  # before queueing for the renderer
+        gif = await run_in_threadpool(render, explorer.walk_gif, view, to, steps, 12.0, space)
         return Response(gif, media_type="image/gif", headers=cache)
 
     async def run_file(request):

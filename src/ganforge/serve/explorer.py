@@ -1,5 +1,7 @@
 """What the web explorer shows, without the web: one image for a seed, a class, a truncation psi and
-offsets along a few latent directions; a walk between two seeds; what the page needs to know.
+offsets along a few latent directions; for a style-based generator (StyleGAN), style mixing (the
+layers from a cut on take a second seed's styles); a walk between two seeds, in z or in w; what
+the page needs to know.
 
     ex = Explorer(load_generator("runs/00001-demo"))
     png = ex.image_png(View(seed=3, psi=0.7, offsets=(1.5, 0, 0, 0, 0)))
@@ -47,6 +49,8 @@ class View:
     psi: float = 1.0
     offsets: tuple[float, ...] = ()
     scale: int = 1
+    mix: int | None = None  # style mixing: the seed whose styles the layers from `cut` on take
+    cut: int = 0
 
     @staticmethod
     def parse(query: str | dict, explorer: "Explorer", extra: tuple[str, ...] = ()) -> tuple["View", dict]:
@@ -54,8 +58,8 @@ class View:
         returned as strings for the caller. Unknown names, non-numbers and out-of-range values are
         refused with the name and the allowed range."""
         pairs = parse_qsl(query, keep_blank_values=True) if isinstance(query, str) else list(query.items())
-        k = len(explorer.directions)
-        known = {"seed", "c", "psi", "scale", "v", *(f"d{i}" for i in range(k)), *extra}
+        k, num_ws = len(explorer.directions), explorer.G.num_ws
+        known = {"seed", "c", "psi", "scale", "v", "mix", "cut", *(f"d{i}" for i in range(k)), *extra}
         given, rest = {}, {}
         for name, value in pairs:
             if name not in known:
@@ -67,9 +71,14 @@ class View:
             raise RequestError("parameter 'c': this generator is unconditional (it takes no class)")
         if K and c is None:
             c = 0
+        for name in ("mix", "cut"):
+            if name in given and not num_ws:
+                raise RequestError(f"parameter '{name}': style mixing needs a style-based generator (StyleGAN); "
+                                   "this one maps z to images directly")
         view = View(seed=_int(given, "seed", 0, 0, MAX_SEED), c=c, psi=_float(given, "psi", 1.0, 0.0, 1.0),
                     offsets=tuple(_float(given, f"d{i}", 0.0, -MAX_OFFSET, MAX_OFFSET) for i in range(k)),
-                    scale=_int(given, "scale", 1, 1, MAX_SCALE))
+                    scale=_int(given, "scale", 1, 1, MAX_SCALE), mix=_int(given, "mix", None, 0, MAX_SEED),
+                    cut=_int(given, "cut", num_ws // 2, 1, num_ws - 1) if num_ws else 0)
         return view, rest
 
 
@@ -133,7 +142,8 @@ class Explorer:
         return {"source": self.source, "step": self.G.step, "data": cfg.data.name, "recipe": cfg.train.recipe,
                 "arch": cfg.model.arch, "z_dim": cfg.model.z_dim, "z_dist": cfg.model.z_dist,
                 "classes": list(self.G.class_names), "directions": len(self.directions),
-                "max_offset": MAX_OFFSET, "max_scale": MAX_SCALE, "max_walk_steps": MAX_WALK_STEPS}
+                "max_offset": MAX_OFFSET, "max_scale": MAX_SCALE, "max_walk_steps": MAX_WALK_STEPS,
+                "num_ws": self.G.num_ws, "spaces": ["z", "w"] if self.G.num_ws else ["z"]}
 
     def latent_inputs(self, view: View) -> dict:
         """The seed's latent (the one `sample --seed` draws first), moved along the directions,
@@ -143,11 +153,25 @@ class Explorer:
             inputs["z"] = inputs["z"] + torch.tensor(view.offsets, dtype=inputs["z"].dtype) @ self.directions
         return self.G.with_psi(inputs, view.psi)
 
+    def mixed(self, view: View, ws: torch.Tensor) -> torch.Tensor:
+        """Styles with the layers from view.cut on taken from the mix seed's (at the view's psi)."""
+        if view.mix is None:
+            return ws
+        fine = self.G.styles(self.G.with_psi(self.G.inputs(1, seed=view.mix), view.psi))
+        return self.G.mix_styles(ws, fine, view.cut)
+
+    def render(self, view: View) -> torch.Tensor:
+        """[1, C, H, W]: the view's image in the data's range."""
+        inputs = self.latent_inputs(view)
+        if view.mix is None:
+            return self.G(inputs)
+        return self.G({"ws": self.mixed(view, self.G.styles(inputs))})
+
     def image(self, view: View):
         """The view as a PIL image, enlarged `view.scale` x with nearest neighbour."""
         from PIL import Image
 
-        im = self.G.to_images(self.G(self.latent_inputs(view)).cpu())[0]
+        im = self.G.to_images(self.render(view).cpu())[0]
         if view.scale > 1:
             im = im.resize((im.width * view.scale, im.height * view.scale), Image.Resampling.NEAREST)
         return im
@@ -157,10 +181,20 @@ class Explorer:
         self.image(view).save(buf, format="PNG")
         return buf.getvalue()
 
-    def walk_gif(self, view: View, seed_b: int, steps: int, fps: float = 12.0) -> bytes:
-        """A looping GIF from view.seed to seed_b and back (spherical for normal z), at the view's
-        class, psi and direction offsets, enlarged view.scale x."""
+    def check_space(self, space: str) -> None:
+        if space not in ("z", "w") or (space == "w" and not self.G.num_ws):
+            spaces = "z or w" if self.G.num_ws else "z (w is StyleGAN's intermediate latent; this generator has none)"
+            raise RequestError(f"parameter 'space'='{space}': {spaces}")
+
+    def walk_gif(self, view: View, seed_b: int, steps: int, fps: float = 12.0, space: str = "z") -> bytes:
+        """A looping GIF from view.seed to seed_b and back, at the view's class, psi and direction
+        offsets, enlarged view.scale x: in z (spherical for normal z) or, for a style-based
+        generator, in straight lines in w. With style mixing, the layers from the cut on keep the
+        mix seed's styles all the way: only the coarse styles walk."""
+        from ganforge.api import w_line
         from ganforge.reporting import save_gif, to_uint8
+
+        self.check_space(space)
 
         if not 0 <= seed_b <= MAX_SEED:
             raise RequestError(f"parameter 'to'={seed_b} is out of range (0 to {MAX_SEED})")
@@ -172,17 +206,24 @@ class Explorer:
             raise RequestError(f"a walk of {2 * steps} frames at scale {view.scale} is too large "
                                f"({frames_bytes / 2**20:.0f} MiB of frames, at most {MAX_WALK_BYTES // 2**20}): "
                                "lower 'steps' or 'scale'")
-        a = self.G.inputs(1, seed=view.seed, c=view.c)
-        b = self.G.inputs(1, seed=seed_b, c=view.c)
-        t = torch.arange(steps) / steps
-        z = torch.cat([latent.interpolate(a["z"][0], b["z"][0], t, self.G.cfg.model.z_dist),
-                       latent.interpolate(b["z"][0], a["z"][0], t, self.G.cfg.model.z_dist)])
-        if view.offsets:
-            z = z + torch.tensor(view.offsets, dtype=z.dtype) @ self.directions
-        inputs = {"z": z}
-        if "c" in a:
-            inputs["c"] = a["c"].expand(len(z)).clone()
-        inputs = self.G.with_psi(inputs, view.psi)
+        if space == "w":
+            a = self.G.styles(self.latent_inputs(view))
+            b = self.G.styles(self.latent_inputs(View(seed=seed_b, c=view.c, psi=view.psi, offsets=view.offsets)))
+            inputs = {"ws": self.mixed(view, w_line([(a, b), (b, a)], steps, closed=True))}
+        else:
+            a = self.G.inputs(1, seed=view.seed, c=view.c)
+            b = self.G.inputs(1, seed=seed_b, c=view.c)
+            t = torch.arange(steps) / steps
+            z = torch.cat([latent.interpolate(a["z"][0], b["z"][0], t, self.G.cfg.model.z_dist),
+                           latent.interpolate(b["z"][0], a["z"][0], t, self.G.cfg.model.z_dist)])
+            if view.offsets:
+                z = z + torch.tensor(view.offsets, dtype=z.dtype) @ self.directions
+            inputs = {"z": z}
+            if "c" in a:
+                inputs["c"] = a["c"].expand(len(z)).clone()
+            inputs = self.G.with_psi(inputs, view.psi)
+            if view.mix is not None:
+                inputs = {"ws": self.mixed(view, self.G.styles(inputs))}
         x = self.G.generate(inputs, batch=256)
         buf = io.BytesIO()
         save_gif(to_uint8(x, self.G.value_range), buf, duration_ms=round(1000 / fps), scale=view.scale)
