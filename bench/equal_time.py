@@ -5,6 +5,12 @@
         --pair configs/mnist_stylegan.yaml configs/mnist_dcgan.yaml \
         --pair configs/fashion_stylegan.yaml configs/fashion_dcgan.yaml --runs /tmp/equal_time
 
+    # one preset with different settings ("arms"): LABEL CONFIG [KEY=VALUE ...]
+    GANFORGE_DATA=../shared/data python bench/equal_time.py --minutes 5 --seeds 0 --runs /tmp/ada \
+        --arm plain configs/fashion_stylegan.yaml data.max_images=2000 \
+        --arm ada configs/fashion_stylegan.yaml data.max_images=2000 train.augment=translation,cutout \
+              train.augment_p=0 train.ada_target=0.6
+
 Each run stops at `train.max_minutes` of training time (steps only: evaluation, pictures and
 checkpoints excluded), so a recipe with a slower step trains for fewer steps. The final generator
 (the EMA of G where the preset keeps one) is then evaluated with `ganforge eval`'s metrics on
@@ -30,16 +36,16 @@ COLUMNS = [("fid", "value", "FID", "lower"), ("prdc", "precision", "precision", 
            ("prdc", "coverage", "coverage", "higher")]
 
 
-def train_and_evaluate(config_path: str, seed: int, minutes: float, runs: Path, num_samples: int) -> dict:
-    name = f"{Path(config_path).stem}-s{seed}"
-    cfg = config.load(config_path, [f"train.seed={seed}", f"train.max_minutes={minutes}", "train.max_steps=0",
-                                    "train.epochs=1000", "eval.every_steps=0", "log.progress=false",
-                                    f"run.dir={runs}", f"run.name={name}"])
+def train_and_evaluate(label: str, config_path: str, overrides: list[str], seed: int, minutes: float, runs: Path,
+                       num_samples: int) -> dict:
+    cfg = config.load(config_path, [*overrides, f"train.seed={seed}", f"train.max_minutes={minutes}",
+                                    "train.max_steps=0", "train.epochs=100000", "eval.every_steps=0",
+                                    "log.progress=false", f"run.dir={runs}", f"run.name={label}-s{seed}"])
     t0 = time.perf_counter()
     run_dir, result = api.train(cfg, log=lambda s: None)
     wall = time.perf_counter() - t0
     records = api.evaluate(run_dir, ["fid", "prdc"], num_samples=num_samples, seed=1000 + seed)
-    row = {"config": config_path, "seed": seed, "run": str(run_dir), "steps": result.step,
+    row = {"label": label, "config": config_path, "overrides": overrides, "seed": seed, "run": str(run_dir), "steps": result.step,
            "train_time_s": round(result.wall_s, 1), "images_seen": result.step * cfg.train.batch_size,
            "wall_s": round(wall, 1)}
     for metric, key, column, _ in COLUMNS:
@@ -50,11 +56,11 @@ def train_and_evaluate(config_path: str, seed: int, minutes: float, runs: Path, 
 
 
 def table(rows: list[dict]) -> str:
-    head = ["preset", "seeds", "steps", "kimg", *(f"{c} ({d} is better)" for *_, c, d in COLUMNS)]
+    head = ["run", "seeds", "steps", "kimg", *(f"{c} ({d} is better)" for *_, c, d in COLUMNS)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for cfg_path in dict.fromkeys(r["config"] for r in rows):
-        mine = [r for r in rows if r["config"] == cfg_path]
-        cells = [Path(cfg_path).stem, " ".join(str(r["seed"]) for r in mine),
+    for label in dict.fromkeys(r["label"] for r in rows):
+        mine = [r for r in rows if r["label"] == label]
+        cells = [label, " ".join(str(r["seed"]) for r in mine),
                  " / ".join(str(r["steps"]) for r in mine),
                  " / ".join(f"{r['images_seen'] / 1000:.0f}" for r in mine)]
         for *_, column, _ in COLUMNS:
@@ -67,18 +73,27 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pair", nargs=2, action="append", required=True, metavar=("CONFIG_A", "CONFIG_B"))
+    ap.add_argument("--pair", nargs=2, action="append", default=[], metavar=("CONFIG_A", "CONFIG_B"),
+                    help="two presets, as they are")
+    ap.add_argument("--arm", nargs="+", action="append", default=[], metavar="LABEL CONFIG [KEY=VALUE",
+                    help="a labelled run: a config and overrides; all arms form one group")
     ap.add_argument("--minutes", type=float, default=8.0, help="training time per run")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--num-samples", type=int, default=10_000)
     ap.add_argument("--runs", type=Path, required=True, help="where the runs and results.json go")
     args = ap.parse_args()
+    if any(len(arm) < 2 for arm in args.arm) or not (args.pair or args.arm):
+        ap.error("give --pair CONFIG_A CONFIG_B or --arm LABEL CONFIG [KEY=VALUE ...]")
+    groups = [[(Path(c).stem, c, []) for c in pair] for pair in args.pair]
+    if args.arm:
+        groups.append([(arm[0], arm[1], arm[2:]) for arm in args.arm])
     args.runs.mkdir(parents=True, exist_ok=True)
     rows = []
-    for a, b in args.pair:
-        for seed in args.seeds:
-            for cfg_path in (a, b):
-                rows.append(train_and_evaluate(cfg_path, seed, args.minutes, args.runs, args.num_samples))
+    for group in groups:
+        for seed in args.seeds:  # seed by seed, the arms of a group in turn
+            for label, cfg_path, overrides in group:
+                rows.append(train_and_evaluate(label, cfg_path, overrides, seed, args.minutes, args.runs,
+                                               args.num_samples))
                 (args.runs / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(table(rows))
 

@@ -21,7 +21,7 @@ def tiny_handle():
     return GeneratorHandle(StyleGANGenerator(16, 28, 1, width=4).eval(), cfg)
 
 
-@pytest.mark.parametrize("resolution, channels", [(28, 1), (32, 1), (32, 3), (8, 3)])
+@pytest.mark.parametrize("resolution, channels", [(28, 1), (32, 1), (32, 3), (8, 3), (64, 3)])
 def test_generator_and_discriminator_shapes(resolution, channels):
     torch.manual_seed(0)
     G, D = StyleGANGenerator(16, resolution, channels, width=8), StyleGANDiscriminator(resolution, channels, width=8)
