@@ -80,8 +80,15 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=8.0, help="training time per run")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--num-samples", type=int, default=10_000)
-    ap.add_argument("--runs", type=Path, required=True, help="where the runs and results.json go")
+    ap.add_argument("--runs", type=Path, help="where the runs and results.json go")
+    ap.add_argument("--table", type=Path, nargs="+", metavar="RESULTS_JSON",
+                    help="only print the table of earlier results.json files (rows in the order given)")
     args = ap.parse_args()
+    if args.table:
+        print(table([row for path in args.table for row in json.loads(path.read_text())]))
+        return
+    if args.runs is None:
+        ap.error("--runs is required")
     if any(len(arm) < 2 for arm in args.arm) or not (args.pair or args.arm):
         ap.error("give --pair CONFIG_A CONFIG_B or --arm LABEL CONFIG [KEY=VALUE ...]")
     groups = [[(Path(c).stem, c, []) for c in pair] for pair in args.pair]

@@ -125,11 +125,20 @@ def dcgan_cond_run(tmp_path_factory):
                       "model.conditional=cgan", "train.max_steps=2")
 
 
-@pytest.mark.parametrize("which", ["mlp", "dcgan_conditional"])
-def test_onnx_export_runs_in_onnxruntime_and_matches_torch(which, tiny_run, dcgan_cond_run, tmp_path):
+@pytest.fixture(scope="module")
+def stylegan_run(tmp_path_factory):
+    from conftest import train_tiny
+
+    return train_tiny(tmp_path_factory.mktemp("onnx_sg"), "model.arch=stylegan", "model.width=4", "model.d_norm=none",
+                      "train.max_steps=3")
+
+
+@pytest.mark.parametrize("which", ["mlp", "dcgan_conditional", "stylegan"])
+def test_onnx_export_runs_in_onnxruntime_and_matches_torch(which, tiny_run, request, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    run = tiny_run if which == "mlp" else dcgan_cond_run
+    run = {"mlp": tiny_run, "dcgan_conditional": request.getfixturevalue("dcgan_cond_run"),
+           "stylegan": request.getfixturevalue("stylegan_run")}[which]
     out = api.export(run, tmp_path / "G.onnx", fmt="onnx")
     G = api.load_generator(run)
     inputs = G.inputs(7, seed=4)  # a batch size the export never saw

@@ -4,6 +4,8 @@ truncation toward the mean w, minibatch standard deviation; training resumes exa
 
 import pytest
 import torch
+import torch.nn.functional as F
+from PIL import Image
 
 from ganforge import config
 from ganforge.errors import ConfigError
@@ -142,7 +144,6 @@ def test_psi_truncates_in_w_through_the_handle_the_explorer_and_the_sweep(tmp_pa
 
 def test_style_mixing_grid_takes_coarse_styles_from_rows_and_fine_from_columns(tmp_path, capsys):
     import numpy as np
-    from PIL import Image
 
     from ganforge.api import style_mixing
     from ganforge.cli import main
@@ -172,15 +173,17 @@ def test_style_mixing_grid_takes_coarse_styles_from_rows_and_fine_from_columns(t
     assert "style-based generator" in capsys.readouterr().err
 
 
-def test_a_stylegan_run_reports_its_mixing_figure(tmp_path):
+def test_a_stylegan_run_reports_its_mixing_figure_and_its_walk_in_w(tmp_path):
     from conftest import train_tiny
 
     from ganforge.cli import main
 
     run = train_tiny(tmp_path, "model.arch=stylegan", "model.width=4", "model.d_norm=none", "train.max_steps=3",
                      "log.report=true")
-    assert (run / "report" / "style_mixing.png").is_file()
-    assert "style_mixing.png" in (run / "report" / "report.html").read_text()
+    html = (run / "report" / "report.html").read_text()
+    for name in ("style_mixing.png", "walk_w.gif", "walk.gif", "truncation.png"):
+        assert (run / "report" / name).is_file() and name in html, name
+    assert Image.open(run / "report" / "walk_w.gif").n_frames == 4 * 12  # 4 seeds, 12 frames a leg, looping
     assert main(["stylemix", str(run), "--rows", "1", "2", "--cols", "3", "--out", str(tmp_path / "m.png"),
                  "--psi", "0.7"]) == 0
 
@@ -307,3 +310,28 @@ def test_augment_probability_needs_an_augmentation():
         config.load(None, ["data.name=mnist-embedded", "train.ada_target=0.6"])
     with pytest.raises(ConfigError, match=r"train.augment_p=1.5 must be in \[0, 1\]"):
         config.load(None, ["data.name=mnist-embedded", "train.augment=color", "train.augment_p=1.5"])
+    with pytest.raises(ConfigError, match="train.ada_target=0.6: loss.kind=wasserstein has no decision boundary"):
+        config.load(None, ["data.name=mnist-embedded", "train.augment=color", "train.ada_target=0.6",
+                           "loss.kind=wasserstein", "loss.gp_weight=10", "model.d_norm=none"])
+    with pytest.raises(ConfigError, match="train.update=simultaneous has no separate D update"):
+        config.load(None, ["data.name=mnist-embedded", "train.augment=color", "train.ada_target=0.6",
+                           "train.update=simultaneous"])
+
+
+@pytest.mark.parametrize("up, demodulate", [(False, True), (True, True), (False, False)])
+def test_modulated_conv_equals_a_per_sample_modulated_weight(up, demodulate):
+    """The batch computation against the definition: each sample convolved with its own weight
+    w'_ijk = s_i w_ijk, demodulated by 1 / sqrt(sum_ik w'_ijk^2 + eps) (StyleGAN2 eq. 1 and 3)."""
+    torch.manual_seed(2)
+    conv = ModulatedConv2d(5, 7, 3, w_dim=4, demodulate=demodulate, up=up)
+    x, w = torch.randn(3, 5, 6, 6), torch.randn(3, 4)
+    with torch.no_grad():
+        s = conv.affine(w)
+        expect = []
+        for n in range(3):
+            wn = conv.weight * conv.scale * s[n][None, :, None, None]
+            if demodulate:
+                wn = wn / (wn.pow(2).sum(dim=(1, 2, 3), keepdim=True) + 1e-8).sqrt()
+            xn = F.interpolate(x[n:n + 1], scale_factor=2, mode="bilinear", align_corners=False) if up else x[n:n + 1]
+            expect.append(F.conv2d(xn, wn, padding=1))
+        assert torch.allclose(conv(x, w), torch.cat(expect), atol=1e-5)

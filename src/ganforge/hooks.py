@@ -92,7 +92,7 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
                **{f"last eval {k}": v for k, v in (metrics_rows[-1] if metrics_rows else {}).items() if k != "step"},
                **_health_summary(r, health_rows),
                "checkpoint": str(r.checkpoint), "export": str(export_dir)}
-    sweep = walk = mixing = None
+    sweep = walk = walk_w = mixing = None
     latent_pictures = data.kind == "image" and recipe.generator().takes_latent
     if latent_pictures:
         from ganforge.api import SWEEP_PSI, interp, truncation_sweep
@@ -101,9 +101,10 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
             G = recipe.generator()
             sweep = truncation_sweep(G, report / "truncation.png")
             walk = interp(G, report / "walk.gif", seeds=[0, 1, 2, 3], steps=12, fps=10)
-            if hasattr(G.G, "synthesis"):  # a style-based generator: the StyleGAN paper's mixing figure
+            if G.num_ws:  # a style-based generator: the walk in w and the StyleGAN paper's mixing figure
                 from ganforge.api import style_mixing
 
+                walk_w = interp(G, report / "walk_w.gif", seeds=[0, 1, 2, 3], steps=12, fps=10, space="w")
                 mixing = style_mixing(G, report / "style_mixing.png")
         psis = ", ".join(f"{p:g}" for p in SWEEP_PSI)
     final = frames[-1] if frames else None
@@ -118,6 +119,7 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
             Figure(final_caption, final, width=360 if fixed == "latents" else 720),
             Figure("real data", run / "samples" / "reals.png", width=360),
             *([Figure("latent walk through seeds 0, 1, 2, 3 (spherical for normal z)", walk, width=224, pixels=True),
+               Figure("the same seeds, walked in straight lines in w", walk_w, width=224, pixels=True),
                Figure(f"truncation toward the mean latent: rows psi = {psis}; columns the same latents", sweep,
                       width=448),
                Figure("style mixing: coarse styles from the seed of the row (left), fine styles from the seed of "

@@ -88,7 +88,13 @@ class MappingNetwork(nn.Module):
 class ModulatedConv2d(nn.Module):
     """A convolution whose input channels are scaled by a style s = A(w) per sample, and, with
     `demodulate`, whose output channels are rescaled to unit expected variance (StyleGAN2 eq. 1-3).
-    Grouped convolution: one group per sample."""
+
+    Computed on the activations rather than the weights: x * s, one convolution with the shared
+    weight for the whole batch, then each output channel times its demodulation coefficient. That
+    is the same linear map as convolving each sample with its own modulated weight (the tests
+    compare the two), and the reference code's choice in training: one ordinary convolution
+    instead of a grouped one with a group per sample, which is slower on CPUs and cannot be
+    exported to ONNX with a free batch size."""
 
     def __init__(self, in_c: int, out_c: int, k: int, w_dim: int, demodulate: bool = True, up: bool = False):
         super().__init__()
@@ -97,17 +103,15 @@ class ModulatedConv2d(nn.Module):
         self.scale, self.pad, self.demodulate, self.up = 1 / math.sqrt(in_c * k * k), k // 2, demodulate, up
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        n, c, h, wd = x.shape
         s = self.affine(w)  # [N, in]
-        weight = self.weight[None] * self.scale * s[:, None, :, None, None]  # [N, out, in, k, k]
-        if self.demodulate:
-            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+        weight = self.weight * self.scale  # [out, in, k, k]
         if self.up:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-            h, wd = 2 * h, 2 * wd
-        out = F.conv2d(x.reshape(1, n * c, h, wd), weight.reshape(-1, c, *weight.shape[3:]), padding=self.pad,
-                       groups=n)
-        return out.reshape(n, -1, h, wd)
+        out = F.conv2d(x * s[:, :, None, None].to(x.dtype), weight.to(x.dtype), padding=self.pad)
+        if self.demodulate:  # 1 / ||w'|| per (sample, output channel), w' = weight * s
+            d = torch.rsqrt(s.pow(2) @ weight.pow(2).sum(dim=(2, 3)).t() + 1e-8)  # [N, out]
+            out = out * d[:, :, None, None].to(out.dtype)
+        return out
 
 
 class StyleLayer(nn.Module):

@@ -91,6 +91,10 @@ class GANRecipe(RecipeBase):
                     "loss.clip=0.01 (WGAN, with optim.kind=rmsprop) or model.d_spectral_norm=true")
         if len(constraints) > 1 and "loss.clip" in constraints:
             return f"choose one Lipschitz constraint: {' and '.join(constraints)} are both set (drop loss.clip)"
+        if t.ada_target and (LOSSES[L.kind].boundary is None or t.update == "simultaneous"):
+            why = (f"loss.kind={L.kind} has no decision boundary to judge D's real outputs by"
+                   if LOSSES[L.kind].boundary is None else "train.update=simultaneous has no separate D update to watch")
+            return f"train.ada_target={t.ada_target}: {why}; use a fixed train.augment_p, or set train.ada_target=0"
         if L.pl_weight > 0 and not _g_has_styles(cfg):
             return (f"loss.pl_weight={L.pl_weight} regularises the map from styles w to images: it needs a "
                     "generator with a mapping network (model.arch=stylegan), or set loss.pl_weight=0")
@@ -271,12 +275,13 @@ class GANRecipe(RecipeBase):
 
     @torch.no_grad()
     def _ada(self, logits_real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """ADA: gather sign(D(x_real)) and, every ada_every D updates, move p (the same on every
-        rank: the signs are summed over ranks first)."""
+        """ADA: gather sign(D(x_real)) (against the loss's decision boundary) and, every ada_every D
+        updates, move p (the same on every rank: the signs are summed over ranks first)."""
         t = self.cfg.train
         if not t.ada_target:
             return {}
-        self._ada_signs += torch.stack([logits_real.float().sign().sum(), torch.tensor(float(len(logits_real)))])
+        signs = (logits_real.float() - self.loss.boundary).sign()  # +1: D calls the real image real
+        self._ada_signs += torch.stack([signs.sum(), signs.new_tensor(float(len(signs)))])
         if self.pD.updates % t.ada_every == 0:
             signs = self._ada_signs
             if self.dist.enabled:
