@@ -59,14 +59,14 @@ def table(rows: list[dict]) -> str:
     head = ["run", "seeds", "steps", "kimg", *(f"{c} ({d} is better)" for *_, c, d in COLUMNS)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label in dict.fromkeys(r["label"] for r in rows):
-        mine = [r for r in rows if r["label"] == label]
+        mine = sorted((r for r in rows if r["label"] == label), key=lambda r: r["seed"])
         cells = [label, " ".join(str(r["seed"]) for r in mine),
                  " / ".join(str(r["steps"]) for r in mine),
                  " / ".join(f"{r['images_seen'] / 1000:.0f}" for r in mine)]
         for *_, column, _ in COLUMNS:
             values = [r[column] for r in mine]
             each = " / ".join(f"{v:.3f}" for v in values)
-            cells.append(f"**{statistics.mean(values):.3f}** ({each})" if len(values) > 1 else f"{values[0]:.3f}")
+            cells.append(f"{statistics.mean(values):.3f} ({each})" if len(values) > 1 else f"{values[0]:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -72,7 +72,8 @@ def test_a_run_leaves_every_artefact(tiny_run):
 def test_checkpoint_is_complete_and_safe_to_load(tiny_run):
     ckpt = torch.load(tiny_run / "ckpt" / "last.pt", weights_only=True)  # no pickled code inside
     assert ckpt["format"] == checkpoint.FORMAT and ckpt["step"] == 32 and ckpt["version"]
-    assert set(ckpt["recipe"]) == {"kind", "players", "z_rng"} and ckpt["recipe"]["kind"] == "gan"
+    assert set(ckpt["recipe"]) == {"kind", "players", "z_rng", "pl_mean", "aug_p", "ada_signs"}
+    assert ckpt["recipe"]["kind"] == "gan"
     for name in ("G", "D"):
         assert set(ckpt["recipe"]["players"][name]) == {"net", "opt", "scaler", "updates"}
     assert ckpt["hooks"]["samples"]["fixed_inputs"]["z"].shape == (16, 8)

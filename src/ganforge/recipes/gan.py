@@ -16,7 +16,7 @@ from ganforge import latent, losses
 from ganforge.augment import ada_step, diff_augment, parse_policy
 from ganforge.errors import ConfigError
 from ganforge.config import Config
-from ganforge.distributed import DistInfo
+from ganforge.distributed import DistInfo, all_reduce_mean
 from ganforge.generator import GeneratorHandle
 from ganforge.losses import LOSSES
 from ganforge.nets import build_D, build_G, class_count, sample_shape_for
@@ -93,7 +93,8 @@ class GANRecipe(RecipeBase):
             return f"choose one Lipschitz constraint: {' and '.join(constraints)} are both set (drop loss.clip)"
         if t.ada_target and (LOSSES[L.kind].boundary is None or t.update == "simultaneous"):
             why = (f"loss.kind={L.kind} has no decision boundary to judge D's real outputs by"
-                   if LOSSES[L.kind].boundary is None else "train.update=simultaneous has no separate D update to watch")
+                   if LOSSES[L.kind].boundary is None else
+                   "train.update=simultaneous has no separate D update to watch")
             return f"train.ada_target={t.ada_target}: {why}; use a fixed train.augment_p, or set train.ada_target=0"
         if L.pl_weight > 0 and not _g_has_styles(cfg):
             return (f"loss.pl_weight={L.pl_weight} regularises the map from styles w to images: it needs a "
@@ -164,13 +165,13 @@ class GANRecipe(RecipeBase):
 
     # --- what the statistics mean ---------------------------------------------------------------
     def stat_labels(self) -> dict[str, str]:
-        return {"loss_D": "loss_D", "loss_G": "loss_G", "gp": "GP", "r1": "R1", "pl": "PL", "pl_mean": "a_PL", "aug_p": "p",
-                "aux_D": "aux_D",
-                "aux_acc_real": "acc(x)", "D_acc": "acc(D)",
+        return {"loss_D": "loss_D", "loss_G": "loss_G", "gp": "GP", "r1": "R1", "pl": "PL", "pl_mean": "a_PL",
+                "aug_p": "p", "aux_D": "aux_D", "aux_acc_real": "acc(x)", "D_acc": "acc(D)",
                 **self.loss.labels}
 
     def stat_plots(self) -> tuple[StatPlot, ...]:
-        ada = (StatPlot("augment_p.png", ("aug_p",), "ADA: augmentation probability p", ylim=(0, 1)),) if self.cfg.train.ada_target else ()
+        ada = (StatPlot("augment_p.png", ("aug_p",), "ADA: augmentation probability p", ylim=(0, 1)),
+               ) if self.cfg.train.ada_target else ()
         return (StatPlot("losses.png", ("loss_D", "loss_G"), "loss"), *self.loss.plots, *ada)
 
     # --- the step --------------------------------------------------------------------------------
@@ -235,7 +236,8 @@ class GANRecipe(RecipeBase):
         penalty, penalty_stats = self._penalties(d_real, d_fake, c)
         self.step(self.pD, loss_D + penalty if penalty_stats else loss_D)
         self._clip_D()
-        stats = {**self._d_stats(loss_D, logits_real, logits_fake), **aux_stats, **penalty_stats, **self._ada(logits_real)}
+        stats = {**self._d_stats(loss_D, logits_real, logits_fake), **aux_stats, **penalty_stats,
+                 **self._ada(logits_real)}
         if not g_step:
             return stats
 
@@ -266,8 +268,6 @@ class GANRecipe(RecipeBase):
             ws = self.G.ws(z, update_avg=False)
             pl, new_mean, length = losses.path_length_penalty(self.G.synthesis, ws, self.pl_mean, L.pl_decay)
         if self.dist.enabled:  # one running mean on every rank
-            from ganforge.distributed import all_reduce_mean
-
             length = all_reduce_mean(length, self.dist)
             new_mean = self.pl_mean.lerp(length, L.pl_decay)
         self.pl_mean = new_mean
@@ -285,8 +285,6 @@ class GANRecipe(RecipeBase):
         if self.pD.updates % t.ada_every == 0:
             signs = self._ada_signs
             if self.dist.enabled:
-                from ganforge.distributed import all_reduce_mean
-
                 signs = all_reduce_mean(signs, self.dist)  # a mean of sums: the ratio is the global one
             r_t = float(signs[0] / signs[1])
             self.aug_p = ada_step(self.aug_p, r_t, t.ada_target, t.batch_size * t.ada_every, t.ada_kimg)
@@ -350,6 +348,6 @@ class GANRecipe(RecipeBase):
     def load_extra_state(self, state: dict) -> None:
         if "z_rng" in state:  # absent in checkpoints of 0.1.0 development builds: keep the seeded stream
             self.z_rng.set_state(state["z_rng"])
-        if "pl_mean" in state:  # absent before 0.4
+        if "pl_mean" in state:  # absent in checkpoints from before path length and ADA: keep the start values
             self.pl_mean = state["pl_mean"].to(self.device)
             self.aug_p, self._ada_signs = float(state["aug_p"]), state["ada_signs"].to(self.device)
