@@ -43,6 +43,9 @@ def train_and_evaluate(label: str, config_path: str, overrides: list[str], seed:
                                     "log.progress=false", f"run.dir={runs}", f"run.name={label}-s{seed}"])
     t0 = time.perf_counter()
     run_dir, result = api.train(cfg, log=lambda s: None)
+    if result.interrupted_by:  # the trainer turned Ctrl-C / SIGTERM into a clean stop: end the benchmark too
+        raise SystemExit(f"{result.interrupted_by}: stopped during {label} seed {seed} ({run_dir}); "
+                         "results so far are in results.json")
     wall = time.perf_counter() - t0
     records = api.evaluate(run_dir, ["fid", "prdc"], num_samples=num_samples, seed=1000 + seed)
     row = {"label": label, "config": config_path, "overrides": overrides, "seed": seed, "run": str(run_dir), "steps": result.step,
