@@ -4,6 +4,7 @@
 """
 
 import json
+import os
 import sys
 
 import torch
@@ -14,13 +15,42 @@ from ganforge.distributed import barrier, gather_shares, init_from_env, share, s
 from ganforge.trainer import Trainer
 
 
+def sabotage_at(step: int) -> None:
+    """After the step-th training step, G's last layer puts every sample on the first mode of the
+    toy ring on every rank (tests/test_health.py's forced collapse, under torchrun)."""
+    from ganforge.data import toy_centres
+    from ganforge.recipes.gan import GANRecipe
+
+    calls, train_step = {"n": 0}, GANRecipe.train_step
+
+    def sabotaged(self, batch):
+        stats = train_step(self, batch)
+        calls["n"] += 1
+        if calls["n"] == step:
+            last = [m for m in self.G.modules() if isinstance(m, torch.nn.Linear)][-1]
+            with torch.no_grad():
+                last.weight.zero_()
+                last.bias.copy_(toy_centres(self.cfg.data)[0])
+        return stats
+
+    GANRecipe.train_step = sabotaged
+
+
 def main():
     out, overrides = sys.argv[1], sys.argv[2:]
-    cfg = config.load(None, overrides)
+    if os.environ.get("GANFORGE_TEST_COLLAPSE_AT"):
+        sabotage_at(int(os.environ["GANFORGE_TEST_COLLAPSE_AT"]))
+    config_file = os.environ.get("GANFORGE_TEST_CONFIG")
+    cfg = config.load(config_file, overrides)
     info, device = init_from_env("cpu")
     device = torch.device(device)
     data, recipe, schedule = api.prepare(cfg, device, info)
-    result = Trainer(cfg, recipe, data, device, schedule, log=lambda s: None, dist=info).fit()
+    hooks = []
+    if os.environ.get("GANFORGE_TEST_COLLAPSE_AT"):  # the health checks that must see it, on every rank
+        from ganforge.health import HealthMonitor
+
+        hooks.append(HealthMonitor(cfg, recipe, data, None, info))
+    result = Trainer(cfg, recipe, data, device, schedule, hooks=hooks, log=lambda s: None, dist=info).fit()
     flat = torch.cat([p.detach().flatten() for player in recipe.players.values() for p in player.net.parameters()])
     # recipe state that must agree too: StyleGAN2's path-length mean and ADA's augmentation probability
     extra = [float(recipe.pl_mean), recipe.aug_p] if hasattr(recipe, "pl_mean") else []
@@ -32,7 +62,8 @@ def main():
     if info.is_main:
         diffs = [float((g - gathered[0]).abs().max()) for g in gathered]
         json.dump({"world_size": info.world_size, "step": result.step, "max_abs_diff_to_rank0": diffs,
-                   "param_norm": float(flat.norm()),
+                   "param_norm": float(flat.norm()), "rollbacks": [list(r) for r in result.rollbacks],
+                   "alarms": [list(a) for a in result.alarms],
                    "gather_shares_ok": torch.equal(gathered_rows, rows)}, open(out, "w"))
     barrier(info)
     del recipe, result  # the DDP wrappers go before the process group (see distributed.shutdown)

@@ -17,8 +17,8 @@ HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.slow
 
 
-def torchrun(nproc: int, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def torchrun(nproc: int, *args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -91,3 +91,20 @@ def test_resume_under_torchrun(tmp_path):
     (run,) = (tmp_path / "runs").iterdir()
     assert checkpoint.load(run / "ckpt/last.pt")["step"] == 32
     assert "Traceback" not in second.stderr
+
+
+def test_a_collapse_is_rolled_back_on_every_rank_alike(tmp_path):
+    """The forced collapse of tests/test_health.py under two processes: the health check (rank 0)
+    raises the alarm, every rank rolls back to the same best weights, and they stay identical."""
+    from test_health import COLLAPSE_AT, RING_LSGAN, ring_overrides
+
+    out = tmp_path / "ddp.json"
+    overrides = ring_overrides(tmp_path, "train.keep_best=coverage", "train.on_collapse=rollback")
+    p = torchrun(2, str(HERE / "ddp_worker.py"), str(out), *overrides,
+                 env={"GANFORGE_TEST_COLLAPSE_AT": str(COLLAPSE_AT), "GANFORGE_TEST_CONFIG": RING_LSGAN})
+    assert p.returncode == 0, p.stderr[-3000:]
+    r = json.loads(out.read_text())
+    assert r["world_size"] == 2 and r["step"] == 700
+    assert [a[0] for a in r["alarms"]][:1] == [COLLAPSE_AT]
+    assert len(r["rollbacks"]) == 1 and r["rollbacks"][0][0] == COLLAPSE_AT and r["rollbacks"][0][1] < COLLAPSE_AT
+    assert r["max_abs_diff_to_rank0"] == [0.0, 0.0]
