@@ -83,3 +83,27 @@ def tiny_yaml(tmp_path: Path) -> Path:
             d.setdefault(section, {})[name] = yaml.safe_load(value)
         path.write_text(yaml.safe_dump(d))
     return path
+
+
+def collapsing_train_step(after: int):
+    """GANRecipe.train_step, except that after the `after`-th call G's last linear layer puts every
+    sample on the first mode of the toy ring (weights zero, bias the mode's centre), as a generator
+    stuck on one mode does: the forced collapse of test_health.py and, under torchrun, ddp_worker.py."""
+    import torch
+
+    from ganforge.data import toy_centres
+    from ganforge.recipes.gan import GANRecipe
+
+    calls, train_step = {"n": 0}, GANRecipe.train_step
+
+    def sabotaged(self, batch):
+        stats = train_step(self, batch)
+        calls["n"] += 1
+        if calls["n"] == after:
+            last = [m for m in self.G.modules() if isinstance(m, torch.nn.Linear)][-1]
+            with torch.no_grad():
+                last.weight.zero_()
+                last.bias.copy_(toy_centres(self.cfg.data)[0])
+        return stats
+
+    return sabotaged

@@ -15,31 +15,13 @@ from ganforge.distributed import barrier, gather_shares, init_from_env, share, s
 from ganforge.trainer import Trainer
 
 
-def sabotage_at(step: int) -> None:
-    """After the step-th training step, G's last layer puts every sample on the first mode of the
-    toy ring on every rank (tests/test_health.py's forced collapse, under torchrun)."""
-    from ganforge.data import toy_centres
-    from ganforge.recipes.gan import GANRecipe
-
-    calls, train_step = {"n": 0}, GANRecipe.train_step
-
-    def sabotaged(self, batch):
-        stats = train_step(self, batch)
-        calls["n"] += 1
-        if calls["n"] == step:
-            last = [m for m in self.G.modules() if isinstance(m, torch.nn.Linear)][-1]
-            with torch.no_grad():
-                last.weight.zero_()
-                last.bias.copy_(toy_centres(self.cfg.data)[0])
-        return stats
-
-    GANRecipe.train_step = sabotaged
-
-
 def main():
     out, overrides = sys.argv[1], sys.argv[2:]
-    if os.environ.get("GANFORGE_TEST_COLLAPSE_AT"):
-        sabotage_at(int(os.environ["GANFORGE_TEST_COLLAPSE_AT"]))
+    if os.environ.get("GANFORGE_TEST_COLLAPSE_AT"):  # test_health's forced collapse, on every rank
+        from conftest import collapsing_train_step
+        from ganforge.recipes.gan import GANRecipe
+
+        GANRecipe.train_step = collapsing_train_step(int(os.environ["GANFORGE_TEST_COLLAPSE_AT"]))
     config_file = os.environ.get("GANFORGE_TEST_CONFIG")
     cfg = config.load(config_file, overrides)
     info, device = init_from_env("cpu")

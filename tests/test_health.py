@@ -14,10 +14,11 @@ import torch
 
 from ganforge import api, checkpoint, config
 from ganforge.cli import main
-from ganforge.data import toy_centres
 from ganforge.errors import ConfigError
 from ganforge.metrics.modes import covered_modes, toy_modes
 from ganforge.recipes.gan import GANRecipe
+
+from conftest import collapsing_train_step
 
 COLLAPSE_AT = 500  # the step of a health check: it sees G stuck on one mode
 RING_LSGAN = str(Path(__file__).resolve().parents[1] / "configs" / "toy_ring_lsgan.yaml")
@@ -38,20 +39,7 @@ def ring_cfg(tmp_path, *extra: str) -> config.Config:
 @pytest.fixture
 def forced_collapse(monkeypatch):
     """After the COLLAPSE_AT-th training step, G's last layer maps every z to the first centre."""
-    calls = {"n": 0}
-    step = GANRecipe.train_step
-
-    def sabotaged(self, batch):
-        stats = step(self, batch)
-        calls["n"] += 1
-        if calls["n"] == COLLAPSE_AT:
-            last = [m for m in self.G.modules() if isinstance(m, torch.nn.Linear)][-1]
-            with torch.no_grad():
-                last.weight.zero_()
-                last.bias.copy_(toy_centres(self.cfg.data)[0])
-        return stats
-
-    monkeypatch.setattr(GANRecipe, "train_step", sabotaged)
+    monkeypatch.setattr(GANRecipe, "train_step", collapsing_train_step(COLLAPSE_AT))
 
 
 def _health(run_dir) -> dict[int, dict]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganforge import checkpoint, config as config_mod, distributed, paths
+from ganforge import checkpoint, config as config_mod, distributed, latent, paths
 from ganforge.config import Config
 from ganforge.data import DATASETS, Dataset, build_dataset
 from ganforge.errors import CheckpointError, ConfigError
@@ -268,7 +268,6 @@ def interp(source: str | Path | GeneratorHandle, out: str | Path, seeds: list[in
     --seed S` draws first), `steps` frames per leg; a GIF (looping back to the first seed) or, for
     `out` ending in .png, the frames of the open path in one strip. space="w" walks a style-based
     generator's intermediate latent in straight lines (as StyleGAN's path-length measure does)."""
-    from ganforge import latent
     from ganforge.reporting import save_gif, to_uint8
 
     if len(seeds) < 2:
@@ -308,17 +307,10 @@ def _walk_in_w(G: GeneratorHandle, keys: list[dict], loop: bool, steps: int, psi
 
     ends = [G.styles(G.with_psi(k, psi)) for k in keys]
     legs = list(zip(ends, ends[1:] + ends[:1] if loop else ends[1:]))
-    x = G.generate({"ws": w_line(legs, steps, closed=loop)}, batch=256)
+    x = G.generate({"ws": latent.w_line(legs, steps, closed=loop)}, batch=256)
     if loop:
         return save_gif(to_uint8(x, G.value_range), out, duration_ms=round(1000 / fps))
     return save_image_grid(x, out, G.value_range, nrow=len(x))
-
-
-def w_line(legs: list[tuple[torch.Tensor, torch.Tensor]], steps: int, closed: bool) -> torch.Tensor:
-    """Styles along straight lines: `steps` per leg (a, b) from a toward b; an open path ends on
-    the last leg's b."""
-    t = (torch.arange(steps, dtype=torch.float32) / steps).to(legs[0][0].device)[:, None, None]
-    return torch.cat([a + t * (b - a) for a, b in legs] + ([] if closed else [legs[-1][1]]))
 
 
 def translate(source: str | Path, inputs: str | Path, out: str | Path, direction: str = "AtoB",

@@ -64,3 +64,10 @@ def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, t: torch.Tensor, dist: str
     if omega.abs() < 1e-6:  # (anti)parallel to float precision: slerp is the line
         return (1 - t) * z_a + t * z_b
     return (torch.sin((1 - t) * omega) * z_a + torch.sin(t * omega) * z_b) / torch.sin(omega)
+
+
+def w_line(legs: list[tuple[torch.Tensor, torch.Tensor]], steps: int, closed: bool) -> torch.Tensor:
+    """Styles along straight lines: `steps` per leg (a, b) from a toward b; an open path ends on
+    the last leg's b."""
+    t = (torch.arange(steps, dtype=torch.float32) / steps).to(legs[0][0].device)[:, None, None]
+    return torch.cat([a + t * (b - a) for a, b in legs] + ([] if closed else [legs[-1][1]]))

@@ -191,7 +191,6 @@ class Explorer:
         offsets, enlarged view.scale x: in z (spherical for normal z) or, for a style-based
         generator, in straight lines in w. With style mixing, the layers from the cut on keep the
         mix seed's styles all the way: only the coarse styles walk."""
-        from ganforge.api import w_line
         from ganforge.reporting import save_gif, to_uint8
 
         self.check_space(space)
@@ -209,7 +208,7 @@ class Explorer:
         if space == "w":
             a = self.G.styles(self.latent_inputs(view))
             b = self.G.styles(self.latent_inputs(View(seed=seed_b, c=view.c, psi=view.psi, offsets=view.offsets)))
-            inputs = {"ws": self.mixed(view, w_line([(a, b), (b, a)], steps, closed=True))}
+            inputs = {"ws": self.mixed(view, latent.w_line([(a, b), (b, a)], steps, closed=True))}
         else:
             a = self.G.inputs(1, seed=view.seed, c=view.c)
             b = self.G.inputs(1, seed=seed_b, c=view.c)
