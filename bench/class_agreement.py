@@ -15,6 +15,16 @@ from ganforge.generator import load_generator
 from ganforge.metrics.features import load_extractor
 
 
+def agreement(G, n: int, seed: int) -> tuple[float, list[float]]:
+    """Share of n samples (the classes in turn) the domain classifier reads as the class G was
+    given: overall and per class."""
+    x = G.sample(n, seed=seed)
+    asked = G.inputs(n, seed=seed)["c"]
+    _, read = load_extractor(DATASETS[G.cfg.data.name].feature_net).run((x + 1) / 2 if G.value_range == "signed" else x)
+    hit = (read == asked).float()
+    return hit.mean().item(), [hit[asked == k].mean().item() for k in range(G.num_classes)]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("runs", nargs="+")
@@ -29,12 +39,8 @@ def main():
         if not G.num_classes or spec.feature_net is None:
             print(f"| {run} | not applicable (unconditional, or no classifier for {spec.name}) | |")
             continue
-        x = G.sample(args.n, seed=args.seed)
-        asked = G.inputs(args.n, seed=args.seed)["c"]
-        _, read = load_extractor(spec.feature_net).run((x + 1) / 2 if G.value_range == "signed" else x)
-        hit = read == asked
-        per_class = " ".join(f"{k}:{hit[asked == k].float().mean():.0%}" for k in range(G.num_classes))
-        print(f"| {run} | {hit.float().mean():.1%} | {per_class} |")
+        overall, per_class = agreement(G, args.n, args.seed)
+        print(f"| {run} | {overall:.1%} | {' '.join(f'{k}:{a:.0%}' for k, a in enumerate(per_class))} |")
 
 
 if __name__ == "__main__":
