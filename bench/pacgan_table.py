@@ -92,7 +92,7 @@ def run_trial(dataset: str, recipe: str, seed: int, args) -> dict:
     tmp = tempfile.mkdtemp(prefix="pacgan-")
     try:
         cfg = config.load(str(ROOT / CONFIGS[dataset]), [
-            *recipe_overrides(recipe, args.packs, args.lr, args.beta1),
+            *recipe_overrides(recipe, args.packs, args.lr, args.beta1), *args.set,
             f"train.seed={seed}", f"train.max_steps={args.steps}", "train.epochs=100000",  # max_steps decides
             f"model.width={args.width}", "model.z_dim=2", "model.d_dropout=0.0",
             "train.precision=fp32", "train.device=cpu", f"run.dir={tmp}",
@@ -164,6 +164,8 @@ def main():
     ap.add_argument("--beta1", type=float, default=0.8, help="Adam beta1 of GAN / PacGAN (the reference's 0.8)")
     ap.add_argument("--num-samples", type=int, default=2500)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="config overrides for every row, e.g. train.ema_halflife_kimg=10 (an EMA of G is sampled)")
     ap.add_argument("--out", default="bench/out/pacgan_table.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
