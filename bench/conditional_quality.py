@@ -32,10 +32,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from class_agreement import agreement  # noqa: E402
-from gan_augmentation import _cpu, synthetic, to_tensor, train_classifier  # noqa: E402
+from gan_augmentation import _cpu, real_split, synthetic, train_classifier  # noqa: E402
 
 from ganforge import api, config  # noqa: E402
-from ganforge.data import load_idx_split  # noqa: E402
 from ganforge.generator import load_generator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,11 +67,6 @@ def measure(run_dir: Path, num_samples: int, seed: int) -> dict:
     return row
 
 
-def real_data(domain: str) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    (xtr, ytr, _), (xte, yte, _) = load_idx_split(domain, "train"), load_idx_split(domain, "test")
-    return (to_tensor(xtr), torch.from_numpy(ytr).long()), (to_tensor(xte), torch.from_numpy(yte).long())
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
@@ -94,9 +88,9 @@ def main():
             "cpu": _cpu(), "torch": torch.__version__, "python": platform.python_version()}, indent=2))
 
     for domain in dict.fromkeys(PRESETS.values()):
-        train, test = real_data(domain)
+        test = real_split(domain, "test")
         if f"real:{domain}" not in done:  # the CAS row to compare with: the same classifier on real images
-            acc = train_classifier([train], [1.0], args.clf_steps, test, args.seed)
+            acc = train_classifier([real_split(domain, "train")], [1.0], args.clf_steps, test, args.seed)
             rows.append({"preset": f"real:{domain}", "domain": domain, "cas": acc})
             print(f"{domain}, classifier on the 60,000 real images: {acc:.4f}", flush=True)
             save()

@@ -6,12 +6,17 @@ at small n, so not even real data scores 0).
 """
 
 import argparse
+import sys
+from pathlib import Path
 
 import torch
 
-from ganforge.data import DATASETS, load_idx_split
-from ganforge.metrics.features import load_extractor
-from ganforge.metrics.fid import fid
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gan_augmentation import real_split  # noqa: E402
+
+from ganforge.data import DATASETS  # noqa: E402
+from ganforge.metrics.features import load_extractor  # noqa: E402
+from ganforge.metrics.fid import fid  # noqa: E402
 
 
 def main():
@@ -21,16 +26,14 @@ def main():
     ap.add_argument("--draws", type=int, default=3)
     args = ap.parse_args()
     ex = load_extractor(DATASETS[args.domain].feature_net)
-    as_unit = lambda x: torch.from_numpy(x).float().div_(255)[:, None]  # noqa: E731
-    x_test, _, _ = load_idx_split(args.domain, "test")
-    x_train, _, _ = load_idx_split(args.domain, "train")
-    f_test = ex.run(as_unit(x_test))[0]
+    x_test, x_train = real_split(args.domain, "test")[0], real_split(args.domain, "train")[0]
+    f_test = ex.run(x_test)[0]
     print(f"| {args.domain} training images | FID against the test split ({args.draws} draws) |\n| --- | --- |")
     for n in args.n:
         values = []
         for draw in range(args.draws):
-            idx = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(draw))[:n].numpy()
-            values.append(fid(f_test, ex.run(as_unit(x_train[idx]))[0]))
+            idx = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(draw))[:n]
+            values.append(fid(f_test, ex.run(x_train[idx])[0]))
         print(f"| {n} | {' / '.join(f'{v:.3f}' for v in values)} |")
 
 

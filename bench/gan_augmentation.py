@@ -47,6 +47,12 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).float().div_(255)[:, None]  # [N, 1, 28, 28] in [0, 1]
 
 
+def real_split(domain: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images [N, 1, 28, 28] in [0, 1], labels) of an IDX dataset split on the data search path."""
+    x, y, _ = load_idx_split(domain, split)
+    return to_tensor(x), torch.from_numpy(y).long()
+
+
 def train_gan(out: Path, name: str, steps: int, extra: list[str]) -> Path:
     cfg = config.load(ROOT / "configs" / "mnist_cgan.yaml", [
         "model.width=32", "train.batch_size=64", "train.epochs=100000", f"train.max_steps={steps}",
@@ -100,11 +106,8 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
 
-    xtr, ytr, _ = load_idx_split("mnist", "train")
-    xte, yte, _ = load_idx_split("mnist", "test")
-    real = (to_tensor(xtr), torch.from_numpy(ytr).long())
+    real, test = real_split("mnist", "train"), real_split("mnist", "test")
     small = (real[0][:N_SMALL], real[1][:N_SMALL])  # what data.max_images=600 trains the GAN on
-    test = (to_tensor(xte), torch.from_numpy(yte).long())
 
     timings = {}
     t = time.time()
