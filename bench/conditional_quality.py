@@ -1,7 +1,7 @@
 """Conditional quality: FID, per-class FID and the Classification Accuracy Score of the three
 conditional presets, next to the unconditional DCGAN on the same data.
 
-    GANFORGE_DATA=../shared/data python bench/conditional_quality.py --out /tmp/cond_quality \
+    GANFORGE_DATA=../shared/data python -m bench.conditional_quality --out /tmp/cond_quality \
         [--steps 3000] [--clf-steps 1000] [--num-samples 10000] [--only mnist_acgan ...]
 
 Every preset trains for the same number of steps (its own batch and nets; evaluation and pictures
@@ -15,29 +15,21 @@ off), then its final generator (the EMA of G where the preset keeps one) is meas
   labelled samples only (`ganforge sample RUN --labels --format idx`), tested on the real test
   set; the same classifier trained on the 60,000 real training images is the row to compare with.
 
-The classifier recipe is bench/gan_augmentation.py's. Runs go one after another; steps, not time,
-are fixed, so the numbers do not depend on what else the machine is doing (the times do).
+The classifier recipe is bench/gan_augmentation.py's (train_classifier in bench/common.py). Runs go
+one after another; steps, not time, are fixed, so the numbers do not depend on what else the
+machine is doing (the times do).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-import sys
 import time
 from pathlib import Path
 
-import torch
+from bench.common import CONFIGS, agreement, machine, real_split, synthetic, table_head, train_classifier
+from ganforge import api, config, load_generator
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from class_agreement import agreement  # noqa: E402
-from gan_augmentation import _cpu, real_split, synthetic, train_classifier  # noqa: E402
-
-from ganforge import api, config  # noqa: E402
-from ganforge.generator import load_generator  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 PRESETS = {  # preset -> the IDX dataset it trains on
     "mnist_cgan": "mnist", "mnist_acgan": "mnist", "mnist_dcgan": "mnist",
     "fashion_cgan_projection": "fashion-mnist", "fashion_dcgan": "fashion-mnist",
@@ -45,7 +37,7 @@ PRESETS = {  # preset -> the IDX dataset it trains on
 
 
 def train_preset(name: str, steps: int, out: Path) -> tuple[Path, float]:
-    cfg = config.load(ROOT / "configs" / f"{name}.yaml", [
+    cfg = config.load(CONFIGS / f"{name}.yaml", [
         "train.epochs=100000", f"train.max_steps={steps}", "eval.every_steps=0", "log.progress=false",
         "log.report=false", f"run.dir={out / 'runs'}", f"run.name={name}"])
     t = time.time()
@@ -85,7 +77,7 @@ def main():
     def save():
         results_file.write_text(json.dumps({
             "rows": rows, "steps": args.steps, "clf_steps": args.clf_steps, "num_samples": args.num_samples,
-            "cpu": _cpu(), "torch": torch.__version__, "python": platform.python_version()}, indent=2))
+            **machine()}, indent=2))
 
     for domain in dict.fromkeys(PRESETS.values()):
         test = real_split(domain, "test")
@@ -107,8 +99,8 @@ def main():
             print(json.dumps({k: v for k, v in row.items() if not k.endswith("per_class")}), flush=True)
             save()
 
-    print("\n| preset | FID | per-class FID (mean) | read as the asked class | CAS (real-trained: see its row) |")
-    print("| --- | --- | --- | --- | --- |")
+    print()
+    print(table_head("preset", "FID", "per-class FID (mean)", "read as the asked class", "CAS (real-trained: see its row)"))
     for r in rows:
         if r["preset"].startswith("real:"):
             print(f"| classifier on real {r['domain']} | | | | {100 * r['cas']:.2f} % |")

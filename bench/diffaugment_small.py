@@ -1,6 +1,6 @@
 """Overfitting on small data: 500 Fashion-MNIST images, with and without DiffAugment.
 
-    python bench/diffaugment_small.py --out /tmp/diffaug [--steps 4000] [--every 500]
+    python -m bench.diffaugment_small --out /tmp/diffaug [--steps 4000] [--every 500]
 
 Trains configs/fashion_dcgan.yaml (made to fit a 2-core CPU: width 32, batch 64) on the first 500
 Fashion-MNIST training images twice - once plain, once with DiffAugment (Zhao et al. 2020:
@@ -19,14 +19,14 @@ import json
 import time
 from pathlib import Path
 
+from bench.common import CONFIGS, table_head
 from ganforge import api, config
 
-ROOT = Path(__file__).resolve().parents[1]
 POLICY = "color,translation,cutout"
 
 
 def run(out: Path, name: str, steps: int, every: int, augment: str, seed: int) -> list[dict]:
-    cfg = config.load(ROOT / "configs" / "fashion_dcgan.yaml", [
+    cfg = config.load(CONFIGS / "fashion_dcgan.yaml", [
         "data.max_images=500", "model.width=32", "train.batch_size=64", "train.epochs=100000",
         f"train.max_steps={steps}", f"train.seed={seed}", f"train.augment={augment}",
         f"eval.every_steps={every}", "eval.metrics=[fid, memorization]", "eval.num_samples=2000",
@@ -36,7 +36,7 @@ def run(out: Path, name: str, steps: int, every: int, augment: str, seed: int) -
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--every", type=int, default=500)
@@ -48,8 +48,7 @@ def main():
                                            (f"DiffAugment ({POLICY})", "fashion500_diffaug", POLICY))}
     (args.out / "diffaugment_small.json").write_text(json.dumps(curves, indent=2))
     labels = list(curves)
-    print("| step | " + " | ".join(f"FID {k} | suspicious {k} | d_train/d_test {k}" for k in labels) + " |")
-    print("| --- |" + " --- | --- | --- |" * len(labels))
+    print(table_head("step", *(f"{what} {k}" for k in labels for what in ("FID", "suspicious", "d_train/d_test"))))
     for rows in zip(*curves.values()):
         cells = [f"{r['fid']:.2f} | {100 * r['memorization_suspicious_fraction']:.1f} % | "
                  f"{r.get('memorization_median_train_test_ratio', float('nan')):.3f}" for r in rows]

@@ -1,12 +1,12 @@
 """Presets trained for the same training time on this machine, then evaluated side by side.
 
     # StyleGAN2 against DCGAN on MNIST and Fashion-MNIST, 8 minutes each, two seeds
-    GANFORGE_DATA=../shared/data python bench/equal_time.py --minutes 8 --seeds 0 1 \
+    GANFORGE_DATA=../shared/data python -m bench.equal_time --minutes 8 --seeds 0 1 \
         --pair configs/mnist_stylegan.yaml configs/mnist_dcgan.yaml \
         --pair configs/fashion_stylegan.yaml configs/fashion_dcgan.yaml --runs /tmp/equal_time
 
     # one preset with different settings ("arms"): LABEL CONFIG [KEY=VALUE ...]
-    GANFORGE_DATA=../shared/data python bench/equal_time.py --minutes 5 --seeds 0 --runs /tmp/ada \
+    GANFORGE_DATA=../shared/data python -m bench.equal_time --minutes 5 --seeds 0 --runs /tmp/ada \
         --arm plain configs/fashion_stylegan.yaml data.max_images=2000 \
         --arm ada configs/fashion_stylegan.yaml data.max_images=2000 train.augment=translation,cutout \
               train.augment_p=0 train.ada_target=0.6
@@ -22,14 +22,11 @@ the cores. Prints a Markdown table (mean and each seed) and writes everything to
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from ganforge import api, config  # noqa: E402
+from bench.common import CONFIGS, run_script, table_head
+from ganforge import api, config
 
 COLUMNS = [("fid", "value", "FID", "lower"), ("prdc", "precision", "precision", "higher"),
            ("prdc", "recall", "recall", "higher"), ("prdc", "density", "density", "higher"),
@@ -60,7 +57,7 @@ def train_and_evaluate(label: str, config_path: str, overrides: list[str], seed:
 
 def table(rows: list[dict]) -> str:
     head = ["run", "seeds", "steps", "kimg", *(f"{c} ({d} is better)" for *_, c, d in COLUMNS)]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [table_head(*head)]
     for label in dict.fromkeys(r["label"] for r in rows):
         mine = sorted((r for r in rows if r["label"] == label), key=lambda r: r["seed"])
         cells = [label, " ".join(str(r["seed"]) for r in mine),
@@ -74,19 +71,7 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pair", nargs=2, action="append", default=[], metavar=("CONFIG_A", "CONFIG_B"),
-                    help="two presets, as they are")
-    ap.add_argument("--arm", nargs="+", action="append", default=[], metavar="LABEL CONFIG [KEY=VALUE",
-                    help="a labelled run: a config and overrides; all arms form one group")
-    ap.add_argument("--minutes", type=float, default=8.0, help="training time per run")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--num-samples", type=int, default=10_000)
-    ap.add_argument("--runs", type=Path, help="where the runs and results.json go")
-    ap.add_argument("--table", type=Path, nargs="+", metavar="RESULTS_JSON",
-                    help="only print the table of earlier results.json files (rows in the order given)")
-    args = ap.parse_args()
+def run(args, ap) -> None:
     if args.table:
         print(table([row for path in args.table for row in json.loads(path.read_text())]))
         return
@@ -106,6 +91,27 @@ def main() -> None:
                                                args.num_samples))
                 (args.runs / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(table(rows))
+
+
+def smoke(tmp: Path) -> list[str]:
+    # the toy ring: its FID and PRDC are computed on the 2-D points, no feature network to run
+    return ["--minutes", "0.005", "--seeds", "0", "1", "--num-samples", "200", "--runs", str(tmp),
+            "--arm", "ring", str(CONFIGS / "toy_ring.yaml"), "health.every_steps=0", "log.report=false"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pair", nargs=2, action="append", default=[], metavar=("CONFIG_A", "CONFIG_B"),
+                    help="two presets, as they are")
+    ap.add_argument("--arm", nargs="+", action="append", default=[], metavar="LABEL CONFIG [KEY=VALUE",
+                    help="a labelled run: a config and overrides; all arms form one group")
+    ap.add_argument("--minutes", type=float, default=8.0, help="training time per run")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--num-samples", type=int, default=10_000)
+    ap.add_argument("--runs", type=Path, help="where the runs and results.json go")
+    ap.add_argument("--table", type=Path, nargs="+", metavar="RESULTS_JSON",
+                    help="only print the table of earlier results.json files (rows in the order given)")
+    run_script(ap, lambda args: run(args, ap), smoke)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """GANs as data augmentation, and the Classification Accuracy Score (Ravuri & Vinyals 2019).
 
-    python bench/gan_augmentation.py --out /tmp/gan_aug [--gan-steps 6000] [--clf-steps 1500]
+    python -m bench.gan_augmentation --out /tmp/gan_aug [--gan-steps 6000] [--clf-steps 1500]
 
 Trains the MNIST classifier architecture (the shipped mnist-cnn, metrics/features.DomainCNN) on
 
@@ -24,37 +24,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
+from bench.common import CONFIGS, machine, real_split, synthetic, table_head, train_classifier
 from ganforge import api, config
-from ganforge.metrics.featurenet import accuracy, shift  # the feature nets' own training recipe
-
-ROOT = Path(__file__).resolve().parents[1]
-from ganforge.data import load_idx_split  # noqa: E402
-from ganforge.data.idx import read_idx  # noqa: E402
-from ganforge.metrics.features import DomainCNN  # noqa: E402
 
 N_SMALL = 600
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images).float().div_(255)[:, None]  # [N, 1, 28, 28] in [0, 1]
-
-
-def real_split(domain: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images [N, 1, 28, 28] in [0, 1], labels) of an IDX dataset split on the data search path."""
-    x, y, _ = load_idx_split(domain, split)
-    return to_tensor(x), torch.from_numpy(y).long()
-
-
 def train_gan(out: Path, name: str, steps: int, extra: list[str]) -> Path:
-    cfg = config.load(ROOT / "configs" / "mnist_cgan.yaml", [
+    cfg = config.load(CONFIGS / "mnist_cgan.yaml", [
         "model.width=32", "train.batch_size=64", "train.epochs=100000", f"train.max_steps={steps}",
         "eval.every_steps=0", "log.progress=false", "log.report=false", f"run.dir={out / 'runs'}",
         f"run.name={name}", *extra])
@@ -62,41 +44,8 @@ def train_gan(out: Path, name: str, steps: int, extra: list[str]) -> Path:
     return run_dir
 
 
-def synthetic(run_dir: Path, out: Path, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    folder = out / f"synthetic-{run_dir.name}"
-    if not folder.exists():
-        api.sample_dataset(run_dir, n, folder, seed=seed, fmt="idx")
-    x = read_idx(folder / "synthetic-images-idx3-ubyte")
-    y = read_idx(folder / "synthetic-labels-idx1-ubyte")
-    return to_tensor(x), torch.from_numpy(y.astype(np.int64))
-
-
-def train_classifier(sets: list[tuple[torch.Tensor, torch.Tensor]], shares: list[float], steps: int,
-                     test: tuple[torch.Tensor, torch.Tensor], seed: int = 0, batch: int = 128) -> float:
-    """Each batch draws shares[i] of its images uniformly from sets[i]; returns test accuracy."""
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    net = DomainCNN()
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=5e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
-    counts = [round(s * batch) for s in shares]
-    net.train()
-    for _ in range(steps):
-        xs, ys = [], []
-        for (x, y), k in zip(sets, counts):
-            idx = torch.randint(len(x), (k,), generator=g)
-            xs.append(x[idx])
-            ys.append(y[idx])
-        loss = F.cross_entropy(net(shift(torch.cat(xs), g)), torch.cat(ys), label_smoothing=0.05)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-    return accuracy(net, *test)
-
-
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--gan-steps", type=int, default=6000)
     ap.add_argument("--clf-steps", type=int, default=1500)
@@ -136,19 +85,13 @@ def main():
 
     result = {"rows": rows, "gan_steps": args.gan_steps, "clf_steps": args.clf_steps, "timings": timings,
               "gan_runs": [str(gan_small), str(gan_full)], "wall_s": round(time.time() - t0),
-              "cpu": _cpu(), "torch": torch.__version__, "python": platform.python_version()}
+              **machine()}
     (args.out / "gan_augmentation.json").write_text(json.dumps(result, indent=2))
-    print("\n| training data | test accuracy |\n| --- | --- |")
+    print()
+    print(table_head("training data", "test accuracy"))
     for r in rows:
         print(f"| {r['setting']} | {100 * r['test_accuracy']:.2f} % |")
     print(f"\nwall {result['wall_s']} s on {result['cpu']}; {timings}")
-
-
-def _cpu() -> str:
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
 
 
 if __name__ == "__main__":

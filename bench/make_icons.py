@@ -3,7 +3,7 @@ diamond) in random colours, drawn on transparency, saved as 64 x 64 RGBA PNGs, o
 per shape. Every transparent pixel stores a loud magenta, as careless exporters leave it: if a
 loader ignores the alpha channel, the magenta shows.
 
-    python bench/make_icons.py OUT_DIR [--n 3786] [--seed 0]
+    python -m bench.make_icons OUT_DIR [--n 3786] [--seed 0]
 """
 
 import argparse
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from bench.common import run_script
 
 SHAPES = ("disc", "square", "triangle", "ring", "diamond")
 SIZE = 64
@@ -36,12 +38,7 @@ def draw(shape: str, rng: np.random.Generator) -> Image.Image:
     return im
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("out", type=Path)
-    ap.add_argument("--n", type=int, default=3786)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+def run(args) -> None:
     rng = np.random.default_rng(args.seed)
     for shape in SHAPES:
         (args.out / shape).mkdir(parents=True, exist_ok=True)
@@ -49,6 +46,18 @@ def main() -> None:
         shape = SHAPES[i % len(SHAPES)]
         draw(shape, rng).save(args.out / shape / f"{i:05d}.png")
     print(f"{args.n} icons in {args.out}")
+
+
+def smoke(tmp: Path) -> list[str]:
+    return [str(tmp / "icons"), "--n", "10"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--n", type=int, default=3786)
+    ap.add_argument("--seed", type=int, default=0)
+    run_script(ap, run, smoke)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """PacGAN Table 1 (Lin et al. 2018, 2-D mixtures, the VEEGAN setup) reproduced with ganforge.
 
-    GANFORGE_DATA=/work/shared/data python bench/pacgan_table.py --trials 10 --steps 8000 \
+    GANFORGE_DATA=/work/shared/data python -m bench.pacgan_table --trials 10 --steps 8000 \
         --datasets ring,grid --recipes gan,pac2,pac3,pac4,wgan_gp --out bench/out/pacgan_table.json
 
 (the command of the reported run, with defaults --width 64 --packs 100 --lr 1e-4 --beta1 0.8
@@ -40,8 +40,6 @@ Trials run one after another with one thread: the machine is shared.
 
 import argparse
 import json
-import math
-import platform
 import shutil
 import statistics
 import sys
@@ -49,16 +47,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+import torch
 
-import torch  # noqa: E402
+from bench.common import CONFIGS, machine, mean_se, run_script, table_head
+from ganforge import api, config
+from ganforge.data import toy_centres, toy_std
+from ganforge.metrics.modes import toy_modes
 
-from ganforge import api, config  # noqa: E402
-from ganforge.data import toy_centres, toy_std  # noqa: E402
-from ganforge.metrics.modes import toy_modes  # noqa: E402
-
-CONFIGS = {"ring": "configs/toy_ring.yaml", "grid": "configs/toy_grid.yaml"}
+TOY_CONFIGS = {"ring": "toy_ring.yaml", "grid": "toy_grid.yaml"}
 
 # Lin et al. 2018, Table 1: (modes mean, s.e.), (high-quality %), (reverse KL mean, s.e.).
 PUBLISHED = {
@@ -91,7 +87,7 @@ def run_trial(dataset: str, recipe: str, seed: int, args) -> dict:
     """Train one (dataset, recipe, seed) in a throw-away run folder and score 2,500 samples."""
     tmp = tempfile.mkdtemp(prefix="pacgan-")
     try:
-        cfg = config.load(str(ROOT / CONFIGS[dataset]), [
+        cfg = config.load(CONFIGS / TOY_CONFIGS[dataset], [
             *recipe_overrides(recipe, args.packs, args.lr, args.beta1), *args.set,
             f"train.seed={seed}", f"train.max_steps={args.steps}", "train.epochs=100000",  # max_steps decides
             f"model.width={args.width}", "model.z_dim=2", "model.d_dropout=0.0",
@@ -113,11 +109,6 @@ def run_trial(dataset: str, recipe: str, seed: int, args) -> dict:
             "histogram": r["histogram"]}
 
 
-def mean_se(values: list[float]) -> tuple[float, float]:
-    m = statistics.fmean(values)
-    return m, (statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else float("nan"))
-
-
 def summarise(trials: list[dict], dataset: str, recipe: str) -> dict | None:
     rows = [t for t in trials if t["dataset"] == dataset and t["recipe"] == recipe]
     if not rows:
@@ -131,10 +122,9 @@ def summarise(trials: list[dict], dataset: str, recipe: str) -> dict | None:
 
 
 def table(trials: list[dict], datasets: list[str], recipes: list[str]) -> str:
-    lines = ["| data | recipe | modes (ganforge) | modes (paper) | high quality (ganforge) | high quality (paper) | "
-             "reverse KL (ganforge) | reverse KL (paper) | trials with all modes / all modes and >= 95 % HQ | "
-             "G updates | s per trial |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [table_head("data", "recipe", "modes (ganforge)", "modes (paper)", "high quality (ganforge)",
+                        "high quality (paper)", "reverse KL (ganforge)", "reverse KL (paper)",
+                        "trials with all modes / all modes and >= 95 % HQ", "G updates", "s per trial")]
     for dataset in datasets:
         for recipe in recipes:
             s = summarise(trials, dataset, recipe)
@@ -152,22 +142,7 @@ def table(trials: list[dict], datasets: list[str], recipes: list[str]) -> str:
     return "\n".join(lines)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=10)
-    ap.add_argument("--steps", type=int, default=2000, help="D updates per trial (the reference: 400,000)")
-    ap.add_argument("--datasets", default="ring,grid")
-    ap.add_argument("--recipes", default="gan,pac2,pac3,pac4,wgan_gp")
-    ap.add_argument("--width", type=int, default=64, help="MLP width w (G w-2w-4w, D 4w-2w-w)")
-    ap.add_argument("--packs", type=int, default=100, help="D judgements per step (the reference's batch 100)")
-    ap.add_argument("--lr", type=float, default=1e-4, help="Adam lr of GAN / PacGAN (the reference's 1e-4)")
-    ap.add_argument("--beta1", type=float, default=0.8, help="Adam beta1 of GAN / PacGAN (the reference's 0.8)")
-    ap.add_argument("--num-samples", type=int, default=2500)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
-    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                    help="config overrides for every row, e.g. train.ema_halflife_kimg=10 (an EMA of G is sampled)")
-    ap.add_argument("--out", default="bench/out/pacgan_table.json")
-    args = ap.parse_args()
+def run(args, ap) -> None:
     torch.set_num_threads(args.threads)
     datasets, recipes = args.datasets.split(","), args.recipes.split(",")
     for r in recipes:
@@ -179,9 +154,7 @@ def main():
 
     def save():  # after every trial, so an interrupted run keeps what it finished
         out.write_text(json.dumps({"args": vars(args), "command": " ".join(sys.argv), "trials": trials,
-                                   "wall_s": time.perf_counter() - t_start,
-                                   "machine": platform.processor() or platform.machine(),
-                                   "threads": torch.get_num_threads(), "torch": torch.__version__}, indent=1))
+                                   "wall_s": time.perf_counter() - t_start, **machine()}, indent=1))
 
     # Seeds outermost: a shortened run still has every row, with fewer trials each.
     for seed in range(args.trials):
@@ -196,6 +169,29 @@ def main():
     print()
     print(table(trials, datasets, recipes))
     print(f"\nwall time {time.perf_counter() - t_start:.0f} s for {len(trials)} trials; trials written to {out}")
+
+
+def smoke(tmp: Path) -> list[str]:
+    return ["--trials", "1", "--steps", "5", "--datasets", "ring", "--recipes", "gan,wgan_gp", "--num-samples", "200",
+            "--out", str(tmp / "pacgan_table.json")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=2000, help="D updates per trial (the reference: 400,000)")
+    ap.add_argument("--datasets", default="ring,grid")
+    ap.add_argument("--recipes", default="gan,pac2,pac3,pac4,wgan_gp")
+    ap.add_argument("--width", type=int, default=64, help="MLP width w (G w-2w-4w, D 4w-2w-w)")
+    ap.add_argument("--packs", type=int, default=100, help="D judgements per step (the reference's batch 100)")
+    ap.add_argument("--lr", type=float, default=1e-4, help="Adam lr of GAN / PacGAN (the reference's 1e-4)")
+    ap.add_argument("--beta1", type=float, default=0.8, help="Adam beta1 of GAN / PacGAN (the reference's 0.8)")
+    ap.add_argument("--num-samples", type=int, default=2500)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="config overrides for every row, e.g. train.ema_halflife_kimg=10 (an EMA of G is sampled)")
+    ap.add_argument("--out", default="bench/out/pacgan_table.json")
+    run_script(ap, lambda args: run(args, ap), smoke)
 
 
 if __name__ == "__main__":

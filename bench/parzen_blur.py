@@ -1,6 +1,6 @@
 """How much does a barely visible blur move the Parzen score? (Theis et al. 2016, in numbers.)
 
-    python bench/parzen_blur.py --run runs/00002-mnist_goodfellow2014 [--blur 0.4 0.5 0.6 0.8]
+    python -m bench.parzen_blur --run runs/00002-mnist_goodfellow2014 [--blur 0.4 0.5 0.6 0.8]
                                 [--out bench/out/parzen_blur.json]
 
 Scores, with the full Goodfellow et al. protocol (ganforge.metrics.parzen), 10,000 kernel centres
@@ -18,13 +18,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ganforge import api
+from bench.common import need_data, run_script, table_head, tiny_run, to_unit, unit_images
+from ganforge import load_generator
 from ganforge.data import load_idx_split
 from ganforge.metrics.parzen import parzen_protocol
-
-
-def unit(x):
-    return torch.from_numpy(x).float().div_(255)[:, None]
 
 
 def gaussian_blur(x: torch.Tensor, width: float) -> torch.Tensor:
@@ -40,25 +37,20 @@ def grey_share(x: torch.Tensor) -> float:
 
 
 def generated(source: str, n: int) -> tuple[torch.Tensor, int]:
-    G = api.load_generator(source)
-    return G.sample(n, seed=0), G.step
+    G = load_generator(source)
+    return to_unit(G.sample(n, seed=0), G.value_range), G.step
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--run", required=True, help="checkpoint, run folder or export of an MNIST generator")
-    ap.add_argument("--blur", type=float, nargs="+", default=[0.4, 0.5, 0.6, 0.8])
-    ap.add_argument("--out", default="bench/out/parzen_blur.json")
-    args = ap.parse_args()
+def run(args) -> None:
     train, _, _ = load_idx_split("mnist", "train")
     valid, _, _ = load_idx_split("mnist", "validation")
     test, _, _ = load_idx_split("mnist", "test")
-    valid, test = unit(valid[:1000]), unit(test)
-    fake, step = generated(args.run, 10_000)
-    centre_sets = {f"generated ({args.run}, step {step})": fake, "real train[0:10000]": unit(train[:10_000])}
+    valid, test = unit_images(valid[:1000]), unit_images(test)
+    fake, step = generated(args.run, args.centres)
+    centre_sets = {f"generated ({args.run}, step {step})": fake,
+                   f"real train[0:{args.centres}]": unit_images(train[:args.centres])}
     rows = []
-    print("| centres | blur (px) | Parzen log-likelihood | sigma | nearest d2 | grey pixels |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(table_head("centres", "blur (px)", "Parzen log-likelihood", "sigma", "nearest d2", "grey pixels"))
     for name, centres in centre_sets.items():
         for width in [0.0, *args.blur]:
             c = gaussian_blur(centres, width) if width else centres
@@ -72,6 +64,21 @@ def main():
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"rows": rows, "test_grey_share": grey_share(test)}, indent=2))
+
+
+def smoke(tmp: Path) -> list[str]:
+    need_data("mnist")
+    run_dir = tiny_run(tmp, "mnist_goodfellow2014.yaml", "data.split=train", "model.width=10")
+    return ["--run", str(run_dir), "--blur", "0.5", "--centres", "100", "--out", str(tmp / "parzen_blur.json")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", required=True, help="checkpoint, run folder or export of an MNIST generator")
+    ap.add_argument("--blur", type=float, nargs="+", default=[0.4, 0.5, 0.6, 0.8])
+    ap.add_argument("--centres", type=int, default=10_000, help="kernel centres per set (the protocol's 10,000)")
+    ap.add_argument("--out", default="bench/out/parzen_blur.json")
+    run_script(ap, run, smoke)
 
 
 if __name__ == "__main__":

@@ -4,30 +4,24 @@ cache), a 24-frame walk, and what a flood of 16 simultaneous walks gets (answers
 and whether the GANSpace directions mean something: how much a step of 2 along each of the first
 three changes 20 seeds' images (L2 over pixels), against a random unit direction.
 
-    python bench/serve_latency.py RUN_OR_CHECKPOINT [--requests 200]
+    python -m bench.serve_latency RUN_OR_CHECKPOINT [--requests 200]
 
 Target (issue 13): one image of the demo model in under 50 ms on this CPU.
 """
 
 import argparse
-import platform
 import statistics
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import torch
 
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from bench.common import machine_line, run_script, tiny_run
+from ganforge.serve.app import ExplorerServer
+from ganforge.serve.explorer import View
 
 
 def timed_get(url: str) -> tuple[float, int]:
@@ -46,17 +40,10 @@ def summary(ms: list[float]) -> str:
     return f"median {statistics.median(ms):.1f} ms, p95 {ms[int(0.95 * (len(ms) - 1))]:.1f} ms, max {ms[-1]:.1f} ms"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("source")
-    ap.add_argument("--requests", type=int, default=200)
-    args = ap.parse_args()
-    from ganforge.serve.app import ExplorerServer
-    from ganforge.serve.explorer import View
-
+def run(args) -> None:
     t = time.perf_counter()
     server = ExplorerServer(args.source, port=0).start()
-    print(f"machine: {cpu_model()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}")
+    print(f"machine: {machine_line()}")
     print(f"server start (load G, compute 5 directions): {time.perf_counter() - t:.2f} s")
     explorer = server.app.state.explorer
     G = explorer.G
@@ -94,6 +81,17 @@ def main() -> None:
     print(f"16 simultaneous 120-frame walks: {ok} answered, {len(flood) - ok} told 503 busy; "
           f"slowest answer {max(m for m, _ in flood):.0f} ms")
     server.stop()
+
+
+def smoke(tmp: Path) -> list[str]:
+    return [str(tiny_run(tmp, "mnist_mlp.yaml")), "--requests", "5"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("source")
+    ap.add_argument("--requests", type=int, default=200)
+    run_script(ap, run, smoke)
 
 
 if __name__ == "__main__":

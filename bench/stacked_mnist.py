@@ -1,9 +1,9 @@
 """Stacked MNIST in the VEEGAN setting (PacGAN, Lin et al. 2018, Table 2): modes and KL.
 
     # the reduced CPU run reported in docs/RESULTS.md
-    python bench/stacked_mnist.py --out /tmp/stacked --steps 3000 --packs 1,2 --runs 1
+    python -m bench.stacked_mnist --out /tmp/stacked --steps 3000 --packs 1,2 --runs 1
     # the full benchmark (a GPU job: 10 runs x 4 packings x 100,000 steps)
-    python bench/stacked_mnist.py --out /tmp/stacked_full --steps 100000 --packs 1,2,3,4 --runs 10
+    python -m bench.stacked_mnist --out /tmp/stacked_full --steps 100000 --packs 1,2,3,4 --runs 10
 
 The setting of the authors' code (fjxmlzn/PacGAN, stacked_MNIST_experiments/VEEGAN_experiment):
 128,000 training images of three MNIST digits stacked as RGB channels, DCGAN, z = 100, Adam 2e-4
@@ -19,57 +19,58 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import statistics
 import time
 from pathlib import Path
 
+from bench.common import CONFIGS, format_mean_se, need_data, run_script, table_head
 from ganforge import api, config
 
-ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = {1: "99 / 3.4", 2: "1000 / 0.06"}  # modes / KL (PacGAN Table 2, as the issue quotes it)
 
 
-def one_run(out: Path, pack: int, seed: int, steps: int) -> dict:
-    cfg = config.load(ROOT / "configs" / "stacked_mnist_dcgan.yaml", [
+def one_run(out: Path, pack: int, seed: int, steps: int, num_samples: int) -> dict:
+    cfg = config.load(CONFIGS / "stacked_mnist_dcgan.yaml", [
         "data.max_images=128000", "train.batch_size=64", "train.epochs=50", f"train.max_steps={steps}",
         f"train.pack={pack}", f"train.seed={seed}", "eval.every_steps=0", "log.progress=false", "log.report=false",
         f"run.dir={out / 'runs'}", f"run.name=stacked_pack{pack}_seed{seed}"])
     t0 = time.time()
     run_dir, result = api.train(cfg, log=lambda s: None)
     train_s = time.time() - t0
-    (modes,) = api.evaluate(run_dir, ["modes"], num_samples=26_000, seed=seed)
+    (modes,) = api.evaluate(run_dir, ["modes"], num_samples=num_samples, seed=seed)
     return {"pack": pack, "seed": seed, "steps": result.step, "modes": modes["modes_hit"],
             "kl": modes["kl_to_uniform"], "train_s": round(train_s), "run": str(run_dir)}
 
 
-def mean_se(values: list[float]) -> str:
-    if len(values) < 2:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} +- {statistics.stdev(values) / math.sqrt(len(values)):.2f}"
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--packs", default="1,2")
-    ap.add_argument("--runs", type=int, default=1)
-    args = ap.parse_args()
+def run(args) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for pack in map(int, args.packs.split(",")):
         for seed in range(args.runs):
-            rows.append(one_run(args.out, pack, seed, args.steps))
+            rows.append(one_run(args.out, pack, seed, args.steps, args.num_samples))
             print(json.dumps(rows[-1]), flush=True)
             (args.out / "stacked_mnist.json").write_text(json.dumps(rows, indent=2))
-    print("\n| model | steps | runs | modes (of 1000) | KL | published modes / KL (100,000 steps, 10 runs) |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print()
+    print(table_head("model", "steps", "runs", "modes (of 1000)", "KL", "published modes / KL (100,000 steps, 10 runs)"))
     for pack in map(int, args.packs.split(",")):
         rs = [r for r in rows if r["pack"] == pack]
         name = "DCGAN" if pack == 1 else f"PacDCGAN{pack}"
-        print(f"| {name} | {rs[0]['steps']} | {len(rs)} | {mean_se([r['modes'] for r in rs])} | "
-              f"{mean_se([r['kl'] for r in rs])} | {PUBLISHED.get(pack, '')} |")
+        print(f"| {name} | {rs[0]['steps']} | {len(rs)} | {format_mean_se([r['modes'] for r in rs])} | "
+              f"{format_mean_se([r['kl'] for r in rs])} | {PUBLISHED.get(pack, '')} |")
+
+
+def smoke(tmp: Path) -> list[str]:
+    need_data("mnist")
+    return ["--out", str(tmp), "--steps", "2", "--packs", "1,2", "--num-samples", "200"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--packs", default="1,2")
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--num-samples", type=int, default=26_000, help="samples read for the modes (the authors' 26,000)")
+    run_script(ap, run, smoke)
 
 
 if __name__ == "__main__":

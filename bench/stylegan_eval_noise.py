@@ -3,7 +3,7 @@ twice on the same latents: with the constant noise maps of ganforge's eval mode 
 in ganforge uses, so a seed is one image), and with fresh noise per sample (what the reference
 code's metrics use).
 
-    GANFORGE_DATA=../shared/data python bench/stylegan_eval_noise.py RUN [--num-samples 10000 --seed 1000]
+    GANFORGE_DATA=../shared/data python -m bench.stylegan_eval_noise RUN [--num-samples 10000 --seed 1000]
 
 RUN: a StyleGAN run folder, checkpoint or export (e.g. one of bench/equal_time.py's runs).
 """
@@ -11,18 +11,15 @@ RUN: a StyleGAN run folder, checkpoint or export (e.g. one of bench/equal_time.p
 import argparse
 import contextlib
 import sys
-from pathlib import Path
 from unittest import mock
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+import torch
+import torch.nn.functional as F
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from ganforge.generator import load_generator  # noqa: E402
-from ganforge.metrics import evaluate_generator  # noqa: E402
-from ganforge.nets import stylegan  # noqa: E402
+from bench.common import table_head
+from ganforge import load_generator
+from ganforge.metrics import evaluate_generator
+from ganforge.nets import stylegan
 
 
 def fresh_noise_forward(self, x, w):
@@ -42,7 +39,7 @@ def main() -> None:
     G = load_generator(args.run)
     if not G.num_ws:
         sys.exit(f"{args.run}: not a StyleGAN generator")
-    print("| noise in evaluation | FID | precision | recall | density | coverage |\n|---|---|---|---|---|---|")
+    print(table_head("noise in evaluation", "FID", "precision", "recall", "density", "coverage"))
     for label, patch in (("fixed maps (eval mode)", None), ("fresh per sample", fresh_noise_forward)):
         torch.manual_seed(123)  # the fresh noise's stream
         with mock.patch.object(stylegan.StyleLayer, "forward", patch) if patch else contextlib.nullcontext():

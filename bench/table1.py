@@ -1,6 +1,6 @@
 """Goodfellow et al. 2014, Table 1 (MNIST), reproduced side by side.
 
-    python bench/table1.py --run goodfellow2014=runs/00001-mnist_goodfellow2014 \
+    python -m bench.table1 --run goodfellow2014=runs/00001-mnist_goodfellow2014 \
                            --run textbook=runs/00000-mnist_mlp [--num-samples 10000] [--out bench/out/table1.json]
 
 Each --run is a checkpoint, run folder or export, trained with the commands in docs/RESULTS.md.
@@ -13,12 +13,10 @@ of Parzen score is 2 sigma^2 (about 0.06) of it, so it says why two rows differ.
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
-import torch
-
+from bench.common import machine, table_head, unit_images
 from ganforge import api
 from ganforge.data import load_idx_split
 from ganforge.metrics.parzen import parzen_protocol
@@ -27,12 +25,8 @@ PAPER = [("DBN", "138 +- 2"), ("Stacked CAE", "121 +- 1.6"), ("Deep GSN", "214 +
          ("Adversarial nets (paper)", "225 +- 2")]
 
 
-def unit(x):
-    return torch.from_numpy(x).float().div_(255)[:, None]
-
-
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", action="append", default=[], help="NAME=PATH")
     ap.add_argument("--num-samples", type=int, default=10_000)
     ap.add_argument("--out", default="bench/out/table1.json")
@@ -42,7 +36,7 @@ def main():
     valid, _, _ = load_idx_split("mnist", "validation")
     test, _, _ = load_idx_split("mnist", "test")
     t0 = time.perf_counter()
-    real = parzen_protocol(unit(train[:10_000]), unit(valid[:1000]), unit(test))
+    real = parzen_protocol(unit_images(train[:10_000]), unit_images(valid[:1000]), unit_images(test))
     rows.append({"model": "real training images train[0:10000] as centres", "parzen": real.mean,
                  "stderr": real.stderr, "sigma": real.sigma, "nearest_d2": real.test_nearest_d2,
                  "parzen_seconds": time.perf_counter() - t0})
@@ -59,9 +53,8 @@ def main():
                      "coverage": q["coverage"], "modes_hit": m["modes_hit"], "kl_to_uniform": m["kl_to_uniform"],
                      "feature_extractor": f["feature_extractor"], "sha256": f["feature_extractor_sha256"],
                      "eval_seconds": time.perf_counter() - t0})
-    print("| model | Parzen log-likelihood (MNIST test) | nearest d2 | FID (mnist-cnn) | precision | recall | "
-          "modes hit | KL to uniform |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(table_head("model", "Parzen log-likelihood (MNIST test)", "nearest d2", "FID (mnist-cnn)", "precision", "recall",
+                     "modes hit", "KL to uniform"))
     for name, value in PAPER:
         print(f"| {name} | {value} | | | | | | |")
     for r in rows:
@@ -71,8 +64,7 @@ def main():
               f"{r['nearest_d2']:.2f} | {extra} |")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rows": rows, "machine": platform.processor() or platform.machine(),
-                               "threads": torch.get_num_threads(), "torch": torch.__version__}, indent=2))
+    out.write_text(json.dumps({"rows": rows, **machine()}, indent=2))
     print(f"real-centres Parzen protocol (10k x 10k + 1k x 10k, 10 sigmas): {rows[0]['parzen_seconds']:.1f} s")
     for r in rows[1:]:
         print(f"{r['model']}: sampling + Parzen {r['parzen_seconds']:.1f} s, FID (features of {args.num_samples} "

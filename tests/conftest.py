@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from ganforge import config
+from ganforge import validate
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -20,7 +21,7 @@ def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:
 @pytest.fixture
 def tiny_cfg(tmp_path):
     def make(*extra: str) -> config.Config:
-        return config.load(None, tiny_overrides(tmp_path, *extra))
+        return validate.load(None, tiny_overrides(tmp_path, *extra))
 
     return make
 
@@ -32,7 +33,7 @@ def tiny_run(tmp_path_factory):
     from ganforge import api
 
     tmp = tmp_path_factory.mktemp("shared")
-    run_dir, result = api.train(config.load(None, tiny_overrides(tmp, "log.report=true")), log=lambda s: None)
+    run_dir, result = api.train(validate.load(None, tiny_overrides(tmp, "log.report=true")), log=lambda s: None)
     return run_dir
 
 
@@ -66,7 +67,7 @@ def train_tiny(tmp_path: Path, *extra: str) -> Path:
     """Train the tiny config (with `extra` overrides) under tmp_path; the run folder."""
     from ganforge import api
 
-    run_dir, _ = api.train(config.load(None, tiny_overrides(tmp_path, *extra)), log=lambda s: None)
+    run_dir, _ = api.train(validate.load(None, tiny_overrides(tmp_path, *extra)), log=lambda s: None)
     return run_dir
 
 

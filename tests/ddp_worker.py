@@ -11,8 +11,9 @@ import torch
 import torch.distributed as dist
 
 from ganforge import api, config
-from ganforge.distributed import barrier, gather_shares, init_from_env, share, shutdown
-from ganforge.trainer import Trainer
+from ganforge import validate
+from ganforge.core.distributed import barrier, gather_shares, init_from_env, share, shutdown
+from ganforge.engine.trainer import Trainer
 
 
 def main():
@@ -23,13 +24,13 @@ def main():
 
         GANRecipe.train_step = collapsing_train_step(int(os.environ["GANFORGE_TEST_COLLAPSE_AT"]))
     config_file = os.environ.get("GANFORGE_TEST_CONFIG")
-    cfg = config.load(config_file, overrides)
+    cfg = validate.load(config_file, overrides)
     info, device = init_from_env("cpu")
     device = torch.device(device)
     data, recipe, schedule = api.prepare(cfg, device, info)
     hooks = []
     if os.environ.get("GANFORGE_TEST_COLLAPSE_AT"):  # the health checks that must see it, on every rank
-        from ganforge.health import HealthMonitor
+        from ganforge.engine.health import HealthMonitor
 
         hooks.append(HealthMonitor(cfg, recipe, data, None, info))
     result = Trainer(cfg, recipe, data, device, schedule, hooks=hooks, log=lambda s: None, dist=info).fit()

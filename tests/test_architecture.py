@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from ganforge import api, checkpoint, config, losses
+from ganforge import validate
 from ganforge.cli import main
-from ganforge.errors import CheckpointError, ConfigError
+from ganforge.core.errors import CheckpointError, ConfigError
 from ganforge.generator import load_generator
 
 
@@ -44,7 +45,7 @@ def test_v1_checkpoints_load_resume_and_match_the_old_trajectory(tmp_path, case)
     """0.1 wrote these; 0.2 reads them through the upgrade, resumes them, and - the arithmetic being
     unchanged - a fresh 0.2 run ends where 0.1 ended (float tolerance only because the fixtures may
     come from another CPU) and exactly where the resumed one ends."""
-    cfg = lambda *extra: config.load(None, [*V1_COMMON, *V1_CASES[case], f"run.dir={tmp_path}", *extra])  # noqa: E731
+    cfg = lambda *extra: validate.load(None, [*V1_COMMON, *V1_CASES[case], f"run.dir={tmp_path}", *extra])  # noqa: E731
     old_end = checkpoint.load(FIXTURES / f"v1_{case}_step20.pt")
     assert old_end["upgraded_from"] == "ganforge-checkpoint-v1"
     fresh_dir, _ = api.train(cfg("run.name=fresh"), log=lambda s: None)
@@ -120,7 +121,7 @@ def test_generator_handle_samples_reproducibly_and_truncates(tiny_cfg, tmp_path)
 def test_a_new_loss_is_one_registry_entry(tiny_cfg, monkeypatch):
     """Registering a loss makes it a valid loss.kind that trains, with its own statistics on the
     progress line and in stats.jsonl - nothing else is edited (least squares, Mao et al. 2017)."""
-    from ganforge.reporting import StatPlot
+    from ganforge.core.stats import StatPlot
 
     lsgan = losses.Loss("lsq-test", d=lambda r, f: ((r - 1) ** 2).mean() + (f ** 2).mean(),
                         g=lambda f: ((f - 1) ** 2).mean(),
@@ -134,7 +135,7 @@ def test_a_new_loss_is_one_registry_entry(tiny_cfg, monkeypatch):
     assert set(result.last_stats) == {"loss_D", "loss_G", "score_real", "score_fake"}
     assert (run_dir / "report" / "scores.png").is_file() and not (run_dir / "report" / "d_outputs.png").exists()
     with pytest.raises(ConfigError, match="loss.kind='lsq-tset' is not one of.*did you mean 'lsq-test'"):
-        config.load(None, ["loss.kind=lsq-tset"])
+        validate.load(None, ["loss.kind=lsq-tset"])
 
 
 def test_a_new_net_is_one_registry_entry_and_G_D_are_chosen_apart(tiny_cfg, monkeypatch):
@@ -153,14 +154,14 @@ def test_a_new_net_is_one_registry_entry_and_G_D_are_chosen_apart(tiny_cfg, monk
     assert built["args"] == (8, 0, (1, 28, 28), 16, "tanh") and result.step == 2
     assert load_generator(run_dir).sample(3).shape == (3, 1, 28, 28)
     with pytest.raises(ConfigError, match="model.D='dcgna' is not one of.*did you mean 'dcgan'"):
-        config.load(None, ["model.D=dcgna"])
+        validate.load(None, ["model.D=dcgna"])
 
 
 def test_unknown_names_in_every_registry_say_what_exists():
     for override, message in (("data.name=mnsit", "did you mean 'mnist'"), ("train.recipe=gna", "did you mean 'gan'"),
                               ("model.arch=dcgna", "did you mean 'dcgan'")):
         with pytest.raises(ConfigError, match=message):
-            config.load(None, [override])
+            validate.load(None, [override])
 
 
 def test_the_trainer_knows_no_gan_words():

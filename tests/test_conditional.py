@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from ganforge import api, checkpoint, config
+from ganforge import validate
 from ganforge.cli import main
 from ganforge.data import build_dataset
-from ganforge.errors import ConfigError
+from ganforge.core.errors import ConfigError
 from ganforge.generator import load_generator
 from ganforge.recipes import build_recipe
 
@@ -56,7 +57,7 @@ def test_conditional_run_grid_sample_and_export(tiny_cfg, tmp_path):
 
     run_dir, _ = api.train(tiny_cfg("model.conditional=cgan", "log.num_samples=20", "train.max_steps=4"),
                            log=lambda s: None)
-    assert config.load(run_dir / "config.yaml").model.num_classes == 10  # filled in from the data
+    assert validate.load(run_dir / "config.yaml").model.num_classes == 10  # filled in from the data
     with Image.open(run_dir / "samples" / "step_0000004.png") as grid:
         assert grid.size == ((2 * 30 + 2) * 2, (10 * 30 + 2) * 2)  # a row per class, 2 samples each, scale 2
     G = load_generator(run_dir / "export")
@@ -105,7 +106,7 @@ def test_folder_classes_come_from_sub_folders(tmp_path, tiny_cfg):
 ])
 def test_conditional_refusals_name_the_fix(overrides, message):
     with pytest.raises(ConfigError, match=message):
-        config.load(None, overrides)
+        validate.load(None, overrides)
 
 
 def test_sample_labels_writes_a_labelled_dataset(tiny_cfg, tmp_path, capsys):

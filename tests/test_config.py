@@ -3,26 +3,27 @@ from pathlib import Path
 import pytest
 
 from ganforge import config
-from ganforge.errors import ConfigError
+from ganforge import validate
+from ganforge.core.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_preset_loads(path):
-    cfg = config.load(path)
+    cfg = validate.load(path)
     assert cfg.run.name == path.stem
 
 
 def test_textbook_preset_is_the_textbook_model():
-    cfg = config.load(Path(__file__).resolve().parents[1] / "configs/mnist_mlp.yaml")
+    cfg = validate.load(Path(__file__).resolve().parents[1] / "configs/mnist_mlp.yaml")
     assert (cfg.model.arch, cfg.model.z_dim, cfg.model.width, cfg.model.d_dropout) == ("mlp", 128, 256, 0.3)
     assert (cfg.optim.kind, cfg.optim.lr_G, cfg.optim.lr_D) == ("adam", 2e-4, 2e-4)
     assert (cfg.train.batch_size, cfg.train.epochs, cfg.train.n_dis) == (512, 200, 1)
 
 
 def test_overrides_are_typed():
-    cfg = config.load(None, ["train.batch_size=128", "optim.lr_G=1e-3", "optim.betas=[0.5, 0.99]",
+    cfg = validate.load(None, ["train.batch_size=128", "optim.lr_G=1e-3", "optim.betas=[0.5, 0.99]",
                              "log.progress=false", "data.toy_std=0.2"])
     assert cfg.train.batch_size == 128 and isinstance(cfg.train.batch_size, int)
     assert cfg.optim.lr_G == 1e-3 and isinstance(cfg.optim.lr_G, float)
@@ -32,23 +33,23 @@ def test_overrides_are_typed():
 
 
 def test_int_is_accepted_for_float_but_not_the_reverse():
-    assert config.load(None, ["optim.lr_G=1"]).optim.lr_G == 1.0
+    assert validate.load(None, ["optim.lr_G=1"]).optim.lr_G == 1.0
     with pytest.raises(ConfigError, match="train.batch_size must be an integer"):
-        config.load(None, ["train.batch_size=12.5"])
+        validate.load(None, ["train.batch_size=12.5"])
 
 
 def test_unknown_key_suggests_the_right_one():
     with pytest.raises(ConfigError, match=r"unknown key 'train.batch_szie'.*did you mean 'train.batch_size'"):
-        config.load(None, ["train.batch_szie=3"])
+        validate.load(None, ["train.batch_szie=3"])
     with pytest.raises(ConfigError, match=r"unknown key 'trian'.*did you mean 'train'"):
-        config.from_dict({"trian": {"epochs": 3}})
+        validate.from_dict({"trian": {"epochs": 3}})
 
 
 def test_unknown_key_in_a_file_names_the_file(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text("model:\n  arc: mlp\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: unknown key 'model.arc'.*did you mean 'model.arch'"):
-        config.load(p)
+        validate.load(p)
 
 
 @pytest.mark.parametrize("override, message", [
@@ -66,41 +67,41 @@ def test_unknown_key_in_a_file_names_the_file(tmp_path):
 ])
 def test_bad_values_are_refused_with_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
-        config.load(None, [override])
+        validate.load(None, [override])
 
 
 def test_invalid_combinations_say_how_to_fix():
     with pytest.raises(ConfigError, match="data.range=unit"):
-        config.load(None, ["model.arch=goodfellow2014", "model.width=1200"])
+        validate.load(None, ["model.arch=goodfellow2014", "model.width=1200"])
     with pytest.raises(ConfigError, match="use 28, 32, 64"):
-        config.load(None, ["data.name=folder", "data.root=x", "data.resolution=48", "model.arch=dcgan"])
+        validate.load(None, ["data.name=folder", "data.root=x", "data.resolution=48", "model.arch=dcgan"])
     with pytest.raises(ConfigError, match="model.arch=mlp"):
-        config.load(None, ["data.name=ring", "model.arch=dcgan"])
+        validate.load(None, ["data.name=ring", "model.arch=dcgan"])
 
 
 def test_missing_and_malformed_files(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
-        config.load(tmp_path / "nope.yaml")
+        validate.load(tmp_path / "nope.yaml")
     p = tmp_path / "broken.yaml"
     p.write_text("train: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
-        config.load(p)
+        validate.load(p)
 
 
 def test_dump_round_trips():
-    cfg = config.load(None, ["train.epochs=7", "optim.betas=[0.5, 0.9]"])
+    cfg = validate.load(None, ["train.epochs=7", "optim.betas=[0.5, 0.9]"])
     import yaml
 
-    again = config.from_dict(yaml.safe_load(config.dump(cfg)))
+    again = validate.from_dict(yaml.safe_load(config.dump(cfg)))
     assert again == cfg
 
 
 def test_architecture_diff_names_the_keys():
-    a = config.to_dict(config.load(None))
-    b = config.to_dict(config.load(None, ["model.width=64", "train.epochs=3"]))
+    a = config.to_dict(validate.load(None))
+    b = config.to_dict(validate.load(None, ["model.width=64", "train.epochs=3"]))
     diff = config.architecture_diff(a, b)
     assert diff == ["model.width: 256 -> 64"]
     assert config.architecture_diff(a, a) == []
     # the latent distribution is part of the model: a resumed run may not switch it
-    c = config.to_dict(config.load(None, ["model.z_dist=uniform"]))
+    c = config.to_dict(validate.load(None, ["model.z_dist=uniform"]))
     assert config.architecture_diff(a, c) == ["model.z_dist: 'normal' -> 'uniform'"]

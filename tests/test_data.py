@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from ganforge import config
+from ganforge import validate
 from ganforge.data import build_dataset, load_embedded_mnist, load_idx_split
 from ganforge.data.idx import read_idx
 from ganforge.data.folder import load_folder
 from ganforge.data.toy import grid_centres, ring_centres
-from ganforge.errors import ConfigError, DataError
+from ganforge.core.errors import ConfigError, DataError
 
 from conftest import needs_mnist
 
@@ -76,8 +77,8 @@ def test_search_path_finds_env_folder_and_root(tmp_path, isolated_data, monkeypa
 def test_dataset_tensor_ranges(tmp_path, isolated_data, monkeypatch):
     write_fake_mnist(tmp_path / "d" / "mnist")
     monkeypatch.setenv("GANFORGE_DATA", str(tmp_path / "d"))
-    signed = build_dataset(config.load(None, ["data.range=signed"]).data)
-    unit = build_dataset(config.load(None, ["data.range=unit"]).data)
+    signed = build_dataset(validate.load(None, ["data.range=signed"]).data)
+    unit = build_dataset(validate.load(None, ["data.range=unit"]).data)
     assert signed.x.shape == (20, 1, 28, 28) and signed.x.dtype == torch.uint8  # stored as the files hold them
     s, u = signed.samples(), unit.samples()
     assert s.dtype == torch.float32 and s.min() == -1 and s.max() == 1
@@ -98,7 +99,7 @@ def test_embedded_mnist_is_the_first_10000_training_images():
 
 
 def test_embedded_needs_no_search_path(isolated_data):
-    data = build_dataset(config.load(None, ["data.name=mnist-embedded", "data.max_images=100"]).data)
+    data = build_dataset(validate.load(None, ["data.name=mnist-embedded", "data.max_images=100"]).data)
     assert len(data) == 100 and data.x.shape[1:] == (1, 28, 28)
 
 
@@ -139,7 +140,7 @@ def test_image_folder_formats_labels_and_broken_files(tmp_path):
     assert x[0, 0].min() == 255 and x[0, 1].max() == 0  # red stays red through resize and crop
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        grey = build_dataset(config.load(None, ["data.name=folder", f"data.root={root}", "data.resolution=8",
+        grey = build_dataset(validate.load(None, ["data.name=folder", f"data.root={root}", "data.resolution=8",
                                                 "data.channels=1"]).data)
     assert grey.x.shape == (4, 1, 8, 8) and grey.y is None
     assert -1 <= grey.samples().min() and grey.samples().max() <= 1
@@ -156,21 +157,21 @@ def test_image_folder_without_images_is_a_clear_error(tmp_path):
 
 
 def test_toy_mixtures_match_their_definitions():
-    ring = build_dataset(config.load(None, ["data.name=ring"]).data, seed=1)
+    ring = build_dataset(validate.load(None, ["data.name=ring"]).data, seed=1)
     assert ring.x.shape == (100_000, 2) and ring.kind == "points"
     torch.testing.assert_close(ring.centres.norm(dim=1), torch.ones(8))
     err = ring.x - ring.centres[ring.y]
     assert abs(err.std().item() - 0.01) < 0.0005
     counts = torch.bincount(ring.y, minlength=8).float() / len(ring.y)
     assert (counts - 1 / 8).abs().max() < 0.01
-    grid = build_dataset(config.load(None, ["data.name=grid"]).data, seed=1)
+    grid = build_dataset(validate.load(None, ["data.name=grid"]).data, seed=1)
     assert sorted(set(grid_centres()[:, 0].tolist())) == [-4, -2, 0, 2, 4]
     assert abs((grid.x - grid.centres[grid.y]).std().item() - 0.05) < 0.002
     assert len(ring_centres(5, 2.0)) == 5
 
 
 def test_fake_dataset_for_dry_runs():
-    data = build_dataset(config.load(None, ["data.name=fake", "data.resolution=32", "data.channels=3"]).data)
+    data = build_dataset(validate.load(None, ["data.name=fake", "data.resolution=32", "data.channels=3"]).data)
     x = data.samples()
     assert x.shape[1:] == (3, 32, 32) and -1 <= x.min() and x.max() <= 1
 
@@ -193,7 +194,7 @@ def test_cli_data_list_and_info(tmp_path, isolated_data, monkeypatch, capsys):
 def test_stacked_mnist_channels_are_digits_and_modes_are_triples(tmp_path, isolated_data, monkeypatch):
     write_fake_mnist(tmp_path / "d" / "mnist")
     monkeypatch.setenv("GANFORGE_DATA", str(tmp_path / "d"))
-    cfg = config.load(None, ["data.name=stacked-mnist", "data.channels=3", "data.range=unit",
+    cfg = validate.load(None, ["data.name=stacked-mnist", "data.channels=3", "data.range=unit",
                              "data.max_images=50"]).data
     data = build_dataset(cfg)
     train, labels, _ = load_idx_split("mnist", "train")
@@ -211,4 +212,4 @@ def test_stacked_mnist_channels_are_digits_and_modes_are_triples(tmp_path, isola
 
 def test_stacked_mnist_needs_three_channels():
     with pytest.raises(ConfigError, match="data.channels=3"):
-        config.load(None, ["data.name=stacked-mnist"])
+        validate.load(None, ["data.name=stacked-mnist"])

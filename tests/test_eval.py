@@ -3,6 +3,7 @@ import json
 import pytest
 
 from ganforge import api
+from ganforge import validate
 from ganforge.cli import main
 from ganforge.metrics.features import load_extractor
 
@@ -92,7 +93,7 @@ def test_folder_data_without_inception_weights_is_refused_naming_the_setting(tmp
 
     for i in range(40):
         Image.new("L", (8, 8), i * 5).save(tmp_path / f"{i}.png")
-    cfg = config.load(None, tiny_overrides(tmp_path, "data.name=folder", f"data.root={tmp_path}",
+    cfg = validate.load(None, tiny_overrides(tmp_path, "data.name=folder", f"data.root={tmp_path}",
                                            "data.resolution=8", "data.max_images=0", "train.max_steps=1"))
     run_dir, _ = api.train(cfg, log=lambda s: None)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no cached weights; downloads fail in tests
@@ -118,7 +119,7 @@ def test_stacked_mnist_modes_read_each_channel():
     from ganforge import config
     from ganforge.metrics import evaluate_generator
 
-    cfg = config.load(None, ["data.name=stacked-mnist", "data.channels=3", "data.max_images=3000"])
+    cfg = validate.load(None, ["data.name=stacked-mnist", "data.channels=3", "data.max_images=3000"])
     from ganforge.data import build_dataset
 
     from ganforge.generator import GeneratorHandle

@@ -7,9 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from ganforge import api, latent
+from ganforge import api
+from ganforge import validate
+from ganforge.core import latent
 from ganforge.cli import main
-from ganforge.errors import ConfigError
+from ganforge.core.errors import ConfigError
 
 
 def test_slerp_keeps_the_endpoints_and_walks_the_great_circle():
@@ -171,7 +173,7 @@ def test_tensorboard_mirror_holds_the_runs_numbers_and_grids(tmp_path):
     from conftest import tiny_overrides
     from ganforge import config
 
-    cfg = config.load(None, tiny_overrides(tmp_path, "log.tensorboard=true", "eval.every_steps=16",
+    cfg = validate.load(None, tiny_overrides(tmp_path, "log.tensorboard=true", "eval.every_steps=16",
                                            "eval.metrics=[modes]", "eval.num_samples=200"))
     run_dir, _ = api.train(cfg, log=lambda s: None)
     events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0, "scalars": 0})

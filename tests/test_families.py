@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from ganforge import api, checkpoint, config, losses
+from ganforge import validate
 from ganforge.cli import main
 from ganforge.data import build_dataset
-from ganforge.errors import ConfigError
+from ganforge.core.errors import ConfigError
 from ganforge.generator import load_generator
 from ganforge.recipes import build_recipe
 
@@ -75,7 +76,7 @@ def test_penalties_on_a_linear_critic():
 ])
 def test_invalid_combinations_are_refused_with_the_fix(overrides, message):
     with pytest.raises(ConfigError, match=message):
-        config.load(None, overrides)
+        validate.load(None, overrides)
 
 
 def _recipe(tiny_cfg, *extra):
@@ -183,7 +184,7 @@ def test_every_preset_is_valid_and_dry_runs(path, tmp_path, capsys):
 
 @pytest.mark.parametrize("loss", ["lsgan", "hinge", "wgan_gp"])
 def test_toy_presets_of_each_loss_train(loss, tmp_path):
-    cfg = config.load(Path(__file__).resolve().parents[1] / "configs" / f"toy_ring_{loss}.yaml",
+    cfg = validate.load(Path(__file__).resolve().parents[1] / "configs" / f"toy_ring_{loss}.yaml",
                       tiny_overrides(tmp_path, "data.toy_num_samples=2048", "model.width=32", "train.batch_size=64",
                                      "train.epochs=1", "model.z_dim=2", "data.name=ring"))
     run_dir, result = api.train(cfg, log=lambda s: None)
@@ -194,7 +195,7 @@ def test_toy_presets_of_each_loss_train(loss, tmp_path):
 def test_the_gradient_penalty_is_part_of_the_d_update(tiny_cfg):
     """One D update with SGD (no momentum) is exactly a step along -grad(loss_D + lambda * GP),
     computed here by hand from the same latents and the same interpolation weights."""
-    from ganforge import latent
+    from ganforge.core import latent
 
     cfg, data, recipe = _recipe(tiny_cfg, "loss.kind=wasserstein", "loss.gp_weight=10", "optim.kind=sgd",
                                 "optim.momentum=0.0", "optim.momentum_final=0.0", "optim.lr_D=0.1", "train.n_dis=2")
@@ -214,7 +215,7 @@ def test_the_gradient_penalty_is_part_of_the_d_update(tiny_cfg):
 
 
 def test_diff_augment_ops_keep_shape_and_gradients_and_do_what_they_say():
-    from ganforge import augment
+    from ganforge.core import augment
 
     torch.manual_seed(0)
     x = torch.rand(64, 3, 16, 16, requires_grad=True)
@@ -254,13 +255,13 @@ def test_packing_shows_d_m_samples_at_once(tiny_cfg):
     assert next(m for m in conv.D.modules() if isinstance(m, nn.Conv2d)).in_channels == 2
     conv.train_step(data.batch(torch.arange(32)))
     with pytest.raises(ConfigError, match="train.batch_size=30 is not a multiple of train.pack=4"):
-        config.load(None, ["train.pack=4", "train.batch_size=30"])
+        validate.load(None, ["train.pack=4", "train.batch_size=30"])
     with pytest.raises(ConfigError, match=r"train.augment='colour' is not one of.*did you mean 'color'"):
-        config.load(None, ["train.augment=colour,cutout"])
+        validate.load(None, ["train.augment=colour,cutout"])
     with pytest.raises(ConfigError, match="transforms images; ring data is 2-D points"):
-        config.load(None, ["data.name=ring", "train.augment=color"])
+        validate.load(None, ["data.name=ring", "train.augment=color"])
     # under torchrun the check is per process: 2 x 6 samples cannot be packed in fours
-    from ganforge.distributed import DistInfo
+    from ganforge.core.distributed import DistInfo
 
     with pytest.raises(ConfigError, match="each of the 2 processes gets 6 samples"):
         build_recipe(tiny_cfg("train.pack=4", "train.batch_size=12"), data, torch.device("cpu"), DistInfo(0, 2))
@@ -268,7 +269,7 @@ def test_packing_shows_d_m_samples_at_once(tiny_cfg):
 
 def test_lazy_r1_is_part_of_the_d_update_with_its_weight(tiny_cfg):
     """One D update with lazy R1 (gamma 4, every 3rd update) is SGD on loss_D + gamma / 2 * 3 * R1."""
-    from ganforge import latent
+    from ganforge.core import latent
 
     cfg, data, recipe = _recipe(tiny_cfg, "loss.r1_gamma=4", "loss.r1_every=3", "optim.kind=sgd",
                                 "optim.momentum=0.0", "optim.momentum_final=0.0", "optim.lr_D=0.1", "train.n_dis=2")
@@ -293,4 +294,4 @@ def test_clipping_holds_in_every_update_mode(tiny_cfg):
         recipe.train_step(data.batch(torch.arange(32)))
         assert all(p.abs().max() <= 0.02 for p in recipe.D.parameters()), update
     with pytest.raises(ConfigError, match="train.precision=fp16: the penalty's inner gradient"):
-        config.load(None, ["loss.r1_gamma=1", "train.precision=fp16"])
+        validate.load(None, ["loss.r1_gamma=1", "train.precision=fp16"])

@@ -11,7 +11,7 @@ import pytest
 from ganforge.cli import main
 from ganforge.data import sources
 from ganforge.data.fetch import fetch
-from ganforge.errors import DataError
+from ganforge.core.errors import DataError
 
 FILES = {name: bytes([0, 0, 8, 1]) + (16).to_bytes(4, "big") + bytes(range(i, i + 16))
          for i, name in enumerate(sources.IDX_DATASETS["mnist"].files.values())}

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from ganforge import api, checkpoint, config
+from ganforge import validate
 from ganforge.cli import main
-from ganforge.errors import ConfigError
+from ganforge.core.errors import ConfigError
 from ganforge.metrics.modes import covered_modes, toy_modes
 from ganforge.recipes.gan import GANRecipe
 
@@ -33,7 +34,7 @@ def ring_overrides(tmp_path, *extra: str) -> list[str]:
 
 
 def ring_cfg(tmp_path, *extra: str) -> config.Config:
-    return config.load(RING_LSGAN, ring_overrides(tmp_path, *extra))
+    return validate.load(RING_LSGAN, ring_overrides(tmp_path, *extra))
 
 
 @pytest.fixture
@@ -144,4 +145,4 @@ def test_a_d_that_wins_outright_raises_an_alarm(tiny_cfg):
 ])
 def test_keep_best_and_on_collapse_misconfigurations_name_the_fix(overrides, message):
     with pytest.raises(ConfigError, match=message):
-        config.load(None, overrides)
+        validate.load(None, overrides)

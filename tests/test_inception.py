@@ -14,7 +14,7 @@ from PIL import Image
 
 from conftest import train_tiny
 from ganforge.cli import main
-from ganforge.errors import GanforgeError
+from ganforge.core.errors import GanforgeError
 from ganforge.metrics.inception import FEATURE_DIM, FIDInceptionV3, _avg3, download_weights, find_weights, load_inception
 
 

@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from ganforge import config, losses
+from ganforge import validate
 from ganforge.nets import build_D, build_G, sample_shape_for
 from ganforge.nets.common import Dropout
 from ganforge.nets.dcgan import base_size
@@ -10,7 +11,7 @@ from ganforge.nets.goodfellow import Maxout
 
 
 def test_textbook_mlp_has_the_chapter_layer_sizes():
-    cfg = config.load(None, ["model.arch=mlp", "model.width=256", "model.z_dim=128"])
+    cfg = validate.load(None, ["model.arch=mlp", "model.width=256", "model.z_dim=128"])
     G, D = build_G(cfg, (1, 28, 28)), build_D(cfg, (1, 28, 28))
     g_lin = [(m.in_features, m.out_features) for m in G.modules() if isinstance(m, nn.Linear)]
     d_lin = [(m.in_features, m.out_features) for m in D.modules() if isinstance(m, nn.Linear)]
@@ -24,7 +25,7 @@ def test_textbook_mlp_has_the_chapter_layer_sizes():
 
 
 def test_goodfellow_model_matches_the_paper_code():
-    cfg = config.load(None, ["model.arch=goodfellow2014", "model.width=1200", "model.z_dim=100", "data.range=unit"])
+    cfg = validate.load(None, ["model.arch=goodfellow2014", "model.width=1200", "model.z_dim=100", "data.range=unit"])
     G, D = build_G(cfg, (1, 28, 28)), build_D(cfg, (1, 28, 28))
     g_lin = [(m.in_features, m.out_features) for m in G.modules() if isinstance(m, nn.Linear)]
     assert g_lin == [(100, 1200), (1200, 1200), (1200, 784)]
@@ -50,7 +51,7 @@ def test_maxout_takes_the_max_over_pieces():
 
 @pytest.mark.parametrize("res, channels", [(28, 1), (32, 3), (64, 3)])
 def test_dcgan_shapes(res, channels):
-    cfg = config.load(None, ["data.name=folder", "data.root=x", f"data.resolution={res}",
+    cfg = validate.load(None, ["data.name=folder", "data.root=x", f"data.resolution={res}",
                              f"data.channels={channels}", "model.arch=dcgan", "model.width=8", "model.z_dim=16"])
     shape = sample_shape_for(cfg)
     G, D = build_G(cfg, shape), build_D(cfg, shape)
@@ -61,7 +62,7 @@ def test_dcgan_shapes(res, channels):
 
 
 def test_mlp_on_points_has_no_output_squashing():
-    cfg = config.load(None, ["data.name=ring", "model.width=8", "model.z_dim=2"])
+    cfg = validate.load(None, ["data.name=ring", "model.width=8", "model.z_dim=2"])
     G = build_G(cfg, (2,))
     assert isinstance(list(G.modules())[-1], nn.Identity)
     assert G(torch.randn(7, 2)).shape == (7, 2)
@@ -111,11 +112,11 @@ def test_the_size_probe_draws_no_random_numbers_and_refuses_absurd_sizes():
     """build_G / build_D count parameters on the meta device first: the nets and the random stream
     must come out exactly as a direct build gives them, and a width no machine holds is refused."""
     from ganforge import config
-    from ganforge.errors import ConfigError
+    from ganforge.core.errors import ConfigError
     from ganforge.nets import build_D, build_G
     from ganforge.nets.registry import DISCRIMINATORS, GENERATORS
 
-    cfg = config.load(None, ["model.arch=dcgan", "model.width=8", "model.z_dim=8"])
+    cfg = validate.load(None, ["model.arch=dcgan", "model.width=8", "model.z_dim=8"])
     torch.manual_seed(0)
     G, D = build_G(cfg, (1, 28, 28)), build_D(cfg, (1, 28, 28))
     after = torch.rand(1)
@@ -129,4 +130,4 @@ def test_the_size_probe_draws_no_random_numbers_and_refuses_absurd_sizes():
             assert ka == kb and torch.equal(va, vb)
     for width in ("1000000", "10000000000"):
         with pytest.raises(ConfigError, match=r"model.width="):
-            build_G(config.load(None, ["model.arch=mlp", f"model.width={width}"]), (1, 28, 28))
+            build_G(validate.load(None, ["model.arch=mlp", f"model.width={width}"]), (1, 28, 28))

@@ -18,9 +18,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ganforge import latent
+from ganforge.core import latent
 from ganforge.cli import main
-from ganforge.errors import GanforgeError
+from ganforge.core.errors import GanforgeError
 from ganforge.generator import load_generator
 from ganforge.serve.app import ExplorerServer, Renderer, run_folder_of
 from ganforge.serve.explorer import Explorer, RequestError, View

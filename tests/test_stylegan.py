@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ganforge import config
-from ganforge.errors import ConfigError
+from ganforge import validate
+from ganforge.core.errors import ConfigError
 from ganforge.nets.stylegan import (MappingNetwork, ModulatedConv2d, StyleGANDiscriminator, StyleGANGenerator,
                                     minibatch_std)
 
@@ -17,7 +18,7 @@ def tiny_handle():
     """A freshly initialised 28 px StyleGAN (z 16, width 4) behind a GeneratorHandle, in eval mode."""
     from ganforge.generator import GeneratorHandle
 
-    cfg = config.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "model.d_norm=none", "model.z_dim=16",
+    cfg = validate.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "model.d_norm=none", "model.z_dim=16",
                              "model.width=4"])
     torch.manual_seed(0)
     return GeneratorHandle(StyleGANGenerator(16, 28, 1, width=4).eval(), cfg)
@@ -113,13 +114,13 @@ def test_minibatch_std_adds_one_feature():
 
 
 def test_stylegan_configs():
-    cfg = config.load("configs/mnist_stylegan.yaml", ["data.name=mnist-embedded"])
+    cfg = validate.load("configs/mnist_stylegan.yaml", ["data.name=mnist-embedded"])
     assert cfg.model.arch == "stylegan"
     with pytest.raises(ConfigError, match="stylegan needs data.resolution"):
-        config.load(None, ["model.arch=stylegan", "data.name=folder", "data.root=x", "data.resolution=24",
+        validate.load(None, ["model.arch=stylegan", "data.name=folder", "data.root=x", "data.resolution=24",
                            "model.d_norm=none"])
     with pytest.raises(ConfigError, match="takes no class"):
-        config.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "model.conditional=cgan"])
+        validate.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "model.conditional=cgan"])
 
 
 def test_psi_truncates_in_w_through_the_handle_the_explorer_and_the_sweep(tmp_path):
@@ -147,7 +148,7 @@ def test_style_mixing_grid_takes_coarse_styles_from_rows_and_fine_from_columns(t
 
     from ganforge.api import style_mixing
     from ganforge.cli import main
-    from ganforge.reporting import to_uint8
+    from ganforge.core.images import to_uint8
 
     handle = tiny_handle()
     G = handle.G
@@ -194,7 +195,7 @@ def test_interp_walks_w_in_straight_lines(tmp_path, capsys):
 
     from ganforge.api import interp
     from ganforge.cli import main
-    from ganforge.reporting import to_uint8
+    from ganforge.core.images import to_uint8
 
     handle = tiny_handle()
     G = handle.G
@@ -235,7 +236,7 @@ def test_path_length_penalty_on_known_inputs():
 def _stylegan_recipe(*extra):
     from ganforge import api
 
-    cfg = config.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "data.max_images=64",
+    cfg = validate.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "data.max_images=64",
                              "model.d_norm=none", "model.z_dim=16", "model.width=4", "train.batch_size=8",
                              "train.precision=fp32", "train.channels_last=false", *extra])
     torch.manual_seed(0)
@@ -266,14 +267,14 @@ def test_path_length_regularisation_trains_G_only_lazily_and_keeps_its_mean():
 
 def test_path_length_regularisation_needs_a_mapping_network():
     with pytest.raises(ConfigError, match="loss.pl_weight=2.0 regularises the map from styles w.*model.arch=stylegan"):
-        config.load(None, ["model.arch=dcgan", "data.name=mnist-embedded", "loss.pl_weight=2"])
+        validate.load(None, ["model.arch=dcgan", "data.name=mnist-embedded", "loss.pl_weight=2"])
     with pytest.raises(ConfigError, match="loss.pl_weight needs train.update=alternating"):
-        config.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "model.d_norm=none", "loss.pl_weight=2",
+        validate.load(None, ["model.arch=stylegan", "data.name=mnist-embedded", "model.d_norm=none", "loss.pl_weight=2",
                            "train.update=simultaneous"])
 
 
 def test_augment_p_applies_each_policy_to_that_share_of_the_samples():
-    from ganforge.augment import diff_augment
+    from ganforge.core.augment import diff_augment
 
     x = torch.rand(4000, 1, 8, 8) + 1  # no zero pixel: cutout always shows
     torch.manual_seed(0)
@@ -286,7 +287,7 @@ def test_augment_p_applies_each_policy_to_that_share_of_the_samples():
 
 
 def test_ada_moves_p_with_the_sign_of_the_real_logits():
-    from ganforge.augment import ada_step
+    from ganforge.core.augment import ada_step
 
     assert ada_step(0.0, 0.9, 0.6, images=1000, kimg=10) == pytest.approx(0.1)  # D overfits: more augmentation
     assert ada_step(0.5, 0.2, 0.6, images=1000, kimg=10) == pytest.approx(0.4)
@@ -307,14 +308,14 @@ def test_ada_moves_p_with_the_sign_of_the_real_logits():
 
 def test_augment_probability_needs_an_augmentation():
     with pytest.raises(ConfigError, match="train.augment names no augmentation"):
-        config.load(None, ["data.name=mnist-embedded", "train.ada_target=0.6"])
+        validate.load(None, ["data.name=mnist-embedded", "train.ada_target=0.6"])
     with pytest.raises(ConfigError, match=r"train.augment_p=1.5 must be in \[0, 1\]"):
-        config.load(None, ["data.name=mnist-embedded", "train.augment=color", "train.augment_p=1.5"])
+        validate.load(None, ["data.name=mnist-embedded", "train.augment=color", "train.augment_p=1.5"])
     with pytest.raises(ConfigError, match="train.ada_target=0.6: loss.kind=wasserstein has no decision boundary"):
-        config.load(None, ["data.name=mnist-embedded", "train.augment=color", "train.ada_target=0.6",
+        validate.load(None, ["data.name=mnist-embedded", "train.augment=color", "train.ada_target=0.6",
                            "loss.kind=wasserstein", "loss.gp_weight=10", "model.d_norm=none"])
     with pytest.raises(ConfigError, match="train.update=simultaneous has no separate D update"):
-        config.load(None, ["data.name=mnist-embedded", "train.augment=color", "train.ada_target=0.6",
+        validate.load(None, ["data.name=mnist-embedded", "train.augment=color", "train.ada_target=0.6",
                            "train.update=simultaneous"])
 
 

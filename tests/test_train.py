@@ -11,8 +11,10 @@ import pytest
 import torch
 
 from ganforge import api, checkpoint, config
+from ganforge import validate
+from ganforge.core.io import default_file_mode
 from ganforge.cli import main
-from ganforge.errors import CheckpointError, TrainingDiverged
+from ganforge.core.errors import CheckpointError, TrainingDiverged
 
 from conftest import tiny_overrides
 
@@ -66,7 +68,7 @@ def test_a_run_leaves_every_artefact(tiny_run):
         assert np.array_equal(first, np.asarray(gif.convert("RGB")))  # a static view shows the trained G
     for needle in ("step 32", "Finished after 32 steps", "walk.gif", "truncation toward the mean latent"):
         assert needle in html, needle
-    assert config.load(run_dir / "config.yaml").train.epochs == 2
+    assert validate.load(run_dir / "config.yaml").train.epochs == 2
 
 
 def test_checkpoint_is_complete_and_safe_to_load(tiny_run):
@@ -144,10 +146,10 @@ def test_sigterm_saves_a_checkpoint_and_resume_matches(tmp_path, tiny_cfg):
     assert summary["status"] == "interrupted (SIGTERM)" and summary["step"] == stopped_at
     assert 0 < stopped_at < 400 * 8
     # finish it: resume with fewer epochs than planned is fine (only the architecture is checked)
-    resumed_dir, resumed = api.train(config.load(None, tiny_overrides(tmp_path, *extra[:-1], "run.name=sig",
+    resumed_dir, resumed = api.train(validate.load(None, tiny_overrides(tmp_path, *extra[:-1], "run.name=sig",
                                                                       "train.epochs=" + str(stopped_at // 8 + 2))),
                                      resume="auto", log=lambda s: None)
-    clean_dir, clean = api.train(config.load(None, tiny_overrides(tmp_path, *extra[:-1], "run.name=clean",
+    clean_dir, clean = api.train(validate.load(None, tiny_overrides(tmp_path, *extra[:-1], "run.name=clean",
                                                                   "train.epochs=" + str(stopped_at // 8 + 2))),
                                  log=lambda s: None)
     assert resumed.step == clean.step
@@ -294,7 +296,7 @@ def test_cli_sample_refuses_a_foreign_file(tmp_path, capsys):
 
 def test_written_files_have_ordinary_permissions(tiny_cfg):
     run_dir, _ = api.train(tiny_cfg("train.max_steps=2"), log=lambda s: None)
-    expected = checkpoint.default_file_mode()
+    expected = default_file_mode()
     for p in (run_dir / "ckpt/last.pt", run_dir / "export/generator.json"):
         assert (p.stat().st_mode & 0o777) == expected, p
 
@@ -328,7 +330,7 @@ def test_kill_9_never_leaves_a_broken_checkpoint(tmp_path):
     assert ckpt["step"] >= 2
     for p in ckpt_dir.glob("step_*.pt"):
         checkpoint.load(p)  # every complete-looking checkpoint is complete
-    cfg = config.load(None, tiny_overrides(tmp_path, "train.epochs=400", "data.max_images=256", "run.name=k9",
+    cfg = validate.load(None, tiny_overrides(tmp_path, "train.epochs=400", "data.max_images=256", "run.name=k9",
                                            f"train.max_steps={ckpt['step'] + 3}"))
     _, result = api.train(cfg, resume="auto", log=lambda s: None)
     assert result.step == ckpt["step"] + 3
@@ -391,7 +393,8 @@ def test_simultaneous_update_applies_each_players_own_gradient(tiny_cfg):
     -grad of loss_G, both taken at the same parameters from one forward pass."""
     import copy
 
-    from ganforge import latent, losses
+    from ganforge.core import latent
+    from ganforge import losses
     from ganforge.data import build_dataset
     from ganforge.recipes import build_recipe
 
@@ -417,12 +420,12 @@ def test_simultaneous_update_applies_each_players_own_gradient(tiny_cfg):
 
 def test_simultaneous_update_needs_k_1():
     with pytest.raises(config.ConfigError, match="train.n_dis=1"):
-        config.load(None, ["train.update=simultaneous", "train.n_dis=2"])
+        validate.load(None, ["train.update=simultaneous", "train.n_dis=2"])
 
 
 def test_max_minutes_stops_on_training_time_and_counts_it_over_a_resume(tiny_cfg, monkeypatch):
     # A clock that advances 0.5 s per reading, so training time is known exactly.
-    from ganforge import trainer as trainer_mod
+    from ganforge.engine import trainer as trainer_mod
 
     ticks = iter(range(10**6))
     monkeypatch.setattr(trainer_mod.time, "perf_counter", lambda: next(ticks) * 0.5)

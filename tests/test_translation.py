@@ -11,10 +11,11 @@ import torch
 from PIL import Image
 
 from ganforge import api, checkpoint, config
+from ganforge import validate
 from ganforge.cli import main
 from ganforge.data import build_dataset
 from ganforge.data.translation import edge_map
-from ganforge.errors import ConfigError, DataError
+from ganforge.core.errors import ConfigError, DataError
 from ganforge.generator import load_generator
 from ganforge.nets.translation import PatchDiscriminator, ResnetGenerator, UNetGenerator
 from ganforge.recipes.cyclegan import ImagePool
@@ -75,7 +76,7 @@ def data_cfg(*overrides):
     """The data config of a translation config (the recipe follows the data's pairing)."""
     recipe = ["train.recipe=cyclegan", "model.arch=resnet"] if "data.name=unpaired-folder" in overrides else \
         ["train.recipe=pix2pix", "model.arch=unet"]
-    return config.load(None, [*recipe, "model.D=patchgan", *overrides]).data
+    return validate.load(None, [*recipe, "model.D=patchgan", *overrides]).data
 
 
 def test_paired_folder_matches_files_by_name_and_warns_about_the_rest(tmp_path):
@@ -133,14 +134,14 @@ def test_no_pairs_at_all_is_an_error(tmp_path):
 ])
 def test_translation_configs_are_checked(overrides, message):
     with pytest.raises(ConfigError, match=message):
-        config.load(None, ["train.recipe=pix2pix", "model.arch=unet", "model.D=patchgan", *overrides])
+        validate.load(None, ["train.recipe=pix2pix", "model.arch=unet", "model.D=patchgan", *overrides])
 
 
 def test_a_gan_net_with_a_translation_recipe_and_back_are_refused():
     with pytest.raises(ConfigError, match="unet nets translate images: use them with train.recipe=pix2pix"):
-        config.load(None, ["model.G=unet"])
+        validate.load(None, ["model.G=unet"])
     with pytest.raises(ConfigError, match="needs an image-to-image G and a patch D"):
-        config.load(None, ["train.recipe=pix2pix", "data.name=fashion-edges", "data.resolution=32", "model.arch=dcgan"])
+        validate.load(None, ["train.recipe=pix2pix", "data.name=fashion-edges", "data.resolution=32", "model.arch=dcgan"])
 
 
 def test_edge_maps_are_black_lines_on_white():
@@ -166,7 +167,7 @@ def tiny_translation(tmp_path, recipe, *extra):
 def built(tmp_path, recipe, *extra):
     from ganforge.recipes import build_recipe
 
-    cfg = config.load(None, tiny_translation(tmp_path, recipe, *extra))
+    cfg = validate.load(None, tiny_translation(tmp_path, recipe, *extra))
     data = build_dataset(cfg.data)
     torch.manual_seed(0)
     return cfg, data, build_recipe(cfg, data, torch.device("cpu"))
@@ -242,7 +243,7 @@ def test_the_image_pool_fills_then_swaps_half_and_resumes_exactly():
 @pytest.fixture(scope="module")
 def pix2pix_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("p2p")
-    run_dir, _ = api.train(config.load(None, tiny_translation(tmp, "pix2pix", "log.report=true", "log.num_samples=8")),
+    run_dir, _ = api.train(validate.load(None, tiny_translation(tmp, "pix2pix", "log.report=true", "log.num_samples=8")),
                            log=lambda s: None)
     return run_dir
 
@@ -258,12 +259,12 @@ def test_a_pix2pix_run_leaves_grids_of_input_output_and_target(pix2pix_run):
 
 def test_cyclegan_resume_is_bit_identical(tmp_path):
     extra = ("loss.kind=lsgan", "train.pool_size=3", "optim.linear_decay_start=0.5", "train.epochs=3")
-    full_dir, full = api.train(config.load(None, tiny_translation(tmp_path, "cyclegan", *extra, "run.name=full")),
+    full_dir, full = api.train(validate.load(None, tiny_translation(tmp_path, "cyclegan", *extra, "run.name=full")),
                                log=lambda s: None)
-    part = config.load(None, tiny_translation(tmp_path, "cyclegan", *extra, "run.name=part", "train.max_steps=3"))
+    part = validate.load(None, tiny_translation(tmp_path, "cyclegan", *extra, "run.name=part", "train.max_steps=3"))
     part_dir, stopped = api.train(part, log=lambda s: None)
     assert stopped.step == 3  # mid-epoch (2 batches of 4 from 10 pairs an epoch)
-    resumed_dir, resumed = api.train(config.load(None, tiny_translation(tmp_path, "cyclegan", *extra, "run.name=part")),
+    resumed_dir, resumed = api.train(validate.load(None, tiny_translation(tmp_path, "cyclegan", *extra, "run.name=part")),
                                      resume="auto", log=lambda s: None)
     assert resumed_dir == part_dir and resumed.step == full.step == 6
     a, b = checkpoint.load(full_dir / "ckpt/last.pt"), checkpoint.load(part_dir / "ckpt/last.pt")
@@ -346,7 +347,7 @@ def test_translate_refuses_what_it_cannot_do(pix2pix_run, tiny_run, tmp_path, ca
 
 def test_translation_dry_runs(tmp_path):
     for recipe in ("pix2pix", "cyclegan"):
-        run_dir, result = api.train(config.load(None, tiny_translation(tmp_path, recipe)), dry_run=True,
+        run_dir, result = api.train(validate.load(None, tiny_translation(tmp_path, recipe)), dry_run=True,
                                     log=lambda s: None)
         assert result.step == 2
 
@@ -365,7 +366,7 @@ def test_translation_models_export_to_onnx(pix2pix_run, tmp_path):
 @pytest.fixture(scope="module")
 def cyclegan_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cyc")
-    run_dir, _ = api.train(config.load(None, tiny_translation(tmp, "cyclegan", "loss.kind=lsgan", "train.pool_size=2",
+    run_dir, _ = api.train(validate.load(None, tiny_translation(tmp, "cyclegan", "loss.kind=lsgan", "train.pool_size=2",
                                                               "log.report=true")), log=lambda s: None)
     return run_dir
 
@@ -392,7 +393,7 @@ def test_cyclegan_translates_both_ways_and_exports_both(cyclegan_run, tmp_path):
 
 def test_non_square_images_train_and_translate(tmp_path):
     root = paired_root(tmp_path, n=8, size=(16, 24))  # H 16, W 24
-    cfg = config.load(None, [*tiny_translation(tmp_path, "pix2pix"), f"data.root={root}", "data.image_width=24",
+    cfg = validate.load(None, [*tiny_translation(tmp_path, "pix2pix"), f"data.root={root}", "data.image_width=24",
                              "train.max_steps=2"])
     run_dir, _ = api.train(cfg, log=lambda s: None)
     G = load_generator(run_dir)

@@ -11,9 +11,10 @@ from PIL import Image
 
 from conftest import tiny_overrides, tiny_yaml
 from ganforge import api, cli, config
+from ganforge import validate
 from ganforge.data import build_dataset
 from ganforge.data.folder import load_folder
-from ganforge.run import MARKER, runs_of
+from ganforge.engine.run import MARKER, runs_of
 
 
 def _tree(root):
@@ -24,7 +25,7 @@ def _tree(root):
 # --- 1. nothing written outside a run folder ganforge made ---------------------------------------
 
 def test_resuming_a_loose_checkpoint_starts_a_new_run_and_touches_nothing_beside_it(tmp_path, capsys, monkeypatch):
-    run_dir, _ = api.train(config.load(None, tiny_overrides(tmp_path, "train.epochs=1")), log=lambda s: None)
+    run_dir, _ = api.train(validate.load(None, tiny_overrides(tmp_path, "train.epochs=1")), log=lambda s: None)
     home = tmp_path / "home"
     (home / "Downloads").mkdir(parents=True)
     shutil.copy(run_dir / "ckpt" / "last.pt", home / "Downloads" / "model.pt")
@@ -72,7 +73,7 @@ def test_resume_auto_restarts_in_a_run_folder_killed_before_its_first_checkpoint
     (run_dir,) = [p for _, p in runs_of(tmp_path / "runs")]
     assert not (run_dir / "ckpt").exists() or not any((run_dir / "ckpt").iterdir())
     (run_dir / "stray.txt").write_text("left by the dead run")
-    again, _ = api.train(config.load(None, tiny_overrides(tmp_path, "train.max_steps=4")), resume="auto",
+    again, _ = api.train(validate.load(None, tiny_overrides(tmp_path, "train.max_steps=4")), resume="auto",
                          log=lambda s: None)
     assert again == run_dir and len(runs_of(tmp_path / "runs")) == 1  # no orphans piling up
     assert not (run_dir / "stray.txt").exists()
@@ -80,16 +81,16 @@ def test_resume_auto_restarts_in_a_run_folder_killed_before_its_first_checkpoint
 
 
 def test_resume_auto_leaves_a_checkpoint_less_run_alone_while_a_process_holds_it(tmp_path):
-    from ganforge.run import RunDir
+    from ganforge.engine.run import RunDir
 
-    cfg = lambda: config.load(None, tiny_overrides(tmp_path, "train.max_steps=4"))  # noqa: E731
+    cfg = lambda: validate.load(None, tiny_overrides(tmp_path, "train.max_steps=4"))  # noqa: E731
     run_dir, _ = api.train(cfg(), log=lambda s: None)
     shutil.rmtree(run_dir / "ckpt")
     live = RunDir.resume(run_dir)  # as a run still in its first steps holds its folder
     try:
         again, _ = api.train(cfg(), resume="auto", log=lambda s: None)
         assert again != run_dir and (run_dir / "log.txt").is_file()  # untouched
-        from ganforge.errors import CheckpointError
+        from ganforge.core.errors import CheckpointError
 
         with pytest.raises(CheckpointError, match="in use by another ganforge process"):
             RunDir.resume(run_dir)
@@ -98,7 +99,7 @@ def test_resume_auto_leaves_a_checkpoint_less_run_alone_while_a_process_holds_it
 
 
 def test_a_finished_run_without_checkpoints_but_with_an_export_is_not_an_orphan(tmp_path):
-    cfg = lambda: config.load(None, tiny_overrides(tmp_path, "train.max_steps=4"))  # noqa: E731
+    cfg = lambda: validate.load(None, tiny_overrides(tmp_path, "train.max_steps=4"))  # noqa: E731
     run_dir, _ = api.train(cfg(), log=lambda s: None)
     shutil.rmtree(run_dir / "ckpt")  # a user saving space keeps the export
     again, _ = api.train(cfg(), resume="auto", log=lambda s: None)
@@ -106,7 +107,7 @@ def test_a_finished_run_without_checkpoints_but_with_an_export_is_not_an_orphan(
 
 
 def test_a_folder_without_the_marker_is_never_treated_as_a_run(tmp_path):
-    from ganforge.run import run_of_checkpoint
+    from ganforge.engine.run import run_of_checkpoint
 
     (tmp_path / "00001-x" / "ckpt").mkdir(parents=True)
     (tmp_path / "00001-x" / "ckpt" / "a.pt").write_bytes(b"")
@@ -196,9 +197,9 @@ def test_a_folder_smaller_than_the_batch_says_what_was_found_and_skipped(tmp_pat
     for i in range(3):
         Image.new("RGB", (8, 8), (i, i, i)).save(root / f"{i}.png")
     (root / "bad.png").write_bytes(b"")
-    cfg = config.load(None, tiny_overrides(tmp_path, "data.name=folder", f"data.root={root}", "data.resolution=8",
+    cfg = validate.load(None, tiny_overrides(tmp_path, "data.name=folder", f"data.root={root}", "data.resolution=8",
                                            "data.channels=3", "model.arch=dcgan", "train.batch_size=16"))
-    from ganforge.errors import DataError
+    from ganforge.core.errors import DataError
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -226,17 +227,17 @@ def test_folder_data_flows_through_build_dataset_with_the_background(tmp_path):
     _apple()[0].save(tmp_path / "a.png")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a clean folder warns about nothing
-        data = build_dataset(config.load(None, ["data.name=folder", f"data.root={tmp_path}", "data.resolution=32",
+        data = build_dataset(validate.load(None, ["data.name=folder", f"data.root={tmp_path}", "data.resolution=32",
                                                 "data.channels=3", "data.background=black"]).data)
     assert data.x[0, :, 0, 0].tolist() == [0, 0, 0]
     with pytest.raises(Exception, match=r"data.background='pink': use white, black or a colour as #rrggbb"):
-        config.load(None, ["data.name=folder", f"data.root={tmp_path}", "data.background=pink"])
+        validate.load(None, ["data.name=folder", f"data.root={tmp_path}", "data.background=pink"])
 
 
 def test_run_folders_inside_the_image_folder_are_not_data(tmp_path):
     for i in range(4):
         Image.new("RGB", (8, 8), (i, i, i)).save(tmp_path / f"{i}.png")
-    cfg = config.load(None, tiny_overrides(tmp_path, "data.name=folder", f"data.root={tmp_path}", "data.resolution=8",
+    cfg = validate.load(None, tiny_overrides(tmp_path, "data.name=folder", f"data.root={tmp_path}", "data.resolution=8",
                                            "data.channels=1", "train.batch_size=2", "train.max_steps=1"))
     api.train(cfg, log=lambda s: None)  # run.dir is tmp_path/runs: inside the images' folder
     with pytest.warns(UserWarning, match="inside ganforge run folders"):

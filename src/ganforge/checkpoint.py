@@ -19,74 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganforge import __version__
-from ganforge.errors import CheckpointError
+from ganforge.core.version import __version__
+from ganforge.core.errors import CheckpointError
+from ganforge.config import architecture_diff
 
 FORMAT = "ganforge-checkpoint-v2"  # v2 (0.2): the recipe's state by player; v1 (0.1) is upgraded on load
 FORMAT_V1 = "ganforge-checkpoint-v1"
 EXPORT_FORMAT = "ganforge-generator-v1"
-
-
-def default_file_mode() -> int:
-    """0o666 less the umask: what open() would give (mkstemp makes 0o600 files)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call write(f) on a temporary file beside `path`, then rename it into place: readers see the
-    old file or the whole new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, default_file_mode())
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text.encode()))
-
-
-def rng_state() -> dict:
-    np_state = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
-             "python_version": random.getstate()[0], "python_gauss": random.getstate()[2],
-             "numpy": torch.from_numpy(np_state[1].astype(np.int64)), "numpy_pos": int(np_state[2])}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
-    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-@contextlib.contextmanager
-def isolated_rng():
-    """Whatever runs inside leaves torch's global random streams (CPU, and CUDA when in use) as it
-    found them: hooks that sample, build a feature network or draw evaluation latents must not
-    change a training trajectory. Training draws from no other global stream (numpy's and Python's
-    are only saved in checkpoints), and saving those too would cost ~0.1 ms per hook call."""
-    cpu = torch.get_rng_state()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
-    try:
-        yield
-    finally:
-        torch.set_rng_state(cpu)
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
 
 
 def save(path: str | Path, payload: dict) -> None:
@@ -158,8 +97,6 @@ def upgrade_v1(ckpt: dict) -> dict:
 def load_for_resume(path: str | Path, cfg_dict: dict) -> dict:
     """Load a checkpoint to continue training with `cfg_dict`, refusing a config that changes what
     the checkpoint's weights mean (config.ARCHITECTURE_KEYS) with the keys named."""
-    from ganforge.config import architecture_diff
-
     ckpt = load(path)
     diff = architecture_diff(ckpt["config"], cfg_dict)
     if diff:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,7 +18,8 @@ from typing import Any, Literal, Optional
 
 import yaml
 
-from ganforge.errors import ConfigError
+from ganforge.core.errors import ConfigError
+from ganforge.core.registry import choose, suggest
 
 
 @dataclass
@@ -35,7 +35,7 @@ class DataConfig:
     root: str = ""  # searched before the data search path; the tree itself for `folder`
     # train = all training images; train50k / validation = train[0:50000] / train[50000:60000]
     # (the Goodfellow et al. 2014 MNIST split); test = the t10k file.
-    split: Literal["train", "train50k", "validation", "test"] = "train"
+    split: str = "train"  # one of the dataset's splits (`ganforge data info NAME`)
     resolution: int = 28
     channels: int = 1
     range: Literal["signed", "unit"] = "signed"  # pixels in [-1, 1] (tanh G) or [0, 1] (sigmoid G)
@@ -215,8 +215,7 @@ class LogConfig:
 class EvalConfig:
     """Metrics computed during training (cheaper settings than `ganforge eval`'s 10,000 samples)."""
     every_steps: int = 0  # 0 = off
-    metrics: list[Literal["parzen", "fid", "kid", "prdc", "modes", "memorization", "class_fid"]] = field(
-        default_factory=lambda: ["fid", "modes"])
+    metrics: list[str] = field(default_factory=lambda: ["fid", "modes"])  # names in the metric registry
     num_samples: int = 2000
     seed: int = 0
     # Inception-v3 FID weights for image-folder data (pt_inception-2015-12-05-6726825d.pth): a local
@@ -281,11 +280,6 @@ def all_keys() -> list[str]:
     return keys + sorted({k.rsplit(".", 1)[0] for k in keys})
 
 
-def _suggest(name: str, options) -> str:
-    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
     """Check `value` against the annotation `tp`; return it converted (int -> float only)."""
     origin = typing.get_origin(tp)
@@ -299,7 +293,7 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
         choices = typing.get_args(tp)
         if value not in choices:
             raise ConfigError(f"{where}: {key}={value!r} is not one of {', '.join(map(str, choices))}"
-                              f"{_suggest(str(value), map(str, choices))}")
+                              f"{suggest(str(value), map(str, choices))}")
         return value
     if origin is list:
         (inner,) = typing.get_args(tp)
@@ -337,7 +331,7 @@ def _build(cls, data: dict, prefix: str, where: str):
     for key, value in data.items():
         full = f"{prefix}{key}"
         if key not in fields:
-            raise ConfigError(f"{where}: unknown key '{full}'{_suggest(full, all_keys())}")
+            raise ConfigError(f"{where}: unknown key '{full}'{suggest(full, all_keys())}")
         tp = hints[key]
         if dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
@@ -428,37 +422,14 @@ def _check(ok: bool, where: str, msg: str) -> None:
         raise ConfigError(f"{where}: {msg}")
 
 
-def choose(kind: str, value: str, options) -> str | None:
-    """None when `value` is one of `options`, else the message a user sees (with "did you mean")."""
-    if value in options:
-        return None
-    return f"{kind}={value!r} is not one of {', '.join(options)}{_suggest(value, options)}"
-
-
 def validate(cfg: Config, where: str = "config") -> None:
-    # The registries own what their entries need; imported here, not at the top, because the
-    # data, nets, losses and recipes modules themselves import this one.
-    from ganforge.data import DATASETS
-    from ganforge.losses import LOSSES
-    from ganforge.nets import check_nets
-    from ganforge.recipes import RECIPES
-
+    """Ranges and combinations of the config's own keys. Names that registries own (the dataset,
+    recipe, nets, loss, metrics, augmentations) are checked by ganforge.validate, which sits above
+    the registries; config imports none of them."""
     d, m, t, o, lg = cfg.data, cfg.model, cfg.train, cfg.optim, cfg.log
     _check(d.resolution >= 4, where, f"data.resolution={d.resolution} must be at least 4")
     _check(d.channels in (1, 3), where, f"data.channels={d.channels} must be 1 (grey) or 3 (RGB)")
     _check(d.max_images >= 0, where, "data.max_images must be >= 0 (0 = all)")
-    for problem in (choose("data.name", d.name, DATASETS), choose("train.recipe", t.recipe, RECIPES),
-                    choose("loss.kind", cfg.loss.kind, LOSSES)):
-        _check(problem is None, where, problem or "")
-    problem = DATASETS[d.name].check(d)
-    _check(problem is None, where, problem or "")
-    _check(not d.image_width or DATASETS[d.name].translation, where,
-           f"data.image_width={d.image_width}: non-square images are for the translation datasets "
-           f"({', '.join(n for n, s in DATASETS.items() if s.translation)}); drop it for {d.name}")
-    problem = check_nets(cfg)
-    _check(problem is None, where, problem or "")
-    problem = RECIPES[t.recipe].check(cfg)
-    _check(problem is None, where, problem or "")
     _check(m.z_dim > 0, where, f"model.z_dim={m.z_dim} must be positive")
     _check(m.width > 0, where, f"model.width={m.width} must be positive")
     _check(0.0 <= m.d_dropout < 1.0, where, f"model.d_dropout={m.d_dropout} must be in [0, 1)")
@@ -483,17 +454,12 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(t.batch_size % t.pack == 0, where,
            f"train.batch_size={t.batch_size} is not a multiple of train.pack={t.pack}: D judges packs of "
            f"{t.pack} samples, so use e.g. train.batch_size={t.batch_size - t.batch_size % t.pack or t.pack}")
-    from ganforge.augment import POLICIES, parse_policy
-
     _check(0 <= t.augment_p <= 1, where, f"train.augment_p={t.augment_p} must be in [0, 1]")
     _check(0 <= t.ada_target < 1, where, f"train.ada_target={t.ada_target} must be in [0, 1) (0 = p fixed)")
     _check(t.ada_every >= 1 and t.ada_kimg > 0, where, "train.ada_every must be >= 1 and train.ada_kimg > 0")
     _check(bool(t.augment) or (t.augment_p == 1 and t.ada_target == 0), where,
            "train.augment_p and train.ada_target say how often to augment, but train.augment names no "
            "augmentation: set train.augment=color,translation,cutout (or a part of it)")
-    for name in parse_policy(t.augment):
-        problem = choose("train.augment", name, POLICIES)
-        _check(problem is None, where, (problem or "") + " (a comma-separated list, e.g. color,translation,cutout)")
     _check(o.lr_G > 0 and o.lr_D > 0, where, "optim.lr_G and optim.lr_D must be positive")
     _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), where,
            f"optim.betas={o.betas} must be two numbers in [0, 1)")
@@ -518,8 +484,6 @@ def validate(cfg: Config, where: str = "config") -> None:
 
 
 def _validate_health(cfg: Config, where: str) -> None:
-    from ganforge.metrics import BETTER
-
     h, t = cfg.health, cfg.train
     _check(h.every_steps >= 0, where, "health.every_steps must be >= 0 (0 = off)")
     _check(h.num_samples >= 10, where, "health.num_samples must be at least 10")
@@ -527,17 +491,6 @@ def _validate_health(cfg: Config, where: str) -> None:
     _check(0 < h.coverage_drop <= 1, where, f"health.coverage_drop={h.coverage_drop} must be in (0, 1]")
     _check(0.5 < h.d_win_accuracy <= 1, where, f"health.d_win_accuracy={h.d_win_accuracy} must be in (0.5, 1]")
     _check(h.max_rollbacks >= 0, where, "health.max_rollbacks must be >= 0")
-    if t.keep_best:
-        problem = choose("train.keep_best", t.keep_best, BETTER)
-        _check(problem is None, where, problem or "")
-        if t.keep_best == "coverage":
-            _check(h.every_steps > 0, where, "train.keep_best=coverage is measured by the health checks: "
-                                             "set health.every_steps (e.g. 500)")
-        else:
-            metric = BETTER[t.keep_best][0]
-            _check(cfg.eval.every_steps > 0 and metric in cfg.eval.metrics, where,
-                   f"train.keep_best={t.keep_best} comes from the in-training metric '{metric}': set "
-                   f"eval.every_steps (e.g. 1000) and put {metric} in eval.metrics (now {cfg.eval.metrics})")
     if t.on_collapse != "warn":
         _check(h.every_steps > 0, where, f"train.on_collapse={t.on_collapse} acts on the health checks: "
                                          "set health.every_steps (e.g. 500)")
@@ -554,10 +507,14 @@ def architecture_diff(old: dict, new: dict) -> list[str]:
 
 
 def _resolve_nets(flat: dict) -> dict:
-    """model.G / model.D as the net names they stand for ("" means model.arch)."""
-    return {**flat, "model.G": flat["model.G"] or flat["model.arch"], "model.D": flat["model.D"] or flat["model.arch"]}
+    """model.G / model.D as the net names they stand for."""
+    return {**flat, "model.G": _net(flat["model.G"], flat["model.arch"]), "model.D": _net(flat["model.D"], flat["model.arch"])}
+
+
+def _net(name: str, arch: str) -> str:
+    return name or arch  # "" means model.arch
 
 
 def net_names(cfg: Config) -> tuple[str, str]:
     """(G's net, D's net): model.G / model.D, or model.arch where they are empty."""
-    return cfg.model.G or cfg.model.arch, cfg.model.D or cfg.model.arch
+    return _net(cfg.model.G, cfg.model.arch), _net(cfg.model.D, cfg.model.arch)

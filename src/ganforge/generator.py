@@ -1,7 +1,7 @@
 """One handle on a generator, trained or in training: `ganforge sample`, `ganforge eval`, the
-in-training metrics, the export and (later) the web explorer all sample through it.
+in-training metrics, the export and the web explorer all sample through it.
 
-    G = load_generator("runs/00001-mnist_dcgan")      # a checkpoint, run folder or export folder
+    G = load_generator("runs/00001-mnist_dcgan")      # ganforge.recipes.load_generator
     x = G.sample(64, seed=1)                          # [64, C, H, W] in the data's range, on the CPU
 
 Inputs are dicts (`{"z": ...}`, and `{"c": ...}` for conditional generators) built by `inputs`;
@@ -17,9 +17,13 @@ from typing import Callable
 
 import torch
 
-from ganforge import latent
-from ganforge.config import Config
-from ganforge.errors import CheckpointError, ConfigError, GanforgeError
+from ganforge import checkpoint
+from ganforge.config import Config, to_dict
+from ganforge.core import latent
+from ganforge.core.errors import ConfigError, GanforgeError
+from ganforge.core.images import to_uint8
+from ganforge.data import DATASETS
+from ganforge.nets import class_count
 
 
 class GeneratorHandle:
@@ -39,24 +43,17 @@ class GeneratorHandle:
 
     @property
     def is_points(self) -> bool:
-        from ganforge.data import DATASETS
-
         return DATASETS[self.cfg.data.name].kind == "points"
 
     @property
     def num_classes(self) -> int:
         """Classes a conditional generator takes (0: unconditional)."""
-        from ganforge.nets import class_count
-
         return class_count(self.cfg)
 
     @property
     def class_names(self) -> tuple[str, ...]:
         """Names of a conditional generator's classes (the dataset's, else the class numbers)."""
-        from ganforge.data.sources import IDX_DATASETS
-
-        # the embedded subset is MNIST's, under its own name
-        names = getattr(IDX_DATASETS.get(self.cfg.data.name.removesuffix("-embedded")), "classes", ())
+        names = DATASETS[self.cfg.data.name].classes
         K = self.num_classes
         return tuple(names) if len(names) == K else tuple(str(i) for i in range(K))
 
@@ -156,8 +153,6 @@ class GeneratorHandle:
         """Samples [N, C, H, W] in the data's range -> PIL images (grey "L" or "RGB")."""
         from PIL import Image
 
-        from ganforge.reporting import to_uint8
-
         if self.is_points:
             raise ConfigError("images() draws images; this generator makes 2-D points (use sample())")
         return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in to_uint8(x, self.value_range)]
@@ -170,9 +165,6 @@ class GeneratorHandle:
         return self.to_images(self.sample(n, seed, c, truncation, psi=psi))
 
     def export(self, out_dir: str | Path) -> Path:
-        from ganforge import checkpoint
-        from ganforge.config import to_dict
-
         if not isinstance(self.G, torch.nn.Module):
             raise GanforgeError("only a generator network can be exported")
         return checkpoint.export_generator(out_dir, self.G, to_dict(self.cfg), self.step, self.player)
@@ -226,23 +218,3 @@ class TranslatorHandle(GeneratorHandle):
     def translate(self, a: torch.Tensor, direction: str = "AtoB", batch: int = 64) -> torch.Tensor:
         """Images [N, C, H, W] in the data's range -> their translations, on the CPU."""
         return torch.cat([self({"a": a[i:i + batch], "direction": direction}).cpu() for i in range(0, len(a), batch)])
-
-
-def load_generator(source: str | Path, device: str = "cpu") -> GeneratorHandle:
-    """The generator of a checkpoint file, a run folder, or an export folder / its files."""
-    from ganforge import checkpoint, config as config_mod
-    from ganforge.recipes import RECIPES
-
-    cfg_dict, nets, step = checkpoint.load_generator_source(source)
-    try:
-        cfg = config_mod.from_dict(cfg_dict, f"{source} (embedded config)")
-    except ConfigError as e:
-        raise CheckpointError(f"{source}: its embedded config is not valid for this ganforge version: {e}") from None
-    try:
-        return RECIPES[cfg.train.recipe].load_generator(cfg, nets, step, device)
-    except ConfigError as e:  # e.g. a hand-edited width too large to build
-        raise CheckpointError(f"{source}: {e}") from None
-    except RuntimeError as e:
-        raise CheckpointError(f"{source}: generator weights do not match its config ({str(e).splitlines()[0]})") from None
-    except KeyError as e:
-        raise CheckpointError(f"{source}: {e.args[0]}") from None

@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ganforge.reporting import StatPlot
+from ganforge.core.stats import StatPlot
 
 Tensor = torch.Tensor
 
@@ -70,8 +70,9 @@ def sigmoid_stats(logits_real: Tensor, logits_fake: Tensor) -> dict[str, Tensor]
 
 
 _SIGMOID_LABELS = {"D_x": "D(x)", "D_G_z": "D(G(z))"}
+_D_OUTPUTS = "what D says of real and generated batches"
 _SIGMOID_PLOTS = (StatPlot("d_outputs.png", ("D_x", "D_G_z"), "mean D output", _SIGMOID_LABELS, ylim=(0.0, 1.0),
-                           hline=(0.5, "equilibrium 1/2")),)
+                           hline=(0.5, "equilibrium 1/2"), caption=_D_OUTPUTS),)
 
 # --- least squares (Mao et al. 2017, "Least Squares GANs", a = 0, b = c = 1) ------------------
 
@@ -155,12 +156,13 @@ LOSSES: dict[str, Loss] = {loss.name: loss for loss in (
     Loss("minimax", d_loss, g_minimax, sigmoid_stats, _SIGMOID_LABELS, _SIGMOID_PLOTS, boundary=0.0),
     Loss("lsgan", d_lsgan, g_lsgan, mean_scores, _SCORE_LABELS,
          (StatPlot("d_outputs.png", ("D_real", "D_fake"), "mean D output", _SCORE_LABELS,
-                   hline=(0.5, "equilibrium 1/2")),), boundary=0.5),
+                   hline=(0.5, "equilibrium 1/2"), caption=_D_OUTPUTS),), boundary=0.5),
     Loss("hinge", d_hinge, g_hinge, mean_scores, _SCORE_LABELS,
          (StatPlot("d_outputs.png", ("D_real", "D_fake"), "mean D output (logit)", _SCORE_LABELS,
-                   hline=(0.0, "equilibrium 0")),), boundary=0.0),
+                   hline=(0.0, "equilibrium 0"), caption=_D_OUTPUTS),), boundary=0.0),
     Loss("wasserstein", d_wasserstein, g_wasserstein, critic_stats, {"W_estimate": "W"},
-         (StatPlot("wasserstein.png", ("W_estimate",), "E[D(x)] - E[D(G(z))]"),)),
+         (StatPlot("wasserstein.png", ("W_estimate",), "E[D(x)] - E[D(G(z))]",
+                   caption="the critic's estimate of the Wasserstein distance"),)),
 )}
 
 

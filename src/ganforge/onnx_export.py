@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from ganforge import __version__
-from ganforge.errors import GanforgeError
+from ganforge.core.version import __version__
+from ganforge.core.errors import GanforgeError
 
 
 class _Graph(torch.nn.Module):

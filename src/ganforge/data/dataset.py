@@ -1,15 +1,15 @@
-"""What a dataset is (`DatasetSpec`, one per name, in the registry of data/__init__.py) and what a
+"""What a dataset is (`DatasetSpec`, one per name, in the registry of data/registry.py) and what a
 loaded one holds (`Dataset`: samples in memory, batched by index into dicts)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import torch
 
-if TYPE_CHECKING:
-    from ganforge.config import DataConfig
+from ganforge.data.sources import IdxFiles
+from ganforge.config import DataConfig
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,10 @@ class DatasetSpec:
     embedded: bool = False  # ships inside the package (metrics fall back to it offline)
     labels_if_asked: bool = False  # labelled only with data.labels=true (folder: one sub-folder per class)
     translation: str | None = None  # two domains for image-to-image models: "paired" | "unpaired"
+    classes: tuple[str, ...] = ()  # class names, when fixed by the dataset (not read from files)
+    splits: tuple[str, ...] = ("train",)  # data.split values it has
+    files: IdxFiles | None = None  # the files `ganforge data fetch` downloads and checks
+    mixture: Callable[["DataConfig"], tuple[torch.Tensor, float]] | None = None  # toy data: (centres, std)
 
     def has_labels(self, cfg: "DataConfig") -> bool:
         return self.num_classes is not None or (self.labels_if_asked and cfg.labels)

@@ -16,9 +16,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ganforge.checkpoint import default_file_mode
-from ganforge.data.sources import IdxDataset, cache_dir, get_idx_dataset
-from ganforge.errors import DataError
+from ganforge.core.io import default_file_mode
+from ganforge.data.mnist import idx_files
+from ganforge.data.sources import IdxFiles, cache_dir
+from ganforge.core.errors import DataError
 
 _CHUNK = 1 << 16
 
@@ -58,7 +59,7 @@ def _download(url: str, dest: Path, timeout_s: float) -> None:
         raise DataError(f"{url}: transfer truncated ({received} of {expected} bytes)")
 
 
-def fetch_file(ds: IdxDataset, filename: str, dest_dir: Path, mirrors: list[str], timeout_s: float) -> Path:
+def fetch_file(ds: IdxFiles, filename: str, dest_dir: Path, mirrors: list[str], timeout_s: float) -> Path:
     final = dest_dir / (filename + ".gz")
     if final.is_file() and verify(final, ds.md5[filename]):
         return final
@@ -88,7 +89,7 @@ def fetch_file(ds: IdxDataset, filename: str, dest_dir: Path, mirrors: list[str]
 def fetch(name: str, dest: str | Path | None = None, mirrors: list[str] | None = None,
           timeout_s: float = 60.0, log=print) -> Path:
     """Download every file of dataset `name` into `dest/<name>/` (default: the user cache)."""
-    ds = get_idx_dataset(name)
+    ds = idx_files(name)
     dest_dir = Path(dest) if dest else cache_dir()
     dest_dir = dest_dir / ds.name
     try:

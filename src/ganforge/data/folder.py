@@ -17,8 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from ganforge.errors import DataError
+from ganforge.config import DataConfig
+from ganforge.core.errors import DataError
+from ganforge.core.paths import RUN_MARKER
+from ganforge.data.dataset import Dataset, DatasetSpec
+from ganforge.data.registry import DATASETS, register
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
@@ -131,9 +136,7 @@ def load_image(path: Path, resolution: int | tuple[int, int], channels: int,
 
 def _candidates(root: Path, scan: FolderScan) -> list[Path]:
     """Image files under root, sorted; everything else is recorded in the scan as skipped."""
-    from ganforge.run import MARKER
-
-    runs = {m.parent for m in root.rglob(MARKER)}  # run.dir inside data.root: its grids are not data
+    runs = {m.parent for m in root.rglob(RUN_MARKER)}  # run.dir inside data.root: its grids are not data
     files = []
     for p in sorted(root.rglob("*")):
         if p.is_dir():
@@ -206,3 +209,21 @@ def load_folder(root: str | Path, resolution: int, channels: int, labels: bool, 
         raise DataError(f"{root}: data.labels=true but some images sit outside the class sub-folders")
     y = np.asarray(ys, dtype=np.int64) if labels else None
     return np.stack(images), y, classes, scan
+
+
+def _folder(cfg: DataConfig, seed: int) -> Dataset:
+    images, labels, class_names, scan = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.labels,
+                                                    cfg.max_images, cfg.background)
+    y = torch.from_numpy(labels) if labels is not None else None
+    return Dataset(DATASETS["folder"], torch.from_numpy(np.ascontiguousarray(images)), y, cfg.range, cfg.root, tuple(class_names),
+                   extra={"summary": scan.summary()})
+
+
+def _folder_check(cfg: DataConfig) -> str | None:
+    if parse_background(cfg.background) is None:
+        return f"data.background={cfg.background!r}: use white, black or a colour as #rrggbb"
+    return None if cfg.root else "data.name=folder needs data.root=PATH/TO/IMAGES"
+
+
+register(DatasetSpec("folder", "image", "your images: data.name=folder data.root=PATH", _folder, check=_folder_check,
+                     feature_net="inception-v3", default_metrics=("fid", "kid", "prdc"), labels_if_asked=True))

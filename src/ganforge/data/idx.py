@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganforge.errors import DataError
+from ganforge.core.errors import DataError
 
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -41,8 +41,12 @@ def read_idx(path: str | Path) -> np.ndarray:
     return read_idx_bytes(raw, str(path))
 
 
+def idx_header(shape: tuple[int, ...]) -> bytes:
+    """The header of an IDX file of uint8 values of this shape (the data follows it, row-major)."""
+    return bytes([0, 0, 0x08, len(shape)]) + b"".join(int(d).to_bytes(4, "big") for d in shape)
+
+
 def idx_bytes(array: np.ndarray) -> bytes:
     """uint8 array -> an IDX file's bytes (the format MNIST ships in), for labelled synthetic sets."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    return header + array.tobytes()
+    return idx_header(array.shape) + array.tobytes()

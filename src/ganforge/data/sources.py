@@ -6,16 +6,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganforge.errors import DataError
+from ganforge.core.errors import DataError
 
 
 @dataclass(frozen=True)
-class IdxDataset:
+class IdxFiles:
+    """The IDX files of a dataset: names, checksums, where to download them, licence."""
     name: str
     files: dict[str, str]  # role -> file name (uncompressed; a .gz beside it is accepted too)
     md5: dict[str, str]  # file name -> MD5 of the uncompressed official file
     mirrors: tuple[str, ...]  # base URLs tried in order by `ganforge data fetch`
-    classes: tuple[str, ...]
     licence: str
 
 
@@ -26,35 +26,30 @@ _ROLES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 
-IDX_DATASETS = {
-    "mnist": IdxDataset(
-        name="mnist",
-        files=_ROLES,
-        md5={
-            "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-            "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-            "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-            "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-        },
-        mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
-        classes=tuple(str(i) for i in range(10)),
-        licence="CC BY-SA 3.0 (LeCun, Cortes, Burges)",
-    ),
-    "fashion-mnist": IdxDataset(
-        name="fashion-mnist",
-        files=_ROLES,
-        md5={
-            "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-            "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
-            "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
-            "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
-        },
-        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-                 "Bag", "Ankle boot"),
-        licence="MIT (Xiao, Rasul, Vollgraf 2017)",
-    ),
-}
+MNIST_FILES = IdxFiles(
+    name="mnist",
+    files=_ROLES,
+    md5={
+        "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+    },
+    mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+    licence="CC BY-SA 3.0 (LeCun, Cortes, Burges)",
+)
+FASHION_MNIST_FILES = IdxFiles(
+    name="fashion-mnist",
+    files=_ROLES,
+    md5={
+        "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+        "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+        "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+    },
+    mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    licence="MIT (Xiao, Rasul, Vollgraf 2017)",
+)
 
 
 def cache_dir() -> Path:
@@ -71,13 +66,7 @@ def search_path(root: str = "") -> list[Path]:
     return dirs
 
 
-def get_idx_dataset(name: str) -> IdxDataset:
-    if name not in IDX_DATASETS:
-        raise DataError(f"unknown dataset '{name}': known IDX datasets are {', '.join(IDX_DATASETS)}")
-    return IDX_DATASETS[name]
-
-
-def find_idx_file(ds: IdxDataset, filename: str, root: str = "") -> Path | None:
+def find_idx_file(ds: IdxFiles, filename: str, root: str = "") -> Path | None:
     """The first `filename` (raw or .gz) under <dir>/<name>/ or <dir>/ on the search path."""
     for d in search_path(root):
         for folder in (d / ds.name, d / ds.name.replace("-", "_"), d):
@@ -87,7 +76,7 @@ def find_idx_file(ds: IdxDataset, filename: str, root: str = "") -> Path | None:
     return None
 
 
-def missing_data_message(ds: IdxDataset, filename: str, root: str = "") -> str:
+def missing_data_message(ds: IdxFiles, filename: str, root: str = "") -> str:
     searched = "\n".join(f"  {d}/{ds.name}/" for d in search_path(root))
     return (f"{ds.name}: {filename}(.gz) not found. Searched:\n{searched}\n"
             f"Fix: run `ganforge data fetch {ds.name}` (needs internet), point $GANFORGE_DATA at a folder "

@@ -26,10 +26,12 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.config import DataConfig
-from ganforge.data.dataset import Dataset
+from ganforge.data.dataset import Dataset, DatasetSpec
+from ganforge.data.mnist import load_idx_split
+from ganforge.data.registry import DATASETS, register
 from ganforge.data.folder import (EXTENSIONS, DataWarning, FolderScan, _candidates, parse_background,
                                   read_images)
-from ganforge.errors import DataError
+from ganforge.core.errors import DataError
 
 SNEAKER, ANKLE_BOOT = 7, 9  # Fashion-MNIST classes
 HELD_OUT = 1000  # images per domain kept aside for grids and benchmarks (the test split's first)
@@ -77,8 +79,6 @@ def _equal_length(a: torch.Tensor, b: torch.Tensor, seed: int) -> tuple[torch.Te
 
 
 def _dataset(spec_name: str, cfg: DataConfig, a, x, source: str, held_out: dict, paired: bool, seed: int = 0):
-    from ganforge.data import DATASETS
-
     if not paired:
         a, x = _equal_length(a, x, seed=20170330)  # fixed: every run sees the same pairing
     if cfg.max_images:
@@ -87,8 +87,6 @@ def _dataset(spec_name: str, cfg: DataConfig, a, x, source: str, held_out: dict,
 
 
 def _fashion(cfg: DataConfig, split: str):
-    from ganforge.data import load_idx_split
-
     return load_idx_split("fashion-mnist", split, cfg.root)
 
 
@@ -224,3 +222,17 @@ def check(cfg: DataConfig) -> str | None:
     if cfg.resolution < 8 or cfg.image_width < 0 or (cfg.image_width and cfg.image_width < 8):
         return f"data.resolution={cfg.resolution}, data.image_width={cfg.image_width}: images need at least 8 x 8 pixels"
     return None
+
+
+register(DatasetSpec("fashion-edges", "image", "Fashion-MNIST items (B) from their Sobel edge maps (A), paired, 32 px",
+                     fashion_edges, check=check, translation="paired"))
+register(DatasetSpec("fashion-sneaker2boot", "image", "Fashion-MNIST sneakers (A) and ankle boots (B), unpaired, 32 px",
+                     fashion_sneaker2boot, check=check, translation="unpaired"))
+register(DatasetSpec("paired-folder", "image", "your pairs: data.root with A/ and B/ holding files of the same names",
+                     paired_folder, check=check, translation="paired"))
+register(DatasetSpec("unpaired-folder", "image", "your two domains: data.root with trainA/ and trainB/ (CycleGAN's layout)",
+                     unpaired_folder, check=check, translation="unpaired"))
+register(DatasetSpec("fake-paired", "image", "random image pairs (--dry-run of a paired translation model)", fake,
+                     check=check, translation="paired"))
+register(DatasetSpec("fake-unpaired", "image", "random images in two domains (--dry-run of CycleGAN)", fake,
+                     check=check, translation="unpaired"))

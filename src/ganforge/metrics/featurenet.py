@@ -20,6 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.metrics.features import DomainCNN
+from ganforge.core import paths
+from ganforge.core.errors import DataError
+from ganforge.core.io import atomic_write, atomic_write_text
+from ganforge.data.folder import load_folder
 
 
 def shift(x: torch.Tensor, g: torch.Generator, max_px: int = 2) -> torch.Tensor:
@@ -69,8 +73,6 @@ def save(net: DomainCNN, out_dir: Path, name: str, info: dict) -> Path:
     """NAME.safetensors and NAME.json (written atomically); returns the JSON's path."""
     from safetensors.torch import save as to_bytes
 
-    from ganforge.checkpoint import atomic_write, atomic_write_text
-
     data = to_bytes({k: v.contiguous() for k, v in net.state_dict().items()})
     info = {"name": name, **info, "sha256": hashlib.sha256(data).hexdigest(), "torch": torch.__version__,
             "machine": f"{platform.machine()} {platform.processor()}".strip()}
@@ -98,10 +100,6 @@ def train_on_folder(root: str | Path, out_dir: str | Path, resolution: int, chan
                     command: str = "", log=print) -> Path:
     """`ganforge featurenet train`: a DomainCNN on a folder with one sub-folder per class, accuracy
     measured on a held-out share of each class. Returns the JSON sidecar's path."""
-    from ganforge import paths
-    from ganforge.data.folder import load_folder
-    from ganforge.errors import DataError
-
     root = Path(root)
     name = name or f"{root.resolve().name}-cnn"
     if not name or "/" in name or "\\" in name or name.startswith("."):

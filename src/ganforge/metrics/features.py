@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ganforge.errors import GanforgeError
+from ganforge.core.errors import GanforgeError
 
 
 class DomainCNN(nn.Module):

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import torch
 
+from ganforge.metrics.context import Context
+from ganforge.metrics.registry import Headline, Metric, register
+
 
 def _stats(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     f = f.double()
@@ -52,3 +55,15 @@ def kid(real: torch.Tensor, fake: torch.Tensor, num_subsets: int = 100, max_subs
         values.append(((a.sum() - a.diagonal().sum()) / (m - 1) - b.sum() * 2 / m) / m)
     v = torch.stack(values)
     return float(v.mean()), float(v.std()) if len(v) > 1 else 0.0
+
+
+def _fid(ctx: Context) -> dict:
+    real, _ = ctx.features("real")
+    fake, _ = ctx.features("fake")
+    return {"value": fid(real, fake), "split": ctx.reference()[2], "num_real": len(real), **ctx.extractor_record()}
+
+
+
+
+register(Metric("fid", "Frechet distance of generated to real features", _fid, fmt=lambda r: f"{r['value']:.3f}",
+                headline=(Headline("value", "FID", "lower"),), feature_space=True))

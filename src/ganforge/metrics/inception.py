@@ -25,7 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.errors import GanforgeError
+from ganforge.core.errors import GanforgeError
+from ganforge.core.io import default_file_mode
+from ganforge.data.fetch import _download
+from ganforge.data.sources import cache_dir
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{WEIGHTS_FILE}"
@@ -172,8 +175,6 @@ def sha256_of(path: Path) -> str:
 
 
 def weights_cache() -> Path:
-    from ganforge.data.sources import cache_dir
-
     return cache_dir() / "weights" / WEIGHTS_FILE
 
 
@@ -226,9 +227,6 @@ def download_weights(url: str, dest: Path, sha256: str, timeout_s: float = 60.0)
     """Download to a temporary file beside `dest`, check the sha256, then rename into place; a
     404, a cut transfer or a wrong file leaves nothing behind."""
     import tempfile
-
-    from ganforge.checkpoint import default_file_mode
-    from ganforge.data.fetch import _download
 
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)

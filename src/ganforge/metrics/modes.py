@@ -16,6 +16,11 @@ import math
 
 import torch
 
+from ganforge.data import toy_centres, toy_std
+from ganforge.metrics.context import Context, extractor_fields, no_feature_net
+from ganforge.metrics.features import load_extractor
+from ganforge.metrics.registry import Headline, Metric, fmt_numbers, register
+
 
 def _kl_to_uniform(counts: torch.Tensor) -> float:
     q = counts.double() / counts.sum()
@@ -60,3 +65,40 @@ def covered_modes(histogram: list[int], share: float) -> int:
 def max_kl(num_modes: int) -> float:
     """KL to uniform of a distribution on a single mode: the worst possible value."""
     return math.log(num_modes)
+
+
+def _modes(ctx: Context) -> dict:
+    if ctx.spec.modes == "toy":
+        return {**toy_modes(ctx.fake, toy_centres(ctx.cfg.data), toy_std(ctx.cfg.data)),
+                "definition": "VEEGAN / PacGAN (3 std)"}
+    if ctx.spec.modes == "stacked":  # the MNIST classifier on each channel; a mode is a digit triple
+        ex = load_extractor("mnist-cnn")
+        preds = [ex.run(ctx.fake[:, c:c + 1])[1] for c in range(3)]
+        return {**stacked_modes(*preds), "definition": "MNIST classifier per channel (Stacked MNIST)",
+                **extractor_fields(ex)}
+    ctx.extractor()  # refuses data without a classifier
+    _, pred = ctx.features("fake")
+    return {**label_modes(pred, ctx.spec.num_classes), "definition": "classifier label histogram",
+            **ctx.extractor_record()}
+
+
+
+
+def _refuse_modes(cfg, spec, num_classes: int) -> str | None:
+    """Why the data has no modes to count: no definition, or labels without a classifier to read them."""
+    if spec.modes is None:
+        return f"no mode definition for '{cfg.data.name}' data (classes of MNIST / Fashion-MNIST, Stacked MNIST, toy mixtures)"
+    if spec.modes == "labels" and spec.feature_net is None and not cfg.eval.feature_net:
+        return no_feature_net(cfg.data.name)
+    return None
+
+
+register(Metric("modes", "modes the generator covers (classifier labels, Stacked MNIST triples, toy mixture modes)",
+                _modes, fmt=fmt_numbers("modes_hit", "modes_captured", "num_modes", "kl_to_uniform",
+                                        "high_quality_fraction", "reverse_kl"),
+                headline=(Headline("modes_hit", "modes hit", "higher"),
+                          Headline("modes_captured", "modes captured", "higher"),
+                          Headline("kl_to_uniform", "KL of the mode histogram to uniform (nats)", "lower"),
+                          Headline("high_quality_fraction", "share of confidently classified samples", "higher"),
+                          Headline("reverse_kl", "reverse KL (nats)", "lower")),
+                refuse=_refuse_modes))

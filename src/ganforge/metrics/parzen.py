@@ -31,6 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ganforge.metrics.context import Context, NotApplicable
+from ganforge.metrics.registry import Headline, Metric, register
+
 SIGMAS = tuple(float(s) for s in np.logspace(-1, 0, 10))
 
 
@@ -82,3 +85,31 @@ def parzen_protocol(centres: torch.Tensor, valid: torch.Tensor, test: torch.Tens
     ll = parzen_log_likelihoods(test, centres, [sigma], nearest_out=nearest)[0]
     return ParzenResult(ll.mean().item(), (ll.std(unbiased=False) / math.sqrt(len(ll))).item(), sigma, valid_ll,
                         nearest.mean().item())
+
+
+def _parzen(ctx: Context) -> dict:
+    if ctx.fake.dim() != 4 or ctx.fake.shape[1:] != (1, 28, 28):
+        raise NotApplicable(f"the Goodfellow et al. protocol is defined for 28x28 grey images (d = 784); "
+                            f"these samples are {tuple(ctx.fake.shape[1:])}")
+    valid, _, valid_desc = ctx.real_split("validation")
+    test, _, test_desc = ctx.real_split("test")
+    r = parzen_protocol(ctx.fake, valid[:1000], test)
+    return {"value": r.mean, "stderr": r.stderr, "sigma": r.sigma, "test_nearest_sq_distance": r.test_nearest_d2,
+            "validation_ll": {f"{s:.4f}": v for s, v in r.valid_ll.items()},
+            "split": f"centres: {len(ctx.fake)} generated; sigma chosen on the first 1000 of {valid_desc}; "
+                     f"scored on {test_desc}", "num_real": len(test)}
+
+
+
+
+def _refuse_parzen(cfg, spec, num_classes: int) -> str | None:
+    if spec.real_splits == "mnist":
+        return None
+    return (f"the Goodfellow et al. 2014 Parzen protocol is defined for MNIST (sigma chosen on its validation split, "
+            f"scored on its test split); this generator was trained on '{cfg.data.name}': use fid / kid / prdc")
+
+
+register(Metric("parzen", "Parzen-window log-likelihood of the MNIST test split (Goodfellow et al. 2014)", _parzen,
+                fmt=lambda r: (f"{r['value']:.1f} +- {r['stderr']:.1f} (sigma {r['sigma']:.3f}, "
+                               f"nearest d2 {r['test_nearest_sq_distance']:.2f})"),
+                headline=(Headline("value", "Parzen log-likelihood (nats)", "higher"),), refuse=_refuse_parzen))

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import torch
 
+from ganforge.metrics.context import Context
+from ganforge.metrics.registry import Headline, Metric, register
+
 
 def kth_neighbour_radius(x: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
     """Distance from each row to its k-th nearest other row [N]."""
@@ -41,3 +44,19 @@ def prdc(real: torch.Tensor, fake: torch.Tensor, k_pr: int = 3, k_dc: int = 5, c
             "recall": real_recalled.double().mean().item(),
             "density": (density_counts / k_dc).mean().item(),
             "coverage": (nearest_fake < r_dc).double().mean().item()}
+
+
+def _prdc(ctx: Context) -> dict:
+    real, _ = ctx.features("real")
+    fake, _ = ctx.features("fake")
+    return {**prdc(real, fake), "k_precision_recall": 3, "k_density_coverage": 5, "split": ctx.reference()[2],
+            "num_real": len(real), **ctx.extractor_record()}
+
+
+
+
+register(Metric("prdc", "precision / recall (k=3) and density / coverage (k=5) in the feature space", _prdc,
+                fmt=lambda r: " ".join(f"{k}={r[k]:.3f}" for k in ("precision", "recall", "density", "coverage")),
+                headline=(Headline("precision", "precision", "higher"), Headline("recall", "recall", "higher"),
+                          Headline("density", "density", "higher"), Headline("coverage", "coverage (PRDC)", "higher")),
+                feature_space=True))

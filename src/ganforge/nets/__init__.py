@@ -13,7 +13,9 @@ import torch
 from torch import nn
 
 from ganforge.config import Config, net_names
-from ganforge.errors import ConfigError
+from ganforge.core.registry import choose
+from ganforge.data import DATASETS
+from ganforge.core.errors import ConfigError
 from ganforge.nets import dcgan, goodfellow, mlp, stylegan, translation  # noqa: F401  (each registers its nets)
 from ganforge.nets.registry import DISCRIMINATORS, GENERATORS
 
@@ -84,15 +86,11 @@ def spectral_norm_all(net: nn.Module) -> nn.Module:
 
 def sample_shape_for(cfg: Config) -> tuple[int, ...]:
     """Shape of one sample as the nets see it, derived from the config alone (for export / sample)."""
-    from ganforge.data import DATASETS
-
     return DATASETS[cfg.data.name].sample_shape(cfg.data)
 
 
 def check_nets(cfg: Config) -> str | None:
     """Why the chosen G and D cannot work with this config, or None (used by config validation)."""
-    from ganforge.config import choose
-
     g, d = net_names(cfg)
     problem = (choose("model.arch", cfg.model.arch, sorted(set(GENERATORS) | set(DISCRIMINATORS)))
                or choose("model.G", g, GENERATORS) or choose("model.D", d, DISCRIMINATORS))

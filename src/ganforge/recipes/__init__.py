@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from ganforge.config import Config
-from ganforge.distributed import DistInfo
+from ganforge.core.distributed import DistInfo
 from ganforge.recipes.base import Player, Recipe, RecipeBase
 from ganforge.recipes.cyclegan import CycleGANRecipe
 from ganforge.recipes.gan import GANRecipe

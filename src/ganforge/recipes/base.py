@@ -15,18 +15,16 @@ from __future__ import annotations
 import contextlib
 import inspect
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 import torch
 from torch import nn
 
 from ganforge.config import Config
-from ganforge.distributed import DistInfo
-
-if TYPE_CHECKING:
-    from ganforge.data import Dataset
-    from ganforge.generator import GeneratorHandle
-    from ganforge.reporting import StatPlot
+from ganforge.core.distributed import DistInfo
+from ganforge.core.stats import StatPlot
+from ganforge.data import Dataset
+from ganforge.generator import GeneratorHandle
 
 
 class Recipe(Protocol):
@@ -58,6 +56,17 @@ class Recipe(Protocol):
 
 
 # --- devices and precision -------------------------------------------------------------------------
+
+LOSSES_CAPTION = "losses of D and G per step"
+
+
+def d_words(end: dict[str, float]) -> list[str]:
+    """What D said of real and generated batches at the end, for a loss on probabilities."""
+    if "D_x" not in end or "D_G_z" not in end:
+        return []
+    return [f"At the end D gave real batches D(x) = {end['D_x']:.2f} and generated ones D(G(z)) = {end['D_G_z']:.2f} "
+            "on average (1 means sure it is real; the game's equilibrium is 0.5 for both)."]
+
 
 def native_bf16(device: torch.device) -> bool:
     """Whether bf16 is the faster choice on `device`: an Ampere+ GPU, or a CPU with AMX tiles.
@@ -278,6 +287,23 @@ class RecipeBase:
     def grid_columns(self, inputs: dict) -> int | None:
         """Images per row of this recipe's sample grids (None: a square)."""
         return None
+
+    # --- what the report shows (declared here, drawn by ganforge.report) ----------------------
+    inputs_caption: ClassVar[str] = ""  # image-to-image: what the grids' first rows hold
+    grid_rows_caption: ClassVar[str] = ""  # image-to-image: what the grids' last rows hold
+
+    def report_words(self, end: dict[str, float], value_range: str) -> list[str]:
+        """Sentences on the run's last statistics (`end`: the last stats.jsonl row) for the report."""
+        return d_words(end)
+
+    def d_stats(self, loss_D: torch.Tensor, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """loss_D, the loss's statistics of D's outputs, and D's accuracy where the loss has a
+        decision boundary (read by the health checks: a D that wins outright)."""
+        stats = {"loss_D": loss_D.detach(), **self.loss.stats(logits_real, logits_fake)}
+        acc = self.loss.accuracy(logits_real, logits_fake)
+        if acc is not None:
+            stats["D_acc"] = acc
+        return stats
 
     # --- checkpoint state ---------------------------------------------------------------------
     def extra_state(self) -> dict:

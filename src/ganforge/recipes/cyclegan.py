@@ -23,12 +23,13 @@ import torch
 from torch import nn
 
 from ganforge.config import Config
-from ganforge.distributed import DistInfo
-from ganforge.errors import ConfigError
+from ganforge.core.distributed import DistInfo
+from ganforge.core.errors import ConfigError
 from ganforge.losses import LOSSES
 from ganforge.nets import sample_shape_for
+from ganforge.recipes.base import d_words
 from ganforge.recipes.translation import TranslationRecipe, held_out_of, loss_plot
-from ganforge.reporting import StatPlot
+from ganforge.core.stats import StatPlot
 
 
 class ImagePool:
@@ -71,6 +72,11 @@ class CycleGANRecipe(TranslationRecipe):
     pairing = "unpaired"
     norm = "instance"
     grid_rows_caption = "reconstructions (translated back)"
+
+    def report_words(self, end: dict[str, float], value_range: str) -> list[str]:
+        words = [f"At the end an image translated there and back was {end['cycle']:.3f} from itself in mean absolute "
+                 "pixel difference, A and B summed (cycle consistency; lower is better)."] if "cycle" in end else []
+        return words + d_words(end)
 
     def __init__(self, cfg: Config, G: nn.ModuleDict, D: nn.ModuleDict, held_out: dict, device: torch.device,
                  dist: DistInfo = DistInfo()):
@@ -147,13 +153,9 @@ class CycleGANRecipe(TranslationRecipe):
         real_B, fake_B, real_A, fake_A = out_B[:n], out_B[n:], out_A[:n], out_A[n:]
         loss_D = L.d_scale * (self.loss.d(real_B, fake_B) + self.loss.d(real_A, fake_A))
         self.step(self.pD, loss_D)
-        acc = self.loss.accuracy(torch.cat([real_A.flatten(), real_B.flatten()]),
-                                 torch.cat([fake_A.flatten(), fake_B.flatten()]))
-        stats.update({"loss_D": loss_D.detach(), "loss_G": loss_G.detach(),
-                      **self.loss.stats(torch.cat([real_A.flatten(), real_B.flatten()]),
-                                        torch.cat([fake_A.flatten(), fake_B.flatten()]))})
-        if acc is not None:
-            stats["D_acc"] = acc
+        stats.update({"loss_G": loss_G.detach(),
+                      **self.d_stats(loss_D, torch.cat([real_A.flatten(), real_B.flatten()]),
+                                     torch.cat([fake_A.flatten(), fake_B.flatten()]))})
         return stats
 
     def sample(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -169,7 +171,7 @@ class CycleGANRecipe(TranslationRecipe):
     def stat_plots(self) -> tuple[StatPlot, ...]:
         return (loss_plot(("loss_D", "G_adv"), {"G_adv": "loss_G (adversarial part)"}),
                 StatPlot("cycle.png", ("cycle", "identity"), "mean L1 (pixels), A and B summed",
-                         {"cycle": "cycle consistency", "identity": "identity"}),
+                         {"cycle": "cycle consistency", "identity": "identity"}, caption="cycle-consistency and identity L1"),
                 *self.loss.plots)
 
     def extra_state(self) -> dict:

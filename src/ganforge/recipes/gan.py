@@ -12,16 +12,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge import latent, losses
-from ganforge.augment import ada_step, diff_augment, parse_policy
-from ganforge.errors import ConfigError
+from ganforge.core import latent
+from ganforge import losses
+from ganforge.core.augment import ada_step, diff_augment, parse_policy
+from ganforge.core.errors import ConfigError
 from ganforge.config import Config
-from ganforge.distributed import DistInfo, all_reduce_mean
+from ganforge.core.distributed import DistInfo, all_reduce_mean
 from ganforge.generator import GeneratorHandle
 from ganforge.losses import LOSSES
 from ganforge.nets import build_D, build_G, class_count, sample_shape_for
-from ganforge.recipes.base import RecipeBase, has_batchnorm
-from ganforge.reporting import StatPlot
+from ganforge.recipes.base import LOSSES_CAPTION, RecipeBase, has_batchnorm
+from ganforge.core.stats import StatPlot
+from ganforge.data import DATASETS
 
 
 def packed_shape(sample_shape: tuple[int, ...], pack: int) -> tuple[int, ...]:
@@ -76,8 +78,6 @@ class GANRecipe(RecipeBase):
         constraints = [k for k, on in (("loss.clip", L.clip > 0), ("loss.gp_weight", L.gp_weight > 0),
                                        ("model.d_spectral_norm", m.d_spectral_norm)) if on]
         if m.conditional != "none":
-            from ganforge.data import DATASETS
-
             if not DATASETS[cfg.data.name].has_labels(cfg.data):
                 hint = (" (set data.labels=true: one sub-folder per class)" if DATASETS[cfg.data.name].labels_if_asked
                         else "")
@@ -172,7 +172,7 @@ class GANRecipe(RecipeBase):
     def stat_plots(self) -> tuple[StatPlot, ...]:
         ada = (StatPlot("augment_p.png", ("aug_p",), "ADA: augmentation probability p", ylim=(0, 1)),
                ) if self.cfg.train.ada_target else ()
-        return (StatPlot("losses.png", ("loss_D", "loss_G"), "loss"), *self.loss.plots, *ada)
+        return (StatPlot("losses.png", ("loss_D", "loss_G"), "loss", caption=LOSSES_CAPTION), *self.loss.plots, *ada)
 
     # --- the step --------------------------------------------------------------------------------
     def _d_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -202,12 +202,10 @@ class GANRecipe(RecipeBase):
             return out[: len(x_real)], out[len(x_real):]
         return self._D(self.pD.run, x_real, c), self._D(self.pD.run, x_fake, c)
 
-    def _d_stats(self, loss_D, logits_real, logits_fake) -> dict[str, torch.Tensor]:
-        stats = {"loss_D": loss_D.detach(), **self.loss.stats(logits_real, logits_fake)}
-        acc = self.loss.accuracy(logits_real, logits_fake)
-        if acc is not None:  # read by the health checks (a D that wins outright)
-            stats["D_acc"] = acc
-        return stats
+    @staticmethod
+    def _class_loss(aux: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """AC-GAN (Odena et al. 2017): the cross-entropy of the auxiliary head's class prediction."""
+        return F.cross_entropy(aux, c)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg, x_real = self.cfg, batch["x"]
@@ -230,13 +228,13 @@ class GANRecipe(RecipeBase):
         loss_D = cfg.loss.d_scale * self.loss.d(logits_real, logits_fake)
         aux_stats = {}
         if self.acgan:  # D also learns to tell the class of real and generated samples
-            aux_D = F.cross_entropy(aux_real, c) + F.cross_entropy(aux_fake, c)
+            aux_D = self._class_loss(aux_real, c) + self._class_loss(aux_fake, c)
             loss_D = loss_D + aux_D
             aux_stats = {"aux_D": aux_D.detach(), "aux_acc_real": (aux_real.argmax(1) == c).float().mean()}
         penalty, penalty_stats = self._penalties(d_real, d_fake, c)
         self.step(self.pD, loss_D + penalty if penalty_stats else loss_D)
         self._clip_D()
-        stats = {**self._d_stats(loss_D, logits_real, logits_fake), **aux_stats, **penalty_stats,
+        stats = {**self.d_stats(loss_D, logits_real, logits_fake), **aux_stats, **penalty_stats,
                  **self._ada(logits_real)}
         if not g_step:
             return stats
@@ -249,7 +247,7 @@ class GANRecipe(RecipeBase):
                 logits, aux = self._split(self._D(self.pD.frozen, self._d_input(x_fake), c))
             loss_G = self.loss.g(logits)
             if self.acgan:  # G makes its samples recognisable as their class
-                loss_G = loss_G + F.cross_entropy(aux, c)
+                loss_G = loss_G + self._class_loss(aux, c)
             penalty, penalty_stats = self._g_penalties(n)
             self.step(self.pG, loss_G + penalty if penalty_stats else loss_G)
         self.update_ema(self.pG)
@@ -327,8 +325,8 @@ class GANRecipe(RecipeBase):
         loss_D = cfg.loss.d_scale * self.loss.d(logits_real, logits_fake)
         loss_G = self.loss.g(logits_fake)
         if self.acgan:
-            loss_D = loss_D + F.cross_entropy(aux_real, c) + F.cross_entropy(aux_fake, c)  # inputs= below keeps it D's
-            loss_G = loss_G + F.cross_entropy(aux_fake, c)
+            loss_D = loss_D + (self._class_loss(aux_real, c) + self._class_loss(aux_fake, c))  # inputs= below keeps it D's
+            loss_G = loss_G + self._class_loss(aux_fake, c)
         self.prepare(pD)
         self.prepare(pG)
         # `inputs=` keeps each objective's gradient to its own player's parameters.
@@ -338,7 +336,7 @@ class GANRecipe(RecipeBase):
         self.apply(pG)
         self._clip_D()
         self.update_ema(pG)
-        return {**self._d_stats(loss_D, logits_real, logits_fake), "loss_G": loss_G.detach()}
+        return {**self.d_stats(loss_D, logits_real, logits_fake), "loss_G": loss_G.detach()}
 
     # --- checkpoint state --------------------------------------------------------------------
     def extra_state(self) -> dict:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import torch
 
 from ganforge.config import Config
-from ganforge.distributed import DistInfo
+from ganforge.core.distributed import DistInfo
 from ganforge.losses import LOSSES
-from ganforge.reporting import StatPlot
+from ganforge.core.stats import StatPlot
+from ganforge.recipes.base import d_words
 from ganforge.recipes.translation import TranslationRecipe, held_out_of, loss_plot
 
 
@@ -26,6 +27,11 @@ class Pix2PixRecipe(TranslationRecipe):
     pairing = "paired"
     norm = "batch"
     grid_rows_caption = "targets"
+
+    def report_words(self, end: dict[str, float], value_range: str) -> list[str]:
+        words = [f"At the end G's outputs were {end['L1']:.3f} from their targets in mean absolute pixel difference "
+                 f"(pixels in {'[-1, 1]' if value_range == 'signed' else '[0, 1]'}; lower is closer)."] if "L1" in end else []
+        return words + d_words(end)
 
     def __init__(self, cfg: Config, G, D, held_out: dict, device: torch.device, dist: DistInfo = DistInfo()):
         super().__init__(cfg, device, dist)
@@ -62,10 +68,7 @@ class Pix2PixRecipe(TranslationRecipe):
             logits_fake = self._D(self.pD.run, a, fake.detach())
         loss_D = cfg.loss.d_scale * self.loss.d(logits_real.float(), logits_fake.float())
         self.step(self.pD, loss_D)
-        stats = {"loss_D": loss_D.detach(), **self.loss.stats(logits_real.float(), logits_fake.float())}
-        acc = self.loss.accuracy(logits_real.float(), logits_fake.float())
-        if acc is not None:
-            stats["D_acc"] = acc
+        stats = self.d_stats(loss_D, logits_real.float(), logits_fake.float())
 
         with self.freeze("D"):
             with self.autocast():
@@ -86,5 +89,6 @@ class Pix2PixRecipe(TranslationRecipe):
 
     def stat_plots(self) -> tuple[StatPlot, ...]:
         return (loss_plot(("loss_D", "G_adv"), {"G_adv": "loss_G (adversarial part)"}),
-                StatPlot("l1.png", ("L1",), "mean |G(a) - b| (pixels)", {"L1": "L1 to the target"}),
+                StatPlot("l1.png", ("L1",), "mean |G(a) - b| (pixels)", {"L1": "L1 to the target"},
+                         caption="L1 distance of G's outputs to the targets"),
                 *self.loss.plots)

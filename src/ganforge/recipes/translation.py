@@ -14,13 +14,14 @@ from torch import nn
 
 from ganforge.config import Config, net_names
 from ganforge.data.dataset import to_range
-from ganforge.errors import ConfigError
+from ganforge.core.errors import ConfigError
 from ganforge.generator import TranslatorHandle
 from ganforge.losses import LOSSES
 from ganforge.nets import output_kind, sample_shape_for
 from ganforge.nets.registry import DISCRIMINATORS, GENERATORS
-from ganforge.recipes.base import RecipeBase
-from ganforge.reporting import StatPlot
+from ganforge.recipes.base import LOSSES_CAPTION, RecipeBase
+from ganforge.core.stats import StatPlot
+from ganforge.data import DATASETS
 
 GRID_COLUMNS = 8  # held-out inputs in a sample grid
 
@@ -67,8 +68,6 @@ class TranslationRecipe(RecipeBase):
 
     @classmethod
     def check(cls, cfg: Config) -> str | None:
-        from ganforge.data import DATASETS
-
         spec, (g, d) = DATASETS[cfg.data.name], net_names(cfg)
         names = [n for n, s in DATASETS.items() if s.translation == cls.pairing and not n.startswith("fake")]
         if spec.translation != cls.pairing:
@@ -146,4 +145,4 @@ def held_out_of(data) -> dict:
 
 
 def loss_plot(keys: tuple[str, ...], labels: dict[str, str]) -> StatPlot:
-    return StatPlot("losses.png", keys, "loss", labels)
+    return StatPlot("losses.png", keys, "loss", labels, caption=LOSSES_CAPTION)

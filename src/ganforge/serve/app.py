@@ -26,8 +26,10 @@ import socket
 import threading
 from pathlib import Path
 
-from ganforge.errors import GanforgeError
+from ganforge.core.errors import GanforgeError
 from ganforge.serve.explorer import MAX_SEED, MAX_WALK_STEPS, Explorer, RequestError, View, _int
+from ganforge.engine.run import is_run_folder, run_of_checkpoint
+from ganforge.generator import load_generator
 
 MAX_WAITING = 4
 RUN_FILES = ("report", "samples")  # the run's sub-folders the page may show
@@ -170,8 +172,6 @@ class _OwnNamesOnly:
 
 def run_folder_of(source: str | Path) -> Path | None:
     """The run folder a source lies in: the folder itself, <run>/ckpt/x.pt, or <run>/export/..."""
-    from ganforge.run import is_run_folder, run_of_checkpoint
-
     path = Path(source).resolve()
     if path.is_dir() and is_run_folder(path):
         return path
@@ -210,8 +210,6 @@ class ExplorerServer:
     def __init__(self, source: str | Path, host: str = "127.0.0.1", port: int = 8000, directions: int = 5):
         _need_extra()
         import uvicorn
-
-        from ganforge.generator import load_generator
 
         try:
             explorer = Explorer(load_generator(source), directions, source=str(source))

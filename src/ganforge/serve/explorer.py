@@ -24,8 +24,10 @@ from urllib.parse import parse_qsl
 
 import torch
 
-from ganforge import latent
+from ganforge.core import latent
+from ganforge.explore import principal_directions, z_path
 from ganforge.generator import GeneratorHandle
+from ganforge.core.images import save_gif, to_uint8
 
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes 64-bit seeds; the page keeps them below 2**31
 MAX_OFFSET = 5.0  # standard deviations of z along a direction
@@ -107,25 +109,6 @@ def _float(given: dict, name: str, default: float, lo: float, hi: float) -> floa
     return value
 
 
-def principal_directions(G: GeneratorHandle, k: int = 5, n: int = 1000, seed: int = 12345) -> torch.Tensor:
-    """[k, z_dim] unit directions in z, the most image-changing first (GANSpace for z-space models):
-    PCA of n generated images, then the z directions that best predict each component's coordinate
-    (least squares, Z ~ coords @ B). Deterministic for a given generator; signs fixed so that each
-    direction's largest entry is positive."""
-    inputs = G.inputs(n, seed=seed)
-    x = G.generate(inputs, batch=250).flatten(1).double()
-    x = x - x.mean(0)
-    k = max(0, min(k, x.shape[1], n - 1, G.cfg.model.z_dim))
-    if k == 0:
-        return torch.zeros(0, G.cfg.model.z_dim)
-    U, S, _ = torch.linalg.svd(x, full_matrices=False)
-    coords = U[:, :k] * S[:k]  # [n, k]: each image's coordinate along the top components
-    B = torch.linalg.lstsq(coords, inputs["z"].double()).solution  # [k, z_dim]
-    B = B / B.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    signs = torch.sign(B.gather(1, B.abs().argmax(1, keepdim=True)))
-    return (B * signs).float()
-
-
 class Explorer:
     """A generator and its directions, rendering under one lock (torch runs one image at a time;
     the server's threads wait their turn instead of fighting over the two cores)."""
@@ -191,8 +174,6 @@ class Explorer:
         offsets, enlarged view.scale x: in z (spherical for normal z) or, for a style-based
         generator, in straight lines in w. With style mixing, the layers from the cut on keep the
         mix seed's styles all the way: only the coarse styles walk."""
-        from ganforge.reporting import save_gif, to_uint8
-
         self.check_space(space)
 
         if not 0 <= seed_b <= MAX_SEED:
@@ -210,16 +191,10 @@ class Explorer:
             b = self.G.styles(self.latent_inputs(View(seed=seed_b, c=view.c, psi=view.psi, offsets=view.offsets)))
             inputs = {"ws": self.mixed(view, latent.w_line([(a, b), (b, a)], steps, closed=True))}
         else:
-            a = self.G.inputs(1, seed=view.seed, c=view.c)
-            b = self.G.inputs(1, seed=seed_b, c=view.c)
-            t = torch.arange(steps) / steps
-            z = torch.cat([latent.interpolate(a["z"][0], b["z"][0], t, self.G.cfg.model.z_dist),
-                           latent.interpolate(b["z"][0], a["z"][0], t, self.G.cfg.model.z_dist)])
+            keys = [self.G.inputs(1, seed=seed, c=view.c) for seed in (view.seed, seed_b)]
+            inputs = z_path(self.G, keys, steps, closed=True)  # there and back
             if view.offsets:
-                z = z + torch.tensor(view.offsets, dtype=z.dtype) @ self.directions
-            inputs = {"z": z}
-            if "c" in a:
-                inputs["c"] = a["c"].expand(len(z)).clone()
+                inputs["z"] = inputs["z"] + torch.tensor(view.offsets, dtype=inputs["z"].dtype) @ self.directions
             inputs = self.G.with_psi(inputs, view.psi)
             if view.mix is not None:
                 inputs = {"ws": self.mixed(view, self.G.styles(inputs))}

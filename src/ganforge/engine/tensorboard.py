@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ganforge.errors import ConfigError
+from ganforge.core.errors import ConfigError
 
 
 class TensorBoardMirror:

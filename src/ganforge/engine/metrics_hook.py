@@ -4,28 +4,9 @@ metrics.jsonl (one line per evaluation, numbers flattened), and plot them for th
 from __future__ import annotations
 
 from ganforge.config import Config
-from ganforge.distributed import DistInfo
-from ganforge.metrics import evaluate_generator
-from ganforge.run import RunDir
-
-# the headline number(s) of each metric, as plotted and written to metrics.jsonl
-_HEADLINE = {"parzen": ("value",), "fid": ("value",), "kid": ("value",), "class_fid": ("value",),
-             "prdc": ("precision", "recall", "density", "coverage"),
-             "modes": ("modes_hit", "modes_captured", "kl_to_uniform", "high_quality_fraction", "reverse_kl"),
-             "memorization": ("suspicious_fraction", "median_train_test_ratio")}
-
-
-def flatten_records(records: list[dict]) -> dict:
-    row = {}
-    for r in records:
-        if "refused" in r:
-            row[f"{r['metric']}_refused"] = r["refused"]
-            continue
-        m = r["metric"]
-        for key in _HEADLINE[m]:
-            if key in r:
-                row[m if key == "value" else key if key.startswith(m) else f"{m}_{key}"] = r[key]
-    return row
+from ganforge.core.distributed import DistInfo
+from ganforge.engine.run import RunDir
+from ganforge.metrics import better_of, evaluate_generator, flatten_records
 
 
 class MetricsHook:
@@ -37,6 +18,7 @@ class MetricsHook:
     def __init__(self, cfg: Config, recipe, run: RunDir | None, dist: DistInfo = DistInfo()):
         self.cfg, self.recipe, self.run, self.dist = cfg, recipe, run, dist
         self.cache: dict = {}  # real-data features, computed once per run
+        self.reports_every = cfg.eval.every_steps  # steps at which it may report to the trainer
 
     def on_start(self, trainer) -> None:
         if self.run is not None:
@@ -46,7 +28,7 @@ class MetricsHook:
         if trainer.step % self.cfg.eval.every_steps == 0:
             row = self.evaluate(trainer.step, trainer.elapsed_s)
             if row is not None:  # rank 0: train.keep_best may keep this step
-                trainer.observe(row)
+                trainer.observe(row, {k: better_of(k) for k in row})
 
     def evaluate(self, step: int, train_time_s: float | None = None) -> dict | None:
         e = self.cfg.eval

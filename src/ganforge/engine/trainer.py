@@ -27,16 +27,18 @@ from pathlib import Path
 import torch
 
 from ganforge import checkpoint
+from ganforge.core import rng
 from ganforge.config import Config, to_dict
-from ganforge.distributed import DistInfo, all_reduce_max, all_reduce_mean, seed_rank_stream
-from ganforge.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
-from ganforge.run import RunDir
+from ganforge.core.distributed import DistInfo, all_reduce_max, all_reduce_mean, seed_rank_stream
+from ganforge.core.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
+from ganforge.engine.run import RunDir
 
 
 @dataclass
 class TrainResult:
     step: int
-    wall_s: float
+    train_time_s: float  # time in training steps (over resumes); evaluation, pictures and checkpoints excluded
+    wall_s: float = 0.0  # wall-clock time of this fit, everything included
     last_stats: dict = field(default_factory=dict)
     interrupted_by: str = ""  # "SIGINT" / "SIGTERM" when stopped by a signal
     checkpoint: Path | None = None
@@ -107,6 +109,10 @@ def make_schedule(cfg: Config, num_samples: int, dist: DistInfo = DistInfo(), wh
     return Schedule(t.batch_size, batches_per_epoch, min(total, t.max_steps) if t.max_steps else total, t.epochs)
 
 
+def _improves(better: str, value: float, best: float | None) -> bool:
+    return best is None or (value < best if better == "lower" else value > best)
+
+
 class Trainer:
     def __init__(self, cfg: Config, recipe, data, device: torch.device, schedule: Schedule, run: RunDir | None = None,
                  hooks=(), log=print, dist: DistInfo = DistInfo()):
@@ -134,7 +140,7 @@ class Trainer:
     # --- checkpoint state --------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"config": to_dict(self.cfg), "step": self.step, "elapsed_s": self.elapsed_s,
-                "recipe": self.recipe.state_dict(), "rng": checkpoint.rng_state(),
+                "recipe": self.recipe.state_dict(), "rng": rng.rng_state(),
                 "hooks": {_hook_name(h): h.state_dict() for h in self.hooks if hasattr(h, "state_dict")},
                 "watch": {"best": self.best, "alarms": [list(a) for a in self.alarms],
                           "rollbacks": [list(r) for r in self.rollbacks]}}
@@ -149,7 +155,7 @@ class Trainer:
         for h in self.hooks:
             if hasattr(h, "load_state_dict") and _hook_name(h) in ckpt["hooks"]:
                 h.load_state_dict(ckpt["hooks"][_hook_name(h)])
-        checkpoint.set_rng_state(ckpt["rng"])
+        rng.set_rng_state(ckpt["rng"])
         seed_rank_stream(self.cfg.train.seed, self.dist, self.step)
         watch = ckpt.get("watch", {})  # absent before 0.3
         best = watch.get("best")
@@ -176,7 +182,7 @@ class Trainer:
         so sampling, metrics or pictures cannot change what training draws next."""
         for h in self.hooks:
             if hasattr(h, event):
-                with checkpoint.isolated_rng():
+                with rng.isolated_rng():
                     getattr(h, event)(self)
 
     # --- the loop ------------------------------------------------------------------------------
@@ -190,6 +196,7 @@ class Trainer:
         """Train to the end of the schedule. `resume`: a checkpoint to continue from; `best`: the
         run's ckpt/best.pt, the state a rollback returns to."""
         cfg, B = self.cfg, self.cfg.train.batch_size
+        t_fit = time.perf_counter()
         if resume is not None:
             self.load_state_dict(resume)
             if self.run is not None:
@@ -246,20 +253,19 @@ class Trainer:
             self._fire("on_sample")  # the final samples, whatever the schedule
         ckpt = self.save_checkpoint()
         best = {**self.best, "path": self.run / "ckpt" / "best.pt" if self.run else None} if self.best else None
-        result = TrainResult(self.step, self.elapsed_s, last, self._stop_signal, ckpt, self._stopped_for, best,
+        result = TrainResult(self.step, self.elapsed_s, time.perf_counter() - t_fit, last, self._stop_signal, ckpt, self._stopped_for, best,
                              list(self.alarms), list(self.rollbacks))
         self.result = result
         self._fire("on_end")
         return result
 
     # --- what the hooks report: keep_best and on_collapse --------------------------------------
-    def observe(self, values: dict) -> None:
-        """Numbers a hook measured at this step; the one named by train.keep_best is kept when it improves."""
-        from ganforge.metrics import improves
-
+    def observe(self, values: dict, better: dict[str, str]) -> None:
+        """Numbers a hook measured at this step, and which way ("lower" | "higher") is better for
+        each; the one named by train.keep_best is kept when it improves."""
         name = self.cfg.train.keep_best
         value = values.get(name) if name else None
-        if isinstance(value, (int, float)) and improves(name, value, self.best["value"] if self.best else None):
+        if isinstance(value, (int, float)) and _improves(better[name], value, self.best["value"] if self.best else None):
             self._new_best = float(value)
 
     def alarm(self, reason: str) -> None:
@@ -283,9 +289,9 @@ class Trainer:
             self._answer_alarms(alarms, bar)
 
     def _decision_step(self) -> bool:
-        """Steps at which a hook may report: the health checks' and the in-training metrics'."""
-        h, e = self.cfg.health.every_steps, self.cfg.eval.every_steps
-        return bool((h and self.step % h == 0) or (e and self.step % e == 0))
+        """Steps at which a hook may report (each says how often with `reports_every`): every rank
+        must enter the agreement below at the same steps."""
+        return any(every and self.step % every == 0 for every in (getattr(h, "reports_every", 0) for h in self.hooks))
 
     def _keep_best(self, value: float) -> None:
         self.best = {"name": self.cfg.train.keep_best, "value": value, "step": self.step}

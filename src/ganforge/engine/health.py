@@ -20,13 +20,14 @@ modes fall below `health.coverage_drop` of the most seen at any check, or when D
 from __future__ import annotations
 
 from ganforge.config import Config
-from ganforge.distributed import DistInfo
-from ganforge.run import RunDir
+from ganforge.core.distributed import DistInfo
+from ganforge.engine.run import RunDir
+from ganforge.metrics import METRICS, evaluate_generator
+from ganforge.metrics.modes import covered_modes
 
-
-def counts_modes(spec) -> bool:
-    """Whether the data has modes the monitor can count (a classifier for them, or toy centres)."""
-    return spec.modes in ("toy", "stacked") or (spec.modes == "labels" and spec.feature_net is not None)
+# What health.jsonl's numbers are, for the report (the metrics describe their own).
+LABELS = {"coverage": ("modes covered", "higher"), "D_acc": ("D's accuracy (real vs generated)", None),
+          "grad_G": ("gradient norm of G", None), "grad_D": ("gradient norm of D", None)}
 
 
 class HealthMonitor:
@@ -38,7 +39,9 @@ class HealthMonitor:
     def __init__(self, cfg: Config, recipe, data, run: RunDir | None, dist: DistInfo = DistInfo()):
         self.cfg, self.recipe, self.run, self.dist = cfg, recipe, run, dist
         self.h = cfg.health
-        self.count_modes = counts_modes(data.spec)
+        # the modes metric says whether this data has modes it can count (a classifier for them, or toy centres)
+        self.count_modes = METRICS["modes"].refuse(cfg, data.spec, 0) is None
+        self.reports_every = cfg.health.every_steps  # steps at which it may report to the trainer
         self.cache: dict = {}  # the classifier, loaded once
         self.best_coverage = 0  # the most modes covered at any check so far
         self.acc_sum, self.acc_steps = 0.0, 0  # D's accuracy since the previous check
@@ -81,7 +84,7 @@ class HealthMonitor:
             if covered < self.h.coverage_drop * self.best_coverage:
                 alarms.append(f"mode collapse: {covered}/{num_modes} modes covered, down from {self.best_coverage}")
             self.best_coverage = max(self.best_coverage, covered)
-            trainer.observe({"coverage": covered})
+            trainer.observe({"coverage": covered}, {"coverage": "higher"})
         if self.acc_steps:
             acc = self.acc_sum / self.acc_steps
             row["D_acc"] = round(acc, 5)
@@ -102,8 +105,6 @@ class HealthMonitor:
         """(covered modes, modes) on rank 0; None elsewhere or when the data has no countable modes."""
         if not self.count_modes:
             return None
-        from ganforge.metrics import evaluate_generator
-        from ganforge.metrics.modes import covered_modes
 
         records = evaluate_generator(self.recipe.generator(), ["modes"], self.h.num_samples, seed=self.cfg.eval.seed + 1,
                                      cache=self.cache, dist=self.dist)

@@ -1,7 +1,7 @@
 """Outputs a user names (`--out`, `run.dir`): checked before any work starts, so that a typo
 costs a one-line error instead of a finished computation with nowhere to go.
 
-Writing itself stays atomic (checkpoint.atomic_write): a failure leaves no half-written file.
+Writing itself stays atomic (core.io.atomic_write): a failure leaves no half-written file.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from ganforge.errors import ConfigError
+from ganforge.core.errors import ConfigError
 
+RUN_MARKER = ".ganforge-run"  # the file that marks a folder ganforge made for a run (and may write in)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 

@@ -18,13 +18,15 @@ import socket
 import time
 from pathlib import Path
 
-from ganforge import __version__, checkpoint, config as config_mod
+from ganforge.core.version import __version__
+from ganforge import checkpoint, config as config_mod
 from ganforge.config import Config
-from ganforge.errors import CheckpointError, ConfigError
-from ganforge.reporting import read_jsonl, truncate_jsonl
+from ganforge.core.errors import CheckpointError, ConfigError
+from ganforge.core.io import read_jsonl, truncate_jsonl
+from ganforge.core.paths import RUN_MARKER
 
 _RUN_RE = re.compile(r"^(\d{5})-(.+)$")
-MARKER = ".ganforge-run"
+MARKER = RUN_MARKER  # re-exported for the engine's readers
 
 
 def runs_of(root: Path, name: str | None = None) -> list[tuple[int, Path]]:
@@ -162,7 +164,7 @@ class RunDir:
         return self
 
     def mirror_to_tensorboard(self, start_step: int) -> None:
-        from ganforge.tensorboard import TensorBoardMirror
+        from ganforge.engine.tensorboard import TensorBoardMirror
 
         self.mirror = TensorBoardMirror(self.path / "tensorboard", start_step)
 

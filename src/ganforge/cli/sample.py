@@ -1,0 +1,32 @@
+"""`ganforge sample`: a grid of samples, or a labelled dataset of a conditional generator."""
+
+from __future__ import annotations
+
+from ganforge import api
+from ganforge.core.errors import GanforgeError
+
+HELP = "sample a grid from a checkpoint or an export"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("source", help="checkpoint .pt, run folder, or export folder / generator.json")
+    p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--out", default="samples.png", help="output PNG (default samples.png)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--class", dest="c", type=int, help="class index (conditional generators)")
+    p.add_argument("--truncation", type=float, help="truncation trick: redraw latents with |z_i| above this")
+    p.add_argument("--psi", type=float, help="truncation toward the mean latent, 0 to 1 (1: none, 0: the mean image)")
+    p.add_argument("--labels", action="store_true",
+                   help="write a labelled dataset to --out (a folder): conditional generators, classes in turn")
+    p.add_argument("--format", choices=["png", "idx"], default="png",
+                   help="with --labels: a folder of PNGs per class, or MNIST-style IDX files")
+
+
+def run(args) -> int:
+    if args.n < 1:
+        raise GanforgeError(f"--n {args.n}: need at least one sample")
+    if args.labels:
+        print(api.sample_dataset(args.source, args.n, args.out, args.seed, args.format))
+    else:
+        print(api.sample(args.source, args.n, args.out, args.seed, c=args.c, truncation=args.truncation, psi=args.psi))
+    return 0

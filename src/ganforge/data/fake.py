@@ -1,0 +1,21 @@
+"""Random images of the configured shape, for `--dry-run` (no files read)."""
+
+from __future__ import annotations
+
+import torch
+
+from ganforge.config import DataConfig
+from ganforge.data.dataset import Dataset, DatasetSpec
+from ganforge.data.registry import DATASETS, register
+
+
+def fake_dataset(cfg: DataConfig, seed: int = 0, n: int = 256) -> Dataset:
+    """Random images of the configured shape, for `--dry-run` (no files read)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n, cfg.channels, cfg.resolution, cfg.resolution), generator=g, dtype=torch.uint8)
+    return Dataset(DATASETS["fake"], x, torch.randint(10, (n,), generator=g), cfg.range, "random tensors",
+                   tuple(str(i) for i in range(10)))
+
+
+register(DatasetSpec("fake", "image", "random images of the configured shape (--dry-run)", fake_dataset,
+                     num_classes=10, default_metrics=()))

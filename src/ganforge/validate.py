@@ -1,0 +1,79 @@
+"""A config checked against the registries: the names that datasets, nets, losses, recipes, metrics
+and augmentations own, and the combinations they refuse. config.py checks the config's own
+ranges and imports none of these; this module sits above them all.
+
+    cfg = validate.load("configs/mnist_dcgan.yaml", ["train.epochs=5"])   # parsed, ranged and checked
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ganforge import config as config_mod
+from ganforge.config import Config
+from ganforge.core.augment import POLICIES, parse_policy
+from ganforge.core.errors import ConfigError
+from ganforge.core.registry import choose
+from ganforge.data import DATASETS
+from ganforge.losses import LOSSES
+from ganforge.metrics import METRICS, keepable
+from ganforge.nets import check_nets
+from ganforge.recipes import RECIPES
+
+# numbers train.keep_best may name that the health checks measure (the metrics declare theirs)
+HEALTH_KEEPABLE = {"coverage": "health"}
+
+
+def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    """config.load, then the registry checks."""
+    cfg = config_mod.load(path, overrides)
+    check(cfg, str(path) if path is not None else "defaults")
+    return cfg
+
+
+def from_dict(data: dict, where: str = "config") -> Config:
+    cfg = config_mod.from_dict(data, where)
+    check(cfg, where)
+    return cfg
+
+
+def _check(problem: str | None, where: str) -> None:
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+
+
+def check(cfg: Config, where: str = "config") -> None:
+    d, t = cfg.data, cfg.train
+    for problem in (choose("data.name", d.name, DATASETS), choose("train.recipe", t.recipe, RECIPES),
+                    choose("loss.kind", cfg.loss.kind, LOSSES)):
+        _check(problem, where)
+    spec = DATASETS[d.name]
+    _check(spec.check(d), where)
+    _check(choose("data.split", d.split, spec.splits), where)
+    _check(None if not d.image_width or spec.translation else
+           f"data.image_width={d.image_width}: non-square images are for the translation datasets "
+           f"({', '.join(n for n, s in DATASETS.items() if s.translation)}); drop it for {d.name}", where)
+    _check(check_nets(cfg), where)
+    _check(RECIPES[t.recipe].check(cfg), where)
+    for name in parse_policy(t.augment):
+        problem = choose("train.augment", name, POLICIES)
+        _check(problem and problem + " (a comma-separated list, e.g. color,translation,cutout)", where)
+    for name in cfg.eval.metrics:
+        _check(choose("eval.metrics", name, METRICS), where)
+    _check_keep_best(cfg, where)
+
+
+def _check_keep_best(cfg: Config, where: str) -> None:
+    t, h = cfg.train, cfg.health
+    if not t.keep_best:
+        return
+    options = {**keepable(), **HEALTH_KEEPABLE}
+    _check(choose("train.keep_best", t.keep_best, options), where)
+    if options[t.keep_best] == "health":
+        _check(None if h.every_steps > 0 else f"train.keep_best={t.keep_best} is measured by the health checks: "
+                                               "set health.every_steps (e.g. 500)", where)
+        return
+    metric = options[t.keep_best]
+    _check(None if cfg.eval.every_steps > 0 and metric in cfg.eval.metrics else
+           f"train.keep_best={t.keep_best} comes from the in-training metric '{metric}': set eval.every_steps "
+           f"(e.g. 1000) and put {metric} in eval.metrics (now {cfg.eval.metrics})", where)
