@@ -8,10 +8,9 @@ them with the shipped domain classifier (mnist-cnn / fashion-mnist-cnn) and prin
 reads as the asked class, overall and per class, as a Markdown table.
 """
 
-import argparse
 from pathlib import Path
 
-from bench.common import agreement, run_script, table_head, tiny_run
+from bench.common import agreement, parser, run_script, table_head, tiny_run
 from ganforge import load_generator
 from ganforge.data import DATASETS
 
@@ -34,7 +33,7 @@ def smoke(tmp: Path) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__)
     ap.add_argument("runs", nargs="+")
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)

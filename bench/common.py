@@ -25,8 +25,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ganforge import api, config
-from ganforge.data import (DATASETS, IDX_DATASETS, find_idx_file, load_embedded_mnist, load_idx_split,
-                           missing_data_message, read_idx)
+from ganforge.data import DATASETS, load_embedded_mnist, load_idx_split
+from ganforge.data.idx import read_idx
+from ganforge.data.mnist import idx_files
+from ganforge.data.sources import find_idx_file, missing_data_message
 from ganforge.metrics.featurenet import accuracy, shift  # the feature nets' own training recipe
 from ganforge.metrics.features import DomainCNN, load_extractor
 
@@ -234,11 +236,13 @@ def reference_samples_per_s(loader: DataLoader, steps: int, batch: int, step: Ca
 
 def ganforge_samples_per_s(preset: str, data: str, steps: int, extra=()) -> float:
     """Real images per second of `ganforge train` with configs/<preset> over `steps` steps after the
-    warm-up, in a throw-away run folder."""
+    warm-up, in a throw-away run folder. The run report is left out: it is written after the last
+    step, outside the timed span, so it would only cost wall time."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = config.load(CONFIGS / preset, [f"data.name={data}", f"train.max_steps={steps + WARMUP}",
-                                             "log.progress=false", f"log.stats_every_steps={WARMUP}",
-                                             "log.ckpt_every_steps=100000", f"run.dir={tmp}", *extra])
+                                             "log.progress=false", "log.report=false",
+                                             f"log.stats_every_steps={WARMUP}", "log.ckpt_every_steps=100000",
+                                             f"run.dir={tmp}", *extra])
         run_dir, _ = api.train(cfg, log=lambda s: None)
         rows = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
         # time_s counts step time only; the first row is the warm-up
@@ -256,6 +260,12 @@ SMOKE_SKIPPED = "smoke skipped:"
 TINY_RUN = ["train.precision=fp32", "data.name=mnist-embedded", "data.max_images=256", "model.width=8",
             "train.batch_size=32", "train.epochs=1", "train.max_steps=2", "eval.every_steps=0",
             "health.every_steps=0", "log.progress=false", "log.report=false"]
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """A script's argument parser, its --help showing the module docstring as written (the usage
+    examples keep their lines)."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def run_script(ap: argparse.ArgumentParser, run: Callable, smoke: Callable[[Path], list[str]] | None = None,
@@ -277,7 +287,7 @@ def need_data(*domains: str) -> None:
     """In a smoke run: stop cleanly, saying why, when an IDX dataset is not on the data search path
     (GANFORGE_DATA) rather than fail."""
     for name in domains:
-        ds = IDX_DATASETS[name]
+        ds = idx_files(name)
         for filename in ds.files.values():
             if find_idx_file(ds, filename) is None:
                 print(SMOKE_SKIPPED, missing_data_message(ds, filename))

@@ -22,12 +22,12 @@ machine is doing (the times do).
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
-from bench.common import CONFIGS, agreement, machine, real_split, synthetic, table_head, train_classifier
+from bench.common import (CONFIGS, agreement, machine, parser, real_split, synthetic, table_head,
+                          train_classifier)
 from ganforge import api, config, load_generator
 
 PRESETS = {  # preset -> the IDX dataset it trains on
@@ -60,7 +60,7 @@ def measure(run_dir: Path, num_samples: int, seed: int) -> dict:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--clf-steps", type=int, default=1000)
@@ -100,7 +100,8 @@ def main():
             save()
 
     print()
-    print(table_head("preset", "FID", "per-class FID (mean)", "read as the asked class", "CAS (real-trained: see its row)"))
+    print(table_head("preset", "FID", "per-class FID (mean)", "read as the asked class",
+                     "CAS (real-trained: see its row)"))
     for r in rows:
         if r["preset"].startswith("real:"):
             print(f"| classifier on real {r['domain']} | | | | {100 * r['cas']:.2f} % |")

@@ -14,12 +14,11 @@ both curves and the final numbers as Markdown tables.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
-from bench.common import CONFIGS, table_head
+from bench.common import CONFIGS, parser, table_head
 from ganforge import api, config
 
 POLICY = "color,translation,cutout"
@@ -36,7 +35,7 @@ def run(out: Path, name: str, steps: int, every: int, augment: str, seed: int) -
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--every", type=int, default=500)

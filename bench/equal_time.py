@@ -19,13 +19,12 @@ alternating between the two presets of a pair seed by seed, never side by side: 
 the cores. Prints a Markdown table (mean and each seed) and writes everything to --runs/results.json.
 """
 
-import argparse
 import json
 import statistics
 import time
 from pathlib import Path
 
-from bench.common import CONFIGS, run_script, table_head
+from bench.common import CONFIGS, parser, run_script, table_head
 from ganforge import api, config
 
 COLUMNS = [("fid", "value", "FID", "lower"), ("prdc", "precision", "precision", "higher"),
@@ -100,7 +99,7 @@ def smoke(tmp: Path) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__)
     ap.add_argument("--pair", nargs=2, action="append", default=[], metavar=("CONFIG_A", "CONFIG_B"),
                     help="two presets, as they are")
     ap.add_argument("--arm", nargs="+", action="append", default=[], metavar="LABEL CONFIG [KEY=VALUE",

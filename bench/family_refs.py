@@ -48,7 +48,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from textbook_loop import MnistDataset
+from bench.common import MnistDataset, load_labels
+from ganforge.nets import build_D, build_G
 
 ONE, MONE = torch.tensor(1.0), torch.tensor(-1.0)
 CLASSES = 10
@@ -93,12 +94,6 @@ class LabelledMnist(MnistDataset):
 
     def __getitem__(self, i):
         return super().__getitem__(i), int(self.labels[i])
-
-
-def load_labels(name):
-    from ganforge.data import load_embedded_mnist, load_idx_split
-
-    return load_embedded_mnist()[1] if name == "mnist-embedded" else load_idx_split("mnist", "train")[1]
 
 
 # --- one reference run ----------------------------------------------------------------------------
@@ -275,8 +270,6 @@ def reference(name: str, images, data_name: str) -> tuple[DataLoader, Callable]:
 
 def parity_problems(name: str, cfg) -> list[str]:
     """Where the reference's constants or nets differ from the preset `cfg` (ganforge Config)."""
-    from ganforge.nets import build_D, build_G
-
     f = FAMILIES[name]
     want = {"train.batch_size": f.batch, "loss.kind": f.loss, "optim.kind": f.optim, "optim.lr_G": f.lr,
             "optim.lr_D": f.lr, "model.z_dim": f.z_dim, "train.n_dis": f.n_dis, "model.d_norm": f.d_norm,

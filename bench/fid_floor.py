@@ -5,12 +5,11 @@ at small n, so not even real data scores 0).
     GANFORGE_DATA=../shared/data python -m bench.fid_floor [--domain mnist] [--n 2000 5000 10000] [--draws 3]
 """
 
-import argparse
 from pathlib import Path
 
 import torch
 
-from bench.common import need_data, real_split, run_script, table_head
+from bench.common import need_data, parser, real_split, run_script, table_head
 from ganforge.data import DATASETS
 from ganforge.metrics.features import load_extractor
 from ganforge.metrics.fid import fid
@@ -35,7 +34,7 @@ def smoke(tmp: Path) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__)
     ap.add_argument("--domain", default="mnist", choices=["mnist", "fashion-mnist"])
     ap.add_argument("--n", type=int, nargs="+", default=[2000, 5000, 10000])
     ap.add_argument("--draws", type=int, default=3)

@@ -22,14 +22,13 @@ as the IDX files any tool would read.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import torch
 
-from bench.common import CONFIGS, machine, real_split, synthetic, table_head, train_classifier
+from bench.common import CONFIGS, machine, parser, real_split, synthetic, table_head, train_classifier
 from ganforge import api, config
 
 N_SMALL = 600
@@ -45,7 +44,7 @@ def train_gan(out: Path, name: str, steps: int, extra: list[str]) -> Path:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--gan-steps", type=int, default=6000)
     ap.add_argument("--clf-steps", type=int, default=1500)

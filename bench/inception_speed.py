@@ -6,14 +6,13 @@ time split into user and system (large batches spend more of it in the kernel he
 Random weights: speed does not depend on them. Inputs are 32 x 32 RGB, resized to 299 inside.
 """
 
-import argparse
 import resource
 import time
 from pathlib import Path
 
 import torch
 
-from bench.common import run_script
+from bench.common import parser, run_script
 from ganforge.metrics.inception import FIDInceptionV3
 
 
@@ -36,7 +35,7 @@ def smoke(tmp: Path) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__)
     ap.add_argument("--images", type=int, default=100)
     ap.add_argument("--batches", type=int, nargs="+", default=[10, 25, 50])
     run_script(ap, run, smoke)

@@ -6,13 +6,12 @@ loader ignores the alpha channel, the magenta shows.
     python -m bench.make_icons OUT_DIR [--n 3786] [--seed 0]
 """
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from bench.common import run_script
+from bench.common import parser, run_script
 
 SHAPES = ("disc", "square", "triangle", "ring", "diamond")
 SIZE = 64
@@ -53,7 +52,7 @@ def smoke(tmp: Path) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__)
     ap.add_argument("out", type=Path)
     ap.add_argument("--n", type=int, default=3786)
     ap.add_argument("--seed", type=int, default=0)

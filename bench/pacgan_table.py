@@ -38,7 +38,6 @@ Prints a Markdown table (measured rows beside the published ones) and writes eve
 Trials run one after another with one thread: the machine is shared.
 """
 
-import argparse
 import json
 import shutil
 import statistics
@@ -49,7 +48,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import CONFIGS, machine, mean_se, run_script, table_head
+from bench.common import CONFIGS, machine, mean_se, parser, run_script, table_head
 from ganforge import api, config
 from ganforge.data import toy_centres, toy_std
 from ganforge.metrics.modes import toy_modes
@@ -177,7 +176,7 @@ def smoke(tmp: Path) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__)
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--steps", type=int, default=2000, help="D updates per trial (the reference: 400,000)")
     ap.add_argument("--datasets", default="ring,grid")

@@ -10,7 +10,6 @@ table: Parzen score, chosen sigma, the mean squared distance from a test image t
 centre, and the share of grey pixels (0.1 < p < 0.9; MNIST test images: 8.6 %).
 """
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from bench.common import need_data, run_script, table_head, tiny_run, to_unit, unit_images
+from bench.common import need_data, parser, run_script, table_head, tiny_run, to_unit, unit_images
 from ganforge import load_generator
 from ganforge.data import load_idx_split
 from ganforge.metrics.parzen import parzen_protocol
@@ -73,7 +72,7 @@ def smoke(tmp: Path) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__)
     ap.add_argument("--run", required=True, help="checkpoint, run folder or export of an MNIST generator")
     ap.add_argument("--blur", type=float, nargs="+", default=[0.4, 0.5, 0.6, 0.8])
     ap.add_argument("--centres", type=int, default=10_000, help="kernel centres per set (the protocol's 10,000)")

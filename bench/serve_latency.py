@@ -9,7 +9,6 @@ three changes 20 seeds' images (L2 over pixels), against a random unit direction
 Target (issue 13): one image of the demo model in under 50 ms on this CPU.
 """
 
-import argparse
 import statistics
 import threading
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import machine_line, run_script, tiny_run
+from bench.common import machine_line, parser, run_script, tiny_run
 from ganforge.serve.app import ExplorerServer
 from ganforge.serve.explorer import View
 
@@ -88,7 +87,7 @@ def smoke(tmp: Path) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__)
     ap.add_argument("source")
     ap.add_argument("--requests", type=int, default=200)
     run_script(ap, run, smoke)

@@ -17,12 +17,11 @@ DCGAN, and the CPU run is far shorter than 100,000 steps; the table says how lon
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
-from bench.common import CONFIGS, format_mean_se, need_data, run_script, table_head
+from bench.common import CONFIGS, format_mean_se, need_data, parser, run_script, table_head
 from ganforge import api, config
 
 PUBLISHED = {1: "99 / 3.4", 2: "1000 / 0.06"}  # modes / KL (PacGAN Table 2, as the issue quotes it)
@@ -50,7 +49,8 @@ def run(args) -> None:
             print(json.dumps(rows[-1]), flush=True)
             (args.out / "stacked_mnist.json").write_text(json.dumps(rows, indent=2))
     print()
-    print(table_head("model", "steps", "runs", "modes (of 1000)", "KL", "published modes / KL (100,000 steps, 10 runs)"))
+    print(table_head("model", "steps", "runs", "modes (of 1000)", "KL",
+                     "published modes / KL (100,000 steps, 10 runs)"))
     for pack in map(int, args.packs.split(",")):
         rs = [r for r in rows if r["pack"] == pack]
         name = "DCGAN" if pack == 1 else f"PacDCGAN{pack}"
@@ -64,7 +64,7 @@ def smoke(tmp: Path) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--packs", default="1,2")

@@ -8,7 +8,6 @@ code's metrics use).
 RUN: a StyleGAN run folder, checkpoint or export (e.g. one of bench/equal_time.py's runs).
 """
 
-import argparse
 import contextlib
 import sys
 from unittest import mock
@@ -16,7 +15,7 @@ from unittest import mock
 import torch
 import torch.nn.functional as F
 
-from bench.common import table_head
+from bench.common import parser, table_head
 from ganforge import load_generator
 from ganforge.metrics import evaluate_generator
 from ganforge.nets import stylegan
@@ -31,7 +30,7 @@ def fresh_noise_forward(self, x, w):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__)
     ap.add_argument("run")
     ap.add_argument("--num-samples", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=1000, help="latent seed (bench/equal_time.py uses 1000 + train seed)")

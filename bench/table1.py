@@ -11,12 +11,11 @@ mean squared distance from a test image to its nearest kernel centre: at the cho
 of Parzen score is 2 sigma^2 (about 0.06) of it, so it says why two rows differ.
 """
 
-import argparse
 import json
 import time
 from pathlib import Path
 
-from bench.common import machine, table_head, unit_images
+from bench.common import machine, parser, table_head, unit_images
 from ganforge import api
 from ganforge.data import load_idx_split
 from ganforge.metrics.parzen import parzen_protocol
@@ -26,7 +25,7 @@ PAPER = [("DBN", "138 +- 2"), ("Stacked CAE", "121 +- 1.6"), ("Deep GSN", "214 +
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__)
     ap.add_argument("--run", action="append", default=[], help="NAME=PATH")
     ap.add_argument("--num-samples", type=int, default=10_000)
     ap.add_argument("--out", default="bench/out/table1.json")

@@ -1,9 +1,9 @@
 """Training throughput: ganforge against reference loops written the way the textbook, pytorch/examples
 and each family's public code write them, measured side by side in one process, alternating A B C.
 
-    python bench/throughput.py --model mlp   [--steps 60] [--rounds 2] [--data mnist-embedded]
-    python bench/throughput.py --model dcgan [--steps 60] [--rounds 2]
-    python bench/throughput.py --model wgan_gp|wgan_clip|sngan_hinge|lsgan|cgan [--steps 60] [--rounds 2]
+    python -m bench.throughput --model mlp   [--steps 60] [--rounds 2] [--data mnist-embedded]
+    python -m bench.throughput --model dcgan [--steps 60] [--rounds 2]
+    python -m bench.throughput --model wgan_gp|wgan_clip|sngan_hinge|lsgan|cgan [--steps 60] [--rounds 2]
 
 A: the reference loop (per-sample Dataset + DataLoader with ToTensor/Normalize-style conversion,
    float32, torch's default optimizers; MLP: Sigmoid + BCELoss and a second G forward for the G
@@ -24,12 +24,9 @@ n_dis cycles), the median over rounds of the steps after a warm-up, each ratio t
 the achieved FLOP/s against this machine's measured GEMM rate for the same layer shapes.
 """
 
-import argparse
 import json
-import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,18 +34,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from textbook_loop import Discriminator as TextbookD  # noqa: E402
-from textbook_loop import Generator as TextbookG  # noqa: E402
-from textbook_loop import MnistDataset, load_images  # noqa: E402
-import family_refs  # noqa: E402
-from family_refs import DCGAN_D, DCGAN_G  # noqa: E402
-
-from ganforge import api, config  # noqa: E402
-from ganforge.recipes.base import resolve_precision  # noqa: E402
-
-WARMUP = 5
-ROOT = Path(__file__).resolve().parents[1]
+from bench import family_refs
+from bench.common import (CONFIGS, WARMUP, MnistDataset, TextbookD, TextbookG, ganforge_samples_per_s, load_images,
+                          machine, parser, reference_samples_per_s, run_script, textbook_step)
+from bench.family_refs import DCGAN_D, DCGAN_G
+from ganforge import config
+from ganforge.recipes.base import resolve_precision
 
 
 def reference_mlp(images, steps, batch):
@@ -56,20 +47,7 @@ def reference_mlp(images, steps, batch):
     G, D = TextbookG(), TextbookD()
     opt_g, opt_d = torch.optim.Adam(G.parameters(), lr=2e-4), torch.optim.Adam(D.parameters(), lr=2e-4)
     bce = nn.BCELoss()
-    return _run_reference(loader, steps, batch, lambda x: _mlp_step(G, D, opt_g, opt_d, bce, x))
-
-
-def _mlp_step(G, D, opt_g, opt_d, bce, image):
-    b = image.size(0)
-    ones, zeros = torch.ones(b, 1), torch.zeros(b, 1)
-    fake = G(torch.randn(b, 128)).detach()
-    opt_d.zero_grad()
-    (bce(D(image), ones) + bce(D(fake), zeros)).backward()
-    opt_d.step()
-    fake = G(torch.randn(b, 128))
-    opt_g.zero_grad()
-    bce(D(fake), ones).backward()
-    opt_g.step()
+    return reference_samples_per_s(loader, steps, batch, lambda x: textbook_step(G, D, opt_g, opt_d, bce, x))
 
 
 def reference_dcgan(images, steps, batch):
@@ -93,32 +71,7 @@ def reference_dcgan(images, steps, batch):
         bce(netD(fake), label).backward()
         opt_g.step()
 
-    return _run_reference(loader, steps, batch, step)
-
-
-def _run_reference(loader, steps, batch, step_fn):
-    done, t_start = 0, None
-    while done < steps + WARMUP:
-        for x in loader:
-            if done == WARMUP:
-                t_start = time.perf_counter()
-            step_fn(x)
-            done += 1
-            if done >= steps + WARMUP:
-                break
-    return steps * batch / (time.perf_counter() - t_start)
-
-
-def ganforge_run(preset, data, steps, extra=()):
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = config.load(ROOT / "configs" / preset, [f"data.name={data}", f"train.max_steps={steps + WARMUP}",
-                                                      "log.progress=false", f"log.stats_every_steps={WARMUP}",
-                                                      "log.ckpt_every_steps=100000", f"run.dir={tmp}", *extra])
-        run_dir, result = api.train(cfg, log=lambda s: None)
-        rows = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
-        # time_s counts step time only; the first row is the warm-up
-        t = rows[-1]["time_s"] - rows[0]["time_s"]
-        return (rows[-1]["step"] - rows[0]["step"]) * cfg.train.batch_size / t
+    return reference_samples_per_s(loader, steps, batch, step)
 
 
 def gemm_rate(shapes, batch, dtype, repeats=20):
@@ -169,7 +122,7 @@ def reference(model, images, data, steps, batch):
     if model == "dcgan":
         return reference_dcgan(images, steps, batch)
     loader, step = family_refs.reference(model, images, data)
-    return _run_reference(loader, steps, batch, step)
+    return reference_samples_per_s(loader, steps, batch, step)
 
 
 def family_setup(model, data, steps):
@@ -177,7 +130,7 @@ def family_setup(model, data, steps):
     `steps` up to whole n_dis cycles (the warm-up is whole cycles too) so that A and B time as many
     G updates."""
     f = family_refs.FAMILIES[model]
-    cfg = config.load(ROOT / "configs" / f.preset, [f"data.name={data}",
+    cfg = config.load(CONFIGS / f.preset, [f"data.name={data}",
                                                     *([f"model.num_classes={f.classes}"] if f.classes else [])])
     problems = family_refs.parity_problems(model, cfg)
     if problems:
@@ -187,20 +140,11 @@ def family_setup(model, data, steps):
 
 
 def resolved_precision(preset, data, overrides):
-    cfg = config.load(ROOT / "configs" / preset, [f"data.name={data}", *overrides])
+    cfg = config.load(CONFIGS / preset, [f"data.name={data}", *overrides])
     return resolve_precision(cfg.train.precision, torch.device("cpu"))
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", choices=list(PRESETS), default="mlp")
-    ap.add_argument("--steps", type=int, default=60)
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--data", default="mnist-embedded")
-    ap.add_argument("--compile", action="store_true", help="also time train.compile=true (bf16)")
-    ap.add_argument("--fp32", action="store_true", help="also time train.precision=fp32 (A's precision)")
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args()
+def run(args) -> None:
     images = load_images(args.data)
     preset, batch = PRESETS[args.model]
     steps = family_setup(args.model, args.data, args.steps) if args.model in family_refs.FAMILIES else args.steps
@@ -209,7 +153,7 @@ def main():
     for r in range(args.rounds):
         results["A_reference"].append(reference(args.model, images, args.data, steps, batch))
         for name, overrides in settings.items():
-            results[name].append(ganforge_run(preset, args.data, steps, overrides))
+            results[name].append(ganforge_samples_per_s(preset, args.data, steps, overrides))
         print(f"round {r + 1}: " + ", ".join(f"{k}={v[-1]:.0f}" for k, v in results.items()), flush=True)
     med = {k: statistics.median(v) for k, v in results.items()}
     report = {"model": args.model, "preset": preset, "batch": batch, "steps": steps, "rounds": args.rounds,
@@ -218,8 +162,7 @@ def main():
               "all_rounds": results, "settings": settings,
               "precision": {"A_reference": "fp32",
                             **{k: resolved_precision(preset, args.data, o) for k, o in settings.items()}},
-              "threads": torch.get_num_threads(), "torch": torch.__version__,
-              "cpu": platform.processor() or platform.machine()}
+              **machine()}
     if args.model == "mlp":
         flops, shapes = mlp_flops_per_sample()
         rates = {torch.float32: gemm_rate(shapes, batch, torch.float32),
@@ -233,6 +176,23 @@ def main():
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=2))
+
+
+def smoke(tmp: Path) -> list[str]:
+    # a family preset: its reference is checked against the preset before it is timed
+    return ["--model", "cgan", "--steps", "2", "--rounds", "1", "--out", str(tmp / "throughput.json")]
+
+
+def main() -> None:
+    ap = parser(__doc__)
+    ap.add_argument("--model", choices=list(PRESETS), default="mlp")
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--data", default="mnist-embedded")
+    ap.add_argument("--compile", action="store_true", help="also time train.compile=true (bf16)")
+    ap.add_argument("--fp32", action="store_true", help="also time train.precision=fp32 (A's precision)")
+    ap.add_argument("--out", default=None)
+    run_script(ap, run, smoke)
 
 
 if __name__ == "__main__":

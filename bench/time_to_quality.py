@@ -2,11 +2,11 @@
 settings and seeds, and the final value of each run (to tell whether the fast settings cost quality).
 
     # train the demo DCGAN twice per setting and compare fp32 with bf16 (+ channels_last)
-    python bench/time_to_quality.py --config configs/demo.yaml --metric fid --threshold 8 \
+    python -m bench.time_to_quality --config configs/demo.yaml --metric fid --threshold 8 \
         --variant fp32= --variant bf16=train.precision=bf16,train.channels_last=true --seeds 0 1
 
     # read a finished run instead (e.g. the paper preset, trained with eval.metrics=[parzen])
-    python bench/time_to_quality.py --from-run runs/00001-mnist_goodfellow2014 --metric parzen --threshold 225
+    python -m bench.time_to_quality --from-run runs/00001-mnist_goodfellow2014 --metric parzen --threshold 225
 
 Times are `train_time_s` from metrics.jsonl: seconds spent in training steps up to that evaluation
 (evaluation, pictures and checkpoints excluded, so settings compare fairly). Lower is better for
@@ -14,18 +14,14 @@ fid / kid, higher for parzen. The runs go one after another, never side by side:
 the cores.
 """
 
-import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from ganforge import api, config  # noqa: E402
+from bench.common import CONFIGS, parser, run_script
+from ganforge import api, config
 
 HIGHER_IS_BETTER = {"parzen": True, "fid": False, "kid": False}
 
@@ -69,18 +65,7 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name, [o for o in overrides.split(",") if o]
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config")
-    ap.add_argument("--from-run", type=Path, action="append", default=[])
-    ap.add_argument("--metric", choices=sorted(HIGHER_IS_BETTER), required=True)
-    ap.add_argument("--threshold", type=float, required=True)
-    ap.add_argument("--variant", action="append", default=[], help="NAME=key=value,key=value (NAME= for the preset)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--eval-every", type=int, default=390)
-    ap.add_argument("--num-samples", type=int, default=2000)
-    ap.add_argument("--out", type=Path)
-    args = ap.parse_args()
+def run(args) -> None:
     report = {"metric": args.metric, "threshold": args.threshold, "runs": {}}
     for run_dir in args.from_run:
         report["runs"][str(run_dir)] = summarise(read_rows(run_dir), args.metric, args.threshold)
@@ -108,6 +93,27 @@ def main():
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2))
+
+
+def smoke(tmp: Path) -> list[str]:
+    # the toy ring: FID on the 2-D points, no feature network to run
+    return ["--config", str(CONFIGS / "toy_ring.yaml"), "--metric", "fid", "--threshold", "10", "--eval-every", "2",
+            "--num-samples", "200", "--seeds", "0", "1", "--out", str(tmp / "time_to_quality.json"),
+            "--variant", "tiny=train.max_steps=4,health.every_steps=0,log.report=false"]
+
+
+def main() -> None:
+    ap = parser(__doc__)
+    ap.add_argument("--config")
+    ap.add_argument("--from-run", type=Path, action="append", default=[])
+    ap.add_argument("--metric", choices=sorted(HIGHER_IS_BETTER), required=True)
+    ap.add_argument("--threshold", type=float, required=True)
+    ap.add_argument("--variant", action="append", default=[], help="NAME=key=value,key=value (NAME= for the preset)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--eval-every", type=int, default=390)
+    ap.add_argument("--num-samples", type=int, default=2000)
+    ap.add_argument("--out", type=Path)
+    run_script(ap, run, smoke)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Image-to-image translation, measured: quality of trained pix2pix / CycleGAN runs on held-out
 images, and training throughput against the reference repository's loop.
 
-    python bench/translation.py pix2pix RUN [--baseline L1_ONLY_RUN] [--picture docs/img/pix2pix.png]
-    python bench/translation.py cyclegan RUN [--picture docs/img/cyclegan.png]
-    python bench/translation.py throughput --model pix2pix|cyclegan [--steps 40] [--rounds 2] [--extra K=V ...]
+    python -m bench.translation pix2pix RUN [--baseline L1_ONLY_RUN] [--picture docs/img/pix2pix.png]
+    python -m bench.translation cyclegan RUN [--picture docs/img/cyclegan.png]
+    python -m bench.translation throughput --model pix2pix|cyclegan [--steps 40] [--rounds 2] [--extra K=V ...]
 
 pix2pix, on the 1,000 held-out pairs (Fashion-MNIST's test split, its first 1,000 items and their
 edge maps): L1 and SSIM to the ground truth (pixels in [0, 1]); FID between the outputs and the
@@ -21,41 +21,25 @@ train` with the preset; C (with --extra) = B with those overrides; samples/s and
 median of rounds, alternating A B C.
 """
 
-import argparse
 import json
-import platform
 import statistics
-import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from ganforge import config  # noqa: E402
-from ganforge.data import build_dataset  # noqa: E402
-from ganforge.data.translation import ANKLE_BOOT, SNEAKER  # noqa: E402
-from ganforge.generator import load_generator  # noqa: E402
-from ganforge.metrics.features import load_extractor  # noqa: E402
-from ganforge.metrics.fid import fid  # noqa: E402
+from bench import translation_refs as ref
+from bench.common import (CONFIGS, WARMUP, ganforge_samples_per_s, machine, machine_line, parser,
+                          reference_samples_per_s, to_unit)
+from ganforge import config, load_generator
+from ganforge.data import build_dataset
+from ganforge.data.translation import ANKLE_BOOT, SNEAKER
+from ganforge.metrics.features import load_extractor
+from ganforge.metrics.fid import fid
+from ganforge.recipes import RECIPES
+from ganforge.core.images import save_image_grid
 
 PRESETS = {"pix2pix": "fashion_edges2clothes_pix2pix.yaml", "cyclegan": "fashion_sneaker2boot_cyclegan.yaml"}
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def cpu_model() -> str:
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
-def unit(x: torch.Tensor, value_range: str) -> torch.Tensor:
-    """Images in the data's range -> [0, 1] float."""
-    if x.dtype == torch.uint8:
-        return x.float() / 255
-    return (x.float() + 1) / 2 if value_range == "signed" else x.float()
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -91,9 +75,9 @@ def held_out(run: Path) -> tuple[dict, str]:
 def pix2pix_quality(run: Path) -> tuple[dict, torch.Tensor]:
     held, rng = held_out(run)
     G = load_generator(run)
-    a, b = unit(held["a"], rng), unit(held["x"], rng)
+    a, b = to_unit(held["a"], rng), to_unit(held["x"], rng)
     a_in = a * 2 - 1 if rng == "signed" else a
-    out = unit(G.translate(a_in), rng).clamp(0, 1)
+    out = to_unit(G.translate(a_in), rng).clamp(0, 1)
     f_out, _ = features(out)
     f_real, _ = features(b)
     row = {"run": str(run), "step": G.step, "pairs": len(a), "L1": float((out - b).abs().mean()), "SSIM": ssim(out, b),
@@ -104,12 +88,12 @@ def pix2pix_quality(run: Path) -> tuple[dict, torch.Tensor]:
 def cyclegan_quality(run: Path) -> tuple[dict, tuple]:
     held, rng = held_out(run)
     G = load_generator(run)
-    a, b = unit(held["a"], rng), unit(held["x"], rng)
+    a, b = to_unit(held["a"], rng), to_unit(held["x"], rng)
     to_in = (lambda t: t * 2 - 1) if rng == "signed" else (lambda t: t)
-    ab = unit(G.translate(to_in(a), "AtoB"), rng).clamp(0, 1)
-    ba = unit(G.translate(to_in(b), "BtoA"), rng).clamp(0, 1)
-    aba = unit(G.translate(to_in(ab), "BtoA"), rng).clamp(0, 1)
-    bab = unit(G.translate(to_in(ba), "AtoB"), rng).clamp(0, 1)
+    ab = to_unit(G.translate(to_in(a), "AtoB"), rng).clamp(0, 1)
+    ba = to_unit(G.translate(to_in(b), "BtoA"), rng).clamp(0, 1)
+    aba = to_unit(G.translate(to_in(ab), "BtoA"), rng).clamp(0, 1)
+    bab = to_unit(G.translate(to_in(ba), "AtoB"), rng).clamp(0, 1)
     (f_a, _), (f_b, _), (f_ab, p_ab), (f_ba, p_ba) = features(a), features(b), features(ab), features(ba)
     _, p_a = features(a)
     row = {"run": str(run), "step": G.step, "images": [len(a), len(b)],
@@ -123,20 +107,13 @@ def cyclegan_quality(run: Path) -> tuple[dict, tuple]:
 
 
 def picture(rows: list[torch.Tensor], path: str, n: int = 10) -> None:
-    from ganforge.reporting import save_image_grid
-
     grid = torch.cat([r[:n] for r in rows])
     save_image_grid(grid, Path(path), "unit", scale=3, nrow=n)
     print(f"picture: {path} (rows: {len(rows)}, {n} held-out items each)")
 
 
 def throughput(model: str, steps: int, rounds: int, extra: list[str] = ()) -> dict:
-    import translation_refs as ref
-    from throughput import WARMUP, _run_reference, ganforge_run
-
-    from ganforge.recipes import RECIPES
-
-    cfg = config.load(ROOT / "configs" / PRESETS[model])
+    cfg = config.load(CONFIGS / PRESETS[model])
     data = build_dataset(cfg.data)
     shape, batch = data.sample_shape, cfg.train.batch_size
     recipe = RECIPES[cfg.train.recipe]
@@ -150,26 +127,26 @@ def throughput(model: str, steps: int, rounds: int, extra: list[str] = ()) -> di
             (G_A, D_A), (G_B, D_B) = recipe.build_nets(cfg, shape[0], shape), recipe.build_nets(cfg, shape[0], shape)
             step = ref.cyclegan_step(G_A, G_B, D_A, D_B, cfg.loss.cycle_weight, cfg.loss.identity_weight,
                                      cfg.train.pool_size)
-        return _run_reference(ref.loader(data.a, data.x, batch, unaligned=model == "cyclegan"), steps, batch, step)
+        return reference_samples_per_s(ref.loader(data.a, data.x, batch, unaligned=model == "cyclegan"), steps, batch,
+                                       step)
 
     results = {"A_reference": [], "B_ganforge": [], **({"C_extra": []} if extra else {})}
     for r in range(rounds):
         results["A_reference"].append(reference())
-        results["B_ganforge"].append(ganforge_run(PRESETS[model], cfg.data.name, steps))
+        results["B_ganforge"].append(ganforge_samples_per_s(PRESETS[model], cfg.data.name, steps))
         if extra:
-            results["C_extra"].append(ganforge_run(PRESETS[model], cfg.data.name, steps, list(extra)))
+            results["C_extra"].append(ganforge_samples_per_s(PRESETS[model], cfg.data.name, steps, list(extra)))
         print(f"round {r + 1}: " + ", ".join(f"{k}={v[-1]:.1f}" for k, v in results.items()), flush=True)
     med = {k: statistics.median(v) for k, v in results.items()}
     return {"model": model, "preset": PRESETS[model], "batch": batch, "steps": steps, "warmup": WARMUP,
             "rounds": rounds, "samples_per_s": {k: round(v, 1) for k, v in med.items()},
             "B_over_A": round(med["B_ganforge"] / med["A_reference"], 3),
             **({"C_over_A": round(med["C_extra"] / med["A_reference"], 3), "extra": list(extra)} if extra else {}),
-            "all_rounds": results,
-            "cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__}
+            "all_rounds": results, **machine()}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__)
     ap.add_argument("what", choices=["pix2pix", "cyclegan", "throughput"])
     ap.add_argument("run", nargs="?")
     ap.add_argument("--baseline", help="pix2pix: an L1-only run (loss.adv_weight=0) to compare with")
@@ -182,7 +159,7 @@ def main() -> None:
     if args.what == "throughput":
         print(json.dumps(throughput(args.model, args.steps, args.rounds, args.extra), indent=2))
         return
-    print(f"machine: {cpu_model()}, torch {torch.__version__}")
+    print(f"machine: {machine_line()}")
     if args.what == "pix2pix":
         row, out = pix2pix_quality(Path(args.run))
         rows = [row]
@@ -195,7 +172,7 @@ def main() -> None:
             print(json.dumps(r))
         if args.picture:
             held, rng = held_out(Path(args.run))
-            picture([unit(held["a"], rng), *reversed(pics), unit(held["x"], rng)], args.picture)
+            picture([to_unit(held["a"], rng), *reversed(pics), to_unit(held["x"], rng)], args.picture)
     else:
         row, (a, ab, aba, b, ba, bab) = cyclegan_quality(Path(args.run))
         print(json.dumps(row))

@@ -9,6 +9,7 @@ the parameters around each update; a target tensor built for every loss call (GA
 pool in Python with torch.cat; Adam without fused kernels; NCHW float32 throughout.
 """
 
+import itertools
 import random
 
 import torch
@@ -105,8 +106,6 @@ def pix2pix_step(G, D, lambda_l1=100.0):
 
 def cyclegan_step(G_A, G_B, D_A, D_B, lambda_cycle=10.0, lambda_idt=0.5, pool_size=50):
     """models/cycle_gan_model.py optimize_parameters (G_A: A -> B, D_A judges B, as there)."""
-    import itertools
-
     opt_G = torch.optim.Adam(itertools.chain(G_A.parameters(), G_B.parameters()), lr=2e-4, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam(itertools.chain(D_A.parameters(), D_B.parameters()), lr=2e-4, betas=(0.5, 0.999))
     gan, cycle, idt = GANLoss("lsgan"), nn.L1Loss(), nn.L1Loss()

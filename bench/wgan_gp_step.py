@@ -2,26 +2,19 @@
 reference step of bench/family_refs.py, on the same batches, under torch.profiler; and the preset
 through `ganforge train` with and without channels_last, alternating.
 
-    python bench/wgan_gp_step.py [--steps 30] [--rounds 3]
+    python -m bench.wgan_gp_step [--steps 30] [--rounds 3]
 """
 
-import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import family_refs  # noqa: E402
-from textbook_loop import load_images  # noqa: E402
-from throughput import ganforge_run  # noqa: E402
+from bench import family_refs
+from bench.common import CONFIGS, ganforge_samples_per_s, load_images, parser
 
-from ganforge import api, config  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from ganforge import api, config
 
 
 def timed(step, inputs):
@@ -34,7 +27,7 @@ def timed(step, inputs):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
@@ -45,7 +38,7 @@ def main() -> None:
         ref_step(x)
     dt_ref, prof_ref = timed(ref_step, batches[warm:])
 
-    cfg = config.load(ROOT / "configs" / "mnist_wgan_gp.yaml", ["data.name=mnist-embedded"])
+    cfg = config.load(CONFIGS / "mnist_wgan_gp.yaml", ["data.name=mnist-embedded"])
     data, recipe, _ = api.prepare(cfg, torch.device("cpu"))
     idx = [torch.arange(batch) + batch * i for i in range(warm + n)]
     for i in idx[:warm]:
@@ -58,9 +51,9 @@ def main() -> None:
 
     rates = {"channels_last": [], "no_channels_last": []}
     for _ in range(args.rounds):
-        rates["channels_last"].append(ganforge_run("mnist_wgan_gp.yaml", "mnist-embedded", 100))
-        rates["no_channels_last"].append(ganforge_run("mnist_wgan_gp.yaml", "mnist-embedded", 100,
-                                                      ["train.channels_last=false"]))
+        rates["channels_last"].append(ganforge_samples_per_s("mnist_wgan_gp.yaml", "mnist-embedded", 100))
+        rates["no_channels_last"].append(ganforge_samples_per_s("mnist_wgan_gp.yaml", "mnist-embedded", 100,
+                                                                ["train.channels_last=false"]))
     for k, v in rates.items():
         print(f"ganforge train, {k}: median {statistics.median(v):.0f} samples/s ({', '.join(f'{r:.0f}' for r in v)})")
 

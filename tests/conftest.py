@@ -46,9 +46,9 @@ def isolated_data(tmp_path, monkeypatch):
 
 
 def full_mnist_available() -> bool:
-    from ganforge.data.sources import IDX_DATASETS, find_idx_file
+    from ganforge.data.sources import MNIST_FILES, find_idx_file
 
-    return find_idx_file(IDX_DATASETS["mnist"], "train-images-idx3-ubyte") is not None
+    return find_idx_file(MNIST_FILES, "train-images-idx3-ubyte") is not None
 
 
 needs_mnist = pytest.mark.skipif(not full_mnist_available(),

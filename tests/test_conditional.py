@@ -10,7 +10,7 @@ from ganforge import validate
 from ganforge.cli import main
 from ganforge.data import build_dataset
 from ganforge.core.errors import ConfigError
-from ganforge.generator import load_generator
+from ganforge.api import load_generator
 from ganforge.recipes import build_recipe
 
 

@@ -9,12 +9,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from ganforge.cli import main
-from ganforge.data import sources
+from ganforge.data import DATASETS, sources
 from ganforge.data.fetch import fetch
 from ganforge.core.errors import DataError
 
 FILES = {name: bytes([0, 0, 8, 1]) + (16).to_bytes(4, "big") + bytes(range(i, i + 16))
-         for i, name in enumerate(sources.IDX_DATASETS["mnist"].files.values())}
+         for i, name in enumerate(sources.MNIST_FILES.files.values())}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -36,9 +36,9 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server(monkeypatch):
-    ds = sources.IDX_DATASETS["mnist"]
-    fake = dataclasses.replace(ds, md5={n: hashlib.md5(b).hexdigest() for n, b in FILES.items()})
-    monkeypatch.setitem(sources.IDX_DATASETS, "mnist", fake)
+    spec = DATASETS["mnist"]
+    fake = dataclasses.replace(spec.files, md5={n: hashlib.md5(b).hexdigest() for n, b in FILES.items()})
+    monkeypatch.setitem(DATASETS, "mnist", dataclasses.replace(spec, files=fake))
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

@@ -21,7 +21,7 @@ from PIL import Image
 from ganforge.core import latent
 from ganforge.cli import main
 from ganforge.core.errors import GanforgeError
-from ganforge.generator import load_generator
+from ganforge.api import load_generator
 from ganforge.serve.app import ExplorerServer, Renderer, run_folder_of
 from ganforge.serve.explorer import Explorer, RequestError, View
 

@@ -433,12 +433,12 @@ def test_max_minutes_stops_on_training_time_and_counts_it_over_a_resume(tiny_cfg
     run_dir, result = api.train(tiny_cfg("train.max_minutes=0.1", "run.name=budget"), log=said.append)
     # 6 s of budget: each step adds at least 0.5 s; the check is made before a step, so it stops
     # on the first step that starts at or past 6 s, and well before the schedule's 32 steps.
-    assert 6 <= result.wall_s < 6 + 3 and 4 <= result.step < 32
+    assert 6 <= result.train_time_s < 6 + 3 and 4 <= result.step < 32
     assert any("train.max_minutes=0.1 of training time reached" in s for s in said)
     assert "max_minutes" in (run_dir / "log.txt").read_text()
     # Resumed with a larger budget: the clock goes on from the checkpoint's 6 s, not from 0.
     _, more = api.train(tiny_cfg("train.max_minutes=0.2", "run.name=budget"), resume=str(run_dir), log=lambda s: None)
-    assert 12 <= more.wall_s < 12 + 3 and result.step < more.step < 32
+    assert 12 <= more.train_time_s < 12 + 3 and result.step < more.step < 32
     assert api.train(tiny_cfg("run.name=budget2"), log=lambda s: None)[1].step == 32  # 0 = no limit
     with pytest.raises(Exception, match="train.max_minutes=-1"):
         tiny_cfg("train.max_minutes=-1")

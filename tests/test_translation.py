@@ -16,7 +16,7 @@ from ganforge.cli import main
 from ganforge.data import build_dataset
 from ganforge.data.translation import edge_map
 from ganforge.core.errors import ConfigError, DataError
-from ganforge.generator import load_generator
+from ganforge.api import load_generator
 from ganforge.nets.translation import PatchDiscriminator, ResnetGenerator, UNetGenerator
 from ganforge.recipes.cyclegan import ImagePool
 from ganforge.recipes.translation import unet_depth

@@ -9,18 +9,15 @@ crash (even kill -9) leaves either the old file or the new one, never half of on
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import random
-import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ganforge.core.version import __version__
 from ganforge.core.errors import CheckpointError
+from ganforge.core.io import atomic_write
 from ganforge.config import architecture_diff
 
 FORMAT = "ganforge-checkpoint-v2"  # v2 (0.2): the recipe's state by player; v1 (0.1) is upgraded on load

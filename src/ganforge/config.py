@@ -19,7 +19,7 @@ from typing import Any, Literal, Optional
 import yaml
 
 from ganforge.core.errors import ConfigError
-from ganforge.core.registry import choose, suggest
+from ganforge.core.registry import suggest
 
 
 @dataclass

@@ -48,6 +48,7 @@ def _dry_run_config(cfg: Config, tmp: Path) -> Config:
         d["data"]["name"] = "fake"
     d["train"].update(max_steps=2, batch_size=min(cfg.train.batch_size, 16))
     d["model"]["num_classes"] = 0  # the fake data's classes
+    d["data"]["split"] = "train"  # the fake data's only split
     d["log"].update(progress=False, stats_every_steps=1)
     d["run"]["dir"] = str(tmp)
     return validate.from_dict(d, "dry run")

@@ -6,14 +6,14 @@ import sys
 
 from ganforge import api
 from ganforge.core.errors import GanforgeError
-from ganforge.metrics import format_table
+from ganforge.metrics import METRICS, format_table
 
 HELP = "metrics of a checkpoint or an export (Parzen, FID, KID, PRDC, modes, ...)"
 
 
 def add_arguments(p) -> None:
     p.add_argument("source", help="checkpoint .pt, run folder, or export folder / generator.json")
-    p.add_argument("--metrics", help="comma-separated: parzen,fid,kid,prdc,modes,memorization "
+    p.add_argument("--metrics", help=f"comma-separated: {','.join(METRICS)} "
                                      "(default: those that apply to the generator's data)")
     p.add_argument("--num-samples", type=int, default=10_000, help="generated samples (default 10000)")
     p.add_argument("--seed", type=int, default=0)

@@ -6,7 +6,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganforge.core.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ def interp(G: GeneratorHandle, out: str | Path, seeds: list[int], steps: int = 1
     x = G.generate(G.with_psi(z_path(G, keys, steps, closed=loop), psi), batch=256)
     if loop:
         return save_gif(to_uint8(x, G.value_range), out, duration_ms=round(1000 / fps))
-    return save_image_grid(x, out, G.value_range, nrow=len(z))
+    return save_image_grid(x, out, G.value_range, nrow=len(x))
 
 
 def _walk_in_w(G: GeneratorHandle, keys: list[dict], loop: bool, steps: int, psi: float | None, out: Path,

@@ -29,7 +29,7 @@ from pathlib import Path
 from ganforge.core.errors import GanforgeError
 from ganforge.serve.explorer import MAX_SEED, MAX_WALK_STEPS, Explorer, RequestError, View, _int
 from ganforge.engine.run import is_run_folder, run_of_checkpoint
-from ganforge.generator import load_generator
+from ganforge.api import load_generator
 
 MAX_WAITING = 4
 RUN_FILES = ("report", "samples")  # the run's sub-folders the page may show
