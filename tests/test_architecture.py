@@ -35,6 +35,9 @@ V1_CASES = {
 # Against 0.1's weights: float32 rounding where another CPU runs other kernels; fp16 products round
 # at 1e-3, so that case gets fp16's tolerance. (On the machine that wrote them all are bit-identical.)
 V1_TOLERANCE = {"dcgan_fp16": dict(rtol=1e-3, atol=1e-4)}
+# fresh here against resumed from the fixture's step 10: fp16 rounding on another CPU (measured on an AMD EPYC
+# against fixtures from an Intel Xeon: 6.3e-4 at most after 10 steps)
+V1_RESUME_TOLERANCE = {"dcgan_fp16": dict(rtol=1e-3, atol=1e-3)}
 
 
 def _nets(ckpt: dict) -> dict[str, torch.Tensor]:
@@ -63,7 +66,7 @@ def test_v1_checkpoints_load_resume_and_match_the_old_trajectory(tmp_path, case)
     assert fresh.keys() == old.keys() == again.keys()
     for k in old:
         # exact on the CPU that wrote the fixtures; another CPU's float rounding reaches step 10 a hair apart
-        torch.testing.assert_close(fresh[k], again[k], **V1_TOLERANCE.get(case, dict(rtol=1e-5, atol=1e-6)))
+        torch.testing.assert_close(fresh[k], again[k], **V1_RESUME_TOLERANCE.get(case, dict(rtol=1e-5, atol=1e-6)))
         torch.testing.assert_close(fresh[k], old[k], **V1_TOLERANCE.get(case, dict(rtol=1e-5, atol=1e-6)))
     if case == "dcgan_fp16":  # the gradient scalers' state survived the upgrade and the resume
         resumed_ckpt = checkpoint.load(run / "ckpt/last.pt")["recipe"]["players"]
