@@ -279,6 +279,8 @@ def run_script(ap: argparse.ArgumentParser, run: Callable, smoke: Callable[[Path
     if smoke is None or "--smoke" not in argv:
         run(ap.parse_args(argv))
         return
+    # A smoke run measures nothing: one thread keeps it from fighting other work for the cores.
+    torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="bench-smoke-") as tmp:
         run(ap.parse_args(smoke(Path(tmp))))
 
