@@ -268,16 +268,14 @@ def parser(doc: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def run_script(ap: argparse.ArgumentParser, run: Callable, smoke: Callable[[Path], list[str]] | None = None,
-               argv: list[str] | None = None) -> None:
-    """Parse the command line and call run(args). With --smoke (where the script has one), parse
-    smoke(tmp) instead: the script's own arguments set to its smallest configuration, writing
-    nothing outside the temporary folder tmp."""
-    if smoke is not None:
-        ap.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
-    argv = sys.argv[1:] if argv is None else argv
-    if smoke is None or "--smoke" not in argv:
-        run(ap.parse_args(argv))
+def run_script(ap: argparse.ArgumentParser, run: Callable, smoke: Callable[[Path], list[str]]) -> None:
+    """Parse the command line and call run(args). With --smoke, parse smoke(tmp) instead: the
+    script's own arguments set to its smallest configuration, writing nothing outside the
+    temporary folder tmp. (--smoke is looked for before parsing, so that a script's required
+    arguments need not be given with it.)"""
+    ap.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
+    if "--smoke" not in sys.argv[1:]:
+        run(ap.parse_args())
         return
     # A smoke run measures nothing: one thread keeps it from fighting other work for the cores.
     torch.set_num_threads(1)
@@ -292,7 +290,8 @@ def need_data(*domains: str) -> None:
         ds = idx_files(name)
         for filename in ds.files.values():
             if find_idx_file(ds, filename) is None:
-                print(SMOKE_SKIPPED, missing_data_message(ds, filename))
+                print(f"{SMOKE_SKIPPED} {name} is not on the data search path (GANFORGE_DATA)")
+                print(missing_data_message(ds, filename))
                 raise SystemExit(0)
 
 

@@ -94,7 +94,7 @@ def run(args, ap) -> None:
 
 def smoke(tmp: Path) -> list[str]:
     # the toy ring: its FID and PRDC are computed on the 2-D points, no feature network to run
-    return ["--minutes", "0.005", "--seeds", "0", "1", "--num-samples", "200", "--runs", str(tmp),
+    return ["--minutes", "0.005", "--seeds", "0", "--num-samples", "200", "--runs", str(tmp),
             "--arm", "ring", str(CONFIGS / "toy_ring.yaml"), "health.every_steps=0", "log.report=false"]
 
 
