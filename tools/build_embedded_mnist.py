@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ganforge.data.fetch import verify
 from ganforge.data.idx import read_idx
-from ganforge.data.sources import find_idx_file, get_idx_dataset
+from ganforge.data.sources import MNIST_FILES, find_idx_file
 
 N = 10_000
 
@@ -30,7 +30,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "src/ganforge/data/assets"))
     args = ap.parse_args()
-    ds = get_idx_dataset("mnist")
+    ds = MNIST_FILES
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for role, name in (("train_images", "mnist10k-train-images-idx3-ubyte.gz"),

@@ -70,8 +70,8 @@ def d_words(end: dict[str, float]) -> list[str]:
 
 def native_bf16(device: torch.device) -> bool:
     """Whether bf16 is the faster choice on `device`: an Ampere+ GPU, or a CPU with AMX tiles.
-    AVX-512 BF16 alone does not count: on such a CPU (2 vCPU Xeon, session 6) the DCGAN step ran
-    0.78x as fast in bf16 as in float32 (bench/throughput.py --model dcgan --fp32)."""
+    AVX-512 BF16 alone does not count: on such a CPU (a 2-core Xeon, ganforge 0.2) the DCGAN step ran
+    0.78x as fast in bf16 as in float32 (python -m bench.throughput --model dcgan --fp32)."""
     if device.type == "cuda":
         return torch.cuda.get_device_capability(device)[0] >= 8
     if device.type != "cpu":
