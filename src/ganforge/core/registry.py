@@ -8,6 +8,8 @@ the closest known one.
 from __future__ import annotations
 
 import difflib
+import importlib
+import pkgutil
 from typing import Iterable, TypeVar
 
 T = TypeVar("T")
@@ -43,3 +45,11 @@ class Registry(dict[str, T]):
     def unknown(self, name: str) -> str:
         """The message for a name that is not registered: the known names and the closest one."""
         return f"unknown {self.kind} '{name}'{suggest(name, self)}; choose from {', '.join(self)}"
+
+
+def import_all(package: str, path) -> None:
+    """Import every module of a package that is not imported yet: each registers its entries, so a
+    new dataset, metric, recipe or command is one file dropped into its package."""
+    for info in sorted(pkgutil.iter_modules(path), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package}.{info.name}")

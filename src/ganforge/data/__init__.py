@@ -3,7 +3,7 @@
 Images are stored as uint8 [N, C, H, W] (a quarter of float32's memory) and converted on the
 device, batch by batch, to float32 in [-1, 1] (data.range=signed) or [0, 1] (unit); toy mixtures
 are float32 [N, 2]. A batch is a dict: {"x": samples} plus {"c": int64 labels} when the data has
-labels. A new dataset is one module here that calls `register`, plus its line below.
+labels. A new dataset is one module here that calls `register`: `import_all` finds it.
 """
 
 # each registers its datasets; `ganforge data list` shows them in this order
@@ -14,6 +14,9 @@ from ganforge.data.fake import fake_dataset
 from ganforge.data.mnist import load_embedded_mnist, load_idx_split, stack_digits
 from ganforge.data.registry import DATASETS, build_dataset, register
 from ganforge.data.toy import toy_centres, toy_std
+from ganforge.core.registry import import_all
+
+import_all(__name__, __path__)  # any other module of this package (a dataset added as one file)
 
 __all__ = ["DATASETS", "Dataset", "DatasetSpec", "build_dataset", "register", "fake_dataset", "load_embedded_mnist",
            "load_idx_split", "stack_digits", "toy_centres", "toy_std"]

@@ -3,7 +3,7 @@
 `evaluate_generator` takes a generator handle (ganforge.generator), never a trainer, so the same
 code serves `ganforge eval` on a checkpoint or an export and the in-training metrics hook. Each
 metric is one module that registers a `Metric` spec (metrics/registry.py): a new metric is one
-file plus its line below. What a metric may do with the data (real splits, feature network, how
+file: `import_all` finds it. What a metric may do with the data (real splits, feature network, how
 modes are read) comes from the dataset's spec, `DATASETS[cfg.data.name]`. A metric that does not
 apply to the data (Parzen on RGB images, FID without a feature network for the domain) is refused
 with a reason instead of being computed in a meaningless space.
@@ -24,6 +24,9 @@ from ganforge.metrics import parzen, fid, kid, prdc, modes, memorization, class_
 from ganforge.metrics.context import Context, NotApplicable, generate, no_feature_net
 from ganforge.metrics.inception import find_weights
 from ganforge.metrics.registry import METRICS, Headline, Metric, register
+from ganforge.core.registry import import_all
+
+import_all(__name__, __path__)  # any other module of this package (a metric added as one file)
 
 
 def _numbers() -> dict[str, tuple[Metric, Headline]]:

@@ -1,7 +1,7 @@
 """Recipes: what one training step does. The only place optimizers step.
 
-`RECIPES[train.recipe]` is the registry; a new family is one file here that subclasses
-`RecipeBase` (recipes/base.py), declares its players and writes its `train_step`, plus an entry below.
+`RECIPES[train.recipe]` is the registry (recipes/base.py); a new family is one file here whose
+`@register`ed class subclasses `RecipeBase`, declares its players and writes its `train_step`.
 """
 
 from __future__ import annotations
@@ -10,16 +10,15 @@ import torch
 
 from ganforge.config import Config
 from ganforge.core.distributed import DistInfo
-from ganforge.recipes.base import Player, Recipe, RecipeBase
-from ganforge.recipes.cyclegan import CycleGANRecipe
-from ganforge.recipes.gan import GANRecipe
-from ganforge.recipes.pix2pix import Pix2PixRecipe
+from ganforge.core.registry import import_all
+from ganforge.recipes import gan, pix2pix, cyclegan  # noqa: F401, I001  (each registers its recipe)
+from ganforge.recipes.base import RECIPES, Player, Recipe, RecipeBase, register
 
-RECIPES: dict[str, type[RecipeBase]] = {cls.kind: cls for cls in (GANRecipe, Pix2PixRecipe, CycleGANRecipe)}
+import_all(__name__, __path__)  # any other module of this package (a recipe added as one file)
 
 
 def build_recipe(cfg: Config, data, device: torch.device, dist: DistInfo = DistInfo()) -> Recipe:
     return RECIPES[cfg.train.recipe].build(cfg, data, device, dist)
 
 
-__all__ = ["RECIPES", "Player", "Recipe", "RecipeBase", "build_recipe"]
+__all__ = ["RECIPES", "Player", "Recipe", "RecipeBase", "build_recipe", "register"]

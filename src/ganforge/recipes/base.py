@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ganforge.config import Config
+from ganforge.core.registry import Registry
 from ganforge.core.distributed import DistInfo
 from ganforge.core.stats import StatPlot
 from ganforge.data import Dataset
@@ -56,6 +57,15 @@ class Recipe(Protocol):
 
 
 # --- devices and precision -------------------------------------------------------------------------
+
+RECIPES: Registry[type] = Registry("recipe")  # train.recipe -> its RecipeBase subclass
+
+
+def register(cls):
+    """Class decorator: the recipe becomes `train.recipe=<cls.kind>`."""
+    RECIPES.add(cls.kind, cls)
+    return cls
+
 
 LOSSES_CAPTION = "losses of D and G per step"
 

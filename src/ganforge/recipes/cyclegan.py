@@ -27,7 +27,7 @@ from ganforge.core.distributed import DistInfo
 from ganforge.core.errors import ConfigError
 from ganforge.losses import LOSSES
 from ganforge.nets import sample_shape_for
-from ganforge.recipes.base import d_words
+from ganforge.recipes.base import d_words, register
 from ganforge.recipes.translation import TranslationRecipe, held_out_of, loss_plot
 from ganforge.core.stats import StatPlot
 
@@ -67,6 +67,7 @@ class ImagePool:
         self.rng.set_state(state["rng"])
 
 
+@register
 class CycleGANRecipe(TranslationRecipe):
     kind = "cyclegan"
     pairing = "unpaired"

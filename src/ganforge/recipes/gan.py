@@ -21,7 +21,7 @@ from ganforge.core.distributed import DistInfo, all_reduce_mean
 from ganforge.generator import GeneratorHandle
 from ganforge.losses import LOSSES
 from ganforge.nets import build_D, build_G, class_count, sample_shape_for
-from ganforge.recipes.base import LOSSES_CAPTION, RecipeBase, has_batchnorm
+from ganforge.recipes.base import LOSSES_CAPTION, RecipeBase, has_batchnorm, register
 from ganforge.core.stats import StatPlot
 from ganforge.data import DATASETS
 
@@ -44,6 +44,7 @@ def _g_has_styles(cfg: Config) -> bool:
     return hasattr(G, "ws") and hasattr(G, "synthesis")
 
 
+@register
 class GANRecipe(RecipeBase):
     kind = "gan"
     generator_player = "G"  # the player `ganforge sample` / eval / export use

@@ -18,10 +18,11 @@ from ganforge.config import Config
 from ganforge.core.distributed import DistInfo
 from ganforge.losses import LOSSES
 from ganforge.core.stats import StatPlot
-from ganforge.recipes.base import d_words
+from ganforge.recipes.base import d_words, register
 from ganforge.recipes.translation import TranslationRecipe, held_out_of, loss_plot
 
 
+@register
 class Pix2PixRecipe(TranslationRecipe):
     kind = "pix2pix"
     pairing = "paired"
