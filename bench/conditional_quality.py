@@ -1,7 +1,7 @@
 """Conditional quality: FID, per-class FID and the Classification Accuracy Score of the three
 conditional presets, next to the unconditional DCGAN on the same data.
 
-    GANFORGE_DATA=../shared/data python -m bench.conditional_quality --out /tmp/cond_quality \
+    GANFORGE_DATA=../shared/data python -m bench.conditional_quality --out bench/out/cond_quality \
         [--steps 3000] [--clf-steps 1000] [--num-samples 10000] [--only mnist_acgan ...]
 
 Every preset trains for the same number of steps (its own batch and nets; evaluation and pictures

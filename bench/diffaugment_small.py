@@ -1,6 +1,6 @@
 """Overfitting on small data: 500 Fashion-MNIST images, with and without DiffAugment.
 
-    python -m bench.diffaugment_small --out /tmp/diffaug [--steps 4000] [--every 500]
+    python -m bench.diffaugment_small --out bench/out/diffaug [--steps 4000] [--every 500]
 
 Trains configs/fashion_dcgan.yaml (made to fit a 2-core CPU: width 32, batch 64) on the first 500
 Fashion-MNIST training images twice - once plain, once with DiffAugment (Zhao et al. 2020:

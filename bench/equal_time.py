@@ -3,10 +3,10 @@
     # StyleGAN2 against DCGAN on MNIST and Fashion-MNIST, 8 minutes each, two seeds
     GANFORGE_DATA=../shared/data python -m bench.equal_time --minutes 8 --seeds 0 1 \
         --pair configs/mnist_stylegan.yaml configs/mnist_dcgan.yaml \
-        --pair configs/fashion_stylegan.yaml configs/fashion_dcgan.yaml --runs /tmp/equal_time
+        --pair configs/fashion_stylegan.yaml configs/fashion_dcgan.yaml --runs bench/out/equal_time
 
     # one preset with different settings ("arms"): LABEL CONFIG [KEY=VALUE ...]
-    GANFORGE_DATA=../shared/data python -m bench.equal_time --minutes 5 --seeds 0 --runs /tmp/ada \
+    GANFORGE_DATA=../shared/data python -m bench.equal_time --minutes 5 --seeds 0 --runs bench/out/ada \
         --arm plain configs/fashion_stylegan.yaml data.max_images=2000 \
         --arm ada configs/fashion_stylegan.yaml data.max_images=2000 train.augment=translation,cutout \
               train.augment_p=0 train.ada_target=0.6

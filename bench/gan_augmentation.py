@@ -1,6 +1,6 @@
 """GANs as data augmentation, and the Classification Accuracy Score (Ravuri & Vinyals 2019).
 
-    python -m bench.gan_augmentation --out /tmp/gan_aug [--gan-steps 6000] [--clf-steps 1500]
+    python -m bench.gan_augmentation --out bench/out/gan_aug [--gan-steps 6000] [--clf-steps 1500]
 
 Trains the MNIST classifier architecture (the shipped mnist-cnn, metrics/features.DomainCNN) on
 

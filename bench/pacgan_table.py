@@ -1,6 +1,6 @@
 """PacGAN Table 1 (Lin et al. 2018, 2-D mixtures, the VEEGAN setup) reproduced with ganforge.
 
-    GANFORGE_DATA=/work/shared/data python -m bench.pacgan_table --trials 10 --steps 8000 \
+    GANFORGE_DATA=DATA_DIR python -m bench.pacgan_table --trials 10 --steps 8000 \
         --datasets ring,grid --recipes gan,pac2,pac3,pac4,wgan_gp --out bench/out/pacgan_table.json
 
 (the command of the reported run, with defaults --width 64 --packs 100 --lr 1e-4 --beta1 0.8

@@ -6,7 +6,7 @@ three changes 20 seeds' images (L2 over pixels), against a random unit direction
 
     python -m bench.serve_latency RUN_OR_CHECKPOINT [--requests 200]
 
-Target (issue 13): one image of the demo model in under 50 ms on this CPU.
+Target: one image of the demo model in under 50 ms on this CPU.
 """
 
 import statistics

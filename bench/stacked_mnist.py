@@ -1,9 +1,9 @@
 """Stacked MNIST in the VEEGAN setting (PacGAN, Lin et al. 2018, Table 2): modes and KL.
 
     # the reduced CPU run reported in docs/RESULTS.md
-    python -m bench.stacked_mnist --out /tmp/stacked --steps 3000 --packs 1,2 --runs 1
+    python -m bench.stacked_mnist --out bench/out/stacked --steps 3000 --packs 1,2 --runs 1
     # the full benchmark (a GPU job: 10 runs x 4 packings x 100,000 steps)
-    python -m bench.stacked_mnist --out /tmp/stacked_full --steps 100000 --packs 1,2,3,4 --runs 10
+    python -m bench.stacked_mnist --out bench/out/stacked_full --steps 100000 --packs 1,2,3,4 --runs 10
 
 The setting of the authors' code (fjxmlzn/PacGAN, stacked_MNIST_experiments/VEEGAN_experiment):
 128,000 training images of three MNIST digits stacked as RGB channels, DCGAN, z = 100, Adam 2e-4

@@ -1,13 +1,15 @@
 import json
 
 import pytest
+import torch
 
 from ganforge import api
 from ganforge import validate
 from ganforge.cli import main
+from ganforge.data import load_embedded_mnist, load_idx_split
 from ganforge.metrics.features import load_extractor
 
-from conftest import needs_mnist
+from conftest import full_mnist_available, needs_mnist
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +63,21 @@ def test_shipped_feature_nets_have_recorded_accuracy():
         assert len(ex.sha256) == 64
 
 
+def test_the_mnist_classifier_classifies_as_recorded():
+    """Measured, not read back: on the MNIST test split when it is on the search path, else on the
+    embedded training images (which it was trained on, so at least as accurate)."""
+    ex = load_extractor("mnist-cnn")
+    if full_mnist_available():
+        x, y, _ = load_idx_split("mnist", "test")
+    else:
+        x, y = load_embedded_mnist()
+    _, pred = ex.run(torch.from_numpy(x)[:, None])
+    accuracy = (pred == torch.from_numpy(y).long()).float().mean().item()
+    assert accuracy >= 0.993, accuracy
+    if full_mnist_available():  # the same split the recorded number was measured on
+        assert abs(accuracy - ex.test_accuracy) < 2e-4, (accuracy, ex.test_accuracy)
+
+
 def test_eval_export_on_mnist_features(mnist_run, tmp_path):
     """Runs offline too: without the full files, the embedded subset is the (recorded) reference."""
     api.export(mnist_run / "ckpt/last.pt", tmp_path / "exp")
@@ -69,7 +86,10 @@ def test_eval_export_on_mnist_features(mnist_run, tmp_path):
     assert fid["feature_extractor"] == "mnist-cnn" and len(fid["feature_extractor_sha256"]) == 64
     assert fid["value"] > 0 and fid["num_real"] == 10_000
     # with full MNIST the reference is the test split; offline, the embedded subset (and it says so)
-    assert "test" in fid["split"]
+    if full_mnist_available():
+        assert fid["split"].startswith("mnist test (10000 images") and "not found" not in fid["split"]
+    else:
+        assert fid["split"].startswith("embedded MNIST train[0:10000]") and "test split was not found" in fid["split"]
     assert 1 <= modes["modes_hit"] <= 10 and sum(modes["histogram"]) == 200
 
 
