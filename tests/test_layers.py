@@ -6,7 +6,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-# lowest first; a module's layer is the first whose prefix names it (docs/ARCHITECTURE.md draws these)
+# lowest first; a module's layer is the one whose longest prefix names it (docs/ARCHITECTURE.md draws these)
 LAYERS = [
     ("ganforge.core",),
     ("ganforge.config",),

@@ -1,9 +1,11 @@
 """Typed configuration: dataclasses loaded from YAML, overridden with dotted `key=value` pairs.
 
 Fixed choices are strings checked against `Literal` types; open-ended choices (the dataset, the
-recipe, the nets, the loss) are checked against their registries, so a new entry needs no change
-here. Unknown keys fail with "did you mean"; ranges and combinations are checked in `validate`. The fully resolved config is written into every run directory
-and embedded in every checkpoint, so a run can always be reproduced from its own files.
+recipe, the nets, the loss, the metrics) are plain strings that ganforge.validate checks against
+their registries, so a new entry needs no change here and this module imports none of them.
+Unknown keys fail with "did you mean"; ranges and combinations of the config's own keys are checked
+in `validate` below. The fully resolved config is written into every run directory and embedded in
+every checkpoint, so a run can always be reproduced from its own files.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class DataConfig:
     # folder: an image-folder tree at `root`; ring | grid: toy 2-D mixtures; fake: random tensors;
     # translation (two domains, A -> B): fashion-edges, paired-folder (paired), fashion-sneaker2boot,
     # unpaired-folder (unpaired).
-    # (the registry in data/__init__.py: `ganforge data list`)
+    # (the registry in data/registry.py: `ganforge data list`)
     name: str = "mnist"
     root: str = ""  # searched before the data search path; the tree itself for `folder`
     # train = all training images; train50k / validation = train[0:50000] / train[50000:60000]
@@ -123,7 +125,7 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    recipe: str = "gan"  # what one training step does (the registry in recipes/__init__.py)
+    recipe: str = "gan"  # what one training step does (the registry in recipes/base.py)
     epochs: int = 200
     max_steps: int = 0  # 0 = no limit; otherwise stop after this many steps
     # 0 = no limit; otherwise stop once this much training time has passed (the run's train_time_s:
@@ -152,7 +154,7 @@ class TrainConfig:
     # 0 = off) used for sample grids, metrics, `sample` and the export; G itself keeps training.
     ema_halflife_kimg: float = 0.0
     # DiffAugment policy applied to everything D sees: "" (off) or a comma list of color,
-    # translation, cutout (augment.py; the paper's choice for small data: all three)
+    # translation, cutout (core/augment.py; the paper's choice for small data: all three)
     augment: str = ""
     # Each policy of `augment` is applied to a sample with probability augment_p (1 = DiffAugment:
     # always). With ada_target > 0, p adapts as in StyleGAN2-ADA (Karras et al. 2020): every
@@ -176,9 +178,9 @@ class TrainConfig:
     # Keep ckpt/best.pt, the checkpoint with the best value so far of one number the run measures:
     # an in-training metric (eval.metrics at eval.every_steps, as metrics.jsonl names it: fid, kid,
     # parzen, modes_hit, modes_captured, prdc_recall, ...) or a health check's `coverage`.
-    # "" = off. Lower or higher is better as the metric says (metrics.BETTER).
+    # "" = off. Lower or higher is better as the metric says (its Headline in metrics/).
     keep_best: str = ""
-    # What a collapse alarm of the health checks does (health.py): warn (log it and carry on),
+    # What a collapse alarm of the health checks does (engine/health.py): warn (log it and carry on),
     # stop (save a checkpoint and end the run), rollback (return to ckpt/best.pt's weights and
     # optimizer state and continue from the current step with fresh batches; needs keep_best).
     on_collapse: Literal["warn", "stop", "rollback"] = "warn"
@@ -186,7 +188,7 @@ class TrainConfig:
 
 @dataclass
 class HealthConfig:
-    """Cheap checks for mode collapse and a discriminator that wins outright (health.py)."""
+    """Cheap checks for mode collapse and a discriminator that wins outright (engine/health.py)."""
     every_steps: int = 500  # 0 = off
     num_samples: int = 1000  # samples read by the domain classifier (labelled data) or placed on the toy modes
     # a mode is covered when it gets at least this fraction of its uniform share of the samples

@@ -1,11 +1,11 @@
 """One handle on a generator, trained or in training: `ganforge sample`, `ganforge eval`, the
 in-training metrics, the export and the web explorer all sample through it.
 
-    G = load_generator("runs/00001-mnist_dcgan")      # ganforge.recipes.load_generator
+    G = load_generator("runs/00001-mnist_dcgan")      # ganforge.api.load_generator
     x = G.sample(64, seed=1)                          # [64, C, H, W] in the data's range, on the CPU
 
 Inputs are dicts (`{"z": ...}`, and `{"c": ...}` for conditional generators) built by `inputs`;
-latents are drawn by ganforge.latent, the one place that knows their distribution. A style-based
+latents are drawn by ganforge.core.latent, the one place that knows their distribution. A style-based
 generator (StyleGAN) also takes `{"ws": ...}`, per-layer styles from `styles` (walks in w, style mixing).
 """
 
@@ -62,7 +62,7 @@ class GeneratorHandle:
         """Generator inputs for n samples, on the CPU, the same for the same seed everywhere. A
         conditional generator gets class `c` for all n, or (c=None) the classes in turn, 0, 1, ...,
         K-1, 0, ... so that every class has its share. `truncation` (a threshold) and `psi` (toward
-        the mean latent) are the two truncation tricks of ganforge.latent."""
+        the mean latent) are the two truncation tricks of ganforge.core.latent."""
         K = self.num_classes
         if c is not None and not K:
             raise ConfigError(f"class {c} asked for, but this generator is unconditional (it takes no class)")

@@ -3,7 +3,7 @@
 Launch only through torchrun's environment variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
 MASTER_PORT): no mp.spawn, no hard-coded ports. The backend is NCCL on CUDA and gloo on CPU.
 
-What each rank does (see recipes/gan.py and trainer.py):
+What each rank does (see recipes/gan.py and engine/trainer.py):
 - every rank walks the same data order (shared seed) and takes its share of each global batch,
   so `train.batch_size` is the global batch whatever the number of processes;
 - latents are drawn for the whole global batch from the training RNG and sliced per rank;

@@ -107,7 +107,7 @@ def _claim(path: Path):
     except BlockingIOError:  # held by a live process
         f.close()
         return None
-    except OSError:  # a file system without locks (some network mounts): go on unlocked, as before 0.3
+    except OSError:  # a file system without locks (some network mounts): go on unlocked
         pass
     if fields.get("host", socket.gethostname()) != socket.gethostname():
         f.close()

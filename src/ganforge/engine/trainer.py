@@ -157,7 +157,7 @@ class Trainer:
                 h.load_state_dict(ckpt["hooks"][_hook_name(h)])
         rng.set_rng_state(ckpt["rng"])
         seed_rank_stream(self.cfg.train.seed, self.dist, self.step)
-        watch = ckpt.get("watch", {})  # absent before 0.3
+        watch = ckpt.get("watch", {})  # absent in checkpoints written before keep_best and on_collapse existed
         best = watch.get("best")
         self.best = best if best and best.get("name") == self.cfg.train.keep_best else None
         self.alarms = [(int(s), str(r)) for s, r in watch.get("alarms", [])]
