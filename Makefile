@@ -25,7 +25,7 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
-test-fast: install   # no torchrun, subprocess or torch.compile tests
+test-fast: install   # no torchrun, subprocess, torch.compile or over-a-second tests
 	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:

@@ -44,6 +44,7 @@ def _nets(ckpt: dict) -> dict[str, torch.Tensor]:
     return {f"{p}.{k}": v for p in ("G", "D") for k, v in ckpt["recipe"]["players"][p]["net"].items()}
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 @pytest.mark.parametrize("case", list(V1_CASES))
 def test_v1_checkpoints_load_resume_and_match_the_old_trajectory(tmp_path, case):
     """0.1 wrote these; 0.2 reads them through the upgrade, resumes them, and - the arithmetic being
@@ -93,6 +94,7 @@ def test_a_newer_checkpoint_format_is_refused_with_the_fix(tmp_path):
         checkpoint.load(tmp_path / "new.pt")
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_watching_a_run_does_not_change_it(tiny_cfg):
     """In-training metrics (which build a feature network and draw evaluation latents), health checks
     (which also measure gradient norms), sample grids every few steps and checkpoints every step

@@ -203,6 +203,7 @@ def test_corpus_is_large_enough():
     assert len(CASES) >= 40
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 @pytest.mark.parametrize("case", ["sample-pickled-pt", "train-empty-yaml", "sample-export-huge", "sample-out-no-ext"])
 def test_real_processes_print_no_traceback(corpus, case):
     argv = dict((c[0], c[1]) for c in CASES)[case].format(c=corpus).split()

@@ -155,6 +155,7 @@ def test_acgan_generator_loss_includes_the_class_cross_entropy(tiny_cfg, monkeyp
     assert 1.5 < stats["loss_G"] < 4.0  # a cross-entropy over 10 classes near log(10) = 2.3 at the start
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_per_class_fid_scores_each_class_against_its_own_real_images(tiny_cfg, tiny_run, monkeypatch):
     """class_fid: a generator that draws real test images of the asked class scores far lower than
     one that draws the wrong class; an unconditional generator is refused with the reason."""

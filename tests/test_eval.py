@@ -63,6 +63,7 @@ def test_shipped_feature_nets_have_recorded_accuracy():
         assert len(ex.sha256) == 64
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_the_mnist_classifier_classifies_as_recorded():
     """Measured, not read back: on the MNIST test split when it is on the search path, else on the
     embedded training images (which it was trained on, so at least as accurate)."""
@@ -78,6 +79,7 @@ def test_the_mnist_classifier_classifies_as_recorded():
         assert abs(accuracy - ex.test_accuracy) < 2e-4, (accuracy, ex.test_accuracy)
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_eval_export_on_mnist_features(mnist_run, tmp_path):
     """Runs offline too: without the full files, the embedded subset is the (recorded) reference."""
     api.export(mnist_run / "ckpt/last.pt", tmp_path / "exp")

@@ -135,6 +135,7 @@ def stylegan_run(tmp_path_factory):
                       "train.max_steps=3")
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 @pytest.mark.parametrize("which", ["mlp", "dcgan_conditional", "stylegan"])
 def test_onnx_export_runs_in_onnxruntime_and_matches_torch(which, tiny_run, request, tmp_path):
     ort = pytest.importorskip("onnxruntime")

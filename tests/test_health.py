@@ -56,6 +56,7 @@ def test_covered_modes_counts_a_fair_share_not_a_single_sample():
     assert toy_modes(points, centres, 0.01)["histogram"] == [50, 0]
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_a_forced_collapse_is_reported_and_rolled_back(tmp_path, forced_collapse):
     cfg = ring_cfg(tmp_path, "train.keep_best=coverage", "train.on_collapse=rollback", "log.report=true")
     run_dir, result = api.train(cfg, log=lambda s: None)
@@ -78,6 +79,7 @@ def test_a_forced_collapse_is_reported_and_rolled_back(tmp_path, forced_collapse
     assert result.step == 700 and not result.stopped_for
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_rollback_restores_exactly_the_best_weights(tmp_path, forced_collapse):
     """Stop right after the rollback (max_steps=500): the weights then are ckpt/best.pt's."""
     cfg = ring_cfg(tmp_path, "train.keep_best=coverage", "train.on_collapse=rollback", "train.max_steps=500")
@@ -90,12 +92,14 @@ def test_rollback_restores_exactly_the_best_weights(tmp_path, forced_collapse):
     assert last["step"] == 500 and best["step"] < 500
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_warn_reports_the_collapse_and_carries_on(tmp_path, forced_collapse):
     run_dir, result = api.train(ring_cfg(tmp_path), log=lambda s: None)
     assert [s for s, _ in result.alarms][:1] == [500] and not result.rollbacks and result.step == 700
     assert "train.on_collapse=warn: training goes on" in (run_dir / "log.txt").read_text()
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_stop_ends_the_run_at_the_alarm_with_exit_code_6(tmp_path, forced_collapse, capsys):
     code = main(["train", RING_LSGAN, *ring_overrides(tmp_path, "train.on_collapse=stop")])
     err = capsys.readouterr().err
@@ -104,6 +108,7 @@ def test_stop_ends_the_run_at_the_alarm_with_exit_code_6(tmp_path, forced_collap
     assert checkpoint.load(run_dir / "ckpt" / "last.pt")["step"] == 500
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_keep_best_by_a_metric_and_resume_keeps_the_rollback_target(tmp_path):
     """keep_best=modes_captured from the in-training metrics writes ckpt/best.pt at the best
     evaluation; a resumed run continues bit-identically with the same best."""
@@ -124,6 +129,7 @@ def test_keep_best_by_a_metric_and_resume_keeps_the_rollback_target(tmp_path):
     assert (run_dir / "health.jsonl").read_text() == (cut_dir / "health.jsonl").read_text()
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_a_d_that_wins_outright_raises_an_alarm(tiny_cfg):
     """D ten times faster than G on a tiny MLP: its accuracy saturates, and the health check says so."""
     run_dir, result = api.train(tiny_cfg("train.max_steps=30", "health.every_steps=10", "health.d_win_accuracy=0.9",

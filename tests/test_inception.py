@@ -161,6 +161,7 @@ def icon_run(tmp_path_factory):
                       "train.batch_size=8", "train.max_steps=2")
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_eval_on_a_folder_run_uses_inception_and_names_it(icon_run, random_weights, tmp_path, capsys):
     out = tmp_path / "r.json"
     code = main(["eval", str(icon_run), "--metrics", "fid,prdc", "--num-samples", "16",
@@ -206,6 +207,7 @@ def _shapes_folder(root, n=40, size=16):
     return root
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_featurenet_train_on_a_labelled_folder_and_use_it_in_eval(icon_run, tmp_path, capsys):
     import json
 

@@ -46,6 +46,7 @@ def test_single_centre_is_the_gaussian_log_density():
     torch.testing.assert_close(ll, gauss.log_prob(x.double()))
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_many_centres_from_a_gaussian_approach_its_entropy():
     # Centres drawn from N(0, s^2 I) with a small kernel: the estimate of E[log p] on fresh samples
     # approaches the true value -d/2 log(2 pi e s^2) from below; check both sides of a band.

@@ -102,10 +102,10 @@ def test_same_seed_same_result(tiny_cfg):
      "train.update=simultaneous"),  # the paper's schedules and update
     ("train.precision=bf16",),  # autocast
     ("model.arch=dcgan", "model.width=4", "train.precision=fp16"),  # autocast + gradient scalers
-    ("model.arch=stylegan", "model.width=4", "model.d_norm=none", "loss.r1_gamma=0.1", "loss.r1_every=4",
-     "loss.pl_weight=2", "loss.pl_every=3", "train.augment=translation,cutout", "train.ada_target=0.6",
-     "train.ada_every=2", "train.ada_kimg=1",
-     "train.ema_halflife_kimg=1", "optim.betas=[0.0, 0.99]"),  # style mixing and noise draw from the global RNG
+    pytest.param(("model.arch=stylegan", "model.width=4", "model.d_norm=none", "loss.r1_gamma=0.1", "loss.r1_every=4",
+                  "loss.pl_weight=2", "loss.pl_every=3", "train.augment=translation,cutout", "train.ada_target=0.6",
+                  "train.ada_every=2", "train.ada_kimg=1", "train.ema_halflife_kimg=1", "optim.betas=[0.0, 0.99]"),
+                 marks=pytest.mark.slow),  # style mixing and noise draw from the global RNG; over a second
 ])
 def test_interrupted_and_resumed_run_is_bit_identical(tiny_cfg, extra):
     """Stop mid-epoch (step 21 of 32 or 48), resume, and end exactly where an uninterrupted run ends."""

@@ -352,6 +352,7 @@ def test_translation_dry_runs(tmp_path):
         assert result.step == 2
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_translation_models_export_to_onnx(pix2pix_run, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
@@ -371,6 +372,7 @@ def cyclegan_run(tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_cyclegan_translates_both_ways_and_exports_both(cyclegan_run, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")

@@ -45,6 +45,7 @@ def test_resuming_a_loose_checkpoint_starts_a_new_run_and_touches_nothing_beside
     assert "seeded from the loose checkpoint" in (new / "log.txt").read_text()
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_resume_auto_restarts_in_a_run_folder_killed_before_its_first_checkpoint(tmp_path, capsys):
     """A real process, killed with SIGKILL before its first checkpoint: its lock dies with it, and
     `--resume auto` starts over in its folder instead of leaving an orphan."""
