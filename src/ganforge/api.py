@@ -25,7 +25,7 @@ from ganforge.core.errors import CheckpointError, ConfigError
 from ganforge.core.images import save_image_grid, save_scatter, to_uint8
 from ganforge.core.io import atomic_write, atomic_write_text
 from ganforge.data.dataset import to_range
-from ganforge.data.folder import DataWarning, FolderScan, _candidates, load_image, parse_background
+from ganforge.data.folder import DataWarning, FolderScan, candidates, load_image, parse_background
 from ganforge.data.idx import idx_bytes, idx_header
 from ganforge.explore import SWEEP_PSI
 from ganforge.generator import GeneratorHandle
@@ -161,7 +161,7 @@ def translate(source: str | Path, inputs: str | Path, out: str | Path, direction
         raise ConfigError(f"--out {out} and --input {inputs} overlap: translations would overwrite or be read as "
                           "inputs; choose a separate folder")
     scan = FolderScan(root)
-    files = _candidates(inputs, scan) if inputs.is_dir() else [inputs]
+    files = candidates(inputs, scan) if inputs.is_dir() else [inputs]
     names = _output_names([p.relative_to(root) for p in files])
     d = G.cfg.data
     step = size_multiple(net)

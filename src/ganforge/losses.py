@@ -25,6 +25,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ganforge.core.registry import Registry
 from ganforge.core.stats import StatPlot
 
 Tensor = torch.Tensor
@@ -151,7 +152,8 @@ def path_length_penalty(synthesis, ws: Tensor, pl_mean: Tensor, decay: float = 0
     return (lengths - new_mean).pow(2).mean(), new_mean, lengths.mean().detach()
 
 
-LOSSES: dict[str, Loss] = {loss.name: loss for loss in (
+LOSSES: Registry[Loss] = Registry("loss")
+for _loss in (
     Loss("ns", d_loss, g_ns, sigmoid_stats, _SIGMOID_LABELS, _SIGMOID_PLOTS, boundary=0.0),
     Loss("minimax", d_loss, g_minimax, sigmoid_stats, _SIGMOID_LABELS, _SIGMOID_PLOTS, boundary=0.0),
     Loss("lsgan", d_lsgan, g_lsgan, mean_scores, _SCORE_LABELS,
@@ -163,7 +165,8 @@ LOSSES: dict[str, Loss] = {loss.name: loss for loss in (
     Loss("wasserstein", d_wasserstein, g_wasserstein, critic_stats, {"W_estimate": "W"},
          (StatPlot("wasserstein.png", ("W_estimate",), "E[D(x)] - E[D(G(z))]",
                    caption="the critic's estimate of the Wasserstein distance"),)),
-)}
+):
+    LOSSES.add(_loss.name, _loss)
 
 
 def get_loss(name: str) -> Loss:

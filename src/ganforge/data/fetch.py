@@ -40,7 +40,7 @@ def verify(path: Path, expected_md5: str) -> bool:
         return False
 
 
-def _download(url: str, dest: Path, timeout_s: float) -> None:
+def download(url: str, dest: Path, timeout_s: float) -> None:
     """Stream `url` into `dest`; raise DataError on HTTP errors and short transfers."""
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response, open(dest, "wb") as out:
@@ -71,7 +71,7 @@ def fetch_file(ds: IdxFiles, filename: str, dest_dir: Path, mirrors: list[str], 
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            _download(url, tmp, timeout_s)
+            download(url, tmp, timeout_s)
             if not verify(tmp, ds.md5[filename]):
                 raise DataError(f"{url}: checksum mismatch (expected MD5 {ds.md5[filename]} of the "
                                 "uncompressed file); the file is corrupt or not the official one")

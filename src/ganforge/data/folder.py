@@ -134,7 +134,7 @@ def load_image(path: Path, resolution: int | tuple[int, int], channels: int,
     return (arr[None] if channels == 1 else arr.transpose(2, 0, 1)), animated
 
 
-def _candidates(root: Path, scan: FolderScan) -> list[Path]:
+def candidates(root: Path, scan: FolderScan) -> list[Path]:
     """Image files under root, sorted; everything else is recorded in the scan as skipped."""
     runs = {m.parent for m in root.rglob(RUN_MARKER)}  # run.dir inside data.root: its grids are not data
     files = []
@@ -185,7 +185,7 @@ def load_folder(root: str | Path, resolution: int, channels: int, labels: bool, 
     if rgb is None:
         raise DataError(f"data.background={background!r}: use white, black or a colour as #rrggbb")
     scan = FolderScan(root)
-    files = _candidates(root, scan)
+    files = candidates(root, scan)
     classes = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
     if labels and not classes:
         raise DataError(f"{root}: data.labels=true needs one sub-folder per class; found images only at the top")

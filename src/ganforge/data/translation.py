@@ -29,7 +29,7 @@ from ganforge.config import DataConfig
 from ganforge.data.dataset import Dataset, DatasetSpec
 from ganforge.data.mnist import load_idx_split
 from ganforge.data.registry import DATASETS, register
-from ganforge.data.folder import (EXTENSIONS, DataWarning, FolderScan, _candidates, parse_background,
+from ganforge.data.folder import (EXTENSIONS, DataWarning, FolderScan, candidates, parse_background,
                                   read_images)
 from ganforge.core.errors import DataError
 
@@ -155,7 +155,7 @@ def _domain(root: Path, sub: str, cfg: DataConfig, required: bool = True) -> tup
         found = ", ".join(sorted(p.name + "/" for p in root.iterdir() if p.is_dir())) or "no sub-folders"
         raise DataError(f"{root}: no {sub}/ folder (data.name={cfg.name} expects {_LAYOUT[cfg.name]}; found {found})")
     scan = FolderScan(folder)
-    read = read_images(_candidates(folder, scan), image_size(cfg), cfg.channels, parse_background(cfg.background), scan)
+    read = read_images(candidates(folder, scan), image_size(cfg), cfg.channels, parse_background(cfg.background), scan)
     scan.used = len(read)
     return {p.relative_to(folder).with_suffix("").as_posix(): image for p, image in read}, scan
 

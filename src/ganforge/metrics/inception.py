@@ -27,7 +27,7 @@ from torch import nn
 
 from ganforge.core.errors import GanforgeError
 from ganforge.core.io import default_file_mode
-from ganforge.data.fetch import _download
+from ganforge.data.fetch import download
 from ganforge.data.sources import cache_dir
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -237,7 +237,7 @@ def download_weights(url: str, dest: Path, sha256: str, timeout_s: float = 60.0)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        _download(url, tmp, timeout_s)
+        download(url, tmp, timeout_s)
         got = sha256_of(tmp)
         if got != sha256:
             raise GanforgeError(f"{url}: checksum mismatch (sha256 {got[:16]}..., expected {sha256[:16]}...); "

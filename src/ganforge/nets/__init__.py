@@ -18,6 +18,9 @@ from ganforge.data import DATASETS
 from ganforge.core.errors import ConfigError
 from ganforge.nets import dcgan, goodfellow, mlp, stylegan, translation  # noqa: F401  (each registers its nets)
 from ganforge.nets.registry import DISCRIMINATORS, GENERATORS
+from ganforge.core.registry import import_all
+
+import_all(__name__, __path__)  # any other module of this package (a net family added as one file)
 
 
 def output_kind(cfg: Config, sample_shape: tuple[int, ...]) -> str:

@@ -18,6 +18,8 @@ from typing import Callable
 
 from torch import nn
 
+from ganforge.core.registry import Registry
+
 
 @dataclass(frozen=True)
 class NetEntry:
@@ -28,13 +30,13 @@ class NetEntry:
     conditional: bool = False  # takes a class (c_dim > 0; for D also `cond`: cgan | projection | acgan)
 
 
-GENERATORS: dict[str, NetEntry] = {}
-DISCRIMINATORS: dict[str, NetEntry] = {}
+GENERATORS: Registry[NetEntry] = Registry("generator net")
+DISCRIMINATORS: Registry[NetEntry] = Registry("discriminator net")
 
 
-def _register(table: dict, name: str, check=None, conditional: bool = False):
+def _register(table: Registry, name: str, check=None, conditional: bool = False):
     def add(build):
-        table[name] = NetEntry(name, build, check or (lambda shape, model: None), conditional)
+        table.add(name, NetEntry(name, build, check or (lambda shape, model: None), conditional))
         return build
     return add
 

@@ -49,6 +49,10 @@ class Recipe(Protocol):
     def generator(self) -> "GeneratorHandle": ...  # the live generator, for metrics and export
     def stat_labels(self) -> dict[str, str]: ...  # stat key -> name on the progress line
     def stat_plots(self) -> tuple["StatPlot", ...]: ...  # how the report draws the statistics
+    def grid_columns(self, inputs: dict) -> int | None: ...  # images per row of the sample grids
+    def report_words(self, end: dict[str, float], value_range: str) -> list[str]: ...  # the report's sentences
+    inputs_caption: str  # image-to-image: what the grids' first rows hold ("" otherwise)
+    grid_rows_caption: str  # image-to-image: what the grids' last rows hold
 
     def set_epoch(self, epoch: int) -> None: ...
     def grad_norms(self) -> dict[str, float]: ...  # "grad_<player>" -> norm at its last measured update
