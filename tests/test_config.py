@@ -105,3 +105,14 @@ def test_architecture_diff_names_the_keys():
     # the latent distribution is part of the model: a resumed run may not switch it
     c = config.to_dict(validate.load(None, ["model.z_dist=uniform"]))
     assert config.architecture_diff(a, c) == ["model.z_dist: 'normal' -> 'uniform'"]
+
+
+@pytest.mark.parametrize("recipe, overrides, message", [
+    ("gan", ["loss.l1_weight=50"], r"loss.l1_weight: not part of the gan recipe \(read by pix2pix\)"),
+    ("gan", ["train.pool_size=50", "loss.cycle_weight=5"],
+     r"loss.cycle_weight, train.pool_size: not part of the gan recipe \(read by cyclegan\); drop them"),
+])
+def test_a_key_only_another_recipe_reads_is_refused_by_name(recipe, overrides, message):
+    """Recipes declare the keys they read; a key set for another recipe is not silently ignored."""
+    with pytest.raises(ConfigError, match=message):
+        validate.load(None, [f"train.recipe={recipe}", *overrides])

@@ -22,6 +22,7 @@ from ganforge.recipes import RECIPES
 
 # numbers train.keep_best may name that the health checks measure (the metrics declare theirs)
 HEALTH_KEEPABLE = {"coverage": "health"}
+DEFAULTS = config_mod.flatten(config_mod.to_dict(Config()))
 
 
 def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
@@ -55,12 +56,25 @@ def check(cfg: Config, where: str = "config") -> None:
            f"({', '.join(n for n, s in DATASETS.items() if s.translation)}); drop it for {d.name}", where)
     _check(check_nets(cfg), where)
     _check(RECIPES[t.recipe].check(cfg), where)
+    _check(_keys_of_other_recipes(cfg), where)
     for name in parse_policy(t.augment):
         problem = choose("train.augment", name, POLICIES)
         _check(problem and problem + " (a comma-separated list, e.g. color,translation,cutout)", where)
     for name in cfg.eval.metrics:
         _check(choose("eval.metrics", name, METRICS), where)
     _check_keep_best(cfg, where)
+
+
+def _keys_of_other_recipes(cfg: Config) -> str | None:
+    """Keys set away from their defaults that only other recipes read (each recipe declares `reads`)."""
+    recipe, flat, default = RECIPES[cfg.train.recipe], config_mod.flatten(config_mod.to_dict(cfg)), DEFAULTS
+    owners = {key: [r.kind for r in RECIPES.values() if key in r.reads] for r in RECIPES.values() for key in r.reads}
+    unused = sorted(k for k, kinds in owners.items() if k not in recipe.reads and flat[k] != default[k])
+    if not unused:
+        return None
+    by = sorted({kind for k in unused for kind in owners[k]})
+    return (f"{', '.join(unused)}: not part of the {recipe.kind} recipe (read by "
+            f"{' and '.join(by)}); drop {'them' if len(unused) > 1 else 'it'}")
 
 
 def _check_keep_best(cfg: Config, where: str) -> None:

@@ -176,6 +176,10 @@ class Player:
 
 
 class RecipeBase:
+    # Config keys this recipe reads beyond those every run reads (data, model shape, optimizer, log,
+    # run). A key that another recipe reads and this one does not must keep its default: validate
+    # refuses it by name rather than letting it be silently ignored.
+    reads: ClassVar[frozenset[str]] = frozenset()
     kind: ClassVar[str] = ""
     generator_player: ClassVar[str] = "G"  # the player a GeneratorHandle samples from
 

@@ -70,6 +70,7 @@ class ImagePool:
 @register
 class CycleGANRecipe(TranslationRecipe):
     kind = "cyclegan"
+    reads = frozenset({"loss.cycle_weight", "loss.identity_weight", "loss.adv_weight", "train.pool_size"})
     pairing = "unpaired"
     norm = "instance"
     grid_rows_caption = "reconstructions (translated back)"

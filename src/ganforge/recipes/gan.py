@@ -47,6 +47,11 @@ def _g_has_styles(cfg: Config) -> bool:
 @register
 class GANRecipe(RecipeBase):
     kind = "gan"
+    reads = frozenset({"model.conditional", "train.pack", "train.augment", "train.augment_p", "train.ada_target",
+                       "train.ada_every", "train.ada_kimg", "loss.clip", "loss.gp_weight", "loss.r1_gamma",
+                       "loss.r1_every", "loss.pl_weight", "loss.pl_every", "loss.pl_decay", "loss.pl_batch_shrink",
+                       "train.ema_halflife_kimg", "train.update", "train.n_dis", "train.reuse_fake",
+                       "eval.every_steps"})
     generator_player = "G"  # the player `ganforge sample` / eval / export use
 
     def __init__(self, cfg: Config, G: nn.Module, D: nn.Module, device: torch.device, dist: DistInfo = DistInfo()):

@@ -25,6 +25,7 @@ from ganforge.recipes.translation import TranslationRecipe, held_out_of, loss_pl
 @register
 class Pix2PixRecipe(TranslationRecipe):
     kind = "pix2pix"
+    reads = frozenset({"loss.l1_weight", "loss.adv_weight"})
     pairing = "paired"
     norm = "batch"
     grid_rows_caption = "targets"
