@@ -131,3 +131,14 @@ def test_the_size_probe_draws_no_random_numbers_and_refuses_absurd_sizes():
     for width in ("1000000", "10000000000"):
         with pytest.raises(ConfigError, match=r"model.width="):
             build_G(validate.load(None, ["model.arch=mlp", f"model.width={width}"]), (1, 28, 28))
+
+
+def test_a_net_builder_gets_only_the_arguments_it_declares():
+    from ganforge.nets.registry import DISCRIMINATORS, GENERATORS, NetEntry
+
+    assert GENERATORS["stylegan"].takes == {"z_dim", "c_dim", "sample_shape", "width", "out"}
+    assert "dropout" in DISCRIMINATORS["mlp"].takes and "dropout" not in DISCRIMINATORS["dcgan"].takes
+    seen = {}
+    entry = NetEntry("probe", lambda *, width: seen.update(width=width) or torch.nn.Identity(), lambda s, c: None)
+    entry.build(width=3, z_dim=8, dropout=0.5)  # the config's other arguments are not forced on it
+    assert seen == {"width": 3}

@@ -106,11 +106,11 @@ def _check(shape: tuple, cfg) -> str | None:
 
 
 @register_G("dcgan", check=_check, conditional=True)
-def build_generator(*, z_dim: int, c_dim: int, sample_shape: tuple, width: int, out: str, **_) -> nn.Module:
+def build_generator(*, z_dim: int, c_dim: int, sample_shape: tuple, width: int, out: str) -> nn.Module:
     return DCGANGenerator(z_dim, sample_shape[-1], sample_shape[0], width, out, c_dim)
 
 
 @register_D("dcgan", check=_check, conditional=True)
-def build_discriminator(*, c_dim: int, sample_shape: tuple, width: int, norm: str = "batch", cond: str = "none",
-                        **_) -> nn.Module:
+def build_discriminator(*, c_dim: int, sample_shape: tuple, width: int, norm: str = "batch", cond: str = "none"
+                        ) -> nn.Module:
     return DCGANDiscriminator(sample_shape[-1], sample_shape[0], width, norm, c_dim, cond)

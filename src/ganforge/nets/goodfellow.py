@@ -88,12 +88,12 @@ def _check_D(shape: tuple, cfg) -> str | None:
 
 
 @register_G("goodfellow2014", check=_check_G)
-def build_generator(*, z_dim: int, c_dim: int, sample_shape: tuple, width: int, **_) -> nn.Module:
+def build_generator(*, z_dim: int, c_dim: int, sample_shape: tuple, width: int) -> nn.Module:
     unconditional("goodfellow2014", c_dim)
     return GoodfellowGenerator(z_dim, sample_shape, width)
 
 
 @register_D("goodfellow2014", check=_check_D)
-def build_discriminator(*, c_dim: int, sample_shape: tuple, width: int, **_) -> nn.Module:
+def build_discriminator(*, c_dim: int, sample_shape: tuple, width: int) -> nn.Module:
     unconditional("goodfellow2014", c_dim)
     return GoodfellowDiscriminator(sample_shape, width)

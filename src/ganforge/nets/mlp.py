@@ -68,11 +68,11 @@ class MLPDiscriminator(nn.Module):
 
 
 @register_G("mlp", conditional=True)
-def build_generator(*, z_dim: int, c_dim: int, sample_shape: tuple, width: int, out: str, **_) -> nn.Module:
+def build_generator(*, z_dim: int, c_dim: int, sample_shape: tuple, width: int, out: str) -> nn.Module:
     return MLPGenerator(z_dim, sample_shape, width, out, c_dim)
 
 
 @register_D("mlp", conditional=True)
-def build_discriminator(*, c_dim: int, sample_shape: tuple, width: int, dropout: float, cond: str = "none",
-                        **_) -> nn.Module:
+def build_discriminator(*, c_dim: int, sample_shape: tuple, width: int, dropout: float, cond: str = "none"
+                        ) -> nn.Module:
     return MLPDiscriminator(sample_shape, width, dropout, c_dim, cond)

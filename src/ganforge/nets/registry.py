@@ -13,6 +13,7 @@ carries a `check` that says, before anything is built, why a config cannot work 
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -24,10 +25,20 @@ from ganforge.core.registry import Registry
 @dataclass(frozen=True)
 class NetEntry:
     name: str
-    build: Callable[..., nn.Module]
+    builder: Callable[..., nn.Module]  # keyword-only: its signature declares the arguments it takes
     # (sample_shape, the whole Config) -> a message naming the key to change, or None
     check: Callable[[tuple, object], str | None]
     conditional: bool = False  # takes a class (c_dim > 0; for D also `cond`: cgan | projection | acgan)
+
+    @property
+    def takes(self) -> frozenset[str]:
+        """The keyword arguments the builder declares."""
+        return frozenset(inspect.signature(self.builder).parameters)
+
+    def build(self, **kwargs) -> nn.Module:
+        """The net, from those of `kwargs` its builder declares (the config offers every net the same
+        ones: z_dim, c_dim, sample_shape, width, out, dropout, norm, cond, ...)."""
+        return self.builder(**{k: v for k, v in kwargs.items() if k in self.takes})
 
 
 GENERATORS: Registry[NetEntry] = Registry("generator net")

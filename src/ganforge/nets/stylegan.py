@@ -249,12 +249,12 @@ def _check(shape: tuple, cfg) -> str | None:
 
 
 @register_G("stylegan", check=_check)
-def _stylegan_G(z_dim, c_dim, sample_shape, width, out, **_):
+def _stylegan_G(*, z_dim, c_dim, sample_shape, width, out):
     unconditional("stylegan", c_dim)
     return StyleGANGenerator(z_dim, sample_shape[1], sample_shape[0], width, out_act=out)
 
 
 @register_D("stylegan", check=_check)
-def _stylegan_D(c_dim, sample_shape, width, **_):
+def _stylegan_D(*, c_dim, sample_shape, width):
     unconditional("stylegan", c_dim)
     return StyleGANDiscriminator(sample_shape[1], sample_shape[0], width)

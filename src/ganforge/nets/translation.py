@@ -159,15 +159,15 @@ def _translation_only(name: str):
 
 
 @register_G("unet", check=_translation_only("unet"))
-def _unet(sample_shape, width=64, out="tanh", in_channels=None, depth=5, norm="batch", **_):
+def _unet(*, sample_shape, width=64, out="tanh", in_channels=None, depth=5, norm="batch"):
     return UNetGenerator(in_channels or sample_shape[0], sample_shape[0], width, depth, norm, out_act=out)
 
 
 @register_G("resnet", check=_translation_only("resnet"))
-def _resnet(sample_shape, width=64, out="tanh", in_channels=None, n_blocks=6, norm="instance", **_):
+def _resnet(*, sample_shape, width=64, out="tanh", in_channels=None, n_blocks=6, norm="instance"):
     return ResnetGenerator(in_channels or sample_shape[0], sample_shape[0], width, n_blocks, norm, out_act=out)
 
 
 @register_D("patchgan", check=_translation_only("patchgan"))
-def _patchgan(sample_shape, width=64, in_channels=None, n_layers=2, norm="batch", **_):
+def _patchgan(*, sample_shape, width=64, in_channels=None, n_layers=2, norm="batch"):
     return PatchDiscriminator(in_channels or sample_shape[0], width, n_layers, norm)
