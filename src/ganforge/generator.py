@@ -18,12 +18,13 @@ from typing import Callable
 import torch
 
 from ganforge import checkpoint
-from ganforge.config import Config, to_dict
+from ganforge.config import Config, net_names, to_dict
 from ganforge.core import latent
 from ganforge.core.errors import ConfigError, GanforgeError
 from ganforge.core.images import to_uint8
 from ganforge.data import DATASETS
 from ganforge.nets import class_count
+from ganforge.nets.registry import GENERATORS
 
 
 class GeneratorHandle:
@@ -87,7 +88,7 @@ class GeneratorHandle:
         inputs and is applied to w when G runs."""
         if psi is None or psi == 1.0:
             return inputs
-        if hasattr(self.G, "truncate"):
+        if self.num_ws:  # a style-based generator: psi acts on w
             return {**inputs, "psi": torch.full((len(inputs["z"]),), float(psi))}
         return {**inputs, "z": latent.toward_mean(inputs["z"], psi)}
 
@@ -121,7 +122,13 @@ class GeneratorHandle:
     @property
     def num_ws(self) -> int:
         """Style inputs of a style-based generator (one per layer), 0 for other generators."""
-        return int(getattr(self.G, "num_ws", 0)) if hasattr(self.G, "synthesis") else 0
+        return int(self.G.num_ws) if self.style_based else 0
+
+    @property
+    def style_based(self) -> bool:
+        """Whether G maps z to per-layer styles (declared by its net's registry entry)."""
+        name = net_names(self.cfg)[0]
+        return name in GENERATORS and GENERATORS[name].styles
 
     @torch.no_grad()
     def styles(self, inputs: dict) -> torch.Tensor:

@@ -29,6 +29,8 @@ class NetEntry:
     # (sample_shape, the whole Config) -> a message naming the key to change, or None
     check: Callable[[tuple, object], str | None]
     conditional: bool = False  # takes a class (c_dim > 0; for D also `cond`: cgan | projection | acgan)
+    # G maps z to per-layer styles: has num_ws, ws(z), synthesis(ws) and truncate(ws, psi) (StyleGAN)
+    styles: bool = False
 
     @property
     def takes(self) -> frozenset[str]:
@@ -45,15 +47,15 @@ GENERATORS: Registry[NetEntry] = Registry("generator net")
 DISCRIMINATORS: Registry[NetEntry] = Registry("discriminator net")
 
 
-def _register(table: Registry, name: str, check=None, conditional: bool = False):
+def _register(table: Registry, name: str, check=None, conditional: bool = False, styles: bool = False):
     def add(build):
-        table.add(name, NetEntry(name, build, check or (lambda shape, model: None), conditional))
+        table.add(name, NetEntry(name, build, check or (lambda shape, model: None), conditional, styles))
         return build
     return add
 
 
-def register_G(name: str, check=None, conditional: bool = False):
-    return _register(GENERATORS, name, check, conditional)
+def register_G(name: str, check=None, conditional: bool = False, styles: bool = False):
+    return _register(GENERATORS, name, check, conditional, styles)
 
 
 def register_D(name: str, check=None, conditional: bool = False):

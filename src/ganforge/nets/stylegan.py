@@ -248,7 +248,7 @@ def _check(shape: tuple, cfg) -> str | None:
     return None
 
 
-@register_G("stylegan", check=_check)
+@register_G("stylegan", check=_check, styles=True)
 def _stylegan_G(*, z_dim, c_dim, sample_shape, width, out):
     unconditional("stylegan", c_dim)
     return StyleGANGenerator(z_dim, sample_shape[1], sample_shape[0], width, out_act=out)

@@ -16,11 +16,12 @@ from ganforge.core import latent
 from ganforge import losses
 from ganforge.core.augment import ada_step, diff_augment, parse_policy
 from ganforge.core.errors import ConfigError
-from ganforge.config import Config
+from ganforge.config import Config, net_names
 from ganforge.core.distributed import DistInfo, all_reduce_mean
 from ganforge.generator import GeneratorHandle
 from ganforge.losses import LOSSES
 from ganforge.nets import build_D, build_G, class_count, sample_shape_for
+from ganforge.nets.registry import GENERATORS
 from ganforge.recipes.base import LOSSES_CAPTION, RecipeBase, has_batchnorm, register
 from ganforge.core.stats import StatPlot
 from ganforge.data import DATASETS
@@ -38,10 +39,8 @@ def _d_has_batchnorm(cfg: Config) -> bool:
 
 
 def _g_has_styles(cfg: Config) -> bool:
-    """Whether the configured G maps z to per-layer styles (ws / synthesis), as StyleGAN does."""
-    with torch.device("meta"):
-        G = build_G(cfg, sample_shape_for(cfg))
-    return hasattr(G, "ws") and hasattr(G, "synthesis")
+    """Whether the configured G maps z to per-layer styles, as StyleGAN does (its registry entry says)."""
+    return GENERATORS[net_names(cfg)[0]].styles
 
 
 @register
