@@ -42,10 +42,8 @@ def _dry_run_config(cfg: Config, tmp: Path) -> Config:
     spec = DATASETS[cfg.data.name]
     if spec.kind == "points":
         d["data"]["toy_num_samples"] = 512
-    elif spec.translation:
-        d["data"]["name"] = f"fake-{spec.translation}"
-    else:
-        d["data"]["name"] = "fake"
+    else:  # the stand-in of the same kind: random images, paired or unpaired as the recipe needs
+        d["data"]["name"] = next(n for n, s in DATASETS.items() if s.dry_run and s.translation == spec.translation)
     d["train"].update(max_steps=2, batch_size=min(cfg.train.batch_size, 16))
     d["model"]["num_classes"] = 0  # the fake data's classes
     d["data"]["split"] = "train"  # the fake data's only split

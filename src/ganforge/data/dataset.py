@@ -28,6 +28,7 @@ class DatasetSpec:
     embedded: bool = False  # ships inside the package (metrics fall back to it offline)
     labels_if_asked: bool = False  # labelled only with data.labels=true (folder: one sub-folder per class)
     translation: str | None = None  # two domains for image-to-image models: "paired" | "unpaired"
+    dry_run: bool = False  # random data of the configured shape that `--dry-run` trains on (no files read)
     classes: tuple[str, ...] = ()  # class names, when fixed by the dataset (not read from files)
     splits: tuple[str, ...] = ("train",)  # data.split values it has
     files: IdxFiles | None = None  # the files `ganforge data fetch` downloads and checks

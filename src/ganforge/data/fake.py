@@ -18,4 +18,4 @@ def fake_dataset(cfg: DataConfig, seed: int = 0, n: int = 256) -> Dataset:
 
 
 register(DatasetSpec("fake", "image", "random images of the configured shape (--dry-run)", fake_dataset,
-                     num_classes=10, default_metrics=()))
+                     num_classes=10, default_metrics=(), dry_run=True))

@@ -233,6 +233,6 @@ register(DatasetSpec("paired-folder", "image", "your pairs: data.root with A/ an
 register(DatasetSpec("unpaired-folder", "image", "your two domains: data.root with trainA/ and trainB/ (CycleGAN's layout)",
                      unpaired_folder, check=check, translation="unpaired"))
 register(DatasetSpec("fake-paired", "image", "random image pairs (--dry-run of a paired translation model)", fake,
-                     check=check, translation="paired"))
+                     check=check, translation="paired", dry_run=True))
 register(DatasetSpec("fake-unpaired", "image", "random images in two domains (--dry-run of CycleGAN)", fake,
-                     check=check, translation="unpaired"))
+                     check=check, translation="unpaired", dry_run=True))

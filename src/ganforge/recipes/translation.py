@@ -69,7 +69,7 @@ class TranslationRecipe(RecipeBase):
     @classmethod
     def check(cls, cfg: Config) -> str | None:
         spec, (g, d) = DATASETS[cfg.data.name], net_names(cfg)
-        names = [n for n, s in DATASETS.items() if s.translation == cls.pairing and not n.startswith("fake")]
+        names = [n for n, s in DATASETS.items() if s.translation == cls.pairing and not s.dry_run]
         if spec.translation != cls.pairing:
             return (f"train.recipe={cls.kind} learns from {cls.pairing} images: use data.name="
                     f"{' or '.join(names)} (not {cfg.data.name})")
