@@ -2,8 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from ganforge import config
-from ganforge import validate
+from ganforge import config, validate
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

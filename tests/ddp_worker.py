@@ -10,8 +10,7 @@ import sys
 import torch
 import torch.distributed as dist
 
-from ganforge import api, config
-from ganforge import validate
+from ganforge import api, validate
 from ganforge.core.distributed import barrier, gather_shares, init_from_env, share, shutdown
 from ganforge.engine.trainer import Trainer
 

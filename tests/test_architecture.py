@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganforge import api, checkpoint, config, losses
-from ganforge import validate
+from ganforge import api, checkpoint, config, losses, validate
 from ganforge.cli import main
 from ganforge.core.errors import CheckpointError, ConfigError
 from ganforge.api import load_generator

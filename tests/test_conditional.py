@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganforge import api, checkpoint, config
-from ganforge import validate
+from ganforge import api, checkpoint, validate
 from ganforge.cli import main
 from ganforge.data import build_dataset
 from ganforge.core.errors import ConfigError

@@ -2,8 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from ganforge import config
-from ganforge import validate
+from ganforge import config, validate
 from ganforge.core.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))

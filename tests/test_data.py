@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from ganforge import config
 from ganforge import validate
 from ganforge.data import build_dataset, load_embedded_mnist, load_idx_split
 from ganforge.data.idx import read_idx

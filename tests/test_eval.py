@@ -3,8 +3,7 @@ import json
 import pytest
 import torch
 
-from ganforge import api
-from ganforge import validate
+from ganforge import api, validate
 from ganforge.cli import main
 from ganforge.data import load_embedded_mnist, load_idx_split
 from ganforge.metrics.features import load_extractor
@@ -110,7 +109,6 @@ def test_parzen_and_memorization_on_real_splits(mnist_run):
 def test_folder_data_without_inception_weights_is_refused_naming_the_setting(tmp_path, monkeypatch):
     from PIL import Image
 
-    from ganforge import config
     from conftest import tiny_overrides
 
     for i in range(40):
@@ -138,7 +136,6 @@ def test_metrics_during_training_go_to_metrics_jsonl_and_the_report(tiny_cfg):
 def test_stacked_mnist_modes_read_each_channel():
     """A 'generator' that returns real Stacked MNIST images: the modes it hits are the digit triples
     in those images, up to the classifier's errors (0.5 % per digit)."""
-    from ganforge import config
     from ganforge.metrics import evaluate_generator
 
     cfg = validate.load(None, ["data.name=stacked-mnist", "data.channels=3", "data.max_images=3000"])

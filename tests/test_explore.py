@@ -7,8 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ganforge import api
-from ganforge import validate
+from ganforge import api, validate
 from ganforge.core import latent
 from ganforge.cli import main
 from ganforge.core.errors import ConfigError
@@ -172,8 +171,6 @@ def test_tensorboard_mirror_holds_the_runs_numbers_and_grids(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from conftest import tiny_overrides
-    from ganforge import config
-
     cfg = validate.load(None, tiny_overrides(tmp_path, "log.tensorboard=true", "eval.every_steps=16",
                                            "eval.metrics=[modes]", "eval.num_samples=200"))
     run_dir, _ = api.train(cfg, log=lambda s: None)

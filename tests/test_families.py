@@ -8,8 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge import api, checkpoint, config, losses
-from ganforge import validate
+from ganforge import api, checkpoint, losses, validate
 from ganforge.cli import main
 from ganforge.data import build_dataset
 from ganforge.core.errors import ConfigError

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganforge import api, checkpoint, config
-from ganforge import validate
+from ganforge import api, checkpoint, config, validate
 from ganforge.cli import main
 from ganforge.core.errors import ConfigError
 from ganforge.metrics.modes import covered_modes, toy_modes

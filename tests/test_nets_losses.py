@@ -2,8 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge import config, losses
-from ganforge import validate
+from ganforge import losses, validate
 from ganforge.nets import build_D, build_G, sample_shape_for
 from ganforge.nets.common import Dropout
 from ganforge.nets.dcgan import base_size
@@ -111,7 +110,6 @@ def test_dropout_keeps_the_expected_fraction_and_scale():
 def test_the_size_probe_draws_no_random_numbers_and_refuses_absurd_sizes():
     """build_G / build_D count parameters on the meta device first: the nets and the random stream
     must come out exactly as a direct build gives them, and a width no machine holds is refused."""
-    from ganforge import config
     from ganforge.core.errors import ConfigError
     from ganforge.nets import build_D, build_G
     from ganforge.nets.registry import DISCRIMINATORS, GENERATORS

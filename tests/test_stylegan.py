@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ganforge import config
 from ganforge import validate
 from ganforge.core.errors import ConfigError
 from ganforge.nets.stylegan import (MappingNetwork, ModulatedConv2d, StyleGANDiscriminator, StyleGANGenerator,

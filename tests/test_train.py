@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganforge import api, checkpoint, config
-from ganforge import validate
+from ganforge import api, checkpoint, config, validate
 from ganforge.core.io import default_file_mode
 from ganforge.cli import main
 from ganforge.core.errors import CheckpointError, TrainingDiverged

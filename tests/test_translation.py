@@ -10,8 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ganforge import api, checkpoint, config
-from ganforge import validate
+from ganforge import api, checkpoint, validate
 from ganforge.cli import main
 from ganforge.data import build_dataset
 from ganforge.data.translation import edge_map

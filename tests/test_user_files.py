@@ -10,8 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import tiny_overrides, tiny_yaml
-from ganforge import api, cli, config
-from ganforge import validate
+from ganforge import api, cli, validate
 from ganforge.data import build_dataset
 from ganforge.data.folder import load_folder
 from ganforge.engine.run import MARKER, runs_of
