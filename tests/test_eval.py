@@ -151,3 +151,12 @@ def test_stacked_mnist_modes_read_each_channel():
     assert abs(modes["modes_hit"] - true_modes) <= 0.02 * true_modes, (modes["modes_hit"], true_modes)
     assert modes["num_modes"] == 1000 and modes["feature_extractor"] == "mnist-cnn"
     assert "no feature network" in fid["refused"]
+
+
+def test_evaluating_a_live_generator_leaves_its_config_alone(tiny_run, tmp_path):
+    """Overrides of the feature space apply to that evaluation only, not to the run's config."""
+    G = api.load_generator(tiny_run)
+    before = (G.cfg.eval.inception_weights, G.cfg.eval.feature_net)
+    api.evaluate(G, ["modes"], num_samples=20, inception_weights=str(tmp_path / "w.pth"),
+                 feature_net=str(tmp_path / "net.json"))
+    assert (G.cfg.eval.inception_weights, G.cfg.eval.feature_net) == before

@@ -187,3 +187,18 @@ def test_tensorboard_mirror_holds_the_runs_numbers_and_grids(tmp_path):
 
 def test_tensorboard_off_by_default_writes_nothing(tiny_run):
     assert not (tiny_run / "tensorboard").exists()
+
+
+def test_the_explorer_walks_the_same_z_path_as_interp(tiny_run):
+    """One z walk: the explorer's there-and-back walk is the closed path interp draws through the same seeds."""
+    from ganforge.explore import z_path
+    from ganforge.serve.explorer import Explorer, View
+
+    G = api.load_generator(tiny_run)
+    keys = [G.inputs(1, seed=s) for s in (3, 5)]
+    path = z_path(G, keys, steps=4, closed=True)["z"]
+    assert path.shape[0] == 8 and torch.equal(path[0], keys[0]["z"][0]) and torch.equal(path[4], keys[1]["z"][0])
+    explorer = Explorer(G, num_directions=0)
+    gif = explorer.walk_gif(View(seed=3), seed_b=5, steps=4)
+    frames = Image.open(__import__("io").BytesIO(gif))
+    assert frames.n_frames == 8

@@ -446,3 +446,9 @@ def test_max_minutes_stops_on_training_time_and_counts_it_over_a_resume(tiny_cfg
     assert api.train(tiny_cfg("run.name=budget2"), log=lambda s: None)[1].step == 32  # 0 = no limit
     with pytest.raises(Exception, match="train.max_minutes=-1"):
         tiny_cfg("train.max_minutes=-1")
+
+
+def test_the_result_tells_training_time_from_wall_time(tiny_cfg):
+    """train_time_s counts training steps only; wall_s is the whole fit (grids and checkpoints too)."""
+    _, result = api.train(tiny_cfg("train.max_steps=6", "log.sample_every_steps=2"), log=lambda s: None)
+    assert 0 < result.train_time_s < result.wall_s
