@@ -5,11 +5,12 @@ without touching this file; the modules that are no script (bench/common.py, the
 loops) are imported by the scripts that use them."""
 
 import re
-import subprocess
+import runpy
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -55,15 +56,25 @@ def test_every_bench_module_is_a_script_or_used_by_one():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", scripts())
-def test_bench_script_runs(name):
+def test_bench_script_runs(name, monkeypatch, capsys):
+    """Run as `python -m bench.NAME` would, but in this process: a fresh interpreter per script
+    would spend more time importing torch than most smoke runs take."""
     smoke = re.search(r"^def smoke\(", (BENCH / f"{name}.py").read_text(), re.M) is not None
-    argv = [sys.executable, "-m", f"bench.{name}", "--smoke" if smoke else "--help"]
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"{' '.join(argv[1:])} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    argv = [f"bench/{name}.py", "--smoke" if smoke else "--help"]
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "argv", argv)
+    threads = torch.get_num_threads()  # a smoke run pins torch to one thread
+    try:
+        runpy.run_module(f"bench.{name}", run_name="__main__", alter_sys=True)
+    except SystemExit as e:
+        assert e.code in (0, None), f"{' '.join(argv)} exited {e.code}:\n{capsys.readouterr().err[-3000:]}"
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
     if not smoke:
-        assert proc.stdout.startswith("usage:")
+        assert out.startswith("usage:")
         return
-    if proc.stdout.startswith(SMOKE_SKIPPED):
-        pytest.skip(proc.stdout.splitlines()[0])
-    assert proc.stdout.strip(), "the smoke run printed nothing"
-    assert EXPECTED.get(name, "") in proc.stdout, proc.stdout[-3000:]
+    if out.startswith(SMOKE_SKIPPED):
+        pytest.skip(out.splitlines()[0])
+    assert out.strip(), "the smoke run printed nothing"
+    assert EXPECTED.get(name, "") in out, out[-3000:]
