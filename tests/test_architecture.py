@@ -112,6 +112,7 @@ def test_watching_a_run_does_not_change_it(tiny_cfg):
     assert torch.equal(plain["rng"]["torch"], watched["rng"]["torch"])
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_generator_handle_samples_reproducibly_and_truncates(tiny_cfg, tmp_path):
     run_dir, _ = api.train(tiny_cfg("train.max_steps=2", "model.z_dim=64"), log=lambda s: None)
     G = load_generator(run_dir)

@@ -121,6 +121,7 @@ def test_folder_data_without_inception_weights_is_refused_naming_the_setting(tmp
     assert "Inception-v3 weights not in" in fid["refused"] and "eval.inception_weights=PATH" in fid["refused"]
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_metrics_during_training_go_to_metrics_jsonl_and_the_report(tiny_cfg):
     run_dir, _ = api.train(tiny_cfg("data.name=ring", "data.toy_num_samples=512", "model.z_dim=2",
                                     "model.d_dropout=0.0", "eval.every_steps=16", "eval.metrics=[fid, modes]",

@@ -157,12 +157,13 @@ def test_ema_follows_its_half_life_and_is_what_samples_come_from(tiny_cfg, tmp_p
 
 
 @pytest.mark.parametrize("extra", [
-    ("model.arch=dcgan", "model.width=4", "model.d_norm=none", "model.d_spectral_norm=true", "loss.kind=hinge",
-     "loss.r1_gamma=1", "loss.r1_every=2", "train.ema_halflife_kimg=0.5"),  # SN + R1 + EMA, batch-norm G
+    pytest.param(("model.arch=dcgan", "model.width=4", "model.d_norm=none", "model.d_spectral_norm=true",
+                  "loss.kind=hinge", "loss.r1_gamma=1", "loss.r1_every=2", "train.ema_halflife_kimg=0.5"),
+                 marks=pytest.mark.slow),  # SN + R1 + EMA, batch-norm G; over a second
     ("loss.kind=wasserstein", "loss.gp_weight=10", "train.n_dis=3"),  # WGAN-GP with dropout in D
     ("loss.kind=wasserstein", "loss.clip=0.01", "optim.kind=rmsprop", "train.n_dis=2"),
-    ("model.arch=dcgan", "model.width=4", "train.augment=color,translation,cutout", "train.pack=2",
-     "loss.kind=lsgan"),  # DiffAugment and packing draw from the global stream
+    pytest.param(("model.arch=dcgan", "model.width=4", "train.augment=color,translation,cutout", "train.pack=2",
+                  "loss.kind=lsgan"), marks=pytest.mark.slow),  # DiffAugment and packing draw from the global stream
 ])
 def test_interrupted_and_resumed_family_run_is_bit_identical(tiny_cfg, extra):
     from test_train import assert_same_state

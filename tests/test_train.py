@@ -99,7 +99,7 @@ def test_same_seed_same_result(tiny_cfg):
      "optim.lr_G=0.1", "optim.lr_D=0.1", "optim.momentum_final=0.7", "optim.momentum_saturate_epoch=3",
      "optim.lr_decay=1.001", "loss.d_scale=0.5", "train.epochs=3",
      "train.update=simultaneous"),  # the paper's schedules and update
-    ("train.precision=bf16",),  # autocast
+    pytest.param(("train.precision=bf16",), marks=pytest.mark.slow),  # autocast (slow where no AMX)
     ("model.arch=dcgan", "model.width=4", "train.precision=fp16"),  # autocast + gradient scalers
     pytest.param(("model.arch=stylegan", "model.width=4", "model.d_norm=none", "loss.r1_gamma=0.1", "loss.r1_every=4",
                   "loss.pl_weight=2", "loss.pl_every=3", "train.augment=translation,cutout", "train.ada_target=0.6",

@@ -256,6 +256,7 @@ def test_a_pix2pix_run_leaves_grids_of_input_output_and_target(pix2pix_run):
     assert all({"loss_D", "loss_G", "L1", "D_acc"} <= set(r) for r in rows)
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_cyclegan_resume_is_bit_identical(tmp_path):
     extra = ("loss.kind=lsgan", "train.pool_size=3", "optim.linear_decay_start=0.5", "train.epochs=3")
     full_dir, full = api.train(validate.load(None, tiny_translation(tmp_path, "cyclegan", *extra, "run.name=full")),
