@@ -13,7 +13,8 @@ from conftest import tiny_overrides, tiny_yaml
 from ganforge import api, cli, validate
 from ganforge.data import build_dataset
 from ganforge.data.folder import load_folder
-from ganforge.engine.run import MARKER, runs_of
+from ganforge.core.paths import RUN_MARKER as MARKER
+from ganforge.engine.run import runs_of
 
 
 def _tree(root):

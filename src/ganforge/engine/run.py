@@ -26,7 +26,6 @@ from ganforge.core.io import read_jsonl, truncate_jsonl
 from ganforge.core.paths import RUN_MARKER
 
 _RUN_RE = re.compile(r"^(\d{5})-(.+)$")
-MARKER = RUN_MARKER  # re-exported for the engine's readers
 
 
 def runs_of(root: Path, name: str | None = None) -> list[tuple[int, Path]]:
@@ -45,7 +44,7 @@ def is_run_folder(path: Path) -> bool:
     """A folder ganforge created: it carries the marker, or (runs of ganforge 0.1 / 0.2, before the
     marker) has the run-folder name, a config.yaml, a log.txt and a ckpt/ folder."""
     path = Path(path)
-    if (path / MARKER).is_file():
+    if (path / RUN_MARKER).is_file():
         return True
     return bool(_RUN_RE.match(path.name)) and all((path / f).exists() for f in ("config.yaml", "log.txt", "ckpt"))
 
@@ -95,7 +94,7 @@ def _claim(path: Path):
     another host (where a lock may not be seen). The marker then says who holds it."""
     import fcntl
 
-    marker = path / MARKER
+    marker = path / RUN_MARKER
     try:
         f = open(marker, "a+")
     except OSError as e:
@@ -148,7 +147,7 @@ class RunDir:
         """An existing run folder to continue; refused while another process writes in it."""
         lock = _claim(path)
         if lock is None:
-            raise CheckpointError(f"{path} is in use by another ganforge process ({(path / MARKER).read_text().strip()!r}); "
+            raise CheckpointError(f"{path} is in use by another ganforge process ({(path / RUN_MARKER).read_text().strip()!r}); "
                                   "wait for it to end, or resume from a copy of its checkpoint (a new run folder)")
         return cls(path, lock)
 
@@ -158,7 +157,7 @@ class RunDir:
         import shutil
 
         for child in self.path.iterdir():
-            if child.name == MARKER:
+            if child.name == RUN_MARKER:
                 continue
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
         return self
