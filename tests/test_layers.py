@@ -16,7 +16,7 @@ LAYERS = [
     ("ganforge.metrics", "ganforge.recipes", "ganforge.explore", "ganforge.onnx_export"),
     ("ganforge.engine",),
     ("ganforge.report",),
-    ("ganforge.validate",),
+    ("ganforge.validate", "ganforge.autoconfig"),
     ("ganforge.training",),
     ("ganforge.api",),
     ("ganforge.cli", "ganforge.serve"),

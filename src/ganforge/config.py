@@ -132,6 +132,9 @@ class TrainConfig:
     # steps only, evaluation, pictures and checkpoints excluded; counted over resumes). For "what
     # does this recipe reach in 8 minutes" comparisons; the number of steps then depends on the machine.
     max_minutes: float = 0.0
+    # 0 = no limit; otherwise stop once this many thousand real images have been drawn (steps x
+    # batch / 1000): a budget that means the same on every machine, unlike max_minutes.
+    max_kimg: float = 0.0
     batch_size: int = 512
     n_dis: int = 1  # k: discriminator steps per generator step
     reuse_fake: bool = True  # G step reuses the D step's G(z) instead of a second G forward
@@ -199,6 +202,12 @@ class HealthConfig:
     # every step since the previous check (not defined for the Wasserstein critic)
     d_win_accuracy: float = 0.99
     max_rollbacks: int = 3  # on_collapse=rollback: stop after this many rollbacks
+    # The watch (engine/watch.py): every watch_every steps, whatever every_steps is, a look at D's
+    # accuracy over those steps and at G's samples from fixed latents; when D wins outright (at least
+    # watch_d_acc), the samples stop changing or they all look alike, the progress line and the
+    # report say so, with what to try. Advice only: it never stops a run. 0 = off.
+    watch_every: int = 100
+    watch_d_acc: float = 0.95
 
 
 @dataclass
@@ -352,7 +361,7 @@ def from_dict(data: dict, where: str = "config") -> Config:
     return cfg
 
 
-def _set_dotted(data: dict, key: str, value: Any) -> None:
+def set_dotted(data: dict, key: str, value: Any) -> None:
     parts = key.split(".")
     node = data
     for p in parts[:-1]:
@@ -400,7 +409,7 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
             raise ConfigError(f"{path}: the top level must be a mapping of sections (train:, data:, model:, ...), "
                               f"not a {type(data).__name__}")
     for key, value in parse_overrides(list(overrides)):
-        _set_dotted(data, key, value)
+        set_dotted(data, key, value)
     cfg = from_dict(data, where)
     if not cfg.run.name:
         cfg.run.name = Path(path).stem if path is not None else "run"
@@ -472,6 +481,7 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(o.lr_min >= 0, where, "optim.lr_min must be >= 0")
     _check(t.epochs > 0, where, f"train.epochs={t.epochs} must be positive")
     _check(t.max_steps >= 0, where, "train.max_steps must be >= 0 (0 = no limit)")
+    _check(t.max_kimg >= 0 and math.isfinite(t.max_kimg), where, f"train.max_kimg={t.max_kimg} must be >= 0 (0 = no limit)")
     _check(t.max_minutes >= 0 and math.isfinite(t.max_minutes), where,
            f"train.max_minutes={t.max_minutes} must be >= 0 (0 = no limit)")
     _check(t.batch_size > 0, where, f"train.batch_size={t.batch_size} must be positive")
@@ -493,6 +503,8 @@ def _validate_health(cfg: Config, where: str) -> None:
     _check(0 < h.coverage_drop <= 1, where, f"health.coverage_drop={h.coverage_drop} must be in (0, 1]")
     _check(0.5 < h.d_win_accuracy <= 1, where, f"health.d_win_accuracy={h.d_win_accuracy} must be in (0.5, 1]")
     _check(h.max_rollbacks >= 0, where, "health.max_rollbacks must be >= 0")
+    _check(h.watch_every >= 0, where, "health.watch_every must be >= 0 (0 = off)")
+    _check(0.5 < h.watch_d_acc <= 1, where, f"health.watch_d_acc={h.watch_d_acc} must be in (0.5, 1]")
     if t.on_collapse != "warn":
         _check(h.every_steps > 0, where, f"train.on_collapse={t.on_collapse} acts on the health checks: "
                                          "set health.every_steps (e.g. 500)")

@@ -19,6 +19,7 @@ from ganforge.core import distributed, paths
 from ganforge.core.errors import CheckpointError, ConfigError
 from ganforge.data import DATASETS, Dataset, build_dataset
 from ganforge.engine.health import HealthMonitor
+from ganforge.engine.watch import Watch
 from ganforge.engine.metrics_hook import MetricsHook
 from ganforge.engine.run import RunDir, find_resume, orphan_run, run_of_checkpoint
 from ganforge.engine.samples import SampleGrids
@@ -113,6 +114,8 @@ def _train_in(run: RunDir | None, cfg: Config, data: Dataset, recipe: Recipe, sc
                 f"{cfg.train.recipe} (G {config_mod.net_names(cfg)[0]}, D {config_mod.net_names(cfg)[1]}), device {device}, precision {recipe.precision}, "
                 f"{info.world_size} process(es)")
     hooks = [SampleGrids(cfg, data, recipe, run)] if run is not None else []
+    if run is not None and cfg.health.watch_every:  # advice for the person watching: rank 0 only
+        hooks.append(Watch(cfg, data, recipe, run))
     if cfg.eval.every_steps:  # on every rank: each generates its share of the samples
         hooks.append(MetricsHook(cfg, recipe, run, info))
     if cfg.health.every_steps:  # on every rank, like the metrics

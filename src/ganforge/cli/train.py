@@ -1,17 +1,24 @@
-"""`ganforge train`: train from a YAML config (dotted overrides after it)."""
+"""`ganforge train`: train from a YAML config, or from a folder of images with `--data DIR` (every
+setting chosen from the data and said); dotted overrides after either."""
 
 from __future__ import annotations
 
 import sys
 
-from ganforge import api, config, validate
+import torch
 
-HELP = "train a GAN from a YAML config"
+from ganforge import api, autoconfig, config, validate
+from ganforge.core.errors import ConfigError
+from ganforge.report.run_report import describe
+
+HELP = "train a GAN from a YAML config, or from a folder of images (--data DIR)"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("config", help="YAML config, e.g. configs/mnist_mlp.yaml")
+    p.add_argument("config", nargs="?", help="YAML config, e.g. configs/mnist_mlp.yaml (not with --data)")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.epochs=5 model.width=64")
+    p.add_argument("--data", metavar="DIR", help="a folder of your own images: the resolution, nets, augmentation "
+                                                 "and a time budget are chosen for it and printed")
     p.add_argument("--resume", metavar="auto|PATH", help="continue the newest run of this config (auto), "
                                                           "or a checkpoint file / run folder")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
@@ -21,9 +28,18 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     overrides = list(args.overrides)
+    if args.data and args.config is not None:
+        if "=" not in args.config:
+            raise ConfigError(f"{args.config}: give a config file or --data DIR, not both")
+        overrides.insert(0, args.config)  # argparse took the first override for the config
     if args.device:
         overrides.append(f"train.device={args.device}")
-    cfg = validate.load(args.config, overrides)
+    if args.data:
+        cfg = _folder_config(args.data, overrides, quiet=args.print_config)
+    elif args.config is None:
+        raise ConfigError("give a config file (e.g. configs/mnist_mlp.yaml) or --data DIR (a folder of your images)")
+    else:
+        cfg = validate.load(args.config, overrides)
     if args.print_config:
         print(config.dump(cfg), end="")
         return 0
@@ -38,11 +54,41 @@ def run(args) -> int:
     if result.best:
         print(f"best:         {result.best['path']}  ({result.best['name']}={result.best['value']:.6g} "
               f"at step {result.best['step']})")
+    print(_reached(result, cfg, run_dir))
     if result.stopped_for:
         print(f"stopped at step {result.step}: {result.stopped_for}", file=sys.stderr)
         return 6
     if result.interrupted_by:
+        again = f"--data {args.data}" if args.data else args.config
         print(f"stopped by {result.interrupted_by} at step {result.step}; continue with: "
-              f"ganforge train {args.config} {' '.join(args.overrides)} --resume auto".replace("  ", " "))
+              f"ganforge train {again} {' '.join(args.overrides)} --resume auto".replace("  ", " "))
         return 130 if result.interrupted_by == "SIGINT" else 143
     return 0
+
+
+def _folder_config(root: str, overrides: list[str], quiet: bool) -> config.Config:
+    """The config `--data` chooses, each choice printed on a line of its own (unless quiet)."""
+    cuda = torch.cuda.is_available() and "train.device=cpu" not in overrides
+    probe, choices = autoconfig.choose(root, overrides, cuda)
+    cfg = validate.from_dict(autoconfig.config_dict(choices, overrides), where=f"--data {root}")
+    if not quiet:
+        print(autoconfig.describe_probe(probe))
+        for choice in choices:
+            print(choice.line())
+        print(f"(every choice is a config key: override it with KEY=VALUE; the run's config.yaml repeats the run)")
+    return cfg
+
+
+def _reached(result, cfg: config.Config, run_dir) -> str:
+    """The closing line: the last value of each headline number the run measured, or how to measure it."""
+    parts = []
+    for key, m in result.measured.items():
+        label, better = describe(key)
+        if better:
+            parts.append(f"{label} {m['value']:.4g} at step {m['step']:,} ({better} is better)")
+    if parts:
+        return "reached:      " + "; ".join(parts)
+    if cfg.data.name == "folder" and not cfg.eval.feature_net:
+        return (f"reached:      not measured (no feature space for this folder): ganforge featurenet train "
+                f"{cfg.data.root}, then ganforge eval {run_dir} --feature-net featurenets/NAME.json")
+    return f"reached:      not measured during training (eval.every_steps=0): ganforge eval {run_dir}"

@@ -211,6 +211,53 @@ def load_folder(root: str | Path, resolution: int, channels: int, labels: bool, 
     return np.stack(images), y, classes, scan
 
 
+@dataclass
+class FolderProbe:
+    """What a quick look at a folder found, for choosing defaults (`probe_folder`)."""
+    root: Path
+    num_files: int  # image files (by extension), before reading them all
+    looked_at: int  # files opened for the numbers below
+    short_side: int  # median shorter side of those, in pixels
+    grey: float  # share of them with no colour (every pixel R = G = B)
+    transparent: float  # share with an alpha channel or a transparent colour
+    classes: tuple[str, ...]  # first-level sub-folders holding images
+    unreadable: int  # of those opened
+
+
+def probe_folder(root: str | Path, limit: int = 256) -> FolderProbe:
+    """Open up to `limit` image files spread evenly over the folder (headers and a thumbnail each):
+    sizes, colour and transparency, without loading every image."""
+    from PIL import Image
+
+    root = Path(root)
+    if not root.is_dir():
+        what = "is a file" if root.exists() else "no such folder"
+        raise DataError(f"{root}: {what} (give a folder of images)")
+    scan = FolderScan(root)
+    files = candidates(root, scan)
+    if not files:
+        raise DataError(f"{root}: no image file found ({scan.summary()}; image types read: "
+                        f"{', '.join(sorted(EXTENSIONS))})")
+    step = max(1, len(files) // limit)
+    sides, grey, transparent, unreadable = [], 0, 0, 0
+    for p in files[::step][:limit]:
+        try:
+            with Image.open(p) as im:
+                sides.append(min(im.size))
+                transparent += im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+                flat = _composite(_to_8bit(im), BACKGROUNDS["white"]).convert("RGB")
+                thumb = np.asarray(flat.resize((16, 16)), dtype=np.int16)
+                grey += bool((thumb[..., 0] == thumb[..., 1]).all() and (thumb[..., 1] == thumb[..., 2]).all())
+        except Exception:  # Pillow raises many types for broken files; the full read names them
+            unreadable += 1
+    looked = len(sides)
+    if not looked:
+        raise DataError(f"{root}: none of the {unreadable} image file(s) opened could be read")
+    classes = tuple(sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1}))
+    return FolderProbe(root, len(files), looked, int(np.median(sides)), grey / looked, transparent / looked,
+                       classes, unreadable)
+
+
 def _folder(cfg: DataConfig, seed: int) -> Dataset:
     images, labels, class_names, scan = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.labels,
                                                     cfg.max_images, cfg.background)

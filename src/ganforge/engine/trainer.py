@@ -46,6 +46,9 @@ class TrainResult:
     best: dict | None = None  # {"name", "value", "step", "path"} of ckpt/best.pt, with train.keep_best
     alarms: list = field(default_factory=list)  # (step, reason) of every alarm, in order
     rollbacks: list = field(default_factory=list)  # (at step, back to the state of step)
+    # the last value of every number the hooks measured ({name: {"value", "step", "better"}}): FID,
+    # coverage, ..., for the run's closing lines
+    measured: dict = field(default_factory=dict)
 
 
 class _Meter:
@@ -106,7 +109,14 @@ def make_schedule(cfg: Config, num_samples: int, dist: DistInfo = DistInfo(), wh
         raise DataError(f"{what or f'the dataset has {num_samples} samples'}: fewer than train.batch_size="
                         f"{t.batch_size}; lower the batch size (train.batch_size={max(1, num_samples)}) or add data")
     total = t.epochs * batches_per_epoch
-    return Schedule(t.batch_size, batches_per_epoch, min(total, t.max_steps) if t.max_steps else total, t.epochs)
+    if t.max_steps:
+        total = min(total, t.max_steps)
+    if t.max_kimg:
+        total = min(total, max(1, math.ceil(t.max_kimg * 1000 / t.batch_size)))
+    return Schedule(t.batch_size, batches_per_epoch, total, t.epochs)
+
+
+PACE_STEPS = 20  # steps timed for the budget line at the start of a fit
 
 
 def _improves(better: str, value: float, best: float | None) -> bool:
@@ -136,6 +146,8 @@ class Trainer:
         self.alarms: list[tuple[int, str]] = []
         self.rollbacks: list[tuple[int, int]] = []
         self._stopped_for = ""
+        self.measured: dict[str, dict] = {}  # see TrainResult.measured
+        self._bar = None  # the progress bar while fit runs, for `say`
 
     # --- checkpoint state --------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -204,8 +216,9 @@ class Trainer:
         if best is not None and self.best is not None and int(best["step"]) == self.best["step"]:
             self._best_state = _cpu_copy(best["recipe"])
         old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        bar = self._progress_bar()
+        bar = self._bar = self._progress_bar()
         meter, last = _Meter(), {}
+        pace_from = None  # (step, elapsed_s) where the pace for the budget line is measured from
         self._fire("on_start")
         order, order_epoch = None, -1
         t_window, n_window = time.perf_counter(), 0
@@ -239,12 +252,17 @@ class Trainer:
                 if epoch_end:
                     self._fire("on_epoch_end")
                 self._update_bar(bar, epoch, last)
+                if pace_from is None:  # the first step of a fit is slow (allocation, warm-up): start after it
+                    pace_from = (self.step, self.elapsed_s)
+                elif self.step - pace_from[0] == PACE_STEPS:
+                    self._tell_budget(pace_from, bar)
                 if self._time_up:
                     self._say(f"step {self.step}: train.max_minutes={cfg.train.max_minutes:g} of training "
                               f"time reached ({self.elapsed_s:.0f} s); stopping", bar)
         finally:
             if bar is not None:
                 bar.close()
+            self._bar = None
             for s, h in old_handlers.items():
                 signal.signal(s, h)
         if meter.sums:
@@ -254,7 +272,7 @@ class Trainer:
         ckpt = self.save_checkpoint()
         best = {**self.best, "path": self.run / "ckpt" / "best.pt" if self.run else None} if self.best else None
         result = TrainResult(self.step, self.elapsed_s, time.perf_counter() - t_fit, last, self._stop_signal, ckpt, self._stopped_for, best,
-                             list(self.alarms), list(self.rollbacks))
+                             list(self.alarms), list(self.rollbacks), dict(self.measured))
         self.result = result
         self._fire("on_end")
         return result
@@ -263,6 +281,9 @@ class Trainer:
     def observe(self, values: dict, better: dict[str, str]) -> None:
         """Numbers a hook measured at this step, and which way ("lower" | "higher") is better for
         each; the one named by train.keep_best is kept when it improves."""
+        for key, v in values.items():
+            if key in better and isinstance(v, (int, float)) and not isinstance(v, bool):
+                self.measured[key] = {"value": float(v), "step": self.step, "better": better[key]}
         name = self.cfg.train.keep_best
         value = values.get(name) if name else None
         if isinstance(value, (int, float)) and _improves(better[name], value, self.best["value"] if self.best else None):
@@ -323,6 +344,27 @@ class Trainer:
             self._say(f"step {self.step}: {what} -> stopping ({why})", bar)
         else:
             self._say(f"step {self.step}: {what} (train.on_collapse=warn: training goes on)", bar)
+
+    def say(self, message: str) -> None:
+        """What a hook has to tell the person watching (the watch's findings)."""
+        self._say(message, self._bar)
+
+    def _tell_budget(self, pace_from: tuple[int, float], bar) -> None:
+        """After the first steps of this fit: what the budget (train.max_minutes / max_kimg) buys on
+        this machine, at the pace of those steps."""
+        t = self.cfg.train
+        per_step = (self.elapsed_s - pace_from[1]) / (self.step - pace_from[0])
+        ends = {f"train.epochs={t.epochs}": t.epochs * self.batches_per_epoch}  # the step each limit ends at
+        if t.max_steps:
+            ends[f"train.max_steps={t.max_steps}"] = t.max_steps
+        if t.max_kimg:
+            ends[f"train.max_kimg={t.max_kimg:g}"] = max(1, math.ceil(t.max_kimg * 1000 / t.batch_size))
+        if t.max_minutes:
+            ends[f"train.max_minutes={t.max_minutes:g}"] = self.step + int((t.max_minutes * 60 - self.elapsed_s) / per_step)
+        why, end = min(ends.items(), key=lambda item: item[1])
+        minutes = max(end - self.step, 0) * per_step / 60
+        self._say(f"budget: {per_step:.3f} s a step on this machine, so {why} ends near step {end:,} "
+                  f"({end * t.batch_size / 1000:,.0f} kimg), about {minutes:.0f} more minute(s) of training", bar)
 
     def _say(self, message: str, bar) -> None:
         """A message for the person watching (above the progress bar) and for the run's log."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+
 from ganforge.core.images import _pyplot
 from ganforge.core.stats import StatPlot
 
@@ -55,13 +57,18 @@ def plot_metrics(rows: list[dict], out_dir: Path, file: str = "metrics.png",
     rows_n = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(rows_n, cols, figsize=(5.2 * cols, 3.3 * rows_n), dpi=110, squeeze=False)
     steps = [r["step"] for r in rows]
+    # quality against the time it cost: minutes of training (steps only) where the rows have them
+    timed = all("train_time_s" in r for r in rows) and len(rows) > 1
+    xs = [r["train_time_s"] / 60 for r in rows] if timed else steps
     for ax, key in zip(axes.flat, keys):
         label, better = describe(key)
-        ax.plot(steps, [r[key] for r in rows], marker="o", ms=4)
+        ax.plot(xs, [r[key] for r in rows], marker="o", ms=4)
         for step, _ in marks:
-            ax.axvline(step, color="tab:red", lw=0.8, ls="--")
+            ax.axvline(float(np.interp(step, steps, xs)) if timed else step, color="tab:red", lw=0.8, ls="--")
         ax.set_title(f"{label}: {better} is better" if better else label, fontsize=10)
-        ax.set_xlabel("training step")
+        ax.set_xlabel("minutes of training (steps on the top axis)" if timed else "training step")
+        if timed:
+            ax.secondary_xaxis("top", functions=(lambda m: np.interp(m, xs, steps), lambda s: np.interp(s, steps, xs)))
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")

@@ -31,6 +31,7 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
     frames = sorted((run / "samples").glob("step_*.png"))
     gif = make_gif(frames, report / "progress.gif")
     stats, metrics_rows, health_rows = run.read("stats.jsonl"), run.read("metrics.jsonl"), run.read("health.jsonl")
+    watch_rows = run.read("watch.jsonl")
     r = trainer.result
     captions = {plot.file: plot.caption or plot.file.removesuffix(".png") for plot in recipe.stat_plots()}
     curves = [(captions[path.name], path) for path in plot_curves(stats, report, recipe.stat_plots())]
@@ -48,6 +49,7 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
                **{f"final {k}": v for k, v in (stats[-1] if stats else {}).items() if k not in ("step", "epoch")},
                **{f"last eval {k}": v for k, v in (metrics_rows[-1] if metrics_rows else {}).items() if k != "step"},
                **_health_summary(r, health_rows),
+               **{f"watch {i + 1}": f"step {w['step']}: {w['message']}" for i, w in enumerate(watch_rows[:5])},
                "checkpoint": str(r.checkpoint), "export": str(export_dir)}
     sweep = walk = walk_w = mixing = None
     latent_pictures = data.kind == "image" and recipe.generator().takes_latent
@@ -83,6 +85,7 @@ def write_run_report(run: RunDir, cfg: Config, data: Dataset, recipe, trainer, e
         ("Health checks", [Figure("what the health checks measured; red lines: alarms", p) for p in health_plots], "row"),
     ]
     words = _in_words(summary, r, cfg, data, recipe, stats, metrics_rows, health_rows)
+    words += [f"At step {w['step']:,}: {w['message']}" for w in watch_rows]
     return write_report(run.path, config_mod.dump(cfg), summary, words, sections)
 
 

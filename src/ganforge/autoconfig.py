@@ -1,0 +1,144 @@
+"""`ganforge train --data DIR`: a whole config for a folder of one's own images, each value chosen
+from the data or from measurements, and said with its reason.
+
+What is read from the folder (`data.folder.probe_folder`, a look at up to 256 of its images):
+the resolution (the largest the nets support at or below the images' median shorter side, at most
+64 px on a CPU), grey or colour, transparency. What was chosen by measurement, once, on real
+folders (docs/RESULTS.md, "Your own folder"): the recipe, the nets and their optimiser, the
+augmentation of what D sees, the EMA of G. The budget is time (`train.max_minutes`), not epochs:
+the samples improve for as long as the run goes, and a folder of 500 images and one of 50,000
+get the same wall-clock promise.
+
+A `key=value` the user gives wins over any choice, and the choices are ordinary config keys: the
+run's config.yaml reproduces the run without `--data`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ganforge import config as config_mod
+from ganforge.core.errors import ConfigError
+from ganforge.data.folder import FolderProbe, probe_folder
+
+SIZES = (32, 64, 128, 256)  # resolutions both chosen nets support (4 x a power of two)
+CPU_MAX_SIZE = 64  # each doubling costs about 4x a step; 30 minutes on 2 cores is not enough above this
+GPU_MAX_SIZE = 128
+MINUTES = 30.0  # the budget when the user gives none
+
+# The recipe, nets and optimiser chosen by measurement (docs/RESULTS.md, "Your own folder"): the
+# compact StyleGAN2 with adaptive augmentation (StyleGAN2-ADA's scheme on DiffAugment's three
+# policies) and an EMA of G.
+RECIPE: dict[str, Any] = {
+    "model.arch": "stylegan", "model.z_dim": 64, "model.width": 16, "model.d_norm": "none",
+    "loss.kind": "ns", "loss.r1_gamma": 0.1, "loss.r1_every": 16,
+    "optim.kind": "adam", "optim.lr_G": 2e-3, "optim.lr_D": 2e-3, "optim.betas": [0.0, 0.99],
+    "train.batch_size": 32,
+}
+RECIPE_WHY = "the compact StyleGAN2: best FID at equal time on the tuning folder (docs/RESULTS.md)"
+AUGMENT = {"train.augment": "color,translation,cutout", "train.augment_p": 0.0, "train.ada_target": 0.6}
+AUGMENT_WHY = ("adaptive augmentation of everything D sees (ADA on DiffAugment's policies): it rises only when D "
+               "starts to memorise the reals, which on a small folder is soon")
+EMA_HALFLIFE_KIMG = 2.0
+SAMPLE_EVERY, CKPT_EVERY = 250, 1000  # steps: a grid every ~30 s and a checkpoint every ~2 min on 2 cores
+
+
+@dataclass
+class Choice:
+    """One decision: the config keys it sets and why."""
+    what: str  # a few words: "resolution", "nets", ...
+    settings: dict[str, Any]  # dotted config key -> value
+    why: str
+    yours: tuple[str, ...] = ()  # keys the user gave (their value kept)
+
+    def line(self) -> str:
+        keys = " ".join(f"{k}={_show(v)}" + (" (yours)" if k in self.yours else "") for k, v in self.settings.items())
+        return f"  {self.what + ':':<14}{keys}" + (f"  -- {self.why}" if self.why else "")
+
+
+def _show(value: Any) -> str:
+    """A value as it would be typed after `key=`."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_show(v) for v in value) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def resolution_for(probe: FolderProbe, cuda: bool) -> tuple[int, str]:
+    """The resolution for the folder's images and the reason."""
+    side = probe.short_side
+    cap = GPU_MAX_SIZE if cuda else CPU_MAX_SIZE
+    fitting = [s for s in SIZES if s <= side]
+    if not fitting:
+        return SIZES[0], f"the images' median shorter side is {side} px: upscaled to the smallest size the nets take"
+    size = min(fitting[-1], cap)
+    why = f"the images' median shorter side is {side} px"
+    if size < fitting[-1]:
+        why += (f"; {fitting[-1]} px would cost about {4 ** SIZES.index(fitting[-1]) // 4 ** SIZES.index(size)}x "
+                f"a step on {'this GPU' if cuda else 'a CPU'}: data.resolution={fitting[-1]} to have it anyway")
+    return size, why
+
+
+def choose(root: str | Path, overrides: list[str], cuda: bool) -> tuple[FolderProbe, list[Choice]]:
+    """The probe of the folder and every choice, the user's overrides marked as theirs."""
+    probe = probe_folder(root)
+    given = dict(config_mod.parse_overrides(overrides))
+    if given.get("data.name", "folder") != "folder":
+        raise ConfigError(f"data.name={given['data.name']}: --data DIR trains on that folder; give a config file "
+                          "instead of --data for another dataset")
+    choices: list[Choice] = []
+
+    def add(what: str, settings: dict[str, Any], why: str) -> None:
+        yours = tuple(k for k in settings if k in given)
+        choices.append(Choice(what, {k: given.get(k, v) for k, v in settings.items()}, why, yours))
+
+    resolution, why = resolution_for(probe, cuda)
+    colour = probe.grey < 0.99
+    add("data", {"data.name": "folder", "data.root": str(root)}, "")
+    add("resolution", {"data.resolution": resolution}, why)
+    add("colour", {"data.channels": 3 if colour else 1},
+        f"{1 - probe.grey:.0%} of the images looked at have colour" if colour else "the images are grey")
+    if probe.transparent:
+        add("transparency", {"data.background": "white"}, f"{probe.transparent:.0%} of the images have it")
+    add("nets", RECIPE, RECIPE_WHY)
+    add("augmentation", AUGMENT, AUGMENT_WHY)
+    add("EMA of G", {"train.ema_halflife_kimg": EMA_HALFLIFE_KIMG}, "samples, metrics and the export from an "
+        "average of G's weights: steadier than G itself")
+    budget_keys = ("train.max_minutes", "train.max_kimg", "train.max_steps", "train.epochs")
+    if not any(k in given for k in budget_keys):
+        add("budget", {"train.max_minutes": MINUTES, "train.epochs": 1_000_000},
+            "minutes of training, not epochs (Ctrl-C stops cleanly; --resume auto goes on)")
+    add("pictures", {"log.sample_every_steps": SAMPLE_EVERY, "log.ckpt_every_steps": CKPT_EVERY},
+        "a grid from the same latents and a checkpoint, every so many steps")
+    if "eval.feature_net" in given:
+        add("evaluation", {"eval.every_steps": 2000, "eval.metrics": ["fid", "prdc"]},
+            "FID, precision and recall in the feature net's space during training")
+    else:
+        add("evaluation", {"eval.every_steps": 0}, "no feature space for this folder yet: `ganforge featurenet "
+                                                   "train DIR` (one sub-folder per kind), then eval.feature_net=NAME.json")
+    add("run name", {"run.name": _run_name(Path(root))}, "the folder's name")
+    return probe, choices
+
+
+def _run_name(root: Path) -> str:
+    name = root.resolve().name or "folder"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def config_dict(choices: list[Choice], overrides: list[str]) -> dict:
+    """The nested config: the choices, then the user's other overrides."""
+    data: dict = {}
+    for c in choices:
+        for key, value in c.settings.items():
+            config_mod.set_dotted(data, key, value)
+    for key, value in config_mod.parse_overrides(overrides):
+        config_mod.set_dotted(data, key, value)
+    return data
+
+
+def describe_probe(probe: FolderProbe) -> str:
+    kinds = f", {len(probe.classes)} sub-folder(s)" if probe.classes else ""
+    broken = f", {probe.unreadable} unreadable" if probe.unreadable else ""
+    return (f"{probe.root}: {probe.num_files:,} image file(s){kinds}; {probe.looked_at} looked at: median shorter "
+            f"side {probe.short_side} px, {1 - probe.grey:.0%} colour, {probe.transparent:.0%} transparent{broken}")
