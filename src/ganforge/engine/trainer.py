@@ -365,6 +365,8 @@ class Trainer:
         minutes = max(end - self.step, 0) * per_step / 60
         self._say(f"budget: {per_step:.3f} s a step on this machine, so {why} ends near step {end:,} "
                   f"({end * t.batch_size / 1000:,.0f} kimg), about {minutes:.0f} more minute(s) of training", bar)
+        if bar is not None and bar.total is None:
+            bar.total = end  # an estimate: the time budget, not this number, ends the run
 
     def _say(self, message: str, bar) -> None:
         """A message for the person watching (above the progress bar) and for the run's log."""
@@ -403,16 +405,23 @@ class Trainer:
             return None
         from tqdm import tqdm
 
-        return tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True, leave=True)
+        # under a time budget the last step is not known until the budget line estimates it
+        total = None if self.cfg.train.max_minutes else self.total_steps
+        return tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True, leave=True)
+
+    def _epoch_label(self, epoch: int) -> str:
+        """"epoch 3/25" where the epochs end the run, "epoch 3" where another budget does."""
+        limit = self.total_steps == self.cfg.train.epochs * self.batches_per_epoch and not self.cfg.train.max_minutes
+        return f"epoch {epoch + 1}" + (f"/{self.cfg.train.epochs}" if limit else "")
 
     def _update_bar(self, bar, epoch: int, last: dict) -> None:
         if bar is None:
             if self.step % self.batches_per_epoch == 0:
-                self.log(f"epoch {epoch + 1}/{self.cfg.train.epochs} step {self.step} " + self._fmt_stats(last))
+                self.log(f"{self._epoch_label(epoch)} step {self.step} " + self._fmt_stats(last))
             return
         bar.update(1)
         if self.step % 10 == 0 or self.step == self.total_steps:
-            bar.set_description(f"epoch {epoch + 1}/{self.cfg.train.epochs}", refresh=False)
+            bar.set_description(self._epoch_label(epoch), refresh=False)
             bar.set_postfix_str(self._fmt_stats(last), refresh=False)
 
     def _fmt_stats(self, s: dict) -> str:

@@ -4,8 +4,10 @@ Every `health.watch_every` steps (100 by default, whatever the health checks' sc
 run of a few hundred steps is watched too) it looks at three things:
 
 - D winning outright: D's accuracy (the `D_acc` statistic) averaged over the steps since the
-  last look reaches `health.watch_d_acc` twice in a row. G then gets little gradient to learn from;
-  on a small folder the usual cause is D memorising the reals.
+  last look reaches `health.watch_d_acc` twice in a row. G may get little gradient to learn from;
+  on a small folder the usual cause is D memorising the reals. It is not always fatal: on a real
+  emoji folder the DCGAN kept improving for 30 minutes with D at 98 % (docs/RESULTS.md), so the
+  advice says to look at the samples before changing anything.
 - samples that stopped changing: G's images from fixed latents move, on average, by less than
   STILL of the real images' typical distance from each other, twice in a row (a learning rate of
   0, a G whose outputs saturate, a dead ReLU net).
@@ -32,10 +34,10 @@ ALIKE = 0.25  # samples spread less than this share of the reals' spread: alike
 TWICE = 2  # looks in a row before D winning or still samples are said
 
 ADVICE = {
-    "d_wins": ("try augmentation of what D sees (train.augment=color,translation,cutout, or adaptive with "
-               "train.augment_p=0 train.ada_target=0.6), a lower optim.lr_D, or for a folder of your own images "
-               "`ganforge train --data DIR`, whose defaults were chosen for small folders"),
-    "still": ("check optim.lr_G (0 cannot learn) and G's last statistics; if D also wins outright, G's gradient "
+    "d_wins": ("G can still improve while D wins (on a real emoji folder the DCGAN improved for 30 minutes at 98 %): "
+               "look at the grids, and if they stop improving, try augmentation of what D sees (train.augment=color,"
+               "translation,cutout, or adaptive with train.augment_p=0 train.ada_target=0.6) or a lower optim.lr_D"),
+    "still": ("Check optim.lr_G (a tiny one barely moves G) and G's last statistics; if D also wins outright, G's gradient "
               "has vanished: augmentation or a lower optim.lr_D gives it back"),
     "alike": ("G may be collapsing: try train.pack=2 (PacGAN), augmentation, loss.r1_gamma, or keep the best "
               "checkpoint and roll back (train.keep_best=... train.on_collapse=rollback)"),
@@ -104,7 +106,7 @@ class Watch:
             self.streaks["d_wins"] = self.streaks["d_wins"] + 1 if acc >= self.d_acc_limit else 0
             if self.streaks["d_wins"] >= TWICE:
                 found["d_wins"] = (f"D is winning outright: it told real from generated {acc:.1%} of the time over the "
-                                   f"last {self.acc_n} steps (and as often before), so G learns little")
+                                   f"last {self.acc_n} steps, and as often before")
         self.acc_sum, self.acc_n = 0.0, 0
         x = self._samples()
         moved = float((x - self.previous).flatten(1).norm(dim=1).mean()) / self.real_spread
@@ -118,7 +120,7 @@ class Watch:
             found["alike"] = (f"the samples all look alike: their spread is {ratio:.0%} of the real images' "
                               f"(it was {self.max_spread:.0%})")
         self.max_spread = max(self.max_spread, ratio)
-        new = [(kind, f"{message}. What to try: {ADVICE[kind]}.") for kind, message in found.items()
+        new = [(kind, f"{message}. {ADVICE[kind]}.") for kind, message in found.items()
                if kind not in self.active]
         self.active = set(found)
         for kind, message in new:
