@@ -52,7 +52,7 @@ def test_resolution_is_the_largest_size_the_images_fill_capped_on_a_cpu(tmp_path
     assert size == expected
     assert f"{min(side, side + 8)} px" in why
     if side == 300:
-        assert "x a step" in why
+        assert "x the pixels" in why
         assert "data.resolution=256" in why  # how to have more
 
 
