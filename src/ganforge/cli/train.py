@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import sys
 
-import torch
-
 from ganforge import api, autoconfig, config, validate
 from ganforge.core.errors import ConfigError
 from ganforge.report.run_report import describe
+from ganforge.training import resolve_device
 
 HELP = "train a GAN from a YAML config, or from a folder of images (--data DIR)"
 
@@ -68,14 +67,15 @@ def run(args) -> int:
 
 def _folder_config(root: str, overrides: list[str], quiet: bool) -> config.Config:
     """The config `--data` chooses, each choice printed on a line of its own (unless quiet)."""
-    cuda = torch.cuda.is_available() and "train.device=cpu" not in overrides
+    device = dict(config.parse_overrides(overrides)).get("train.device", "auto")
+    cuda = device in ("auto", "cuda") and resolve_device(device).type == "cuda"
     probe, choices = autoconfig.choose(root, overrides, cuda)
     cfg = validate.from_dict(autoconfig.config_dict(choices, overrides), where=f"--data {root}")
     if not quiet:
         print(autoconfig.describe_probe(probe))
         for choice in choices:
             print(choice.line())
-        print(f"(every choice is a config key: override it with KEY=VALUE; the run's config.yaml repeats the run)")
+        print("(every choice is a config key: override it with KEY=VALUE; the run's config.yaml repeats the run)")
     return cfg
 
 
