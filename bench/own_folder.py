@@ -14,6 +14,14 @@ next mark, and so on: the 10-minute figure and the 30-minute one come from the s
 `--jobs 2` two arms run at once, each pinned to its own core with one thread, so the arms share
 nothing but the memory bus; the table says so. At the end a sheet puts the arms' last sample grids
 side by side (grids.png in --runs).
+
+Training time read off a clock is only as fair as the machine is quiet. With `--pace-steps N` each
+arm's cost of a step is measured first, all arms in a phase of their own under the conditions of
+the runs (pinned the same way, N steps after a warm-up), and the marks become step counts:
+`minutes * 60 / seconds a step`. The runs then reach the same steps however busy the machine is
+while they train; only the pace phase needs it quiet. `--raw-too` also evaluates an arm's trained
+weights beside their moving average (the same run: an EMA does not change training), as a row of
+its own.
 """
 
 from __future__ import annotations
@@ -34,43 +42,76 @@ COLUMNS = [("fid", "value", "FID", "lower"), ("prdc", "precision", "precision", 
            ("prdc", "recall", "recall", "higher")]
 
 
+PACE_WARMUP = 5  # steps before the pace is timed: the first ones pay for allocation and warm caches
+
+
+def arm_config(arm: dict, *limits: str) -> config.Config:
+    return config.load(arm["config"], [*arm["overrides"], f"train.seed={arm['seed']}", *limits,
+                                       "train.epochs=1000000", "eval.every_steps=0", "log.progress=false",
+                                       f"run.dir={arm['runs']}", f"run.name={arm['label']}"])
+
+
+def measure_pace(arm: dict) -> None:
+    """Seconds a training step costs this arm here: PACE_WARMUP steps, then `pace_steps` timed ones
+    (training time only, as the trainer counts it), in a run of its own under runs/pace."""
+    arm = {**arm, "runs": str(Path(arm["runs"]) / "pace")}
+    warm, timed = PACE_WARMUP, arm["pace_steps"]
+    run_dir, first = api.train(arm_config(arm, f"train.max_steps={warm}", "train.max_minutes=0",
+                                          "log.sample_every_steps=0", "log.ckpt_every_steps=0"), log=lambda s: None)
+    _, second = api.train(arm_config(arm, f"train.max_steps={warm + timed}", "train.max_minutes=0"),
+                          resume=str(run_dir), log=lambda s: None)
+    pace = (second.train_time_s - first.train_time_s) / timed
+    print(json.dumps({"label": arm["label"], "pace_s": round(pace, 4), "timed_steps": timed}), flush=True)
+
+
 def train_arm(arm: dict) -> list[dict]:
     """One arm, in this process: train to each mark in turn, evaluate after each."""
     rows = []
     run_dir = None
     for minutes in arm["minutes"]:
-        cfg = config.load(arm["config"], [*arm["overrides"], f"train.seed={arm['seed']}", f"train.max_minutes={minutes}",
-                                          "train.max_steps=0", "train.epochs=1000000", "eval.every_steps=0",
-                                          "log.progress=false", f"run.dir={arm['runs']}", f"run.name={arm['label']}"])
+        if arm.get("pace_s"):
+            limits = [f"train.max_steps={max(1, round(minutes * 60 / arm['pace_s']))}", "train.max_minutes=0"]
+        else:
+            limits = ["train.max_steps=0", f"train.max_minutes={minutes}"]
+        cfg = arm_config(arm, *limits)
         run_dir, result = api.train(cfg, resume=str(run_dir) if run_dir else None, log=lambda s: None)
         if result.interrupted_by:
             raise SystemExit(f"{result.interrupted_by}: stopped during {arm['label']} ({run_dir})")
-        records = api.evaluate(run_dir, ["fid", "prdc"], num_samples=arm["num_samples"], seed=1000 + arm["seed"],
-                               feature_net=arm["feature_net"] or None)
         row = {"label": arm["label"], "config": arm["config"], "overrides": arm["overrides"], "seed": arm["seed"],
                "minutes": minutes, "run": str(run_dir), "steps": result.step,
                "images_seen": result.step * cfg.train.batch_size, "train_time_s": round(result.train_time_s, 1),
-               "threads": arm["threads"]}
-        for metric, key, column, _ in COLUMNS:
-            row[column] = next(r[key] for r in records if r["metric"] == metric)
-        row["feature_space"] = next(r.get("feature_extractor") for r in records if r["metric"] == "fid")
-        print(json.dumps(row), flush=True)
-        rows.append(row)
+               "threads": arm["threads"], "pace_s": arm.get("pace_s")}
+        weights = [(arm["label"], True)] + ([(f"{arm['label']} (raw G)", False)] if arm.get("raw_too") else [])
+        for label, average in weights:
+            G = api.load_generator(run_dir, average=average)
+            records = api.evaluate(G, ["fid", "prdc"], num_samples=arm["num_samples"], seed=1000 + arm["seed"],
+                                   feature_net=arm["feature_net"] or None)
+            scored = {**row, "label": label, "weights": "average" if average else "trained"}
+            for metric, key, column, _ in COLUMNS:
+                scored[column] = next(r[key] for r in records if r["metric"] == metric)
+            scored["feature_space"] = next(r.get("feature_extractor") for r in records if r["metric"] == "fid")
+            print(json.dumps(scored), flush=True)
+            rows.append(scored)
     return rows
 
 
-def launch(arm: dict, core: int | None) -> subprocess.Popen:
-    """An arm in a process of its own; pinned to one core with one thread when `core` is given."""
+def launch(arm: dict, core: int | None, phase: str) -> subprocess.Popen:
+    """An arm's phase ("pace" or "train") in a process of its own; pinned to one core with one
+    thread when `core` is given. Its output lines go to LABEL.PHASE.jsonl in the arm's runs."""
     env = dict(os.environ)
-    cmd = [sys.executable, "-m", "bench.own_folder", "--arm-json", json.dumps(arm)]
+    cmd = [sys.executable, "-m", "bench.own_folder", "--arm-json", json.dumps({**arm, "phase": phase})]
     if core is not None:
         env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         cmd = ["taskset", "-c", str(core), *cmd]
-    out = open(Path(arm["runs"]) / f"{arm['label']}.jsonl", "w")
+    out = open(log_path(arm, phase), "w")
     return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1])
 
 
-def run_all(arms: list[dict], jobs: int) -> None:
+def log_path(arm: dict, phase: str) -> Path:
+    return Path(arm["runs"]) / (f"{arm['label']}.jsonl" if phase == "train" else f"{arm['label']}.{phase}.jsonl")
+
+
+def run_all(arms: list[dict], jobs: int, phase: str = "train") -> None:
     """At most `jobs` arms at once, arm i on core i % jobs."""
     waiting, running = list(arms), {}
     while waiting or running:
@@ -78,13 +119,21 @@ def run_all(arms: list[dict], jobs: int) -> None:
         while waiting and free:
             core = free.pop(0)
             arm = waiting.pop(0)
-            running[core] = (arm, launch(arm, core if jobs > 1 else None))
+            running[core] = (arm, launch(arm, core if jobs > 1 else None, phase))
         time.sleep(2)
         for core, (arm, proc) in list(running.items()):
             if proc.poll() is not None:
                 del running[core]
                 if proc.returncode:
-                    print(f"{arm['label']}: exit {proc.returncode}; see {arm['runs']}/{arm['label']}.jsonl", flush=True)
+                    print(f"{arm['label']}: exit {proc.returncode}; see {log_path(arm, phase)}", flush=True)
+
+
+def read_pace(arm: dict) -> float:
+    path = log_path(arm, "pace")
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+    if not lines:
+        raise SystemExit(f"{arm['label']}: its pace was not measured; see {path}")
+    return lines[-1]["pace_s"]
 
 
 def collect(runs: Path, labels: list[str]) -> list[dict]:
@@ -127,8 +176,9 @@ def grid_sheet(rows: list[dict], out: Path) -> None:
 
 
 def run(args, ap) -> None:
-    if args.arm_json:  # a child process: one arm
-        train_arm(json.loads(args.arm_json))
+    if args.arm_json:  # a child process: one arm's phase
+        arm = json.loads(args.arm_json)
+        measure_pace(arm) if arm["phase"] == "pace" else train_arm(arm)
         return
     if args.runs is None or not args.arm:
         ap.error("give --runs and at least one --arm LABEL CONFIG [KEY=VALUE ...]")
@@ -136,12 +186,19 @@ def run(args, ap) -> None:
     threads = 1 if args.jobs > 1 else None
     arms = [{"label": a[0], "config": a[1], "overrides": a[2:], "seed": args.seed, "minutes": sorted(args.minutes),
              "runs": str(args.runs), "num_samples": args.num_samples, "feature_net": args.feature_net,
-             "threads": threads} for a in args.arm]
+             "threads": threads, "pace_steps": args.pace_steps, "raw_too": args.raw_too} for a in args.arm]
     if not args.table_only:
+        if args.pace_steps:
+            run_all(arms, args.jobs, "pace")
+            for arm in arms:
+                arm["pace_s"] = read_pace(arm)
         run_all(arms, args.jobs)
     rows = collect(args.runs, [a["label"] for a in arms])
-    text = (f"{machine_line()}; " + (f"{args.jobs} arms at once, each pinned to one core with one thread"
-                                     if args.jobs > 1 else "one arm at a time") + "\n\n" + table(rows) + "\n")
+    how = f"{args.jobs} arms at once, each pinned to one core with one thread" if args.jobs > 1 else "one arm at a time"
+    if args.pace_steps:
+        how += (f"; marks as step counts from each arm's measured pace ({args.pace_steps} steps): "
+                + ", ".join(f"{a['label']} {read_pace(a):.3f} s" for a in arms))
+    text = f"{machine_line()}; {how}\n\n" + table(rows) + "\n"
     atomic_write_text(args.runs / "results.md", text)
     (args.runs / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
     grid_sheet(rows, args.runs / "grids.png")
@@ -151,7 +208,9 @@ def run(args, ap) -> None:
 def smoke(tmp: Path) -> list[str]:
     # the toy ring: FID and PRDC on the 2-D points, no feature network; one arm, two marks
     return ["--minutes", "0.002", "0.004", "--num-samples", "200", "--runs", str(tmp), "--jobs", "1",
-            "--arm", "ring", str(CONFIGS / "toy_ring.yaml"), "health.every_steps=0", "log.report=false"]
+            "--pace-steps", "3", "--raw-too",
+            "--arm", "ring", str(CONFIGS / "toy_ring.yaml"), "health.every_steps=0", "log.report=false",
+            "train.ema_halflife_kimg=0.1"]
 
 
 def main() -> None:
@@ -162,6 +221,11 @@ def main() -> None:
                     help="training-time marks at which each arm is evaluated")
     ap.add_argument("--jobs", type=int, default=1, help="arms at once, each pinned to one core (default 1)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pace-steps", type=int, default=0,
+                    help="measure each arm's seconds a step over this many steps first, then train to step "
+                         "counts (robust to a busy machine); 0: stop on the training-time clock")
+    ap.add_argument("--raw-too", action="store_true",
+                    help="evaluate each arm's trained weights too, beside their moving average")
     ap.add_argument("--num-samples", type=int, default=2000)
     ap.add_argument("--feature-net", default="", help="NAME.json of `ganforge featurenet train` (the folder's own)")
     ap.add_argument("--runs", type=Path, help="where the runs, results.md/.json and grids.png go")

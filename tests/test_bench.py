@@ -18,6 +18,7 @@ SMOKE_SKIPPED = "smoke skipped:"  # what a smoke run prints when its data is not
 
 # What each smoke run prints when it worked: a line of its real output.
 EXPECTED = {
+    "bigan_mnist": "| raw pixels | validation |",
     "class_agreement": "| run | read as the asked class | per class |",
     "equal_time": "| ring | 0 |",
     "fid_floor": "| mnist training images | FID against the test split",

@@ -101,6 +101,9 @@ def test_same_seed_same_result(tiny_cfg):
      "train.update=simultaneous"),  # the paper's schedules and update
     pytest.param(("train.precision=bf16",), marks=pytest.mark.slow),  # autocast (slow where no AMX)
     ("model.arch=dcgan", "model.width=4", "train.precision=fp16"),  # autocast + gradient scalers
+    ("train.recipe=bigan", "model.arch=bigan", "model.width=16", "model.z_dist=uniform1", "data.range=unit",
+     "optim.weight_decay=2.5e-5", "optim.exp_decay_start=0.5", "train.epochs=3",
+     "train.ema_halflife_kimg=1"),  # three players, simultaneous, coupled L2, the exponential decay, EMAs
     pytest.param(("model.arch=stylegan", "model.width=4", "model.d_norm=none", "loss.r1_gamma=0.1", "loss.r1_every=4",
                   "loss.pl_weight=2", "loss.pl_every=3", "train.augment=translation,cutout", "train.ada_target=0.6",
                   "train.ada_every=2", "train.ada_kimg=1", "train.ema_halflife_kimg=1", "optim.betas=[0.0, 0.99]"),

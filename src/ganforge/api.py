@@ -28,6 +28,7 @@ from ganforge.data.dataset import to_range
 from ganforge.data.folder import DataWarning, FolderScan, candidates, load_image, parse_background
 from ganforge.data.idx import idx_bytes, idx_header
 from ganforge.explore import SWEEP_PSI
+from ganforge.explore.project import check_choice as check_projection
 from ganforge.generator import GeneratorHandle
 from ganforge.metrics import check_metric_names, default_metrics, evaluate_generator
 from ganforge.nets.translation import size_multiple
@@ -38,9 +39,12 @@ __all__ = ["train", "sample", "sample_dataset", "interp", "style_mixing", "trunc
            "evaluate", "load_generator", "prepare", "resolve_device"]
 
 
-def load_generator(source: str | Path, device: str = "cpu") -> GeneratorHandle:
-    """The generator of a checkpoint file, a run folder, or an export folder / its files."""
+def load_generator(source: str | Path, device: str = "cpu", average: bool = True) -> GeneratorHandle:
+    """The generator of a checkpoint file, a run folder, or an export folder / its files: its
+    moving average of weights when it has one, unless `average` is False (the trained weights)."""
     cfg_dict, nets, step = checkpoint.load_generator_source(source)
+    if not average:
+        nets = {name: state for name, state in nets.items() if not name.endswith("_ema")}
     try:
         cfg = validate.from_dict(cfg_dict, f"{source} (embedded config)")
     except ConfigError as e:
@@ -65,7 +69,14 @@ MAX_GRID = 10_000  # samples in one picture (a 100 x 100 grid); datasets go thro
 
 
 def sample(source: str | Path, n: int, out: str | Path, seed: int = 0, c: int | None = None,
-           truncation: float | None = None, psi: float | None = None) -> Path:
+           truncation: float | None = None, psi: float | None = None, latent: str | Path | None = None) -> Path:
+    """`ganforge sample`: a grid of n samples from a seed, or (`latent`) the image of a latent that
+    `ganforge project` wrote."""
+    if latent is not None:
+        G = _handle(source)
+        out = paths.output_file(out, "--out", paths.IMAGE_SUFFIXES)
+        _save_picture(to_uint8(G.generate(latent_inputs(G, latent)), G.value_range)[0], out)
+        return out
     if not 1 <= n <= MAX_GRID:
         raise ConfigError(f"--n {n}: a sample grid holds 1 to at most {MAX_GRID} samples; for a dataset of "
                           "conditional samples use --labels (written in batches)")
@@ -150,19 +161,7 @@ def translate(source: str | Path, inputs: str | Path, out: str | Path, direction
         raise ConfigError(f"{source}: a {G.cfg.train.recipe} generator draws images from seeds; translate needs a "
                           "pix2pix or cyclegan model (use ganforge sample)")
     net = G.net(direction)
-    inputs = Path(inputs)
-    if not inputs.exists():
-        raise ConfigError(f"--input {inputs}: no such file or folder")
-    out = paths.output_dir(out, "--out")
-    root = inputs if inputs.is_dir() else inputs.parent
-    overlap = (_inside(out, inputs) or _inside(inputs, out)) if inputs.is_dir() else _inside(inputs.parent, out) \
-        and _inside(out, inputs.parent)
-    if overlap:
-        raise ConfigError(f"--out {out} and --input {inputs} overlap: translations would overwrite or be read as "
-                          "inputs; choose a separate folder")
-    scan = FolderScan(root)
-    files = candidates(inputs, scan) if inputs.is_dir() else [inputs]
-    names = _output_names([p.relative_to(root) for p in files])
+    out, scan, files, names = _image_inputs(inputs, out, "translations")
     d = G.cfg.data
     step = size_multiple(net)
     written = 0
@@ -187,6 +186,24 @@ def translate(source: str | Path, inputs: str | Path, out: str | Path, direction
     if not written:
         raise ConfigError(f"--input {inputs}: no image could be translated ({scan.summary()})")
     return out, written
+
+
+def _image_inputs(inputs: str | Path, out: str | Path, what: str) -> tuple[Path, FolderScan, list[Path], list[Path]]:
+    """(out folder, the scan that names skipped files, the image files of --input, the output name
+    of each) for commands that write a result per input image, refusing an --out that overlaps it."""
+    inputs = Path(inputs)
+    if not inputs.exists():
+        raise ConfigError(f"--input {inputs}: no such file or folder")
+    out = paths.output_dir(out, "--out")
+    root = inputs if inputs.is_dir() else inputs.parent
+    overlap = (_inside(out, inputs) or _inside(inputs, out)) if inputs.is_dir() else _inside(inputs.parent, out) \
+        and _inside(out, inputs.parent)
+    if overlap:
+        raise ConfigError(f"--out {out} and --input {inputs} overlap: {what} would overwrite or be read as "
+                          "inputs; choose a separate folder")
+    scan = FolderScan(root)
+    files = candidates(inputs, scan) if inputs.is_dir() else [inputs]
+    return out, scan, files, _output_names([p.relative_to(root) for p in files])
 
 
 def _inside(a: Path, b: Path) -> bool:
@@ -234,6 +251,105 @@ def _translation_input(path: Path, d, step: int, keep_size: bool) -> np.ndarray:
     image = load_image(path, (h, w), d.channels, parse_background(d.background))[0]  # own size: no resampling
     top, left = (h - H) // 2, (w - W) // 2
     return image[:, top:top + H, left:left + W]
+
+
+# --- projection: images back to latents ----------------------------------------------------------
+
+PROJECT_BATCH = 16  # images projected together (each has its own latent; batch norm is in eval mode)
+
+
+def project(source: str | Path | GeneratorHandle, inputs: str | Path, out: str | Path, steps: int = 200,
+            space: str = "z", init: str = "mean", c: int | None = None, feature_net: str | None = None,
+            pixel_weight: float = 1.0, feature_weight: float = 1.0, seed: int = 0,
+            progress=None) -> tuple[Path, list[dict]]:
+    """`ganforge project`: the latent of every readable image of a file or folder
+    (ganforge.explore.project). For each input NAME, under `out` with its relative path:
+    NAME.latent.safetensors (the latent, for `ganforge sample --latent`), NAME.png (the
+    reconstruction) and NAME.strip.png (the image beside its reconstruction); projections.json
+    lists every image's distances. Returns (out, those records). `progress(steps done, total)`, the
+    steps of all batches of PROJECT_BATCH images."""
+    G = _handle(source)
+    check_projection(space, init, G)
+    if c is not None:
+        G.inputs(1, c=c)  # refuses a class out of range, or any class for an unconditional G
+    if steps < 1:
+        raise ConfigError(f"--steps {steps}: at least 1")
+    features, distance = explore.domain_features(G, feature_net)
+    out, scan, files, names = _image_inputs(inputs, out, "projections")
+    d = G.cfg.data
+    images, kept = [], []
+    for p, name in zip(files, names):
+        try:
+            images.append(load_image(p, (d.resolution, d.image_width or d.resolution), d.channels,
+                                     parse_background(d.background))[0])
+            kept.append((p, name))
+        except Exception as e:  # Pillow raises many types for broken files: each is "skip it, say so"
+            scan.skip(f"unreadable file(s) ({type(e).__name__})", p)
+    scan.used = len(kept)
+    message = scan.warning()
+    if message:
+        warnings.warn(message, DataWarning, stacklevel=2)
+    if not kept:
+        raise ConfigError(f"--input {inputs}: no image could be read ({scan.summary()})")
+    records = []
+    for i in range(0, len(kept), PROJECT_BATCH):
+        x = to_range(torch.tensor(np.stack(images[i:i + PROJECT_BATCH])), d.range)
+        cls = None if c is None else torch.full((len(x),), c)
+        total, before = -(-len(kept) // PROJECT_BATCH) * steps, i // PROJECT_BATCH * steps
+        step_done = None if progress is None else (lambda step, loss: progress(before + step, total))
+        result = explore.project(G, x, space, steps, init, cls, features, pixel_weight, feature_weight, seed=seed,
+                                 progress=step_done)
+        for j, (path, name) in enumerate(kept[i:i + PROJECT_BATCH]):
+            records.append(_write_projection(G, result, j, x[j], out / name.with_suffix(""), path, distance, steps, init))
+    atomic_write_text(out / "projections.json", json.dumps(records, indent=2) + "\n")
+    return out, records
+
+
+def _write_projection(G: GeneratorHandle, result, j: int, x: torch.Tensor, base: Path, source: Path, distance: str,
+                      steps: int, init: str) -> dict:
+    record = {"input": str(source), "latent": f"{base}.latent.safetensors", "reconstruction": f"{base}.png",
+              "strip": f"{base}.strip.png", "space": result.space, "init": init, "steps": steps,
+              "distance": distance, "pixel_mse": round(float(result.pixel[j]), 6),
+              "feature_distance": None if result.feature is None else round(float(result.feature[j]), 6),
+              "class": None if result.c is None else int(result.c[j])}
+    tensors = {"latent": result.latent[j], **{k: v[j] for k, v in result.noise.items()}}
+    if result.c is not None:
+        tensors["c"] = result.c[j]
+    meta = {"space": result.space, "source": str(G.cfg.run.name or ""), "step": str(G.step),
+            "z_dim": str(G.cfg.model.z_dim), "size": str(result.latent.shape[1]), "distance": distance}
+    checkpoint.save_latent(Path(record["latent"]), tensors, meta)
+    pair = to_uint8(torch.stack([x, result.x[j]]), G.value_range)
+    _save_picture(pair[1], Path(record["reconstruction"]))
+    _save_picture(np.concatenate(list(pair), axis=1), Path(record["strip"]))
+    return record
+
+
+def _save_picture(picture: np.ndarray, path: Path) -> None:
+    """One uint8 image [H, W, C] at its own size (grey when C = 1), written atomically."""
+    image = Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture)
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(path.suffix.lower(), "PNG")
+    atomic_write(path, lambda f: image.save(f, format=fmt))
+
+
+def latent_inputs(source: str | Path | GeneratorHandle, latent: str | Path) -> dict:
+    """Generator inputs (batch of one) from a latent file of `ganforge project`, checked against G."""
+    G = _handle(source)
+    tensors, meta = checkpoint.load_latent(latent)
+    space = meta["space"]
+    try:
+        size = G.space_size(space)
+    except ConfigError as e:
+        raise CheckpointError(f"--latent {latent}: a latent in {space}; {e}") from None
+    code = tensors["latent"].float().reshape(1, -1)
+    if code.shape[1] != size:
+        raise CheckpointError(f"--latent {latent}: {code.shape[1]} numbers, but this generator's {space} takes {size} "
+                              "(the latent was projected through another model)")
+    c = tensors["c"].reshape(1).long() if "c" in tensors else None
+    if bool(G.num_classes) != (c is not None):
+        raise CheckpointError(f"--latent {latent}: {'no class' if c is None else 'a class'}, but this generator is "
+                              f"{'conditional' if G.num_classes else 'unconditional'} (another model's latent)")
+    noise = {k: v[None].float() for k, v in tensors.items() if k.startswith("noise")}
+    return {**G.latent_inputs(code, space, c), **noise}
 
 
 def style_mixing(source: str | Path | GeneratorHandle, out: str | Path, row_seeds=(0, 1, 2, 3),

@@ -123,18 +123,32 @@ def save_rotating(ckpt_dir: Path, step: int, payload: dict, keep: int) -> Path:
 
 # --- generator export: safetensors weights + a JSON description --------------------------------
 
-def export_generator(out_dir: str | Path, G: torch.nn.Module, config: dict, step: int, player: str = "G") -> Path:
-    from safetensors.torch import save_file
-
+def export_generator(out_dir: str | Path, G: torch.nn.Module, config: dict, step: int, player: str = "G",
+                     E: torch.nn.Module | None = None) -> Path:
+    """generator.safetensors (+ encoder.safetensors when there is an encoder E) and generator.json,
+    written last: the description names the weight files, so a folder is an export only once
+    every file it names is in place."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
     meta = {"format": EXPORT_FORMAT, "version": __version__, "step": step, "player": player, "config": config}
-    tmp = out_dir / ".generator.safetensors.tmp"
-    save_file(weights, str(tmp))
-    os.replace(tmp, out_dir / "generator.safetensors")
+    if E is not None:
+        _save_weights(E, out_dir / ENCODER_FILE)
+        meta["encoder"] = ENCODER_FILE
+    _save_weights(G, out_dir / "generator.safetensors")
     atomic_write(out_dir / "generator.json", lambda f: f.write(json.dumps(meta, indent=2).encode()))
     return out_dir
+
+
+ENCODER_FILE = "encoder.safetensors"
+
+
+def _save_weights(net: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    weights = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(weights, str(tmp))
+    os.replace(tmp, path)
 
 
 def load_generator_source(path: str | Path) -> tuple[dict, dict[str, dict], int]:
@@ -156,6 +170,10 @@ def load_generator_source(path: str | Path) -> tuple[dict, dict[str, dict], int]
         nets[n] = p["net"]
         if "ema" in p:
             nets[f"{n}_ema"] = p["ema"]["net"]
+    frozen = ckpt["recipe"].get("frozen", {})  # nets a recipe holds without training them (encoder: G)
+    if not isinstance(frozen, dict) or not all(isinstance(state, dict) for state in frozen.values()):
+        raise CheckpointError(f"{path}: the checkpoint's frozen nets are damaged or edited: {ANOTHER}")
+    nets.update(frozen)
     return ckpt["config"], nets, int(ckpt["step"])
 
 
@@ -192,4 +210,50 @@ def _load_export(meta_path: Path, weights_path: Path) -> tuple[dict, dict[str, d
     except Exception as e:  # safetensors raises its own error types for damaged files
         raise CheckpointError(f"{weights_path}: not readable as safetensors ({type(e).__name__}): "
                               "the file is damaged; re-export or copy it again") from None
-    return meta["config"], {meta.get("player", "G"): state}, step  # 0.1 exports name no player (G)
+    nets = {meta.get("player", "G"): state}  # 0.1 exports name no player (G)
+    if "encoder" in meta:
+        encoder = meta_path.parent / str(meta["encoder"])
+        if meta["encoder"] != ENCODER_FILE or not encoder.is_file():
+            raise bad(f"its encoder {meta['encoder']!r} is not {ENCODER_FILE} beside it")
+        try:
+            nets["E"] = load_file(str(encoder))
+        except Exception as e:  # safetensors raises its own error types for damaged files
+            raise CheckpointError(f"{encoder}: not readable as safetensors ({type(e).__name__}): "
+                                  "the file is damaged; re-export or copy it again") from None
+    return meta["config"], nets, step
+
+
+# --- latents: a projected image's latent, as safetensors with its description -------------------
+
+LATENT_FORMAT = "ganforge-latent-v1"
+
+
+def save_latent(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> Path:
+    """One image's latent ("latent" [size], "c" for a conditional G, a style-based G's "noise<i>"
+    maps) with string metadata (space, source, step, distances), written atomically."""
+    from safetensors.torch import save
+
+    data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
+                metadata={"format": LATENT_FORMAT, **meta})
+    atomic_write(Path(path), lambda f: f.write(data))
+    return Path(path)
+
+
+def load_latent(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata) of a latent file written by save_latent, each part checked."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"--latent {path}: no such file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types for damaged files
+        raise CheckpointError(f"--latent {path}: not a latent file ({type(e).__name__}); `ganforge project` "
+                              "writes them as NAME.latent.safetensors") from None
+    if meta.get("format") != LATENT_FORMAT or "latent" not in tensors or meta.get("space") not in ("z", "w", "w+"):
+        raise CheckpointError(f"--latent {path}: not a ganforge latent (format {meta.get('format')!r}); "
+                              "`ganforge project` writes them as NAME.latent.safetensors")
+    return tensors, meta

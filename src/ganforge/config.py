@@ -64,7 +64,8 @@ class ModelConfig:
     G: str = ""  # "" = model.arch
     D: str = ""  # "" = model.arch
     z_dim: int = 128
-    z_dist: Literal["normal", "uniform"] = "normal"  # uniform: on [-sqrt 3, sqrt 3] (unit variance)
+    # uniform: on [-sqrt 3, sqrt 3] (unit variance); uniform1: on [-1, 1] (DCGAN's and BiGAN's code)
+    z_dist: Literal["normal", "uniform", "uniform1"] = "normal"
     # mlp: G hidden [w, 2w, 4w], D hidden [4w, 2w, w]; goodfellow2014: G hidden w, D w/5 maxout
     # units x 5 pieces; dcgan: base channel count.
     width: int = 256
@@ -79,6 +80,15 @@ class ModelConfig:
     # classifier head, Odena et al. 2017). Needs labelled data.
     conditional: Literal["none", "cgan", "projection", "acgan"] = "none"
     num_classes: int = 0  # conditional: filled in from the data when 0
+    # Encoders x -> latent (train.recipe=encoder; bigan): the family (nets/encoder.py: mlp | conv;
+    # "" = conv for images of a convolutional G, else mlp) and its width (0 = the family's default).
+    E: str = ""
+    E_width: int = 0
+    # train.recipe=encoder: the trained generator (a run folder, checkpoint or export) whose inverse
+    # is learnt, frozen; its data and model settings become this run's. The encoder predicts z, or
+    # for a style-based G its w (one for every layer) or w+ (one per layer).
+    G_from: str = ""
+    encoder_space: Literal["z", "w", "w+"] = "z"
 
 
 @dataclass
@@ -121,6 +131,13 @@ class OptimConfig:
     # lr held for the first `linear_decay_start` of the epochs, then decayed linearly to 0 by the
     # end (CycleGAN and pix2pix: 0.5, "constant for 100 epochs, then linearly to zero"); 0 = off
     linear_decay_start: float = 0.0
+    # or decayed exponentially from there to `exp_decay_final` x lr in the last epoch (BiGAN's code:
+    # 0.5 and 0.01, "200 epochs constant, then 200 down to 1 %"); 0 = off
+    exp_decay_start: float = 0.0
+    exp_decay_final: float = 0.01
+    # coupled L2 weight decay, added to every parameter's gradient as torch's Adam and SGD do (BiGAN's
+    # code: 2.5e-5); 0 = off
+    weight_decay: float = 0.0
 
 
 @dataclass
@@ -462,6 +479,14 @@ def validate(cfg: Config, where: str = "config") -> None:
            "0 (off) up to below 1 (CycleGAN: 0.5)")
     _check(o.linear_decay_start == 0 or o.lr_decay == 1.0, where,
            "optim.linear_decay_start and optim.lr_decay are two learning-rate schedules: choose one")
+    _check(0 <= o.exp_decay_start < 1, where,
+           f"optim.exp_decay_start={o.exp_decay_start}: the fraction of the epochs before the exponential decay, "
+           "0 (off) up to below 1 (BiGAN: 0.5)")
+    _check(0 < o.exp_decay_final <= 1, where, f"optim.exp_decay_final={o.exp_decay_final} must be in (0, 1]")
+    _check(sum(x for x in (o.linear_decay_start > 0, o.exp_decay_start > 0, o.lr_decay != 1.0)) <= 1, where,
+           "optim.linear_decay_start, optim.exp_decay_start and optim.lr_decay are learning-rate schedules: choose one")
+    _check(o.weight_decay >= 0 and math.isfinite(o.weight_decay), where,
+           f"optim.weight_decay={o.weight_decay} must be >= 0 (0 = off)")
     _check(t.batch_size % t.pack == 0, where,
            f"train.batch_size={t.batch_size} is not a multiple of train.pack={t.pack}: D judges packs of "
            f"{t.pack} samples, so use e.g. train.batch_size={t.batch_size - t.batch_size % t.pack or t.pack}")

@@ -27,12 +27,39 @@ from ganforge.nets import class_count
 from ganforge.nets.registry import GENERATORS
 
 
+def noise_layers(net: torch.nn.Module) -> list[torch.nn.Module]:
+    """A style-based G's layers with a fixed noise map (`noise_const`), in order."""
+    return [m for m in net.modules() if hasattr(m, "noise_const")]
+
+
+class noise_maps:
+    """Inside the block, a style-based G's layers use the given noise maps ("noise<i>" -> [N, 1, s, s],
+    in the order of its layers) instead of their fixed ones."""
+
+    def __init__(self, net: torch.nn.Module, noise: dict[str, torch.Tensor]):
+        self.layers = noise_layers(net) if noise else []
+        self.noise = noise
+
+    def __enter__(self):
+        self.kept = [layer.noise_const for layer in self.layers]
+        for i, layer in enumerate(self.layers):
+            layer.noise_const = self.noise[f"noise{i}"].to(layer.noise_const.device)
+        return self
+
+    def __exit__(self, *exc):
+        for layer, kept in zip(self.layers, self.kept):
+            layer.noise_const = kept
+        return False
+
+
+
 class GeneratorHandle:
     takes_latent = True  # drawn from a seed (z); False for translation models, which take images
 
     def __init__(self, G: torch.nn.Module | Callable, cfg: Config, step: int = 0, device: torch.device | str | None = None,
-                 player: str = "G"):
+                 player: str = "G", E: torch.nn.Module | None = None):
         self.G, self.cfg, self.step, self.player = G, cfg, step, player
+        self.E = E  # an encoder x -> latent when the model has one (train.recipe=encoder)
         if device is None:
             first = next(G.parameters(), None) if isinstance(G, torch.nn.Module) else None
             device = first.device if first is not None else "cpu"
@@ -110,7 +137,8 @@ class GeneratorHandle:
     def __call__(self, inputs: dict) -> torch.Tensor:
         """Samples in eval mode (batch norm uses running statistics; no state changes), float32,
         on the generator's device, in the data's range."""
-        with self._eval() as G:
+        noise = {k: v for k, v in inputs.items() if k.startswith("noise")}
+        with self._eval() as G, noise_maps(G, noise):  # a projection's own noise maps, when it has them
             if "ws" in inputs:  # styles given directly (a style-based generator)
                 return G.synthesis(inputs["ws"].to(self.device)).float()
             if "psi" in inputs:  # truncation in w (a generator with `truncate`: StyleGAN)
@@ -144,6 +172,48 @@ class GeneratorHandle:
         coarse, fine = torch.broadcast_tensors(coarse, fine)
         return torch.cat([coarse[:, :cut], fine[:, cut:]], dim=1)
 
+    # --- latents of images: the encoder's guess, and the form every space's latent takes ----------
+    @property
+    def encoder_space(self) -> str:
+        """Where the encoder's codes live: z, or a style-based G's w (one for all layers) or w+."""
+        return self.cfg.model.encoder_space
+
+    def space_size(self, space: str) -> int:
+        """Numbers in one latent of `space` (z, w or w+)."""
+        if space == "z":
+            return self.cfg.model.z_dim
+        if not self.num_ws:
+            raise ConfigError(f"--space {space}: only a style-based generator (model.arch=stylegan) has a w space; "
+                              "this one takes z")
+        w_dim = self.G.w_avg.numel()
+        return w_dim * (self.num_ws if space == "w+" else 1)
+
+    def latent_inputs(self, code: torch.Tensor, space: str, c: torch.Tensor | None = None) -> dict:
+        """Generator inputs from latents [N, space_size(space)]: {"z"} (with the classes of a
+        conditional G), or per-layer styles {"ws"} for w (repeated over the layers) and w+."""
+        if space == "z":
+            return {"z": code, **({"c": c} if self.num_classes else {})}
+        ws = code.reshape(len(code), self.num_ws, -1) if space == "w+" else code[:, None].repeat(1, self.num_ws, 1)
+        return {"ws": ws}
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor, c: torch.Tensor | None = None, batch: int = 256) -> dict:
+        """The encoder's latents for images x [N, C, H, W] (in the data's range), as generator
+        inputs on the CPU; `c` the classes of a conditional G (its encoder predicts z only)."""
+        if self.E is None:
+            raise ConfigError("this generator has no encoder: train one with train.recipe=encoder "
+                              "model.G_from=RUN (configs/mnist_encoder.yaml), or project without one")
+        was_training = self.E.training
+        self.E.eval()
+        try:
+            code = torch.cat([self.E(x[i:i + batch].to(self.device)).float().cpu() for i in range(0, len(x), batch)])
+        finally:
+            self.E.train(was_training)
+        if self.cfg.model.z_dist in latent.BOX and self.encoder_space == "z":
+            box = latent.BOX[self.cfg.model.z_dist]
+            code = code.clamp(-box, box)  # the support of the uniform latents
+        return self.latent_inputs(code, self.encoder_space, c)
+
     def generate(self, inputs: dict, batch: int = 1000, to_cpu: bool = True) -> torch.Tensor:
         """Samples for all `inputs`, `batch` at a time (each batch leaves the device at once unless
         to_cpu=False, e.g. for a gather across ranks that needs them on the device)."""
@@ -172,9 +242,11 @@ class GeneratorHandle:
         return self.to_images(self.sample(n, seed, c, truncation, psi=psi))
 
     def export(self, out_dir: str | Path) -> Path:
+        """generator.safetensors + generator.json in out_dir; encoder.safetensors beside them when
+        the model has an encoder."""
         if not isinstance(self.G, torch.nn.Module):
             raise GanforgeError("only a generator network can be exported")
-        return checkpoint.export_generator(out_dir, self.G, to_dict(self.cfg), self.step, self.player)
+        return checkpoint.export_generator(out_dir, self.G, to_dict(self.cfg), self.step, self.player, E=self.E)
 
 
 DIRECTIONS = {"AtoB": "AB", "BtoA": "BA"}

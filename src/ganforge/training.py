@@ -24,7 +24,7 @@ from ganforge.engine.metrics_hook import MetricsHook
 from ganforge.engine.run import RunDir, find_resume, orphan_run, run_of_checkpoint
 from ganforge.engine.samples import SampleGrids
 from ganforge.engine.trainer import Schedule, Trainer, TrainResult, make_schedule
-from ganforge.recipes import Recipe, build_recipe
+from ganforge.recipes import RECIPES, Recipe, build_recipe
 from ganforge.report.run_report import write_run_report
 
 
@@ -55,12 +55,20 @@ def _dry_run_config(cfg: Config, tmp: Path) -> Config:
 
 def train(cfg: Config, resume: str | None = None, dry_run: bool = False, log=print) -> tuple[Path, TrainResult]:
     """Train `cfg`; returns (run directory, result). With dry_run, a couple of steps on fake data."""
+    completed = RECIPES[cfg.train.recipe].complete(cfg)  # validate.load did it already for the CLI
+    if completed is not cfg:
+        validate.check(completed)
+        cfg = completed
     if dry_run:
         with tempfile.TemporaryDirectory(prefix="ganforge-dry-") as tmp:
-            run_dir, result = train(_dry_run_config(cfg, Path(tmp)), log=log)
+            run_dir, result = _run(_dry_run_config(cfg, Path(tmp)), None, log)
             log(f"dry run ok: {result.step} steps of {cfg.train.recipe} ({'/'.join(config_mod.net_names(cfg))}) on fake data, "
                 + ", ".join(f"{k}={v:.3f}" for k, v in result.last_stats.items()))
             return run_dir, result
+    return _run(cfg, resume, log)
+
+
+def _run(cfg: Config, resume: str | None, log) -> tuple[Path, TrainResult]:
     info, device_choice = distributed.init_from_env(cfg.train.device)
     try:
         return _train(cfg, resume, log, info, device_choice)

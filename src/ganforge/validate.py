@@ -28,6 +28,8 @@ DEFAULTS = config_mod.flatten(config_mod.to_dict(Config()))
 def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
     """config.load, then the registry checks."""
     cfg = config_mod.load(path, overrides)
+    if cfg.train.recipe in RECIPES:
+        cfg = RECIPES[cfg.train.recipe].complete(cfg)
     check(cfg, str(path) if path is not None else "defaults")
     return cfg
 

@@ -16,6 +16,7 @@ def add_arguments(p) -> None:
     p.add_argument("--class", dest="c", type=int, help="class index (conditional generators)")
     p.add_argument("--truncation", type=float, help="truncation trick: redraw latents with |z_i| above this")
     p.add_argument("--psi", type=float, help="truncation toward the mean latent, 0 to 1 (1: none, 0: the mean image)")
+    p.add_argument("--latent", help="draw the image of this latent (NAME.latent.safetensors of `ganforge project`)")
     p.add_argument("--labels", action="store_true",
                    help="write a labelled dataset to --out (a folder): conditional generators, classes in turn")
     p.add_argument("--format", choices=["png", "idx"], default="png",
@@ -25,7 +26,9 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     if args.n < 1:
         raise GanforgeError(f"--n {args.n}: need at least one sample")
-    if args.labels:
+    if args.latent:
+        print(api.sample(args.source, 1, args.out, latent=args.latent))
+    elif args.labels:
         print(api.sample_dataset(args.source, args.n, args.out, args.seed, args.format))
     else:
         print(api.sample(args.source, args.n, args.out, args.seed, c=args.c, truncation=args.truncation, psi=args.psi))

@@ -1,7 +1,8 @@
 """Latent codes z: the one place they are drawn (training, fixed sample grids, `sample`, metrics).
 
-normal:  z ~ N(0, I)
-uniform: z ~ U[-sqrt 3, sqrt 3]^d, zero mean and unit variance (as in Goodfellow et al.'s code)
+normal:   z ~ N(0, I)
+uniform:  z ~ U[-sqrt 3, sqrt 3]^d, zero mean and unit variance (as in Goodfellow et al.'s code)
+uniform1: z ~ U[-1, 1]^d (DCGAN's and BiGAN's code; a BiGAN's encoder outputs land in the same box)
 
 Two ways to trade variety for typicality:
 - `truncation` t (normal z only) is the truncation trick of BigGAN (Brock et al. 2019): every entry
@@ -19,15 +20,18 @@ import math
 import torch
 
 
+BOX = {"uniform": math.sqrt(3), "uniform1": 1.0}  # uniform latents: the half-width of their box
+
+
 def sample_z(n: int, z_dim: int, dist: str, generator: torch.Generator | None = None,
              truncation: float | None = None) -> torch.Tensor:
     """[n, z_dim] latents on the CPU from `generator` (the global stream when None)."""
     if dist == "normal":
         z = torch.randn(n, z_dim, generator=generator)
-    elif dist == "uniform":
-        z = (torch.rand(n, z_dim, generator=generator) * 2 - 1) * math.sqrt(3)
+    elif dist in BOX:
+        z = (torch.rand(n, z_dim, generator=generator) * 2 - 1) * BOX[dist]
     else:
-        raise ValueError(f"unknown latent distribution '{dist}' (normal or uniform)")
+        raise ValueError(f"unknown latent distribution '{dist}' (normal, uniform or uniform1)")
     if truncation is not None:
         if dist != "normal":
             raise ValueError("truncation applies to normal latents (model.z_dist=normal)")
@@ -57,7 +61,7 @@ def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, t: torch.Tensor, dist: str
     that G rarely saw, while the great circle keeps the norm typical. uniform: straight lines (the
     cube is convex and has no such hole)."""
     t = t.reshape(-1, 1).to(z_a)
-    if dist == "uniform":
+    if dist in BOX:
         return (1 - t) * z_a + t * z_b
     cos = torch.dot(z_a, z_b) / (z_a.norm() * z_b.norm()).clamp_min(1e-12)
     omega = torch.arccos(cos.clamp(-1.0, 1.0))

@@ -13,11 +13,13 @@ import torch
 from torch import nn
 
 from ganforge.config import Config, net_names
+from ganforge.core import latent
 from ganforge.core.registry import choose
 from ganforge.data import DATASETS
 from ganforge.core.errors import ConfigError
-from ganforge.nets import dcgan, goodfellow, mlp, stylegan, translation  # noqa: F401  (each registers its nets)
-from ganforge.nets.registry import DISCRIMINATORS, GENERATORS
+from ganforge.nets import bigan, dcgan, encoder, goodfellow, mlp, stylegan, translation  # noqa: F401  (each registers its nets)
+from ganforge.nets.encoder import default_encoder
+from ganforge.nets.registry import DISCRIMINATORS, ENCODERS, GENERATORS
 from ganforge.core.registry import import_all
 
 import_all(__name__, __path__)  # any other module of this package (a net family added as one file)
@@ -46,8 +48,35 @@ def build_D(cfg: Config, sample_shape: tuple[int, ...]) -> nn.Module:
     m = cfg.model
     D = _sized(lambda: DISCRIMINATORS[net_names(cfg)[1]].build(
         c_dim=class_count(cfg), sample_shape=tuple(sample_shape), width=m.width, dropout=m.d_dropout,
-        norm=m.d_norm, cond=m.conditional), "D", cfg)
+        norm=m.d_norm, cond=m.conditional, z_dim=m.z_dim), "D", cfg)  # z_dim: a joint D(x, z) (BiGAN)
     return spectral_norm_all(D) if m.d_spectral_norm else D
+
+
+def encoder_name(cfg: Config) -> str:
+    """model.E, or the encoder family that suits the data and G (nets.encoder.default_encoder)."""
+    return cfg.model.E or default_encoder(sample_shape_for(cfg), net_names(cfg)[0])
+
+
+def build_E(cfg: Config, sample_shape: tuple[int, ...], out_dim: int) -> nn.Module:
+    """An encoder from samples of `sample_shape` to codes of `out_dim` numbers."""
+    return _sized(lambda: ENCODERS[encoder_name(cfg)].build(
+        sample_shape=tuple(sample_shape), width=cfg.model.E_width, out_dim=out_dim,
+        box=latent.BOX.get(cfg.model.z_dist)), "E", cfg)
+
+
+def joint_D(cfg: Config) -> bool:
+    """Whether the configured D judges (x, z) pairs (its builder takes z_dim: BiGAN's)."""
+    return "z_dim" in DISCRIMINATORS[net_names(cfg)[1]].takes
+
+
+def check_encoder(cfg: Config) -> str | None:
+    """Why the configured encoder cannot work with this config, or None (for recipes that have one)."""
+    problem = choose("model.E", cfg.model.E, ENCODERS) if cfg.model.E else None
+    if problem:
+        return problem
+    if cfg.model.E_width < 0:
+        return f"model.E_width={cfg.model.E_width} must be >= 0 (0 = the encoder family's default)"
+    return ENCODERS[encoder_name(cfg)].check(sample_shape_for(cfg), cfg)
 
 
 def memory_bytes() -> int:

@@ -4,6 +4,7 @@ Every builder takes the same core keyword arguments, so a recipe can build any r
 
     G builders: z_dim, c_dim, sample_shape, width, out (output activation: tanh | sigmoid | none)
     D builders: c_dim, sample_shape, width, dropout, norm (batch | none), cond (none | cgan | projection | acgan)
+    E builders: sample_shape, width, out_dim (an encoder x -> a latent code, `features` its penultimate layer)
 
 `sample_shape` is (C, H, W) for images or (2,) for toy points (a vector net works on any shape, a
 convolutional one checks it). `c_dim` is the number of classes a conditional net is fed (0 for an
@@ -45,6 +46,7 @@ class NetEntry:
 
 GENERATORS: Registry[NetEntry] = Registry("generator net")
 DISCRIMINATORS: Registry[NetEntry] = Registry("discriminator net")
+ENCODERS: Registry[NetEntry] = Registry("encoder net")
 
 
 def _register(table: Registry, name: str, check=None, conditional: bool = False, styles: bool = False):
@@ -60,6 +62,10 @@ def register_G(name: str, check=None, conditional: bool = False, styles: bool = 
 
 def register_D(name: str, check=None, conditional: bool = False):
     return _register(DISCRIMINATORS, name, check, conditional)
+
+
+def register_E(name: str, check=None):
+    return _register(ENCODERS, name, check)
 
 
 def images_only(name: str):

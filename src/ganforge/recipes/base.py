@@ -39,6 +39,8 @@ class Recipe(Protocol):
     @classmethod
     def check(cls, cfg: Config) -> str | None: ...  # why a config cannot work with this recipe
     @classmethod
+    def complete(cls, cfg: Config) -> Config: ...  # the config with what the recipe takes from elsewhere
+    @classmethod
     def build(cls, cfg: Config, data: "Dataset", device: torch.device, dist: DistInfo) -> "Recipe": ...
     @classmethod
     def load_generator(cls, cfg: Config, nets: dict[str, dict], step: int, device: str) -> "GeneratorHandle": ...
@@ -139,11 +141,12 @@ def make_optimizer(cfg: Config, params, lr: float, device: torch.device) -> torc
     per-tensor loop on CPU, measured in bench/); the update is the same."""
     o = cfg.optim
     fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
+    decay = {"weight_decay": o.weight_decay} if o.weight_decay else {}  # coupled L2, as torch applies it
     if o.kind == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(o.betas), **fused)
+        return torch.optim.Adam(params, lr=lr, betas=tuple(o.betas), **fused, **decay)
     if o.kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr, momentum=o.momentum, **fused)
+        return torch.optim.RMSprop(params, lr=lr, **decay)
+    return torch.optim.SGD(params, lr=lr, momentum=o.momentum, **fused, **decay)
 
 
 def _grad_norm(net: nn.Module) -> torch.Tensor:
@@ -182,6 +185,7 @@ class RecipeBase:
     reads: ClassVar[frozenset[str]] = frozenset()
     kind: ClassVar[str] = ""
     generator_player: ClassVar[str] = "G"  # the player a GeneratorHandle samples from
+    draws_from_latent: ClassVar[bool] = True  # its generator maps latents to samples (not images to images)
 
     @classmethod
     def player_state(cls, nets: dict[str, dict]) -> tuple[str, dict]:
@@ -204,6 +208,12 @@ class RecipeBase:
     @classmethod
     def check(cls, cfg: Config) -> str | None:
         return None
+
+    @classmethod
+    def complete(cls, cfg: Config) -> Config:
+        """The config a run of this recipe trains: `cfg` itself, or with settings the recipe takes
+        from elsewhere (the encoder takes its generator's data and model from model.G_from)."""
+        return cfg
 
     def add_player(self, name: str, net: nn.Module, lr: float, ema_halflife_kimg: float = 0.0) -> Player:
         """Make `net` a trained player: layout, DDP, compile, optimizer and scaler, in that order
@@ -284,12 +294,16 @@ class RecipeBase:
     def set_epoch(self, epoch: int) -> None:
         """SGD momentum rises linearly from `momentum` at momentum_start_epoch to `momentum_final`
         (pylearn2's MomentumAdjustor); with optim.linear_decay_start, every player's lr falls
-        linearly to zero over the last epochs (the CycleGAN / pix2pix schedule)."""
+        linearly to zero over the last epochs (the CycleGAN / pix2pix schedule); with
+        optim.exp_decay_start, exponentially to optim.exp_decay_final of itself (BiGAN's)."""
         o = self.cfg.optim
-        if o.linear_decay_start > 0:
+        if o.linear_decay_start > 0 or o.exp_decay_start > 0:
             epochs = self.cfg.train.epochs
-            start = round(o.linear_decay_start * epochs)
-            factor = 1.0 - max(0, epoch - start + 1) / (epochs - start + 1)  # the last epoch: 1 / (decay epochs + 1)
+            start = round((o.linear_decay_start or o.exp_decay_start) * epochs)
+            if o.linear_decay_start > 0:
+                factor = 1.0 - max(0, epoch - start + 1) / (epochs - start + 1)  # the last epoch: 1 / (decay epochs + 1)
+            else:  # BiGAN's: final ** (epochs into the decay / decay epochs), the last epoch at `final`
+                factor = o.exp_decay_final ** (max(0, epoch - start + 1) / max(1, epochs - start))
             for p in self.players.values():
                 for group in p.opt.param_groups:
                     group["lr"] = p.lr * factor

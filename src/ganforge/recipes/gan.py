@@ -20,7 +20,7 @@ from ganforge.config import Config, net_names
 from ganforge.core.distributed import DistInfo, all_reduce_mean
 from ganforge.generator import GeneratorHandle
 from ganforge.losses import LOSSES
-from ganforge.nets import build_D, build_G, class_count, sample_shape_for
+from ganforge.nets import build_D, build_G, class_count, joint_D, sample_shape_for
 from ganforge.nets.registry import GENERATORS
 from ganforge.recipes.base import LOSSES_CAPTION, RecipeBase, has_batchnorm, register
 from ganforge.core.stats import StatPlot
@@ -78,6 +78,9 @@ class GANRecipe(RecipeBase):
     @classmethod
     def check(cls, cfg: Config) -> str | None:
         t, L, m = cfg.train, cfg.loss, cfg.model
+        if joint_D(cfg):
+            return (f"model.D={net_names(cfg)[1]} judges (x, z) pairs: train it with train.recipe=bigan, or choose "
+                    "a discriminator of images (model.D=mlp, dcgan, ...)")
         if t.update == "simultaneous" and t.n_dis != 1:
             return f"train.update=simultaneous updates both players every step: set train.n_dis=1 (not {t.n_dis})"
         constraints = [k for k, on in (("loss.clip", L.clip > 0), ("loss.gp_weight", L.gp_weight > 0),

@@ -49,6 +49,7 @@ class TranslationRecipe(RecipeBase):
     pairing = "paired"
     norm = "batch"  # G's and D's normalisation (CycleGAN: instance)
     generator_player = "G"
+    draws_from_latent = False  # images in, images out
 
     @classmethod
     def build_nets(cls, cfg: Config, in_channels: int, sample_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
