@@ -88,6 +88,19 @@ def test_encoder_export_round_trip(tiny_encoder, tmp_path):
     assert api.load_generator(out).E is None
 
 
+def test_encoder_onnx_export_matches_torch(tiny_encoder, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    out = api.export(tiny_encoder, tmp_path / "G.onnx", fmt="onnx")
+    session = ort.InferenceSession(str(tmp_path / "G.encoder.onnx"))
+    G = api.load_generator(tiny_encoder)
+    x = G.sample(5, seed=9)
+    (latent,) = session.run(None, {"x": x.numpy()})
+    assert np.allclose(latent, G.encode(x)["z"].numpy(), atol=1e-4)
+    meta = {p.key: p.value for p in __import__("onnx").load(str(tmp_path / "G.encoder.onnx")).metadata_props}
+    assert meta["space"] == "z" and meta["size"] == "8" and out.is_file()
+
+
 def test_encoder_config_errors(tmp_path, tiny_g):
     with pytest.raises(ConfigError, match="model.G_from"):
         api.validate.load(str(ROOT / "configs/mnist_encoder.yaml"), [])

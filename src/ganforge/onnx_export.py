@@ -3,7 +3,9 @@ PyTorch. Inputs: `z` float32 [n, z_dim] (and `c` int64 [n] for a conditional gen
 free batch size; output `x`: samples in the data's range. A translation model takes images `a`
 [n, C, H, W] (CycleGAN: `a` and `b`) at its training size and returns `AtoB` (and `BtoA`) ([-1, 1] for tanh generators, [0, 1] for
 sigmoid ones), [n, C, H, W] (or [n, 2] points). The graph's metadata says which, with the latent
-distribution, so a user can draw z the way training did.
+distribution, so a user can draw z the way training did. A model with an encoder (train.recipe=
+encoder or bigan) also gets NAME.encoder.onnx beside: images `x` [n, C, H, W] in the data's range
+-> `latent` [n, size] in the space its metadata names (z, w or w+).
 
 Uses torch's ONNX exporter (torch.export based), which needs the `onnx` and `onnxscript` packages:
 the `ganforge[onnx]` extra, imported here only.
@@ -64,9 +66,14 @@ def _graph_and_inputs(handle):
     return _Graph(handle.G.cpu().eval(), bool(K)), args, ["z", "c"][:len(args)], ["x"], meta
 
 
+def encoder_path(out: Path) -> Path:
+    """Where the encoder's graph goes beside the generator's: G.onnx -> G.encoder.onnx."""
+    return out.with_name(f"{out.stem}.encoder.onnx")
+
+
 def export_onnx(handle, out: Path) -> Path:
     try:
-        import onnx
+        import onnx  # noqa: F401
         import onnxscript  # noqa: F401  (torch's exporter needs it)
     except ImportError:
         raise GanforgeError("ONNX export needs the onnx and onnxscript packages: pip install 'ganforge[onnx]'") from None
@@ -74,24 +81,37 @@ def export_onnx(handle, out: Path) -> Path:
         raise GanforgeError("only a generator network can be exported")
     cfg = handle.cfg
     graph, args, inputs, outputs, extra = _graph_and_inputs(handle)
+    common = {"producer": f"ganforge {__version__}", "step": str(handle.step), "value_range":
+              "[-1, 1]" if handle.value_range == "signed" else "[0, 1]", "dataset": cfg.data.name}
+    if getattr(handle, "E", None) is not None:  # first: the generator's file is the last one written
+        x = handle.sample(2, seed=0)
+        _write(handle.E.cpu().eval(), (x,), ["x"], ["latent"],
+               {**common, "space": handle.encoder_space, "size": str(handle.space_size(handle.encoder_space))},
+               encoder_path(out), "encoder")
+    return _write(graph, args, inputs, outputs, {**common, **extra}, out, "generator")
+
+
+def _write(graph: torch.nn.Module, args: tuple, inputs: list[str], outputs: list[str], meta: dict, out: Path,
+           what: str) -> Path:
+    """One graph with a free batch size and its metadata, written atomically to `out`."""
+    import onnx
+
     n = torch.export.Dim("n", min=1)
     shapes = tuple({0: n} for _ in args)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
     try:
-        program = torch.onnx.export(graph, args, input_names=inputs, output_names=outputs,
+        program = torch.onnx.export(graph.eval(), args, input_names=inputs, output_names=outputs,
                                     dynamic_shapes=shapes, dynamo=True, verbose=False)
         model = program.model_proto
-        meta = {"producer": f"ganforge {__version__}", "step": str(handle.step), "value_range":
-                "[-1, 1]" if handle.value_range == "signed" else "[0, 1]", "dataset": cfg.data.name, **extra}
         for key, value in meta.items():
             model.metadata_props.add(key=key, value=value)
         onnx.save(model, tmp)
         os.replace(tmp, out)
     except GanforgeError:
         raise
-    except Exception as e:  # the exporter's own failures: say which generator and why, plainly
-        raise GanforgeError(f"ONNX export of this generator failed ({type(e).__name__}: "
+    except Exception as e:  # the exporter's own failures: say which net and why, plainly
+        raise GanforgeError(f"ONNX export of this {what} failed ({type(e).__name__}: "
                             f"{str(e).splitlines()[0][:200]})") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
