@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 
 from ganforge.core.errors import GanforgeError
-from ganforge.serve.explorer import MAX_SEED, MAX_WALK_STEPS, Explorer, RequestError, View, _int
+from ganforge.serve.explorer import MAX_SEED, MAX_UPLOAD, MAX_WALK_STEPS, Explorer, RequestError, View, _int
 from ganforge.engine.run import is_run_folder, run_of_checkpoint
 from ganforge.api import load_generator
 
@@ -111,6 +111,29 @@ def create_app(explorer: Explorer, run_dir: Path | None = None, allowed_hosts: t
         gif = await run_in_threadpool(render, explorer.walk_gif, view, to, steps, 12.0, space)
         return Response(gif, media_type="image/gif", headers=cache)
 
+    async def start_projection(request):
+        # application/octet-stream (not a form type) makes a browser ask first from another origin,
+        # so no other web page can make this server project images.
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/octet-stream":
+            return error(415, "send the image file itself as the body, Content-Type: application/octet-stream")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_UPLOAD:
+                return error(413, f"the image is larger than {MAX_UPLOAD // 2**20} MiB")
+        job = await run_in_threadpool(explorer.start_projection, bytes(body))
+        return JSONResponse(job.status(), status_code=202)
+
+    async def projection_status(request):
+        job_id = request.query_params.get("id", "")
+        job = explorer.projections.get(job_id)
+        if job is None:
+            return error(404, f"no projection '{job_id}' (upload the image again)")
+        return JSONResponse(job.status(), headers={"Cache-Control": "no-store"})
+
+    async def projection(request):
+        return await (start_projection(request) if request.method == "POST" else projection_status(request))
+
     async def run_file(request):
         rel = Path(request.path_params["path"])
         if run_dir is None:
@@ -129,14 +152,15 @@ def create_app(explorer: Explorer, run_dir: Path | None = None, allowed_hosts: t
 
     async def on_http_error(request, exc: HTTPException):
         message = {404: f"{request.url.path}: no such page (the page is /, the API /api/info, /api/image, "
-                        "/api/walk)", 405: f"{request.method} is not allowed here (GET only)"}
+                        "/api/walk, /api/project)", 405: f"{request.method} is not allowed here (GET only; "
+                        "POST only to /api/project)"}
         return error(exc.status_code, message.get(exc.status_code, str(exc.detail)))
 
     async def on_bug(request, exc: Exception):
         return error(500, f"internal error: {type(exc).__name__}: {exc}")
 
     routes = [Route("/", home), Route("/api/info", info), Route("/api/image", image), Route("/api/walk", walk),
-              Route("/run/{path:path}", run_file)]
+              Route("/api/project", projection, methods=["GET", "POST"]), Route("/run/{path:path}", run_file)]
     middleware = []
     if allowed_hosts:  # a page on 127.0.0.1 answers only to its own names: no DNS rebinding from a web page
         from starlette.middleware import Middleware

@@ -14,18 +14,29 @@ drawn by ganforge.latent, then moved along the directions and pulled toward the 
 Latent directions (GANSpace, Haerkoenen et al. 2020, for z-space models): principal components of
 the generated images, carried back into z by least squares. Principal components of z itself
 would mean nothing: z is isotropic, so every direction of it has the same variance.
+
+A real image is edited the same way once it has a latent: `start_projection(image bytes)` finds
+its z (ganforge.explore.project, from the model's encoder when it has one, else from the mean)
+in a thread of its own, and a view with `p=<id>` starts from that z instead of a seed's, so the
+directions, psi, style mixing and walks act on the uploaded image. The projection is in z for
+every model, so that every control applies to it.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 import torch
 
 from ganforge.core import latent
-from ganforge.explore import principal_directions, z_path
+from ganforge.data.dataset import to_range
+from ganforge.data.folder import load_image, parse_background
+from ganforge.explore import domain_features, principal_directions, project, z_path
 from ganforge.generator import GeneratorHandle
 from ganforge.core.images import save_gif, to_uint8
 
@@ -34,6 +45,9 @@ MAX_OFFSET = 5.0  # standard deviations of z along a direction
 MAX_SCALE = 16  # download size: the image enlarged up to 16 x (nearest neighbour)
 MAX_WALK_STEPS = 120
 MAX_WALK_BYTES = 64 * 2**20  # the frames of one walk GIF, before encoding: one request may not hog the server
+MAX_UPLOAD = 16 * 2**20  # bytes of one uploaded image
+PROJECT_STEPS = 150  # a projection's optimisation steps (about 2 s for MNIST models on 2 cores)
+MAX_PROJECTIONS = 32  # kept while the server runs, the oldest forgotten first
 
 
 class RequestError(ValueError):
@@ -53,6 +67,7 @@ class View:
     scale: int = 1
     mix: int | None = None  # style mixing: the seed whose styles the layers from `cut` on take
     cut: int = 0
+    p: str = ""  # a finished projection's id: its latent instead of the seed's
 
     @staticmethod
     def parse(query: str | dict, explorer: "Explorer", extra: tuple[str, ...] = ()) -> tuple["View", dict]:
@@ -61,7 +76,7 @@ class View:
         refused with the name and the allowed range."""
         pairs = parse_qsl(query, keep_blank_values=True) if isinstance(query, str) else list(query.items())
         k, num_ws = len(explorer.directions), explorer.G.num_ws
-        known = {"seed", "c", "psi", "scale", "v", "mix", "cut", *(f"d{i}" for i in range(k)), *extra}
+        known = {"seed", "c", "psi", "scale", "v", "mix", "cut", "p", *(f"d{i}" for i in range(k)), *extra}
         given, rest = {}, {}
         for name, value in pairs:
             if name not in known:
@@ -80,7 +95,8 @@ class View:
         view = View(seed=_int(given, "seed", 0, 0, MAX_SEED), c=c, psi=_float(given, "psi", 1.0, 0.0, 1.0),
                     offsets=tuple(_float(given, f"d{i}", 0.0, -MAX_OFFSET, MAX_OFFSET) for i in range(k)),
                     scale=_int(given, "scale", 1, 1, MAX_SCALE), mix=_int(given, "mix", None, 0, MAX_SEED),
-                    cut=_int(given, "cut", num_ws // 2, 1, num_ws - 1) if num_ws else 0)
+                    cut=_int(given, "cut", num_ws // 2, 1, num_ws - 1) if num_ws else 0,
+                    p=explorer.projection(given["p"]).id if given.get("p") else "")
         return view, rest
 
 
@@ -109,6 +125,25 @@ def _float(given: dict, name: str, default: float, lo: float, hi: float) -> floa
     return value
 
 
+@dataclass
+class ProjectionJob:
+    """An uploaded image on its way to a latent: `done` of `steps` so far, then its z (and class)."""
+    id: str
+    steps: int
+    done: int = 0
+    state: str = "running"  # running | done | failed
+    message: str = ""
+    z: torch.Tensor | None = None
+    c: int | None = None
+    pixel_mse: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def status(self) -> dict:
+        with self.lock:
+            return {"id": self.id, "state": self.state, "done": self.done, "steps": self.steps,
+                    "message": self.message, "c": self.c, "pixel_mse": self.pixel_mse}
+
+
 class Explorer:
     """A generator and its directions, rendering under one lock (torch runs one image at a time;
     the server's threads wait their turn instead of fighting over the two cores)."""
@@ -118,6 +153,62 @@ class Explorer:
             raise RequestError("the explorer shows images; this generator makes 2-D points")
         self.G, self.source = G, source
         self.directions = principal_directions(G, num_directions)
+        self.projections: OrderedDict[str, ProjectionJob] = OrderedDict()
+        self._projecting = threading.Lock()  # one projection at a time: it takes the cores for seconds
+
+    # --- real images: projection in a thread of its own ------------------------------------------
+    def start_projection(self, data: bytes, steps: int = PROJECT_STEPS) -> ProjectionJob:
+        """Decode an uploaded image (every image-folder rule: EXIF, transparency, any size), then
+        find its z in a background thread; the job reports its progress. Refuses a second
+        projection while one runs (HTTP 503) and anything that is not an image (400)."""
+        if len(data) > MAX_UPLOAD:
+            raise RequestError(f"the image is {len(data) / 2**20:.1f} MiB; at most {MAX_UPLOAD // 2**20} MiB", 413)
+        d = self.G.cfg.data
+        try:
+            image, _ = load_image(io.BytesIO(data), (d.resolution, d.image_width or d.resolution), d.channels,
+                                  parse_background(d.background))
+        except Exception as e:  # Pillow raises many types for what is not an image
+            raise RequestError(f"the upload is not an image Pillow can read ({type(e).__name__})") from None
+        if not self._projecting.acquire(blocking=False):
+            raise RequestError("busy: one projection at a time; try again when the current one is done", 503)
+        job = ProjectionJob(uuid.uuid4().hex[:12], steps)
+        self.projections[job.id] = job
+        while len(self.projections) > MAX_PROJECTIONS:
+            self.projections.popitem(last=False)
+        x = to_range(torch.tensor(image)[None], d.range)
+        threading.Thread(target=self._project, args=(job, x), name=f"projection-{job.id}", daemon=True).start()
+        return job
+
+    def _project(self, job: ProjectionJob, x: torch.Tensor) -> None:
+        try:
+            features, _ = domain_features(self.G)
+            init = "encoder" if self.G.E is not None and self.G.encoder_space == "z" else "mean"
+
+            def progress(step: int, loss: float) -> None:
+                with job.lock:
+                    job.done = min(step, job.steps)
+
+            # a conditional G's class is searched first (a short projection per class)
+            result = project(self.G, x, "z", job.steps, init, None, features, progress=progress)
+            with job.lock:
+                job.z, job.pixel_mse = result.latent, float(result.pixel[0])
+                job.c = None if result.c is None else int(result.c[0])
+                job.done, job.state = job.steps, "done"
+        except Exception as e:  # reported to the page through the job, never lost in a thread
+            with job.lock:
+                job.state, job.message = "failed", f"{type(e).__name__}: {e}"
+        finally:
+            self._projecting.release()
+
+    def projection(self, job_id: str) -> ProjectionJob:
+        job = self.projections.get(job_id)
+        if job is None:
+            raise RequestError(f"parameter 'p'='{job_id}': no such projection (they are kept while the server "
+                               f"runs, the newest {MAX_PROJECTIONS}); upload the image again", 404)
+        if job.state != "done":
+            raise RequestError(f"parameter 'p'='{job_id}': the projection is {job.state} ({job.done} of "
+                               f"{job.steps} steps){': ' + job.message if job.message else ''}", 409)
+        return job
 
     def info(self) -> dict:
         """What the page builds its controls from."""
@@ -126,12 +217,21 @@ class Explorer:
                 "arch": cfg.model.arch, "z_dim": cfg.model.z_dim, "z_dist": cfg.model.z_dist,
                 "classes": list(self.G.class_names), "directions": len(self.directions),
                 "max_offset": MAX_OFFSET, "max_scale": MAX_SCALE, "max_walk_steps": MAX_WALK_STEPS,
-                "num_ws": self.G.num_ws, "spaces": ["z", "w"] if self.G.num_ws else ["z"]}
+                "num_ws": self.G.num_ws, "spaces": ["z", "w"] if self.G.num_ws else ["z"],
+                "project_steps": PROJECT_STEPS, "max_upload": MAX_UPLOAD, "encoder": self.G.E is not None}
+
+    def base_inputs(self, view: View, seed: int | None = None) -> dict:
+        """The view's starting latent: its projection's z (`p`), else the seed's (the one `sample
+        --seed` draws first); `seed` asks for that seed's instead."""
+        if view.p and seed is None:
+            inputs = {"z": self.projections[view.p].z.clone()}
+            return {**inputs, "c": torch.tensor([view.c])} if self.G.num_classes else inputs
+        return self.G.inputs(1, seed=view.seed if seed is None else seed, c=view.c)
 
     def latent_inputs(self, view: View) -> dict:
-        """The seed's latent (the one `sample --seed` draws first), moved along the directions,
+        """The view's starting latent (a seed's or a projection's), moved along the directions,
         then pulled toward the mean latent by psi."""
-        inputs = self.G.inputs(1, seed=view.seed, c=view.c)
+        inputs = self.base_inputs(view)
         if view.offsets:
             inputs["z"] = inputs["z"] + torch.tensor(view.offsets, dtype=inputs["z"].dtype) @ self.directions
         return self.G.with_psi(inputs, view.psi)
@@ -191,7 +291,7 @@ class Explorer:
             b = self.G.styles(self.latent_inputs(View(seed=seed_b, c=view.c, psi=view.psi, offsets=view.offsets)))
             inputs = {"ws": self.mixed(view, latent.w_line([(a, b), (b, a)], steps, closed=True))}
         else:
-            keys = [self.G.inputs(1, seed=seed, c=view.c) for seed in (view.seed, seed_b)]
+            keys = [self.base_inputs(view), self.base_inputs(view, seed_b)]
             inputs = z_path(self.G, keys, steps, closed=True)  # there and back
             if view.offsets:
                 inputs["z"] = inputs["z"] + torch.tensor(view.offsets, dtype=inputs["z"].dtype) @ self.directions
