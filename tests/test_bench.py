@@ -27,6 +27,7 @@ EXPECTED = {
     "own_folder": "| ring | 0.002 |",
     "pacgan_table": "| ring | WGAN-GP |",
     "real_folders": "twemoji: 2 images in 2 sub-folders",
+    "reconstruction": "| encoder + projector | 3 |",
     "parzen_blur": "| real train[0:100] | 0.5 |",
     "serve_latency": "one image over HTTP",
     "stacked_mnist": "| PacDCGAN2 | 2 | 1 |",
