@@ -29,7 +29,9 @@ from ganforge.data.folder import DataWarning, FolderScan, candidates, load_image
 from ganforge.data.idx import idx_bytes, idx_header
 from ganforge.explore import SWEEP_PSI
 from ganforge.explore.project import check_choice as check_projection
-from ganforge.generator import GeneratorHandle
+from ganforge.explore.project import check_weights as check_projection_weights
+from ganforge.explore.project import search_steps
+from ganforge.generator import GeneratorHandle, noise_layers
 from ganforge.metrics import check_metric_names, default_metrics, evaluate_generator
 from ganforge.nets.translation import size_multiple
 from ganforge.recipes import RECIPES
@@ -272,9 +274,9 @@ def project(source: str | Path | GeneratorHandle, inputs: str | Path, out: str |
     check_projection(space, init, G)
     if c is not None:
         G.inputs(1, c=c)  # refuses a class out of range, or any class for an unconditional G
-    if steps < 1:
-        raise ConfigError(f"--steps {steps}: at least 1")
+    check_projection_weights(steps, pixel_weight, feature_weight)
     features, distance = explore.domain_features(G, feature_net)
+    out_existed = Path(out).is_dir()
     out, scan, files, names = _image_inputs(inputs, out, "projections")
     d = G.cfg.data
     images, kept = [], []
@@ -290,12 +292,15 @@ def project(source: str | Path | GeneratorHandle, inputs: str | Path, out: str |
     if message:
         warnings.warn(message, DataWarning, stacklevel=2)
     if not kept:
+        if not out_existed and not any(out.iterdir()):
+            out.rmdir()  # made for this command: nothing is left behind
         raise ConfigError(f"--input {inputs}: no image could be read ({scan.summary()})")
     records = []
+    per_batch = steps + (0 if c is not None else search_steps(G, steps))  # a conditional G searches classes
     for i in range(0, len(kept), PROJECT_BATCH):
         x = to_range(torch.tensor(np.stack(images[i:i + PROJECT_BATCH])), d.range)
         cls = None if c is None else torch.full((len(x),), c)
-        total, before = -(-len(kept) // PROJECT_BATCH) * steps, i // PROJECT_BATCH * steps
+        total, before = -(-len(kept) // PROJECT_BATCH) * per_batch, i // PROJECT_BATCH * per_batch
         step_done = None if progress is None else (lambda step, loss: progress(before + step, total))
         result = explore.project(G, x, space, steps, init, cls, features, pixel_weight, feature_weight, seed=seed,
                                  progress=step_done)
@@ -334,6 +339,8 @@ def _save_picture(picture: np.ndarray, path: Path) -> None:
 def latent_inputs(source: str | Path | GeneratorHandle, latent: str | Path) -> dict:
     """Generator inputs (batch of one) from a latent file of `ganforge project`, checked against G."""
     G = _handle(source)
+    if not G.takes_latent:
+        raise ConfigError(f"--latent: a {G.cfg.train.recipe} model translates images; it draws nothing from a latent")
     tensors, meta = checkpoint.load_latent(latent)
     space = meta["space"]
     try:
@@ -348,7 +355,15 @@ def latent_inputs(source: str | Path | GeneratorHandle, latent: str | Path) -> d
     if bool(G.num_classes) != (c is not None):
         raise CheckpointError(f"--latent {latent}: {'no class' if c is None else 'a class'}, but this generator is "
                               f"{'conditional' if G.num_classes else 'unconditional'} (another model's latent)")
+    if c is not None and not 0 <= int(c) < G.num_classes:
+        raise CheckpointError(f"--latent {latent}: class {int(c)}, but this generator has {G.num_classes} classes "
+                              "(another model's latent)")
     noise = {k: v[None].float() for k, v in tensors.items() if k.startswith("noise")}
+    layers = noise_layers(G.G) if noise else []
+    expected = {f"noise{i}": tuple(layer.noise_const.shape[1:]) for i, layer in enumerate(layers)}
+    if noise and {k: tuple(v.shape[1:]) for k, v in noise.items()} != expected:
+        raise CheckpointError(f"--latent {latent}: its noise maps do not fit this generator's layers (another "
+                              "model's latent)")
     return {**G.latent_inputs(code, space, c), **noise}
 
 

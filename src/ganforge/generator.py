@@ -203,6 +203,8 @@ class GeneratorHandle:
         if self.E is None:
             raise ConfigError("this generator has no encoder: train one with train.recipe=encoder "
                               "model.G_from=RUN (configs/mnist_encoder.yaml), or project without one")
+        if self.num_classes and c is None and self.encoder_space == "z":
+            raise ConfigError("a conditional generator's encoder predicts z only: give the images' classes (c)")
         was_training = self.E.training
         self.E.eval()
         try:

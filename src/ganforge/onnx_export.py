@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from ganforge.core import latent
 from ganforge.core.version import __version__
 from ganforge.core.errors import GanforgeError
 
@@ -32,6 +33,18 @@ class _Graph(torch.nn.Module):
 
     def forward(self, z, c=None):
         return self.G(z, c) if self.conditional else self.G(z)
+
+
+class _Encoder(torch.nn.Module):
+    """E as ONNX sees it: images x -> latents, kept in the latents' box as `encode` keeps them."""
+
+    def __init__(self, E: torch.nn.Module, box: float | None):
+        super().__init__()
+        self.E, self.box = E, box
+
+    def forward(self, x):
+        code = self.E(x)
+        return code if self.box is None else code.clamp(-self.box, self.box)
 
 
 class _Translator(torch.nn.Module):
@@ -85,7 +98,8 @@ def export_onnx(handle, out: Path) -> Path:
               "[-1, 1]" if handle.value_range == "signed" else "[0, 1]", "dataset": cfg.data.name}
     if getattr(handle, "E", None) is not None:  # first: the generator's file is the last one written
         x = handle.sample(2, seed=0)
-        _write(handle.E.cpu().eval(), (x,), ["x"], ["latent"],
+        box = latent.BOX.get(cfg.model.z_dist) if handle.encoder_space == "z" else None
+        _write(_Encoder(handle.E.cpu().eval(), box), (x,), ["x"], ["latent"],
                {**common, "space": handle.encoder_space, "size": str(handle.space_size(handle.encoder_space))},
                encoder_path(out), "encoder")
     return _write(graph, args, inputs, outputs, {**common, **extra}, out, "generator")

@@ -117,21 +117,25 @@ def _start(G: GeneratorHandle, x: torch.Tensor, space: str, init: str, c: torch.
 
 
 def _spread(G: GeneratorHandle, space: str) -> float:
-    """The latents' typical distance from their mean, per coordinate (the scale of the search noise)."""
+    """The scale of the search noise: in w, the reference's w_std (the root mean square distance of
+    w from its mean, over 1000 latents: the noise on every coordinate is this times the factor);
+    in z, where the reference has no projector, one standard deviation of z per coordinate."""
     if space == "z":
         return 1.0
     with torch.no_grad():
         w = G.styles(G.inputs(1000, seed=123_456))[:, 0]
-    return float((w - w.mean(0)).pow(2).sum(1).mean().sqrt() / math.sqrt(w.shape[1]))
+    return float((w - w.mean(0)).pow(2).sum(1).mean().sqrt())
 
 
 def _noise_penalty(maps: list[torch.Tensor]) -> torch.Tensor:
     """The reference's regulariser: squared autocorrelation of each noise map at one-pixel shifts,
-    at every scale down to 8 x 8 (the map average-pooled by 2 each time)."""
+    at every scale down to 8 x 8 (the map average-pooled by 2 each time), image by image (summed
+    over the batch, so that an image's projection does not depend on the others beside it)."""
     total = maps[0].new_zeros(())
     for noise in maps:
         while True:
-            total = total + (noise * noise.roll(1, 3)).mean().pow(2) + (noise * noise.roll(1, 2)).mean().pow(2)
+            total = total + ((noise * noise.roll(1, 3)).mean((1, 2, 3)).pow(2).sum()
+                             + (noise * noise.roll(1, 2)).mean((1, 2, 3)).pow(2).sum())
             if noise.shape[-1] <= 8:
                 break
             noise = F.avg_pool2d(noise, 2)
@@ -149,22 +153,40 @@ def project(G: GeneratorHandle, x: torch.Tensor, space: str = "z", steps: int = 
     """Latents of images x [N, C, H, W] (in the data's range) under G. `features` maps images in
     [0, 1] to feature vectors (a domain feature net); without it the distance is the pixel term."""
     check_choice(space, init, G)
+    check_weights(steps, pixel_weight, feature_weight)
+    offset = 0
+    if G.num_classes and c is None:
+        c = search_class(G, x, space, steps, init, features, pixel_weight, feature_weight, lr, seed, progress)
+        offset = search_steps(G, steps)
+    report = None if progress is None else (lambda step, loss: progress(offset + step, loss))
+    return _search(G, x, space, steps, init, c, features, pixel_weight, feature_weight, lr, seed,
+                   optimize_noise and space != "z", report)
+
+
+def check_weights(steps: int, pixel_weight: float, feature_weight: float) -> None:
     if steps < 1:
         raise ConfigError(f"--steps {steps}: at least 1")
-    if G.num_classes and c is None:
-        c = search_class(G, x, space, steps, init, features, pixel_weight, feature_weight, lr, seed)
-    return _search(G, x, space, steps, init, c, features, pixel_weight, feature_weight, lr, seed,
-                   optimize_noise and space != "z", progress)
+    for name, value in (("--pixel-weight", pixel_weight), ("--feature-weight", feature_weight)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{name} {value}: a weight of the distance, a number >= 0")
+    if pixel_weight == 0 and feature_weight == 0:
+        raise ConfigError("--pixel-weight 0 and --feature-weight 0: the distance would be nothing; keep one")
+
+
+def search_steps(G: GeneratorHandle, steps: int) -> int:
+    """Steps the class search of a conditional G takes before the projection itself (0 otherwise)."""
+    return G.num_classes * max(1, steps // 4)
 
 
 def search_class(G: GeneratorHandle, x: torch.Tensor, space: str, steps: int, init: str, features,
-                 pixel_weight: float, feature_weight: float, lr: float, seed: int) -> torch.Tensor:
+                 pixel_weight: float, feature_weight: float, lr: float, seed: int, progress=None) -> torch.Tensor:
     """Each image's class for a conditional G: the one whose short projection gets closest."""
     short = max(1, steps // 4)
     distances = []
     for k in range(G.num_classes):
+        report = None if progress is None else (lambda step, loss, k=k: progress(k * short + step, loss))
         trial = _search(G, x, space, short, init, torch.full((len(x),), k), features, pixel_weight,
-                        feature_weight, lr, seed, False, None)
+                        feature_weight, lr, seed, False, report)
         distances.append(pixel_weight * trial.pixel + (feature_weight * trial.feature if trial.feature is not None else 0))
     return torch.stack(distances).argmin(0)
 

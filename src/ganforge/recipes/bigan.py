@@ -46,6 +46,8 @@ class BiGANRecipe(RecipeBase):
                     f"{net_names(cfg)[1]})")
         if cfg.model.conditional != "none":
             return "train.recipe=bigan is unconditional: set model.conditional=none"
+        if cfg.train.precision == "fp16":  # G and E share one loss: one loss scale, not two
+            return "train.recipe=bigan trains in fp32 or bf16: set train.precision=bf16 or fp32 (not fp16)"
         return check_encoder(cfg)
 
     @classmethod

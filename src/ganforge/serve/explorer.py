@@ -37,6 +37,7 @@ from ganforge.core import latent
 from ganforge.data.dataset import to_range
 from ganforge.data.folder import load_image, parse_background
 from ganforge.explore import domain_features, principal_directions, project, z_path
+from ganforge.explore.project import search_steps
 from ganforge.generator import GeneratorHandle
 from ganforge.core.images import save_gif, to_uint8
 
@@ -171,15 +172,20 @@ class Explorer:
             raise RequestError(f"the upload is not an image Pillow can read ({type(e).__name__})") from None
         if not self._projecting.acquire(blocking=False):
             raise RequestError("busy: one projection at a time; try again when the current one is done", 503)
-        job = ProjectionJob(uuid.uuid4().hex[:12], steps)
+        try:  # the lock is the thread's to release; until the thread runs, it is ours
+            job = ProjectionJob(uuid.uuid4().hex[:12], steps + search_steps(self.G, steps))
+            x = to_range(torch.tensor(image)[None], d.range)
+            threading.Thread(target=self._project, args=(job, x, steps), name=f"projection-{job.id}",
+                             daemon=True).start()
+        except BaseException:
+            self._projecting.release()
+            raise
         self.projections[job.id] = job
         while len(self.projections) > MAX_PROJECTIONS:
             self.projections.popitem(last=False)
-        x = to_range(torch.tensor(image)[None], d.range)
-        threading.Thread(target=self._project, args=(job, x), name=f"projection-{job.id}", daemon=True).start()
         return job
 
-    def _project(self, job: ProjectionJob, x: torch.Tensor) -> None:
+    def _project(self, job: ProjectionJob, x: torch.Tensor, steps: int) -> None:
         try:
             features, _ = domain_features(self.G)
             init = "encoder" if self.G.E is not None and self.G.encoder_space == "z" else "mean"
@@ -189,7 +195,7 @@ class Explorer:
                     job.done = min(step, job.steps)
 
             # a conditional G's class is searched first (a short projection per class)
-            result = project(self.G, x, "z", job.steps, init, None, features, progress=progress)
+            result = project(self.G, x, "z", steps, init, None, features, progress=progress)
             with job.lock:
                 job.z, job.pixel_mse = result.latent, float(result.pixel[0])
                 job.c = None if result.c is None else int(result.c[0])
@@ -224,7 +230,10 @@ class Explorer:
         """The view's starting latent: its projection's z (`p`), else the seed's (the one `sample
         --seed` draws first); `seed` asks for that seed's instead."""
         if view.p and seed is None:
-            inputs = {"z": self.projections[view.p].z.clone()}
+            job = self.projections.get(view.p)
+            if job is None:  # forgotten since the request was parsed (many uploads in between)
+                raise RequestError(f"parameter 'p'='{view.p}': no such projection; upload the image again", 404)
+            inputs = {"z": job.z.clone()}
             return {**inputs, "c": torch.tensor([view.c])} if self.G.num_classes else inputs
         return self.G.inputs(1, seed=view.seed if seed is None else seed, c=view.c)
 
