@@ -35,10 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.common import machine_line, need_data, parser, real_split, run_script, table_head
+from bench.common import machine_line, need_data, parser, real_split, run_script, table_head, write_results
 from ganforge import api, config, training, validate
 from ganforge.core.latent import sample_z
-from ganforge.core.io import atomic_write_text
 
 DEPLOY_ITERS, BATCH, L2 = 1000, 128, 2.5e-5
 PUBLISHED = [  # jeffdonahue/bigan README: epoch, NNC_e-, CLS_e-, EGr, EGr_b
@@ -176,11 +175,7 @@ def run(args) -> None:
         rows += evaluate(label, None, x_train, y_train, held_out, args.lr, args.seed, args.iters, G.E, G.G,
                          z_sampler_of(G, args.seed))
     text = f"{machine_line()}\n\n{table(rows)}\n"
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out / "results.md", text)
-        atomic_write_text(args.out / "results.json", json.dumps(rows, indent=2) + "\n")
-    print(text)
+    write_results(args.out, text, rows)
 
 
 def smoke(tmp: Path) -> list[str]:

@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ganforge import api, config
+from ganforge.core.io import atomic_write_text
 from ganforge.data import DATASETS, load_embedded_mnist, load_idx_split
 from ganforge.data.idx import read_idx
 from ganforge.data.mnist import idx_files
@@ -260,6 +261,15 @@ SMOKE_SKIPPED = "smoke skipped:"
 TINY_RUN = ["train.precision=fp32", "data.name=mnist-embedded", "data.max_images=256", "model.width=8",
             "train.batch_size=32", "train.epochs=1", "train.max_steps=2", "eval.every_steps=0",
             "health.every_steps=0", "log.progress=false", "log.report=false"]
+
+
+def write_results(out: Path | None, text: str, rows: list[dict]) -> None:
+    """The table (results.md) and its rows (results.json) in `out`, when given; then the table."""
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "results.md", text)
+        atomic_write_text(out / "results.json", json.dumps(rows, indent=2) + "\n")
+    print(text)
 
 
 def parser(doc: str) -> argparse.ArgumentParser:

@@ -25,9 +25,8 @@ from pathlib import Path
 
 import torch
 
-from bench.common import machine_line, need_data, parser, real_split, run_script, table_head, tiny_run
+from bench.common import machine_line, need_data, parser, real_split, run_script, table_head, tiny_run, write_results
 from ganforge import api, training, validate
-from ganforge.core.io import atomic_write_text
 from ganforge.data.dataset import to_range
 from ganforge.data.folder import FolderScan, candidates, load_image, parse_background
 from ganforge.explore import domain_features, project
@@ -122,11 +121,7 @@ def run(args) -> None:
                      f"{100 * r['class_agreement']:.1f} % | {r['seconds_per_image']:.3f} |")
     text = (f"{machine_line()}; {len(x)} held-out images; distance: {distance}\n\n" + "\n".join(lines) + "\n\n"
             + equal_error_speedup(rows) + "\n")
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out / "results.md", text)
-        atomic_write_text(args.out / "results.json", json.dumps(rows, indent=2) + "\n")
-    print(text)
+    write_results(args.out, text, rows)
 
 
 def smoke(tmp: Path) -> list[str]:
