@@ -17,6 +17,17 @@ def tiny_overrides(tmp_path: Path, *extra: str) -> list[str]:
             *extra]
 
 
+def preset_overrides(preset: Path, tmp_path: Path) -> list[str]:
+    """What a preset needs beyond itself to load: an encoder preset learns from a trained generator,
+    so it is given a tiny one (trained for a step here)."""
+    if "recipe: encoder" not in preset.read_text():
+        return []
+    from ganforge import api
+
+    run_dir, _ = api.train(validate.load(None, tiny_overrides(tmp_path / "G", "train.max_steps=1")), log=lambda s: None)
+    return [f"model.G_from={run_dir}"]
+
+
 @pytest.fixture
 def tiny_cfg(tmp_path):
     def make(*extra: str) -> config.Config:

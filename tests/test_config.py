@@ -2,20 +2,17 @@ from pathlib import Path
 
 import pytest
 
-from ganforge import api, config, validate
+from ganforge import config, validate
 from ganforge.core.errors import ConfigError
+
+from conftest import preset_overrides
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_preset_loads(path, tmp_path):
-    overrides = []
-    if "recipe: encoder" in path.read_text():  # learns from a trained generator: give it one
-        run_dir, _ = api.train(validate.load(None, ["data.name=mnist-embedded", "train.max_steps=1", "log.report=false",
-                                                    "log.progress=false", f"run.dir={tmp_path}"]), log=lambda s: None)
-        overrides = [f"model.G_from={run_dir}"]
-    cfg = validate.load(path, overrides)
+    cfg = validate.load(path, preset_overrides(path, tmp_path))
     assert cfg.run.name == path.stem
 
 

@@ -15,7 +15,7 @@ from ganforge.core.errors import ConfigError
 from ganforge.api import load_generator
 from ganforge.recipes import build_recipe
 
-from conftest import tiny_overrides
+from conftest import preset_overrides, tiny_overrides
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
@@ -178,7 +178,7 @@ def test_interrupted_and_resumed_family_run_is_bit_identical(tiny_cfg, extra):
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_every_preset_is_valid_and_dry_runs(path, tmp_path, capsys):
-    assert main(["train", str(path), "--dry-run", f"run.dir={tmp_path}"]) == 0
+    assert main(["train", str(path), "--dry-run", f"run.dir={tmp_path}", *preset_overrides(path, tmp_path)]) == 0
     assert "dry run ok" in capsys.readouterr().out
 
 
