@@ -19,7 +19,9 @@ Training time read off a clock is only as fair as the machine is quiet. With `--
 arm's cost of a step is measured first, all arms in a phase of their own under the conditions of
 the runs (pinned the same way, N steps after a warm-up), and the marks become step counts:
 `minutes * 60 / seconds a step`. The runs then reach the same steps however busy the machine is
-while they train; only the pace phase needs it quiet. `--raw-too` also evaluates an arm's trained
+while they train; only the pace phase needs it quiet. With `--pace-whole-machine` the paces are
+measured one arm at a time on every core (torch's default threads), so "30 minutes" means 30
+minutes of the whole machine, while the runs themselves may still go two at a time. `--raw-too` also evaluates an arm's trained
 weights beside their moving average (the same run: an EMA does not change training), as a row of
 its own.
 """
@@ -188,15 +190,16 @@ def run(args, ap) -> None:
              "runs": str(args.runs), "num_samples": args.num_samples, "feature_net": args.feature_net,
              "threads": threads, "pace_steps": args.pace_steps, "raw_too": args.raw_too} for a in args.arm]
     if not args.table_only:
-        if args.pace_steps:
-            run_all(arms, args.jobs, "pace")
+        if args.pace_steps:  # the whole machine: one arm at a time, unpinned
+            run_all(arms, 1 if args.pace_whole_machine else args.jobs, "pace")
             for arm in arms:
                 arm["pace_s"] = read_pace(arm)
         run_all(arms, args.jobs)
     rows = collect(args.runs, [a["label"] for a in arms])
     how = f"{args.jobs} arms at once, each pinned to one core with one thread" if args.jobs > 1 else "one arm at a time"
     if args.pace_steps:
-        how += (f"; marks as step counts from each arm's measured pace ({args.pace_steps} steps): "
+        how += (f"; marks as step counts from each arm's measured pace ({args.pace_steps} steps"
+                + (", every core, one arm at a time" if args.pace_whole_machine else ", as the arms run") + "): "
                 + ", ".join(f"{a['label']} {read_pace(a):.3f} s" for a in arms))
     text = f"{machine_line()}; {how}\n\n" + table(rows) + "\n"
     atomic_write_text(args.runs / "results.md", text)
@@ -224,6 +227,8 @@ def main() -> None:
     ap.add_argument("--pace-steps", type=int, default=0,
                     help="measure each arm's seconds a step over this many steps first, then train to step "
                          "counts (robust to a busy machine); 0: stop on the training-time clock")
+    ap.add_argument("--pace-whole-machine", action="store_true",
+                    help="measure the paces one arm at a time on every core (minutes of the whole machine)")
     ap.add_argument("--raw-too", action="store_true",
                     help="evaluate each arm's trained weights too, beside their moving average")
     ap.add_argument("--num-samples", type=int, default=2000)
