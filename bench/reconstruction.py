@@ -110,10 +110,9 @@ def run(args) -> None:
     rows = []
     if G.E is not None:
         rows.append(measure(G, x, labels, extractor, features, "encoder", 0))
+        rows.append(measure(G, x, labels, extractor, features, "encoder + projector", args.steps))
     for k in (1, 2, 4):
         rows.append(measure(G, x, labels, extractor, features, "projector", k * args.steps))
-    if G.E is not None:
-        rows.append(measure(G, x, labels, extractor, features, "encoder + projector", args.steps))
     lines = [table_head("way", "steps", "pixel MSE ([0, 1])", "feature distance", "read as its class",
                         "s / image")]
     for r in rows:
