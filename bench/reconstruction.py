@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from bench.common import machine_line, need_data, parser, real_split, run_script, table_head, tiny_run, write_results
+from bench.common import (machine_line, need_data, parser, real_split, run_script, table_head, tiny_run, to_unit,
+                          write_results)
 from ganforge import api, training, validate
 from ganforge.data.dataset import to_range
 from ganforge.data.folder import FolderScan, candidates, load_image, parse_background
@@ -53,10 +54,6 @@ def classifier(G, feature_net: str | None):
     return load_extractor({"mnist": "mnist-cnn", "fashion-mnist": "fashion-mnist-cnn"}.get(G.cfg.data.name, "mnist-cnn"))
 
 
-def to01(x: torch.Tensor, value_range: str) -> torch.Tensor:
-    return (x + 1) / 2 if value_range == "signed" else x
-
-
 def measure(G, x: torch.Tensor, labels, extractor, features, way: str, steps: int) -> dict:
     """One way of reconstructing every image of x: its errors, class agreement, seconds per image."""
     recs, distances = [], []
@@ -71,7 +68,7 @@ def measure(G, x: torch.Tensor, labels, extractor, features, way: str, steps: in
             distances.append(result.pixel + (result.feature if result.feature is not None else 0))
     seconds = (time.perf_counter() - started) / len(x)
     rec = torch.cat(recs)
-    real01, rec01 = to01(x, G.value_range), to01(rec, G.value_range)
+    real01, rec01 = to_unit(x, G.value_range), to_unit(rec, G.value_range)
     f_real, pred_real = extractor.run(real01)
     f_rec, pred_rec = extractor.run(rec01)
     target = labels if labels is not None else pred_real

@@ -47,7 +47,7 @@ MAX_SCALE = 16  # download size: the image enlarged up to 16 x (nearest neighbou
 MAX_WALK_STEPS = 120
 MAX_WALK_BYTES = 64 * 2**20  # the frames of one walk GIF, before encoding: one request may not hog the server
 MAX_UPLOAD = 16 * 2**20  # bytes of one uploaded image
-PROJECT_STEPS = 150  # a projection's optimisation steps (about 2 s for MNIST models on 2 cores)
+PROJECT_STEPS = 150  # a projection's optimisation steps (plus the class search of a conditional G)
 MAX_PROJECTIONS = 32  # kept while the server runs, the oldest forgotten first
 
 
