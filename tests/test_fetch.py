@@ -61,7 +61,42 @@ def test_good_download_is_verified_and_put_in_place(server, tmp_path):
 def test_bad_downloads_leave_nothing_behind(server, tmp_path, mode, message):
     with pytest.raises(DataError, match=message):
         fetch("mnist", tmp_path, [f"{server}/{mode}/"], timeout_s=5, log=lambda s: None)
-    assert list((tmp_path / "mnist").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # not even the empty mnist/ folder it made
+
+
+def test_a_failed_fetch_removes_only_the_folders_it_made(server, tmp_path):
+    dest = tmp_path / "new" / "deeper"
+    with pytest.raises(DataError, match="Nothing was written"):
+        fetch("mnist", dest, [f"{server}/missing/"], timeout_s=5, log=lambda s: None)
+    assert list(tmp_path.iterdir()) == []  # new/, deeper/ and mnist/ were all its own
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("a user's file")
+    with pytest.raises(DataError):
+        fetch("mnist", tmp_path / "mine", [f"{server}/missing/"], timeout_s=5, log=lambda s: None)
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["keep.txt"]
+
+
+def test_files_verified_before_a_failure_stay_and_are_said_to(server, tmp_path, monkeypatch):
+    import ganforge.data.fetch as fetch_mod
+
+    real, calls = fetch_mod.fetch_file, []
+
+    def second_fails(ds, filename, dest_dir, mirrors, timeout_s):
+        calls.append(filename)
+        return real(ds, filename, dest_dir, mirrors if len(calls) == 1 else [f"{server}/missing/"], timeout_s)
+
+    monkeypatch.setattr(fetch_mod, "fetch_file", second_fails)
+    with pytest.raises(DataError, match=r"The 1 file\(s\) fetched and verified before it stay"):
+        fetch("mnist", tmp_path, [f"{server}/good/"], timeout_s=5, log=lambda s: None)
+    assert len(list((tmp_path / "mnist").glob("*.gz"))) == 1
+
+
+@pytest.mark.parametrize("timeout", ["-1", "0", "nan", "inf"])
+def test_timeout_must_be_a_positive_number_of_seconds(tmp_path, capsys, timeout):
+    rc = main(["data", "fetch", "mnist", "--dest", str(tmp_path), "--timeout", timeout])
+    err = capsys.readouterr().err
+    assert rc == 3 and err.startswith(f"error: --timeout {float(timeout)}") and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_falls_back_to_the_next_mirror(server, tmp_path):

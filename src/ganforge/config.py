@@ -20,7 +20,7 @@ from typing import Any, Literal, Optional
 
 import yaml
 
-from ganforge.core.errors import ConfigError
+from ganforge.core.errors import ConfigError, shorten
 from ganforge.core.registry import suggest
 
 
@@ -430,6 +430,8 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
     cfg = from_dict(data, where)
     if not cfg.run.name:
         cfg.run.name = Path(path).stem if path is not None else "run"
+        _check(run_name_problem(cfg.run.name) is None, where,
+               f"the config's file name gives the run's name {cfg.run.name!r}, which cannot name a folder: set run.name")
     return cfg
 
 
@@ -445,6 +447,16 @@ def dump(cfg: Config) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 
+def run_name_problem(name: str) -> str | None:
+    """Why `name` cannot name run folders (`run.dir/00012-NAME`), or None. It must be one plain path
+    component, so that a run can never land outside run.dir or inside another run."""
+    bad = [ch for ch in ("/", "\\", "\0") if ch in name] or [ch for ch in name if ord(ch) < 32]
+    if name in ("", ".", "..") or bad or len(name.encode()) > 200:
+        return (f"run.name={shorten(name)} must be one plain folder name (no '/', '\\', control characters, "
+                "'.' or '..'; at most 200 bytes), e.g. run.name=mnist_dcgan")
+    return None
+
+
 def _check(ok: bool, where: str, msg: str) -> None:
     if not ok:
         raise ConfigError(f"{where}: {msg}")
@@ -455,6 +467,7 @@ def validate(cfg: Config, where: str = "config") -> None:
     recipe, nets, loss, metrics, augmentations) are checked by ganforge.validate, which sits above
     the registries; config imports none of them."""
     d, m, t, o, lg = cfg.data, cfg.model, cfg.train, cfg.optim, cfg.log
+    _check(not cfg.run.name or run_name_problem(cfg.run.name) is None, where, str(run_name_problem(cfg.run.name)))
     _check(d.resolution >= 4, where, f"data.resolution={d.resolution} must be at least 4")
     _check(d.channels in (1, 3), where, f"data.channels={d.channels} must be 1 (grey) or 3 (RGB)")
     _check(d.max_images >= 0, where, "data.max_images must be >= 0 (0 = all)")

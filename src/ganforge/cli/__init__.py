@@ -12,7 +12,7 @@ import pkgutil
 import sys
 import warnings
 
-from ganforge.core.errors import GanforgeError
+from ganforge.core.errors import GanforgeError, bounded
 from ganforge.core.version import __version__
 
 
@@ -62,7 +62,7 @@ def _run(args) -> int:
     try:
         return args.run(args)
     except GanforgeError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {bounded(str(e))}", file=sys.stderr)
         return e.exit_code
     except OSError as e:  # the disk or the file system said no (full, read-only, permissions)
         print(f"error: {e.filename or 'writing'}: {e.strerror or e}: check the path, its permissions and "

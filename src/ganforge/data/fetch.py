@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import http.client
 import os
 import tempfile
@@ -81,22 +82,43 @@ def fetch_file(ds: IdxFiles, filename: str, dest_dir: Path, mirrors: list[str], 
             errors.append(str(e))
         finally:
             tmp.unlink(missing_ok=True)
-    raise DataError(f"could not fetch {ds.name}/{filename}:\n  " + "\n  ".join(errors)
-                    + f"\nNothing was written to {dest_dir}. Download the files by hand into that folder, "
-                      "or point $GANFORGE_DATA at a folder that holds them.")
+    raise DataError(f"could not fetch {ds.name}/{filename}:\n  " + "\n  ".join(errors))
 
 
 def fetch(name: str, dest: str | Path | None = None, mirrors: list[str] | None = None,
           timeout_s: float = 60.0, log=print) -> Path:
-    """Download every file of dataset `name` into `dest/<name>/` (default: the user cache)."""
+    """Download every file of dataset `name` into `dest/<name>/` (default: the user cache). A failed
+    fetch removes the folders it created while they are empty; files already verified stay."""
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not 0 < timeout_s < math.inf:
+        raise DataError(f"--timeout {timeout_s}: give a positive number of seconds per connection (default 60)")
     ds = idx_files(name)
     dest_dir = Path(dest) if dest else cache_dir()
     dest_dir = dest_dir / ds.name
+    created = [p for p in (dest_dir, *dest_dir.parents) if not p.exists()]  # deepest first
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DataError(f"cannot create {dest_dir}: {e}") from None
-    for filename in ds.files.values():
-        path = fetch_file(ds, filename, dest_dir, list(mirrors or ds.mirrors), timeout_s)
-        log(f"ok  {path}")
+    placed = []
+    try:
+        for filename in ds.files.values():
+            placed.append(fetch_file(ds, filename, dest_dir, list(mirrors or ds.mirrors), timeout_s))
+            log(f"ok  {placed[-1]}")
+    except BaseException as e:
+        _remove_empty(created)
+        if not isinstance(e, DataError):
+            raise
+        kept = (f"Nothing was written to {dest_dir}" if not placed else
+                f"The {len(placed)} file(s) fetched and verified before it stay in {dest_dir}")
+        raise DataError(f"{e}\n{kept}. Download the files by hand into that folder, or point $GANFORGE_DATA at "
+                        "a folder that holds them.") from None
     return dest_dir
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed fetch created, deepest first, while they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (something else was put there), or gone already
+            return

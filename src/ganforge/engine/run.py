@@ -40,6 +40,16 @@ def runs_of(root: Path, name: str | None = None) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+_CLAIM_TRIES = 1000
+
+
+def _next_index(root: Path) -> int:
+    """One past the highest run index under `root`, counting every entry with a run-folder name
+    (a file or link of that name blocks its index too)."""
+    indices = [int(m.group(1)) for p in root.iterdir() if (m := _RUN_RE.match(p.name))]
+    return max(indices, default=-1) + 1
+
+
 def is_run_folder(path: Path) -> bool:
     """A folder ganforge created: it carries the marker, or (runs of ganforge 0.1 / 0.2, before the
     marker) has the run-folder name, a config.yaml, a log.txt and a ckpt/ folder."""
@@ -126,21 +136,31 @@ class RunDir:
 
     @classmethod
     def new(cls, cfg: Config) -> "RunDir":
+        """A new, numbered run folder, claimed atomically: of several processes (or one retrying)
+        asking at once, each gets a folder of its own, and an existing folder is never reused."""
         root = Path(cfg.run.dir)
+        problem = config_mod.run_name_problem(cfg.run.name)
+        if problem:
+            raise ConfigError(problem)
         if root.exists() and not root.is_dir():
             raise ConfigError(f"run.dir={root} is a file, not a folder: set run.dir to a folder for run folders")
-        for _ in range(100):  # another process may take the same index between listing and mkdir
-            runs = runs_of(root)
-            path = root / f"{(runs[-1][0] + 1 if runs else 0):05d}-{cfg.run.name}"
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"run.dir={root}: cannot create it ({e.strerror}): set run.dir to a writable folder") from None
+        index = _next_index(root)
+        for _ in range(_CLAIM_TRIES):
+            path = root / f"{index:05d}-{cfg.run.name}"
             try:
-                path.mkdir(parents=True, exist_ok=False)
-                break
-            except FileExistsError:
-                continue
+                path.mkdir()  # one component, no parents: atomic, and fails on anything already there
+                return cls(path, _claim(path))
+            except FileExistsError:  # another process took this index between listing and mkdir
+                index = max(index + 1, _next_index(root))
             except OSError as e:
                 raise ConfigError(f"run.dir={root}: cannot create the run folder {path} ({e.strerror}): "
                                   "set run.dir to a writable folder") from None
-        return cls(path, _claim(path))
+        raise ConfigError(f"run.dir={root}: {_CLAIM_TRIES} run folder names in a row were taken while claiming one "
+                          "(other processes starting runs of the same name): try again")
 
     @classmethod
     def resume(cls, path: Path) -> "RunDir":
