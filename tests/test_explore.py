@@ -153,6 +153,8 @@ def test_onnx_export_runs_in_onnxruntime_and_matches_torch(which, tiny_run, requ
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["value_range"] == "[-1, 1]" and meta["z_dist"] == "normal"
+    from ganforge.core.io import default_file_mode
+    assert (out.stat().st_mode & 0o777) == default_file_mode()  # not mkstemp's 0600
 
 
 def test_export_format_refusals(tiny_run, tmp_path, capsys):

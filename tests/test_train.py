@@ -299,8 +299,26 @@ def test_cli_sample_refuses_a_foreign_file(tmp_path, capsys):
 def test_written_files_have_ordinary_permissions(tiny_cfg):
     run_dir, _ = api.train(tiny_cfg("train.max_steps=2"), log=lambda s: None)
     expected = default_file_mode()
-    for p in (run_dir / "ckpt/last.pt", run_dir / "export/generator.json"):
+    for p in (run_dir / "ckpt/last.pt", run_dir / "export/generator.json", run_dir / "export/generator.safetensors"):
         assert (p.stat().st_mode & 0o777) == expected, p
+
+
+def test_an_export_removes_what_an_interrupted_export_left_and_nothing_else(tmp_path, tiny_run):
+    out = tmp_path / "exp"
+    out.mkdir()
+    stale = [".generator.json.k2j4h1x0.tmp", ".generator.safetensors.tmp", ".generator.safetensors.a8f3kq9z.tmp",
+             ".encoder.safetensors.tmp"]
+    for name in stale:
+        (out / name).write_bytes(b"half a file")
+    (out / ".tmp8ry4af").write_bytes((2).to_bytes(8, "little") + b'{"a": 1}')  # safetensors' own temp name
+    kept = {".tmpnotes": b"a user's file", ".tmpab12cd": b"not safetensors", "notes.tmp": b"mine",
+            ".other.json.x.tmp": b"another program's"}
+    for name, data in kept.items():
+        (out / name).write_bytes(data)
+    api.export(tiny_run, out)
+    names = {p.name for p in out.iterdir()}
+    assert names == {"generator.json", "generator.safetensors", *kept}
+    assert all((out / n).read_bytes() == d for n, d in kept.items())
 
 
 def test_precision_modes_train_and_keep_float32_weights(tiny_cfg):

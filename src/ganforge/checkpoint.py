@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import torch
 
 from ganforge.core.version import __version__
 from ganforge.core.errors import CheckpointError
-from ganforge.core.io import atomic_write
+from ganforge.core.io import atomic_write, remove_stale_temps
 from ganforge.config import architecture_diff
 
 FORMAT = "ganforge-checkpoint-v2"  # v2 (0.2): the recipe's state by player; v1 (0.1) is upgraded on load
@@ -130,6 +131,8 @@ def export_generator(out_dir: str | Path, G: torch.nn.Module, config: dict, step
     every file it names is in place."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out_dir, EXPORT_FILES)
+    _remove_safetensors_temps(out_dir)
     meta = {"format": EXPORT_FORMAT, "version": __version__, "step": step, "player": player, "config": config}
     if E is not None:
         _save_weights(E, out_dir / ENCODER_FILE)
@@ -140,15 +143,28 @@ def export_generator(out_dir: str | Path, G: torch.nn.Module, config: dict, step
 
 
 ENCODER_FILE = "encoder.safetensors"
+EXPORT_FILES = ["generator.json", "generator.safetensors", ENCODER_FILE]
 
 
 def _save_weights(net: torch.nn.Module, path: Path) -> None:
-    from safetensors.torch import save_file
+    """The net's weights as safetensors, through atomic_write: the umask's mode like every other
+    file (safetensors' own writer makes 0600 files) and a temporary file ganforge cleans up."""
+    from safetensors.torch import save
 
     weights = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(weights, str(tmp))
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(save(weights)))
+
+
+def _remove_safetensors_temps(out_dir: Path) -> None:
+    """`.tmpXXXXXX` files that safetensors' own writer (used by ganforge 0.2) left when killed:
+    recognised by the name and by a safetensors header (8 bytes of length, then JSON), so no other
+    file of that name is touched."""
+    for p in out_dir.glob(".tmp*"):
+        if re.fullmatch(r"\.tmp[A-Za-z0-9_]{6}", p.name) and p.is_file() and not p.is_symlink():
+            with open(p, "rb") as f:
+                head = f.read(10)
+            if not head or head[8:10] == b'{"':  # empty: killed before its first byte
+                p.unlink(missing_ok=True)
 
 
 def load_generator_source(path: str | Path) -> tuple[dict, dict[str, dict], int]:

@@ -22,6 +22,7 @@ import torch
 from ganforge.core import latent
 from ganforge.core.version import __version__
 from ganforge.core.errors import GanforgeError
+from ganforge.core.io import default_file_mode, remove_stale_temps
 
 
 class _Graph(torch.nn.Module):
@@ -112,7 +113,9 @@ def _write(graph: torch.nn.Module, args: tuple, inputs: list[str], outputs: list
 
     n = torch.export.Dim("n", min=1)
     shapes = tuple({0: n} for _ in args)
+    remove_stale_temps(out.parent, [out.name])
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.fchmod(fd, default_file_mode())  # onnx.save keeps the file's mode: the umask's, not mkstemp's 0600
     os.close(fd)
     try:
         program = torch.onnx.export(graph.eval(), args, input_names=inputs, output_names=outputs,

@@ -7,6 +7,7 @@ metrics.jsonl, health.jsonl) are read back tolerating a last line cut by such a 
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -35,6 +36,16 @@ def atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temps(folder: Path, names: list[str]) -> None:
+    """Remove the temporary files an interrupted atomic_write of these file names left in `folder`
+    (a process killed mid-write cannot remove its own): `.NAME.XXXXXXXX.tmp`, and `.NAME.tmp` of
+    ganforge 0.2. Never a file of another name."""
+    for name in names:
+        for stale in (*folder.glob(f".{glob.escape(name)}.*.tmp"), folder / f".{name}.tmp"):
+            if stale.is_file() and not stale.is_symlink():
+                stale.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
