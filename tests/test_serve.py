@@ -179,12 +179,18 @@ def test_the_api_walks_between_two_seeds(server):
     ("run/report/../export/generator.json", 404, "no such report file"),  # outside report/ and samples/
     ("run/report/%2e%2e/export/generator.json", 404, "no such report file"),
     ("run/report/x%00.png", 404, "no such report file"),
+    ("run/report/" + "x" * 300 + ".png", 404, "no such report file"),  # longer than a file name may be
+    ("run/samples/" + "y" * 5000 + ".png", 404, "more characters not shown"),  # and not echoed whole
+    ("api/image?seed=-1", 400, "parameter 'seed'=-1 is out of range (0 to 4294967295)"),
+    ("api/image?seed=1180591620717411303424", 400, "parameter 'seed'=1180591620717411303424 is out of range"),
+    ("api/walk?seed=1&to=4294967296", 400, "parameter 'to'=4294967296 is out of range"),
     ("api/walk?seed=1&steps=120&scale=16", 400, "is too large"),
 ])
-def test_bad_requests_get_a_4xx_with_a_json_message(server, path, status, message):
+def test_bad_requests_get_a_4xx_with_a_json_message(server, cond_run, path, status, message):
     got, ctype, body = get(server.url + path)
     assert got == status and ctype == "application/json"
     assert message in json.loads(body)["error"]
+    assert str(cond_run.parent) not in json.loads(body)["error"] and len(body) < 1000  # no server-side path
     assert get(server.url + "api/image?seed=1")[0] == 200  # the server is still up
 
 

@@ -4,9 +4,11 @@ transparency, 16-bit PNGs, animated GIFs, broken links and EXIF orientation."""
 import os
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import tiny_overrides, tiny_yaml
@@ -244,3 +246,73 @@ def test_run_folders_inside_the_image_folder_are_not_data(tmp_path):
     with pytest.warns(UserWarning, match="inside ganforge run folders"):
         x, _, _, scan = load_folder(tmp_path, 8, 1, labels=False)
     assert len(x) == 4
+
+
+# --- 3. a full disk ----------------------------------------------------------------------------------
+
+def _fill_disk_then_resume(tmp_path, run_dir: Path, capsys, fill) -> str:
+    """Train to step 4 (checkpoints every 2 steps), make the next checkpoint write fail with
+    `fill`, resume to step 8: the error line, after checking that nothing good was lost."""
+    yaml_path = tiny_yaml(tmp_path)
+    args = ["train", str(yaml_path), f"run.dir={run_dir}", "log.ckpt_every_steps=2"]
+    assert cli.main([*args, "train.max_steps=4"]) == 0
+    run = runs_of(run_dir)[0][1]
+    good = (run / "ckpt" / "last.pt").read_bytes()
+    capsys.readouterr()
+    with fill():
+        code = cli.main([*args, "train.max_steps=8", "--resume", "auto"])
+    err = capsys.readouterr().err
+    assert code == 4 and "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    assert (run / "ckpt" / "last.pt").read_bytes() == good  # the last good checkpoint is untouched
+    assert not [p.name for p in (run / "ckpt").iterdir() if p.name.startswith(".")]  # no partial file left
+    assert cli.main([*args, "train.max_steps=8", "--resume", "auto"]) == 0  # space back: it goes on
+    assert torch.load(run / "ckpt" / "last.pt", weights_only=True)["step"] == 8
+    return lines[0]
+
+
+def test_a_checkpoint_write_failing_as_torch_fails_on_a_full_disk_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    import contextlib
+
+    def short_write(obj, f):  # what torch's zip writer does when the disk fills mid-file
+        f.write(b"PK\x03\x04 the first bytes")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    @contextlib.contextmanager
+    def fill():
+        with monkeypatch.context() as m:
+            m.setattr(torch, "save", short_write)
+            yield
+
+    line = _fill_disk_then_resume(tmp_path, tmp_path / "runs", capsys, fill)
+    assert "could not write the checkpoint step_0000006.pt" in line and "--resume auto" in line, line
+
+
+def test_a_real_full_disk_during_a_checkpoint_is_one_clear_line(tmp_path, capsys):
+    import contextlib
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root (the monkeypatched test above covers the same path)")
+
+    @contextlib.contextmanager
+    def fill():
+        filler = disk / "filler"
+        free = shutil.disk_usage(disk).free
+        ckpt = next((disk / "runs").rglob("last.pt")).stat().st_size
+        with open(filler, "wb") as f:  # leave room for the logs' next lines, not for a checkpoint
+            f.write(b"\0" * (free - ckpt // 3))
+        try:
+            yield
+        finally:
+            filler.unlink()
+
+    try:
+        line = _fill_disk_then_resume(tmp_path, disk / "runs", capsys, fill)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+    assert "could not write the checkpoint" in line and "the disk is full" in line and "--resume auto" in line, line

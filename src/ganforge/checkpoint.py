@@ -27,8 +27,30 @@ EXPORT_FORMAT = "ganforge-generator-v1"
 
 
 def save(path: str | Path, payload: dict) -> None:
+    path = Path(path)
     payload = {"format": FORMAT, "version": __version__, **payload}
-    atomic_write(Path(path), lambda f: torch.save(payload, f))
+    try:
+        atomic_write(path, lambda f: torch.save(payload, f))
+    except (OSError, RuntimeError) as e:
+        # torch's zip writer reports a short write (a full disk) as RuntimeError "unexpected pos",
+        # not as the OSError beneath it; atomic_write has removed the partial file either way
+        raise CheckpointError(_write_failed(path, e)) from None
+
+
+def _write_failed(path: Path, e: Exception) -> str:
+    import errno
+    import shutil
+
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    full = getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or (free is not None and free < 1 << 20)
+    reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).strip().splitlines()[0][:120]
+    what = "the disk is full" if full else "the write failed"
+    return (f"{path.parent}: could not write the checkpoint {path.name}: {what} ({reason}). The checkpoints "
+            f"written before it are intact: {'free space' if full else 'fix the cause'}, then continue with "
+            "--resume auto")
 
 
 # What every checkpoint holds, and the type each must have (a forged or damaged file is refused

@@ -22,6 +22,7 @@ import yaml
 
 from ganforge.core.errors import ConfigError, shorten
 from ganforge.core.registry import suggest
+from ganforge.core.rng import SEED_MAX
 
 
 @dataclass
@@ -468,6 +469,8 @@ def validate(cfg: Config, where: str = "config") -> None:
     the registries; config imports none of them."""
     d, m, t, o, lg = cfg.data, cfg.model, cfg.train, cfg.optim, cfg.log
     _check(not cfg.run.name or run_name_problem(cfg.run.name) is None, where, str(run_name_problem(cfg.run.name)))
+    for key, seed in (("train.seed", t.seed), ("eval.seed", cfg.eval.seed)):
+        _check(0 <= seed <= SEED_MAX, where, f"{key}={seed} is out of range: seeds are whole numbers from 0 to {SEED_MAX:,}")
     _check(d.resolution >= 4, where, f"data.resolution={d.resolution} must be at least 4")
     _check(d.channels in (1, 3), where, f"data.channels={d.channels} must be 1 (grey) or 3 (RGB)")
     _check(d.max_images >= 0, where, "data.max_images must be >= 0 (0 = all)")

@@ -22,6 +22,7 @@ from ganforge.config import Config, net_names, to_dict
 from ganforge.core import latent
 from ganforge.core.errors import ConfigError, GanforgeError
 from ganforge.core.images import to_uint8
+from ganforge.core.rng import check_seed
 from ganforge.data import DATASETS
 from ganforge.nets import class_count
 from ganforge.nets.registry import GENERATORS
@@ -91,6 +92,7 @@ class GeneratorHandle:
         conditional generator gets class `c` for all n, or (c=None) the classes in turn, 0, 1, ...,
         K-1, 0, ... so that every class has its share. `truncation` (a threshold) and `psi` (toward
         the mean latent) are the two truncation tricks of ganforge.core.latent."""
+        check_seed(seed)
         K = self.num_classes
         if c is not None and not K:
             raise ConfigError(f"class {c} asked for, but this generator is unconditional (it takes no class)")
@@ -100,9 +102,6 @@ class GeneratorHandle:
         if truncation is not None and (m.z_dist != "normal" or truncation <= 0):
             raise ConfigError(f"truncation={truncation}: the truncation trick takes a positive threshold and "
                               f"normal latents (this generator's are {m.z_dist})")
-        if psi is not None and not 0.0 <= psi <= 1.0:
-            raise ConfigError(f"psi={psi}: truncation toward the mean latent takes psi between 0 and 1 "
-                              "(1: no change, 0: the mean latent)")
         z = latent.sample_z(n, m.z_dim, m.z_dist, torch.Generator().manual_seed(seed), truncation)
         inputs = {"z": z}
         if K:
@@ -113,7 +112,12 @@ class GeneratorHandle:
         """Inputs pulled toward the mean latent by psi: z itself for z-space generators; for a
         generator with an intermediate latent (StyleGAN's w, `G.truncate`) psi travels with the
         inputs and is applied to w when G runs."""
-        if psi is None or psi == 1.0:
+        if psi is None:
+            return inputs
+        if isinstance(psi, bool) or not isinstance(psi, (int, float)) or not 0.0 <= psi <= 1.0:  # nan too
+            raise ConfigError(f"psi={psi}: truncation toward the mean latent takes psi between 0 and 1 "
+                              "(1: no change, 0: the mean latent)")
+        if psi == 1.0:
             return inputs
         if self.num_ws:  # a style-based generator: psi acts on w
             return {**inputs, "psi": torch.full((len(inputs["z"]),), float(psi))}

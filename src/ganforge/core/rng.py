@@ -8,6 +8,20 @@ import random
 import numpy as np
 import torch
 
+from ganforge.core.errors import ConfigError
+
+SEED_MAX = 2**32 - 1  # seeds are 0 .. 2^32 - 1 everywhere (numpy's range): commands, configs, API, HTTP
+
+
+def check_seed(seed, what: str = "seed") -> int:
+    """`seed` when it is a whole number in 0 .. SEED_MAX; else one clear error naming it. The one
+    check every seed passes before it seeds a torch.Generator (which would overflow past 64 bits,
+    and reads a negative seed as a different unsigned one)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        shown = seed if isinstance(seed, int) and abs(seed) < 10**30 else f"{str(seed)[:30]}..."
+        raise ConfigError(f"{what} {shown} is out of range: seeds are whole numbers from 0 to {SEED_MAX:,}")
+    return seed
+
 
 def rng_state() -> dict:
     np_state = np.random.get_state()

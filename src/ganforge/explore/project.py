@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from ganforge.core import latent
 from ganforge.core.errors import ConfigError, GanforgeError
+from ganforge.core.rng import check_seed
 from ganforge.data import DATASETS
 from ganforge.generator import GeneratorHandle, noise_layers, noise_maps
 from ganforge.metrics.features import load_extractor, load_extractor_file
@@ -154,6 +155,7 @@ def project(G: GeneratorHandle, x: torch.Tensor, space: str = "z", steps: int = 
     [0, 1] to feature vectors (a domain feature net); without it the distance is the pixel term."""
     check_choice(space, init, G)
     check_weights(steps, pixel_weight, feature_weight)
+    check_seed(seed)
     offset = 0
     if G.num_classes and c is None:
         c = search_class(G, x, space, steps, init, features, pixel_weight, feature_weight, lr, seed, progress)

@@ -26,7 +26,7 @@ import socket
 import threading
 from pathlib import Path
 
-from ganforge.core.errors import GanforgeError
+from ganforge.core.errors import GanforgeError, bounded
 from ganforge.serve.explorer import MAX_SEED, MAX_UPLOAD, MAX_WALK_STEPS, Explorer, RequestError, View, _int
 from ganforge.engine.run import is_run_folder, run_of_checkpoint
 from ganforge.api import load_generator
@@ -141,10 +141,11 @@ def create_app(explorer: Explorer, run_dir: Path | None = None, allowed_hosts: t
         try:  # judged by where the path really leads, not by how it is spelled (.., links)
             path = (run_dir / rel).resolve()
             inside = path.relative_to(run_dir.resolve()).parts[:1] in [(name,) for name in RUN_FILES]
-        except (ValueError, OSError):  # outside the run folder, or not a path at all (a NUL byte)
-            inside = False
-        if not inside or path.suffix.lower() not in FILE_TYPES or not path.is_file():
-            return error(404, f"/run/{rel.as_posix()}: no such report file")
+            found = inside and path.suffix.lower() in FILE_TYPES and path.is_file()
+        except (ValueError, OSError):  # outside the run folder, or not a path the system takes (a NUL
+            found = False              # byte, a name longer than the file system allows)
+        if not found:
+            return error(404, f"/run/{bounded(rel.as_posix(), 120)}: no such report file")
         return FileResponse(path, media_type=FILE_TYPES[path.suffix.lower()])
 
     async def on_request_error(request, exc: RequestError):
@@ -157,7 +158,9 @@ def create_app(explorer: Explorer, run_dir: Path | None = None, allowed_hosts: t
         return error(exc.status_code, message.get(exc.status_code, str(exc.detail)))
 
     async def on_bug(request, exc: Exception):
-        return error(500, f"internal error: {type(exc).__name__}: {exc}")
+        # the exception's text may name server-side paths: the answer names only its kind
+        return error(500, f"internal error ({type(exc).__name__}) answering {bounded(request.url.path, 120)}: "
+                          "the server's log has the details")
 
     routes = [Route("/", home), Route("/api/info", info), Route("/api/image", image), Route("/api/walk", walk),
               Route("/api/project", projection, methods=["GET", "POST"]), Route("/run/{path:path}", run_file)]

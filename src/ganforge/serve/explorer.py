@@ -40,8 +40,9 @@ from ganforge.explore import domain_features, principal_directions, project, z_p
 from ganforge.explore.project import search_steps
 from ganforge.generator import GeneratorHandle
 from ganforge.core.images import save_gif, to_uint8
+from ganforge.core.rng import SEED_MAX
 
-MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes 64-bit seeds; the page keeps them below 2**31
+MAX_SEED = SEED_MAX  # the seed range of every command (the page's random seeds stay below 2**31)
 MAX_OFFSET = 5.0  # standard deviations of z along a direction
 MAX_SCALE = 16  # download size: the image enlarged up to 16 x (nearest neighbour)
 MAX_WALK_STEPS = 120
