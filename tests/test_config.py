@@ -117,3 +117,29 @@ def test_a_key_only_another_recipe_reads_is_refused_by_name(recipe, overrides, m
     """Recipes declare the keys they read; a key set for another recipe is not silently ignored."""
     with pytest.raises(ConfigError, match=message):
         validate.load(None, [f"train.recipe={recipe}", *overrides])
+
+
+def _float_keys() -> list[str]:
+    import dataclasses
+    import typing
+
+    def walk(cls, prefix=""):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            tp = hints[f.name]
+            if dataclasses.is_dataclass(tp):
+                yield from walk(tp, prefix + f.name + ".")
+            elif "float" in str(tp) and "list" not in str(tp):
+                yield prefix + f.name
+
+    return list(walk(config.Config))
+
+
+@pytest.mark.parametrize("key", _float_keys())
+def test_every_float_key_is_finite_and_in_its_range(key):
+    assert len(_float_keys()) > 30
+    for value in ("inf", "-inf", "nan", ".inf", "1e400"):
+        with pytest.raises(ConfigError, match=rf"{key}=(inf|-inf|nan) must be a finite number"):
+            config.load(None, [f"{key}={value}"])
+    with pytest.raises(ConfigError, match=key.split(".")[-1]):  # every float key has a lower bound
+        config.load(None, [f"{key}=-1e30"])

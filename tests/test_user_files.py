@@ -101,6 +101,65 @@ def test_resume_auto_leaves_a_checkpoint_less_run_alone_while_a_process_holds_it
         live.release()
 
 
+def test_a_second_resume_auto_says_nothing_until_it_holds_the_lock(tmp_path, capsys):
+    from ganforge.core.errors import CheckpointError
+    from ganforge.engine.run import RunDir
+
+    cfg = lambda: validate.load(None, tiny_overrides(tmp_path, "train.max_steps=4"))  # noqa: E731
+    run_dir, _ = api.train(cfg(), log=lambda s: None)
+    said = []
+    live = RunDir.resume(run_dir)  # the first `--resume auto`, still training
+    try:
+        with pytest.raises(CheckpointError, match="in use by another ganforge process"):
+            api.train(cfg(), resume="auto", log=said.append)
+    finally:
+        live.release()
+    assert not any("resuming" in line for line in said) and "resuming" not in capsys.readouterr().err
+
+
+def test_a_checkpoint_replaced_while_resuming_is_not_resumed_from_its_old_version(tmp_path, monkeypatch):
+    from ganforge import training
+    from ganforge.core.errors import CheckpointError
+
+    cfg = lambda *extra: validate.load(None, tiny_overrides(tmp_path, "log.ckpt_every_steps=2", *extra))  # noqa: E731
+    run_dir, _ = api.train(cfg("train.max_steps=4"), log=lambda s: None)
+    real = training._run_folder
+
+    def another_process_finishes_first(*args, **kwargs):  # between loading last.pt and taking the lock
+        shutil.copy(run_dir / "ckpt" / "step_0000002.pt", run_dir / "ckpt" / ".new")
+        os.replace(run_dir / "ckpt" / ".new", run_dir / "ckpt" / "last.pt")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_run_folder", another_process_finishes_first)
+    with pytest.raises(CheckpointError, match="changed while this process was resuming it"):
+        api.train(cfg("train.max_steps=8"), resume="auto", log=lambda s: None)
+
+
+def test_runs_of_one_name_never_share_a_folder_however_many_collide(tmp_path, monkeypatch):
+    from ganforge.engine import run as run_mod
+
+    cfg = validate.load(None, tiny_overrides(tmp_path, "run.name=same"))
+    made = [run_mod.RunDir.new(cfg) for _ in range(101)]  # 101 runs of the same name
+    assert len({r.path for r in made}) == 101 and all(r.path.parent == tmp_path / "runs" for r in made)
+    (made[50].path / "ckpt").mkdir()
+    (made[50].path / "ckpt" / "last.pt").write_bytes(b"a run's checkpoint")
+    for r in made:
+        r.release()
+    # a listing that never sees the existing folders (as when other processes race this one): still new folders
+    monkeypatch.setattr(run_mod, "_next_index", lambda root: 0)
+    fresh = [run_mod.RunDir.new(cfg) for _ in range(3)]
+    assert not {r.path for r in fresh} & {r.path for r in made}
+    assert (made[50].path / "ckpt" / "last.pt").read_bytes() == b"a run's checkpoint"
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [f"{i:05d}-same" for i in range(104)]
+
+
+@pytest.mark.parametrize("name", ["../../escape", "a/b", "..", ".", "x\\y", "tab\there", "n" * 201])
+def test_a_run_name_that_is_not_one_folder_name_is_refused_and_nothing_is_made(tmp_path, capsys, name):
+    code = cli.main(["train", str(tiny_yaml(tmp_path)), f"run.name={name}"])
+    assert code == 2 and "must be one plain folder name" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]
+
+
 def test_a_finished_run_without_checkpoints_but_with_an_export_is_not_an_orphan(tmp_path):
     cfg = lambda: validate.load(None, tiny_overrides(tmp_path, "train.max_steps=4"))  # noqa: E731
     run_dir, _ = api.train(cfg(), log=lambda s: None)

@@ -24,6 +24,7 @@ from ganforge.core import paths
 from ganforge.core.errors import CheckpointError, ConfigError
 from ganforge.core.images import save_image_grid, save_scatter, to_uint8
 from ganforge.core.io import atomic_write, atomic_write_text
+from ganforge.data import DATASETS
 from ganforge.data.dataset import to_range
 from ganforge.data.folder import DataWarning, FolderScan, candidates, load_image, parse_background
 from ganforge.data.idx import idx_bytes, idx_header
@@ -393,6 +394,20 @@ def export(source: str | Path, out: str | Path, fmt: str = "safetensors") -> Pat
     return G.export(paths.output_dir(out, "--out"))
 
 
+def _check_inception_applies(cfg, inception_weights: str, feature_net: str | None) -> None:
+    """--inception-weights names the feature space of image-folder models; anywhere else it would
+    be silently ignored, so it is refused with the space the numbers are in instead."""
+    spec = DATASETS[cfg.data.name]
+    space = (f"the feature net {feature_net} (--feature-net)" if feature_net else
+             f"the feature net {cfg.eval.feature_net} (the run's eval.feature_net)" if cfg.eval.feature_net else
+             None if spec.feature_net == "inception-v3" else
+             f"the {spec.feature_net} classifier's features, the space for {cfg.data.name}" if spec.feature_net else
+             f"no feature space ({cfg.data.name} has none)")
+    if space:
+        raise ConfigError(f"--inception-weights {inception_weights}: this generator's feature metrics are computed in "
+                          f"{space}, not in Inception-v3's: drop --inception-weights")
+
+
 def evaluate(source: str | Path | GeneratorHandle, metrics: list[str] | None = None, num_samples: int = 10_000,
              seed: int = 0, out: str | Path | None = None, inception_weights: str | None = None,
              feature_net: str | None = None) -> list[dict]:
@@ -403,6 +418,8 @@ def evaluate(source: str | Path | GeneratorHandle, metrics: list[str] | None = N
     if out is not None:
         paths.output_file(out, "--out", (".json",))
     G = _handle(source)
+    if inception_weights:
+        _check_inception_applies(G.cfg, inception_weights, feature_net)
     if inception_weights or feature_net:  # on a copy: evaluating a live handle leaves its run's config alone
         cfg = copy.deepcopy(G.cfg)
         cfg.eval.inception_weights = str(inception_weights or cfg.eval.inception_weights)

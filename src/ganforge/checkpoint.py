@@ -19,6 +19,7 @@ import torch
 from ganforge.core.version import __version__
 from ganforge.core.errors import CheckpointError
 from ganforge.core.io import atomic_write, remove_stale_temps
+from ganforge.core.pickles import imported_code
 from ganforge.config import architecture_diff
 
 FORMAT = "ganforge-checkpoint-v2"  # v2 (0.2): the recipe's state by player; v1 (0.1) is upgraded on load
@@ -90,10 +91,9 @@ def load(path: str | Path) -> dict:
 
 def _unreadable(path: Path, e: Exception) -> str:
     """Why torch could not read a file, said plainly: pickled code, truncation, or not a checkpoint."""
-    text = str(e)
-    if "Unsupported global" in text:
-        name = text.split("Unsupported global:", 1)[1].split(" was not", 1)[0].strip()
-        return (f"{path}: the file contains pickled code ({name}) and was refused for safety: ganforge "
+    code = imported_code(path)  # read from the pickle's opcodes, whatever torch's wording was
+    if code:
+        return (f"{path}: the file contains pickled code ({code}) and was refused for safety: ganforge "
                 "checkpoints hold tensors and plain values only. Use a checkpoint written by ganforge.")
     with open(path, "rb") as f:
         is_zip = f.read(4) == b"PK\x03\x04"

@@ -321,21 +321,21 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
     if origin is Literal:
         choices = typing.get_args(tp)
         if value not in choices:
-            raise ConfigError(f"{where}: {key}={value!r} is not one of {', '.join(map(str, choices))}"
-                              f"{suggest(str(value), map(str, choices))}")
+            raise ConfigError(f"{where}: {key}={shorten(value)} is not one of {', '.join(map(str, choices))}"
+                              f"{suggest(str(value)[:200], map(str, choices))}")
         return value
     if origin is list:
         (inner,) = typing.get_args(tp)
         if not isinstance(value, list):
-            raise ConfigError(f"{where}: {key} must be a list, got {value!r}")
+            raise ConfigError(f"{where}: {key} must be a list, got {shorten(value)}")
         return [_coerce(v, inner, f"{key}[{i}]", where) for i, v in enumerate(value)]
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
+            raise ConfigError(f"{where}: {key} must be true or false, got {shorten(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: {key} must be an integer, got {value!r}")
+            raise ConfigError(f"{where}: {key} must be an integer, got {shorten(value)}")
         return value
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
@@ -344,11 +344,17 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: {key} must be a number, got {value!r}")
-        return float(value)
+            raise ConfigError(f"{where}: {key} must be a number, got {shorten(value)}")
+        try:
+            value = float(value)
+        except OverflowError:  # an integer past float's range
+            value = math.inf
+        if not math.isfinite(value):  # inf and nan mean nothing for any key: a typo, or a value meant as "off"
+            raise ConfigError(f"{where}: {key}={value} must be a finite number")
+        return value
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: {key} must be a string, got {value!r}")
+            raise ConfigError(f"{where}: {key} must be a string, got {shorten(value)}")
         return value
     raise TypeError(f"unsupported annotation {tp} for {key}")  # programming error, not user input
 
@@ -360,11 +366,11 @@ def _build(cls, data: dict, prefix: str, where: str):
     for key, value in data.items():
         full = f"{prefix}{key}"
         if key not in fields:
-            raise ConfigError(f"{where}: unknown key '{full}'{suggest(full, all_keys())}")
+            raise ConfigError(f"{where}: unknown key {shorten(full)}{suggest(str(full)[:200], all_keys())}")
         tp = hints[key]
         if dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
-                raise ConfigError(f"{where}: '{full}' must be a section (a mapping), got {value!r}")
+                raise ConfigError(f"{where}: '{full}' must be a section (a mapping), got {shorten(value)}")
             kwargs[key] = _build(tp, value, full + ".", where)
         else:
             kwargs[key] = _coerce(value, tp, full, where)
@@ -397,7 +403,7 @@ def parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
             raise ConfigError(f"override '{item}' must look like section.key=value (e.g. train.epochs=5)")
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw != "" else ""
+            value = _yaml(raw, f"override {key.strip()}") if raw != "" else ""
         except yaml.YAMLError:
             value = raw
         parsed.append((key.strip(), value))
@@ -414,7 +420,7 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
         if not path.is_file():
             raise ConfigError(f"config file not found: {path} (presets live in configs/, e.g. configs/mnist_mlp.yaml)")
         try:
-            data = yaml.safe_load(path.read_text())
+            data = _yaml(path.read_text(), str(path))
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not valid YAML{_yaml_where(e)}: fix the file or start from a preset "
                               "in configs/") from None
@@ -434,6 +440,32 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
         _check(run_name_problem(cfg.run.name) is None, where,
                f"the config's file name gives the run's name {cfg.run.name!r}, which cannot name a folder: set run.name")
     return cfg
+
+
+YAML_MAX_VALUES = 100_000  # a config has a few hundred; aliases may not multiply it past this
+
+
+def _yaml(text: str, where: str):
+    """yaml.safe_load, refusing a document whose aliases (&a / *a) expand past YAML_MAX_VALUES
+    values (a few hundred bytes of nested aliases can stand for billions, and every later step
+    that walks or prints the config would pay for all of them) or that nests past Python's limit."""
+    try:
+        data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(f"{where}: the YAML nests too deeply to be a config") from None
+    stack, seen = [data], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > YAML_MAX_VALUES:
+            raise ConfigError(f"{where}: the YAML's aliases (&name / *name) expand to more than {YAML_MAX_VALUES:,} "
+                              "values; a config has a few hundred: write the values out, without nested aliases")
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return data
 
 
 def _yaml_where(e: "yaml.YAMLError") -> str:
@@ -471,6 +503,9 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(not cfg.run.name or run_name_problem(cfg.run.name) is None, where, str(run_name_problem(cfg.run.name)))
     for key, seed in (("train.seed", t.seed), ("eval.seed", cfg.eval.seed)):
         _check(0 <= seed <= SEED_MAX, where, f"{key}={seed} is out of range: seeds are whole numbers from 0 to {SEED_MAX:,}")
+    _check(bool(cfg.run.dir), where, "run.dir is empty: give the folder for run folders (default runs)")
+    _check(d.toy_ring_radius > 0 and d.toy_grid_spacing > 0 and (d.toy_std is None or d.toy_std > 0), where,
+           "data.toy_ring_radius, data.toy_grid_spacing and data.toy_std must be positive")
     _check(d.resolution >= 4, where, f"data.resolution={d.resolution} must be at least 4")
     _check(d.channels in (1, 3), where, f"data.channels={d.channels} must be 1 (grey) or 3 (RGB)")
     _check(d.max_images >= 0, where, "data.max_images must be >= 0 (0 = all)")
@@ -515,7 +550,8 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(o.lr_G > 0 and o.lr_D > 0, where, "optim.lr_G and optim.lr_D must be positive")
     _check(len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas), where,
            f"optim.betas={o.betas} must be two numbers in [0, 1)")
-    _check(0 <= o.momentum < 1 and 0 <= o.momentum_final < 1, where, "optim.momentum* must be in [0, 1)")
+    for key in ("momentum", "momentum_final"):
+        _check(0 <= getattr(o, key) < 1, where, f"optim.{key}={getattr(o, key)} must be in [0, 1)")
     _check(o.momentum_saturate_epoch >= o.momentum_start_epoch, where,
            "optim.momentum_saturate_epoch must be >= optim.momentum_start_epoch")
     _check(o.lr_decay >= 1.0, where, f"optim.lr_decay={o.lr_decay} must be >= 1 (lr is divided by it)")

@@ -95,6 +95,7 @@ def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tu
     started = time.time()
     device = torch.device(device_choice) if ":" in device_choice else resolve_device(device_choice)
     ckpt_path = find_resume(cfg, resume) if resume else None
+    stamp = _stamp(ckpt_path) if ckpt_path else None
     ckpt = checkpoint.load_for_resume(ckpt_path, config_mod.to_dict(cfg)) if ckpt_path else None
     if info.is_main:
         paths.output_dir(cfg.run.dir, "run.dir")  # before the data is loaded and the nets are built
@@ -103,7 +104,7 @@ def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tu
         raise CheckpointError(f"cannot resume {ckpt_path}: it was trained on {ckpt['config']['model']['num_classes']} "
                               f"classes and the data now has {cfg.model.num_classes}; start a new run (drop --resume)")
 
-    run = _run_folder(cfg, resume, ckpt_path, ckpt, log) if info.is_main else None  # only rank 0 writes files
+    run = _run_folder(cfg, resume, ckpt_path, ckpt, stamp, log) if info.is_main else None  # only rank 0 writes files
     try:
         return _train_in(run, cfg, data, recipe, schedule, ckpt, ckpt_path, device, info, log, started)
     finally:
@@ -143,18 +144,30 @@ def _train_in(run: RunDir | None, cfg: Config, data: Dataset, recipe: Recipe, sc
     return run.path, result
 
 
-def _run_folder(cfg: Config, resume: str | None, ckpt_path: Path | None, ckpt: dict | None, log) -> RunDir:
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """What identifies a checkpoint file's version (a save replaces the file: a new inode)."""
+    st = Path(path).stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _run_folder(cfg: Config, resume: str | None, ckpt_path: Path | None, ckpt: dict | None,
+                stamp: tuple | None, log) -> RunDir:
     """Where this run writes; a surprise (a new folder where a resume was asked for) is said on
     stderr. ganforge writes only into run folders it made: a loose checkpoint (one copied out of
-    its run) seeds a new one."""
+    its run) seeds a new one. Nothing is said about resuming a run until its lock is held."""
     def say(message: str) -> None:
         print(message, file=sys.stderr)
 
     if ckpt is not None:
         home = run_of_checkpoint(ckpt_path)
         if home is not None:
+            run = RunDir.resume(home)  # refused while another process writes in it
+            if _stamp(ckpt_path) != stamp:  # it wrote a newer checkpoint before letting go
+                run.release()
+                raise CheckpointError(f"{ckpt_path} changed while this process was resuming it (another ganforge "
+                                      "process wrote a newer checkpoint and ended): run the same command again")
             log(f"resuming {home} from step {ckpt['step']}")
-            return RunDir.resume(home)
+            return run
         run = RunDir.new(cfg)
         say(f"{ckpt_path} is not inside a ganforge run folder: continuing from its step {ckpt['step']} "
             f"in a new run folder, {run.path} (nothing is written beside the checkpoint)")

@@ -64,7 +64,26 @@ def check(cfg: Config, where: str = "config") -> None:
         _check(problem and problem + " (a comma-separated list, e.g. color,translation,cutout)", where)
     for name in cfg.eval.metrics:
         _check(choose("eval.metrics", name, METRICS), where)
+    _check(_metric_refusals(cfg), where)
     _check_keep_best(cfg, where)
+
+
+def _metric_refusals(cfg: Config) -> str | None:
+    """The in-training metrics that cannot apply to this config (class_fid on an unconditional
+    model, Parzen on RGB images), refused now rather than in metrics.jsonl at the first evaluation.
+    Only a list the user named is refused, as `ganforge eval --metrics` does: the default list
+    stands for "those that apply", and a default that does not is recorded as refused. (Whether a
+    feature space can be had is decided when the metrics first run: it may download.)"""
+    if cfg.eval.every_steps <= 0 or cfg.eval.metrics == DEFAULTS["eval.metrics"]:
+        return None
+    spec = DATASETS[cfg.data.name]
+    num_classes = (cfg.model.num_classes or len(spec.classes or ()) or 1) if cfg.model.conditional != "none" else 0
+    refused = {name: METRICS[name].refuse(cfg, spec, num_classes) for name in cfg.eval.metrics}
+    refused = {name: why for name, why in refused.items() if why}
+    if not refused:
+        return None
+    return (f"eval.metrics: {'; '.join(f'{name} cannot apply here ({why})' for name, why in refused.items())}: "
+            f"drop {'them' if len(refused) > 1 else 'it'} from eval.metrics")
 
 
 def _keys_of_other_recipes(cfg: Config) -> str | None:

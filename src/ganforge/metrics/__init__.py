@@ -150,9 +150,12 @@ def format_table(records: list[dict]) -> str:
     for r in records:
         text = "refused: " + r["refused"] if "refused" in r else METRICS[r["metric"]].fmt(r)
         lines.append(f"{r['metric']:13s} {text:58s} {r['seconds']:6.1f}")
-    extractors = {(r.get("feature_extractor"), r.get("feature_extractor_sha256")) for r in records if r.get("feature_extractor")}
-    for name, sha in extractors:
-        lines.append(f"feature space: {name}" + (f" (sha256 {sha[:16]}...)" if sha else ""))
+    spaces: dict[tuple, list[str]] = {}  # which metric's numbers are in which feature space
+    for r in records:
+        if r.get("feature_extractor"):
+            spaces.setdefault((r["feature_extractor"], r.get("feature_extractor_sha256")), []).append(r["metric"])
+    for (name, sha), names in spaces.items():
+        lines.append(f"feature space of {', '.join(names)}: {name}" + (f" (sha256 {sha[:16]}...)" if sha else ""))
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ from torch import nn
 
 from ganforge.core.errors import GanforgeError
 from ganforge.core.io import default_file_mode
+from ganforge.core.pickles import imported_code
 from ganforge.data.fetch import download
 from ganforge.data.sources import cache_dir
 
@@ -257,6 +258,10 @@ def load_inception(path: str | Path, expected_sha256: str | None = WEIGHTS_SHA25
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
+        code = imported_code(path)
+        if code:
+            raise GanforgeError(f"{path}: the file contains pickled code ({code}) and was refused for safety: "
+                                "Inception-v3 weights are tensors only") from None
         raise GanforgeError(f"{path}: not readable as Inception-v3 weights ({type(e).__name__})") from None
     net = FIDInceptionV3()
     if not isinstance(state, dict):

@@ -6,6 +6,8 @@ turn a config into the core keyword arguments every builder takes.
 
 from __future__ import annotations
 
+import copy
+import math
 import os
 from typing import Callable
 
@@ -37,19 +39,17 @@ def class_count(cfg: Config) -> int:
 
 
 def build_G(cfg: Config, sample_shape: tuple[int, ...]) -> nn.Module:
-    m = cfg.model
-    G = _sized(lambda: GENERATORS[net_names(cfg)[0]].build(
-        z_dim=m.z_dim, c_dim=class_count(cfg), sample_shape=tuple(sample_shape), width=m.width,
-        out=output_kind(cfg, sample_shape)), "G", cfg)
-    return spectral_norm_all(G) if m.g_spectral_norm else G
+    G = _sized(lambda c: GENERATORS[net_names(c)[0]].build(
+        z_dim=c.model.z_dim, c_dim=class_count(c), sample_shape=tuple(sample_shape), width=c.model.width,
+        out=output_kind(c, sample_shape)), "G", cfg)
+    return spectral_norm_all(G) if cfg.model.g_spectral_norm else G
 
 
 def build_D(cfg: Config, sample_shape: tuple[int, ...]) -> nn.Module:
-    m = cfg.model
-    D = _sized(lambda: DISCRIMINATORS[net_names(cfg)[1]].build(
-        c_dim=class_count(cfg), sample_shape=tuple(sample_shape), width=m.width, dropout=m.d_dropout,
-        norm=m.d_norm, cond=m.conditional, z_dim=m.z_dim), "D", cfg)  # z_dim: a joint D(x, z) (BiGAN)
-    return spectral_norm_all(D) if m.d_spectral_norm else D
+    D = _sized(lambda c: DISCRIMINATORS[net_names(c)[1]].build(
+        c_dim=class_count(c), sample_shape=tuple(sample_shape), width=c.model.width, dropout=c.model.d_dropout,
+        norm=c.model.d_norm, cond=c.model.conditional, z_dim=c.model.z_dim), "D", cfg)  # z_dim: a joint D(x, z) (BiGAN)
+    return spectral_norm_all(D) if cfg.model.d_spectral_norm else D
 
 
 def encoder_name(cfg: Config) -> str:
@@ -59,9 +59,9 @@ def encoder_name(cfg: Config) -> str:
 
 def build_E(cfg: Config, sample_shape: tuple[int, ...], out_dim: int) -> nn.Module:
     """An encoder from samples of `sample_shape` to codes of `out_dim` numbers."""
-    return _sized(lambda: ENCODERS[encoder_name(cfg)].build(
-        sample_shape=tuple(sample_shape), width=cfg.model.E_width, out_dim=out_dim,
-        box=latent.BOX.get(cfg.model.z_dist)), "E", cfg)
+    return _sized(lambda c: ENCODERS[encoder_name(c)].build(
+        sample_shape=tuple(sample_shape), width=c.model.E_width, out_dim=out_dim,
+        box=latent.BOX.get(c.model.z_dist)), "E", cfg)
 
 
 def joint_D(cfg: Config) -> bool:
@@ -84,24 +84,55 @@ def memory_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def _sized(build: Callable[[], nn.Module], which: str, cfg: Config) -> nn.Module:
-    """Build a net after counting its parameters on the meta device (no memory, no random
+def _sized(make: Callable[[Config], nn.Module], which: str, cfg: Config) -> nn.Module:
+    """make(cfg), after counting the net's parameters on the meta device (no memory, no random
     numbers drawn): a config asking for more than a quarter of this machine's memory in weights
-    alone (say model.width=10^6 in a hand-edited export) is refused instead of swapping or
-    being killed mid-allocation."""
-    try:
-        with torch.device("meta"):
-            probe = build()
-        numel = sum(t.numel() for t in (*probe.parameters(), *probe.buffers()))
-    except (RuntimeError, OverflowError, ValueError) as e:  # sizes past what a tensor can hold
-        raise ConfigError(f"model.width={cfg.model.width}, model.z_dim={cfg.model.z_dim}, data.resolution="
-                          f"{cfg.data.resolution}: {which} cannot be built at this size ({str(e).splitlines()[0][:80]})") from None
+    alone (say model.width=10^6 or model.z_dim=10^9 in a hand-edited export) is refused, naming the
+    key that makes it so, instead of swapping or being killed mid-allocation."""
+    numel = _count(make, cfg)
     need = numel * 4  # float32
     if need > memory_bytes() // 4:
-        raise ConfigError(f"model.width={cfg.model.width}: {which} would have {numel:,} parameters "
-                          f"({need / 2**30:,.1f} GiB in float32), too large for this machine's memory "
-                          f"({memory_bytes() / 2**30:.0f} GiB): lower model.width")
-    return build()
+        key = _culprit(make, cfg)
+        size = (f"would have {numel:,} parameters ({need / 2**30:,.1f} GiB in float32)" if numel != math.inf
+                else "cannot be built at this size")
+        raise ConfigError(f"{key}={_value(cfg, key)}: {which} {size}, too large for this machine's memory "
+                          f"({memory_bytes() / 2**30:.0f} GiB): lower {key}")
+    return make(cfg)
+
+
+SIZE_KEYS = ("model.width", "model.z_dim", "model.num_classes", "model.E_width")  # what sets a net's size
+
+
+def _count(make: Callable[[Config], nn.Module], cfg: Config) -> float:
+    """Parameters and buffers of make(cfg); inf for sizes past what a tensor can hold."""
+    try:
+        with torch.device("meta"):
+            probe = make(cfg)
+        return sum(t.numel() for t in (*probe.parameters(), *probe.buffers()))
+    except (RuntimeError, OverflowError, ValueError, MemoryError):
+        return math.inf
+
+
+def _culprit(make: Callable[[Config], nn.Module], cfg: Config) -> str:
+    """The size key whose return to its default shrinks the net the most (data.resolution when
+    none of them is away from its default, or none helps)."""
+    best, best_count = "data.resolution", _count(make, cfg)
+    for key in SIZE_KEYS:
+        section, name = key.split(".")
+        default = getattr(type(getattr(cfg, section))(), name)
+        if getattr(getattr(cfg, section), name) == default:
+            continue
+        trial = copy.deepcopy(cfg)
+        setattr(getattr(trial, section), name, default)
+        count = _count(make, trial)
+        if count < best_count:
+            best, best_count = key, count
+    return best
+
+
+def _value(cfg: Config, key: str):
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
 
 
 def spectral_norm_all(net: nn.Module) -> nn.Module:
