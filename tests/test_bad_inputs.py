@@ -37,6 +37,15 @@ def corpus(tmp_path_factory) -> Path:
     (root / "truncated.pt").write_bytes(good_ckpt.read_bytes()[: good_ckpt.stat().st_size // 2])
     (root / "random.pt").write_bytes(os.urandom(4096))
     torch.save({"format": "ganforge-checkpoint-v2", "payload": _Pickled()}, root / "pickled.pt")
+    import builtins
+    import posix
+    import subprocess as sp
+
+    for name, call, args in [("os_system", os.system, ("touch HACKED",)), ("popen", sp.Popen, (["touch", "HACKED"],)),
+                             ("exec", builtins.exec, ("open('HACKED', 'w')",)), ("posix_system", posix.system, ("touch HACKED",))]:
+        for protocol in (2, 4):  # torch.save's own, and the one a hand-made file would use
+            torch.save({**ckpt, "payload": _Payload(call, args)}, root / f"payload_{name}_{protocol}.pt",
+                       pickle_protocol=protocol)
     for key in ("config", "rng", "recipe", "step"):
         torch.save({k: v for k, v in ckpt.items() if k != key}, root / f"no_{key}.pt")
     torch.save({**ckpt, "format": "ganforge-checkpoint-v9"}, root / "future.pt")
@@ -62,6 +71,9 @@ def corpus(tmp_path_factory) -> Path:
     huge = json.loads(json.dumps(meta))
     huge["config"]["model"]["width"] = 10**6
     export("exp_huge", json.dumps(huge))
+    huge_z = json.loads(json.dumps(meta))
+    huge_z["config"]["model"]["z_dim"] = 10**10
+    export("exp_huge_z", json.dumps(huge_z))
     bad_arch = json.loads(json.dumps(meta))
     bad_arch["config"]["model"]["arch"] = "nope"
     export("exp_bad_arch", json.dumps(bad_arch))
@@ -79,6 +91,11 @@ def corpus(tmp_path_factory) -> Path:
     (root / "broken.yaml").write_text("train: {epochs: 3\n  batch_size: [\n")
     (root / "unknown_key.yaml").write_text("train:\n  epochz: 3\n")
     (root / "unknown_section.yaml").write_text("trian:\n  epochs: 3\n")
+    (root / "huge_value.yaml").write_text("train:\n  epochs: '" + "9" * 10_000_000 + "'\n")
+    (root / "huge_key.yaml").write_text("train:\n  ? " + "e" * 10_000_000 + "\n  : 3\n")  # an explicit key: no length limit
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]  # each level nine of the one before: 9^10 values
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    (root / "alias_bomb.yaml").write_text("\n".join(lines) + "\ntrain: {epochs: *a9}\n")
     tiny_yaml(root)
     flat = root / "flat_images"
     flat.mkdir()
@@ -92,6 +109,14 @@ def corpus(tmp_path_factory) -> Path:
 class _Pickled:  # any class: torch.save pickles it; weights_only loading must refuse it
     def __reduce__(self):
         return (print, ("this would have run",))
+
+
+class _Payload:  # a real payload: unpickled, it would call `call(*args)`
+    def __init__(self, call, args):
+        self.call, self.args = call, args
+
+    def __reduce__(self):
+        return (self.call, self.args)
 
 
 # (case id, argv with {c} for the corpus folder, a regex the error line must match)
@@ -171,6 +196,43 @@ CASES = [
     ("train-resume-arch-change", "train {c}/tiny.yaml model.width=32 --resume {c}/runs/00000-tiny",
      r"cannot resume .*changes the model"),
     ("data-info-unknown", "data info nosuchset", r"nosuchset"),
+    # run names that are not one folder name
+    ("train-run-name-escape", "train {c}/tiny.yaml run.name=../../escape", r"run.name='../../escape' must be one plain folder name"),
+    ("train-run-name-slash", "train {c}/tiny.yaml run.name=a/b", r"run.name='a/b'"),
+    ("train-run-dir-empty", "train {c}/tiny.yaml run.dir=", r"run.dir is empty"),
+    # seeds past the range, negative seeds: every command the same
+    ("sample-seed-huge", "sample {c}/export --seed 1180591620717411303424 --out {c}/o.png", r"seed 1180591620717411303424 is out of range.*4,294,967,295"),
+    ("sample-seed-negative", "sample {c}/export --seed -1 --out {c}/o.png", r"seed -1 is out of range"),
+    ("labels-seed-huge", "sample {c}/cond_export --labels --seed 1180591620717411303424 --out {c}/ds", r"seed 1180591620717411303424 is out of range"),
+    ("interp-seeds-huge", "interp {c}/export --seeds 0 1180591620717411303424 --out {c}/w.gif", r"seed 1180591620717411303424 is out of range"),
+    ("interp-seeds-negative", "interp {c}/export --seeds -1 2 --out {c}/w.gif", r"seed -1 is out of range"),
+    ("eval-seed-negative", "eval {c}/export --seed -1 --metrics fid --num-samples 10", r"seed -1 is out of range"),
+    ("train-seed-huge", "train {c}/tiny.yaml train.seed=1180591620717411303424", r"train.seed=1180591620717411303424 is out of range"),
+    ("train-eval-seed-negative", "train {c}/tiny.yaml eval.seed=-1", r"eval.seed=-1 is out of range"),
+    # psi on every path
+    ("interp-psi-5", "interp {c}/export --psi 5 --out {c}/w.gif", r"psi=5.0: .*between 0 and 1"),
+    ("interp-psi-nan", "interp {c}/export --psi nan --out {c}/w.gif", r"psi=nan: .*between 0 and 1"),
+    ("sample-psi-negative", "sample {c}/export --psi -3 --out {c}/o.png", r"psi=-3.0"),
+    # numbers, metrics and flags that were accepted silently
+    ("data-fetch-timeout-negative", "data fetch mnist --dest {c}/dl --timeout -1", r"--timeout -1.0: give a positive number"),
+    ("train-lr-inf", "train {c}/tiny.yaml optim.lr_G=inf", r"optim.lr_G=inf must be a finite number"),
+    ("train-lr-huge-int", "train {c}/tiny.yaml optim.lr_D=10000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000", r"optim.lr_D=inf must be a finite number"),
+    ("train-class-fid-unconditional", "train {c}/tiny.yaml eval.every_steps=10 eval.metrics=[class_fid]",
+     r"class_fid cannot apply here.*conditional"),
+    ("eval-inception-weights-mnist", "eval {c}/export --inception-weights {c}/afile --metrics fid",
+     r"--inception-weights .*afile: .*mnist-cnn classifier's features.*drop --inception-weights"),
+    # messages that would echo megabytes
+    ("train-huge-value", "train {c}/huge_value.yaml", r"huge_value.yaml: train.epochs must be an integer, got '9999"),
+    ("train-huge-key", "train {c}/huge_key.yaml", r"huge_key.yaml: unknown key 'train.eeee"),
+    ("train-alias-bomb", "train {c}/alias_bomb.yaml", r"alias_bomb.yaml: the YAML's aliases .* expand to more than"),
+    # pickled code, however torch words its refusal
+    *[(f"sample-payload-{name}-{p}", f"sample {{c}}/payload_{name}_{p}.pt --out {{c}}/o.png",
+       rf"payload_{name}_{p}.pt: the file contains pickled code \(\S*{call}\) and was refused for safety")
+      for name, call in [("os_system", "system"), ("popen", "Popen"), ("exec", "exec"), ("posix_system", "system")]
+      for p in (2, 4)],
+    ("resume-payload-posix", "train {c}/tiny.yaml --resume {c}/payload_posix_system_2.pt", r"pickled code \(posix.system\)"),
+    # a forged export asking for a huge net names the key
+    ("sample-export-huge-z", "sample {c}/exp_huge_z --out {c}/o.png", r"model.z_dim=10000000000: G .*lower model.z_dim"),
 ]
 
 
@@ -195,16 +257,19 @@ def test_bad_input_gets_one_clear_error_and_changes_nothing(corpus, case, argv, 
     assert "Traceback" not in err + out
     error_lines = [line for line in err.splitlines() if line.startswith("error:") or ": error:" in line]
     assert len(error_lines) == 1, f"{case}: expected one error line, got:\n{err}"
-    assert re.search(pattern, error_lines[0]), f"{case}: {error_lines[0]!r} does not match {pattern!r}"
+    assert re.search(pattern, error_lines[0][:3000]), f"{case}: {error_lines[0][:3000]!r} does not match {pattern!r}"
+    assert len(err) < 5000, f"{case}: {len(err):,} characters of error"  # a message quotes, never echoes
     assert _snapshot(corpus) == before, f"{case}: files changed"
+    assert not (corpus / "HACKED").exists()
 
 
 def test_corpus_is_large_enough():
-    assert len(CASES) >= 40
+    assert len(CASES) >= 95
 
 
 @pytest.mark.slow  # over a second (pytest --durations); runs in make test
-@pytest.mark.parametrize("case", ["sample-pickled-pt", "train-empty-yaml", "sample-export-huge", "sample-out-no-ext"])
+@pytest.mark.parametrize("case", ["sample-pickled-pt", "train-empty-yaml", "sample-export-huge", "sample-out-no-ext",
+                                  "sample-payload-posix_system-2", "sample-seed-huge", "train-alias-bomb"])
 def test_real_processes_print_no_traceback(corpus, case):
     argv = dict((c[0], c[1]) for c in CASES)[case].format(c=corpus).split()
     proc = subprocess.run([sys.executable, "-m", "ganforge", *argv], capture_output=True, text=True, cwd=corpus,

@@ -157,6 +157,21 @@ def test_onnx_export_runs_in_onnxruntime_and_matches_torch(which, tiny_run, requ
     assert (out.stat().st_mode & 0o777) == default_file_mode()  # not mkstemp's 0600
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["stylemix", "--psi", "-3"], "psi=-3.0: truncation toward the mean latent takes psi between 0 and 1"),
+    (["stylemix", "--rows", str(2**70)], f"seed {2**70} is out of range"),
+    (["stylemix", "--cols", "-1"], "seed -1 is out of range"),
+    (["interp", "--space", "w", "--psi", "2"], "psi=2.0"),
+    (["interp", "--space", "w", "--seeds", "1", str(2**64)], f"seed {2**64} is out of range"),
+])
+def test_a_style_generator_checks_seeds_and_psi_on_every_path(stylegan_run, tmp_path, capsys, argv, message):
+    out = tmp_path / ("mix.png" if argv[0] == "stylemix" else "walk.gif")
+    assert main([argv[0], str(stylegan_run), *argv[1:], "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_export_format_refusals(tiny_run, tmp_path, capsys):
     assert main(["export", str(tiny_run), "--format", "onnx", "--out", str(tmp_path / "G.pt")]) == 2
     assert ".onnx" in capsys.readouterr().err
