@@ -9,9 +9,11 @@ crash (even kill -9) leaves either the old file or the new one, never half of on
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import torch
@@ -39,9 +41,6 @@ def save(path: str | Path, payload: dict) -> None:
 
 
 def _write_failed(path: Path, e: Exception) -> str:
-    import errno
-    import shutil
-
     try:
         free = shutil.disk_usage(path.parent).free
     except OSError:

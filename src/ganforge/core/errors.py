@@ -6,6 +6,8 @@ The CLI prints the message and exits with the error's `exit_code`; it never show
 for these.
 """
 
+import reprlib
+
 
 class GanforgeError(Exception):
     exit_code = 2
@@ -34,8 +36,6 @@ def shorten(value, limit: int = 80) -> str:
     """repr(value), bounded: an error message quotes what the user gave (a 10 MB string, a YAML
     structure that aliases expand a millionfold) without echoing all of it. reprlib stops at its
     limits while building, so the cost is bounded too."""
-    import reprlib
-
     r = reprlib.Repr()
     r.maxstring = r.maxother = r.maxlong = limit
     r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxset = 3, 6, 6, 6, 6
