@@ -231,6 +231,12 @@ CASES = [
       for name, call in [("os_system", "system"), ("popen", "Popen"), ("exec", "exec"), ("posix_system", "system")]
       for p in (2, 4)],
     ("resume-payload-posix", "train {c}/tiny.yaml --resume {c}/payload_posix_system_2.pt", r"pickled code \(posix.system\)"),
+    # restoration pairs: a degradation unknown, out of range, or on a recipe that does not read it
+    ("train-degrade-unknown", "train {c}/tiny.yaml train.recipe=pix2pix model.G=unet model.D=patchgan "
+                              "data.degrade=boxx", r"data.degrade.*'boxx'.*did you mean 'box'"),
+    ("train-degrade-range", "train {c}/tiny.yaml train.recipe=pix2pix model.G=unet model.D=patchgan "
+                            "data.degrade=missing=1.5", r"data.degrade=missing=1.5: the probability"),
+    ("train-degrade-gan", "train {c}/tiny.yaml data.degrade=box", r"data.degrade: not part of the gan recipe"),
     # a forged export asking for a huge net names the key
     ("sample-export-huge-z", "sample {c}/exp_huge_z --out {c}/o.png", r"model.z_dim=10000000000: G .*lower model.z_dim"),
 ]

@@ -47,6 +47,9 @@ class DataConfig:
     # because icons, logos and product shots with an alpha channel are drawn to sit on a page.
     background: str = "white"
     max_images: int = 0  # 0 = all; otherwise the first N (quick experiments)
+    # restoration data from any image dataset: box[=F] | strokes[=W] | missing[=P] | masks=DIR |
+    # blur[=S] | motion[=L] | noise[=S] | jpeg[=Q] | down[=K] (data/degrade.py); "" = off
+    degrade: str = ""
     image_width: int = 0  # translation data: the images' width when not square (0 = data.resolution)
     # toy mixtures (defaults as in the PacGAN code)
     toy_num_samples: int = 100_000

@@ -14,7 +14,7 @@ from ganforge.config import Config
 from ganforge.core.augment import POLICIES, parse_policy
 from ganforge.core.errors import ConfigError
 from ganforge.core.registry import choose
-from ganforge.data import DATASETS
+from ganforge.data import DATASETS, degrade
 from ganforge.losses import LOSSES
 from ganforge.metrics import METRICS, keepable
 from ganforge.nets import check_nets
@@ -56,6 +56,7 @@ def check(cfg: Config, where: str = "config") -> None:
     _check(None if not d.image_width or spec.translation else
            f"data.image_width={d.image_width}: non-square images are for the translation datasets "
            f"({', '.join(n for n, s in DATASETS.items() if s.translation)}); drop it for {d.name}", where)
+    _check(_check_degrade(cfg), where)
     _check(check_nets(cfg), where)
     _check(RECIPES[t.recipe].check(cfg), where)
     _check(_keys_of_other_recipes(cfg), where)
@@ -66,6 +67,18 @@ def check(cfg: Config, where: str = "config") -> None:
         _check(choose("eval.metrics", name, METRICS), where)
     _check(_metric_refusals(cfg), where)
     _check_keep_best(cfg, where)
+
+
+def _check_degrade(cfg: Config) -> str | None:
+    """data.degrade: a known degradation with a parameter in range, on images of one domain."""
+    d = cfg.data
+    if not d.degrade:
+        return None
+    spec = DATASETS[d.name]
+    if spec.kind != "image" or spec.translation:
+        return (f"data.degrade={d.degrade} makes restoration pairs from images of one domain; data.name={d.name} "
+                f"is {'two-domain translation data' if spec.translation else 'not images'}")
+    return degrade.check(d.degrade, d.resolution)
 
 
 def _metric_refusals(cfg: Config) -> str | None:

@@ -12,7 +12,8 @@ from ganforge.data import folder, toy, translation, fake  # noqa: F401, I001
 from ganforge.data.dataset import Dataset, DatasetSpec
 from ganforge.data.fake import fake_dataset
 from ganforge.data.mnist import load_embedded_mnist, load_idx_split, stack_digits
-from ganforge.data.registry import DATASETS, build_dataset, register
+from ganforge.data.registry import DATASETS, register
+from ganforge.data.build import build_dataset
 from ganforge.data.toy import toy_centres, toy_std
 from ganforge.core.registry import import_all
 

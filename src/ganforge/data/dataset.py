@@ -63,6 +63,7 @@ class Dataset:
     centres: torch.Tensor | None = None  # toy mixtures: [M, 2] mode centres
     extra: dict = field(default_factory=dict)
     a: torch.Tensor | None = None  # translation data: domain A images (uint8), a[i] batched with x[i]
+    degrader: Callable | None = None  # data.degrade: (images, idx, step) -> (degraded, mask), both uint8
 
     def __len__(self) -> int:
         return len(self.x)
@@ -83,13 +84,23 @@ class Dataset:
         """Stored samples -> float32 in the configured range (the same arithmetic on any device)."""
         return to_range(x, self.value_range)
 
-    def batch(self, idx: torch.Tensor, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-        """{"x": float32 samples [B, ...]}, {"a": domain A images [B, ...]} for translation data and
-        {"c": labels [B]} when the data has labels; the uint8
-        images travel to the device as they are stored and are converted there."""
+    @property
+    def input_channels(self) -> int:
+        """Channels of the "a" images paired models take (translation or degraded data)."""
+        return (self.a if self.a is not None else self.x).shape[1]
+
+    def batch(self, idx: torch.Tensor, device: torch.device | str = "cpu", step: int | None = None) -> dict[str, torch.Tensor]:
+        """{"x": float32 samples [B, ...]}, {"a": domain A images [B, ...]} for translation data,
+        {"a": degraded images, "mask": [B, 1, H, W], 1 = to be produced} for degraded data (drawn
+        for this training `step`; by index when step is None) and {"c": labels [B]} when the data
+        has labels; the uint8 images travel to the device as they are stored and are converted there."""
         out = {"x": self.to_float(self.x[idx].to(device, non_blocking=True))}
         if self.a is not None:
             out["a"] = self.to_float(self.a[idx].to(device, non_blocking=True))
+        if self.degrader is not None:
+            a, mask = self.degrader(self.x[idx], idx, step)
+            out["a"] = self.to_float(a.to(device, non_blocking=True))
+            out["mask"] = mask.to(device, non_blocking=True).float()
         if self.y is not None:
             out["c"] = self.y[idx].to(device, non_blocking=True)
         return out

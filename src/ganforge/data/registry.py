@@ -5,16 +5,11 @@ default metrics, validation rule) instead of testing its name."""
 
 from __future__ import annotations
 
-from ganforge.config import DataConfig
 from ganforge.core.registry import Registry
-from ganforge.data.dataset import Dataset, DatasetSpec
+from ganforge.data.dataset import DatasetSpec
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 
 def register(spec: DatasetSpec) -> DatasetSpec:
     return DATASETS.add(spec.name, spec)
-
-
-def build_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
-    return DATASETS[cfg.name].load(cfg, seed)

@@ -230,7 +230,7 @@ class Trainer:
                     order, order_epoch = epoch_order(len(self.data), cfg.train.seed, epoch), epoch
                     self.recipe.set_epoch(epoch)
                 idx = order[i * B:(i + 1) * B][self.dist.rank::self.dist.world_size]  # this rank's share
-                stats = self._reduce(self.recipe.train_step(self.data.batch(idx, self.device)))
+                stats = self._reduce(self.recipe.train_step(self.data.batch(idx, self.device, step=self.step)))
                 if not all(math.isfinite(v) for v in stats.values()):
                     self._diverged(stats)
                 self.step += 1

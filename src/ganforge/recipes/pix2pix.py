@@ -25,7 +25,7 @@ from ganforge.recipes.translation import TranslationRecipe, held_out_of, loss_pl
 @register
 class Pix2PixRecipe(TranslationRecipe):
     kind = "pix2pix"
-    reads = frozenset({"loss.l1_weight", "loss.adv_weight"})
+    reads = frozenset({"loss.l1_weight", "loss.adv_weight", "data.degrade"})
     pairing = "paired"
     norm = "batch"
     grid_rows_caption = "targets"
@@ -49,7 +49,7 @@ class Pix2PixRecipe(TranslationRecipe):
     @classmethod
     def build(cls, cfg: Config, data, device: torch.device, dist: DistInfo = DistInfo()) -> "Pix2PixRecipe":
         shape = data.sample_shape
-        G, D = cls.build_nets(cfg, data.a.shape[1], shape)
+        G, D = cls.build_nets(cfg, data.input_channels, shape)
         return cls(cfg, G, D, held_out_of(data), device, dist)
 
     def _D(self, net, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

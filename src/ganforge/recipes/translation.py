@@ -71,9 +71,11 @@ class TranslationRecipe(RecipeBase):
     def check(cls, cfg: Config) -> str | None:
         spec, (g, d) = DATASETS[cfg.data.name], net_names(cfg)
         names = [n for n, s in DATASETS.items() if s.translation == cls.pairing and not s.dry_run]
-        if spec.translation != cls.pairing:
+        paired_by_degrading = cls.pairing == "paired" and bool(cfg.data.degrade)
+        if spec.translation != cls.pairing and not paired_by_degrading:
+            also = " or data.degrade=... on any image data (restoration pairs)" if cls.pairing == "paired" else ""
             return (f"train.recipe={cls.kind} learns from {cls.pairing} images: use data.name="
-                    f"{' or '.join(names)} (not {cfg.data.name})")
+                    f"{' or '.join(names)} (not {cfg.data.name}){also}")
         if g not in ("unet", "resnet") or d != "patchgan":
             return (f"train.recipe={cls.kind} needs an image-to-image G and a patch D: model.G=unet or resnet, "
                     f"model.D=patchgan (not {g} / {d})")

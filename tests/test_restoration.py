@@ -1,0 +1,153 @@
+"""Degradations as data (data.degrade): every kind deterministic per index and per training step,
+of the right shapes, with its mask respected; and a paired model training on the pairs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import tiny_overrides
+from ganforge import api, validate
+from ganforge.core.errors import ConfigError
+from ganforge.data import build_dataset
+from ganforge.data.degrade import DEGRADATIONS, Degrader, check, motion_kernel, parameter
+
+SPECS = ["box", "box=0.5", "strokes", "strokes=2", "missing", "missing=0.2", "blur", "blur=3", "motion", "motion=12",
+         "noise", "noise=0.05", "jpeg", "jpeg=50", "down", "down=2"]
+
+
+def _images(n=6, size=32, channels=1) -> torch.Tensor:
+    """Smooth images with some structure (gradients and a bright square), uint8 [n, C, size, size]."""
+    g = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    out = []
+    for i in range(n):
+        base = (xx * (3 + i) + yy * 5) % 200 + 20
+        base[8 + i:16 + i, 8:16] = 250
+        out.append(base[None].repeat(channels, 1, 1) + torch.randint(0, 5, (channels, size, size), generator=g))
+    return out and torch.stack(out).clamp(0, 255).to(torch.uint8)
+
+
+def _degrade(spec, images, idx=None, step=None, seed=0):
+    d = Degrader(spec, parameter(spec), seed)
+    return d(images, torch.arange(len(images)) if idx is None else idx, step)
+
+
+def test_every_registered_degradation_is_covered_here():
+    assert {s.split("=")[0] for s in SPECS} | {"masks"} == set(DEGRADATIONS)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_degradation_is_the_same_for_the_same_index_and_step_and_respects_its_mask(spec, channels):
+    x = _images(channels=channels)
+    a, mask = _degrade(spec, x)
+    assert a.shape == x.shape and a.dtype == torch.uint8
+    assert mask.shape == (len(x), 1, *x.shape[2:]) and set(mask.unique().tolist()) <= {0, 1}
+    again, mask_again = _degrade(spec, x)
+    assert torch.equal(a, again) and torch.equal(mask, mask_again)  # held out: the same every time
+    assert not torch.equal(a, x)  # it degrades
+    if DEGRADATIONS[spec.split("=")[0]].inpainting:
+        observed = mask.expand_as(x) == 0
+        assert torch.equal(a[observed], x[observed])  # observed pixels untouched
+        assert (a[~observed] == 0).all() and 0 < mask.float().mean() < 1
+    else:
+        assert (mask == 1).all()
+    # training draws: a function of (step, index), different from step to step
+    s1, m1 = _degrade(spec, x, step=5)
+    s1b, _ = _degrade(spec, x, step=5)
+    s2, m2 = _degrade(spec, x, step=6)
+    assert torch.equal(s1, s1b)
+    if spec.split("=")[0] not in ("blur", "down", "jpeg"):  # the deterministic ones draw nothing
+        assert not torch.equal(s1, s2)
+    # another index, another draw; the same index in another batch, the same draw
+    other, _ = _degrade(spec, x[[3, 0]], idx=torch.tensor([3, 0]))
+    assert torch.equal(other[1], a[0])
+
+
+def test_the_parameters_mean_what_they_say():
+    x = torch.full((64, 1, 32, 32), 128, dtype=torch.uint8)
+    _, mask = _degrade("box=0.25", x)
+    assert mask.float().mean(dim=(1, 2, 3)).eq(0.25).all()  # 16 x 16 of 32 x 32
+    _, mask = _degrade("missing=0.3", x)
+    assert abs(mask.float().mean().item() - 0.3) < 0.01
+    noisy, _ = _degrade("noise=0.1", x)
+    assert abs(noisy.float().div(255).std().item() - 0.1) < 0.01
+    small, _ = _degrade("down=4", _images())
+    blocks = small.float().unfold(2, 4, 4).unfold(3, 4, 4)  # every 4 x 4 block one value
+    assert (blocks.amax((-1, -2)) == blocks.amin((-1, -2))).all()
+    flat, _ = _degrade("blur=2", x)
+    assert torch.equal(flat, x)  # a blur of a flat image is the image
+    for length in (4.0, 9.0, 20.0):
+        k = motion_kernel(length, torch.Generator().manual_seed(1))
+        assert k.min() >= 0 and abs(k.sum().item() - 1) < 1e-5
+        assert k.shape[0] % 2 == 1 and length <= k.shape[0] <= length + 2
+        assert (k > 0).sum() > 2  # a path, not a point
+
+
+def test_a_users_masks_are_used_by_index_for_held_out_images(tmp_path):
+    for i, (top, left) in enumerate([(0, 0), (8, 8)]):
+        m = np.zeros((16, 16), dtype=np.uint8)
+        m[top:top + 4, left:left + 4] = 255
+        Image.fromarray(m).save(tmp_path / f"m{i}.png")
+    x = _images(4, size=32)
+    a, mask = _degrade(f"masks={tmp_path}", x)
+    assert mask[0, 0, 0:8, 0:8].all() and mask[0].sum() == 64  # upscaled x2 to the images' size
+    assert mask[1, 0, 16:24, 16:24].all() and torch.equal(mask[2], mask[0]) and torch.equal(mask[3], mask[1])
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("boxx", "did you mean 'box'"), ("box=2", "between 0 and 1"), ("box=abc", "not a number"),
+    ("jpeg=10.5", "whole number"), ("down=3", "2 or 4"), ("noise=inf", "noise's standard deviation"),
+    ("masks", "give a folder of mask images"), ("masks=/nonexistent-folder", "give a folder"),
+])
+def test_bad_degradations_are_refused_by_name(spec, message):
+    assert message in check(spec, 32)
+
+
+def test_data_degrade_needs_a_paired_recipe_and_images_of_one_domain(tmp_path):
+    with pytest.raises(ConfigError, match="data.degrade: not part of the gan recipe"):
+        validate.load(None, tiny_overrides(tmp_path, "data.degrade=box"))
+    with pytest.raises(ConfigError, match="two-domain translation data"):
+        validate.load(None, ["train.recipe=pix2pix", "model.G=unet", "model.D=patchgan", "data.name=fashion-edges",
+                             "data.resolution=32", "data.degrade=box"])
+    with pytest.raises(ConfigError, match="or data.degrade="):
+        validate.load(None, ["train.recipe=pix2pix", "model.G=unet", "model.D=patchgan", "data.name=mnist-embedded"])
+
+
+def _pix2pix(tmp_path, *extra):
+    return validate.load(None, tiny_overrides(
+        tmp_path, "train.recipe=pix2pix", "model.G=unet", "model.D=patchgan", "model.width=4", "data.resolution=28",
+        "data.degrade=missing=0.5", "train.batch_size=8", "log.ckpt_every_steps=3", *extra))
+
+
+def test_held_out_pairs_and_training_batches_of_a_degraded_dataset(tmp_path):
+    cfg = _pix2pix(tmp_path)
+    data = build_dataset(cfg.data, seed=0)
+    held = data.extra["held_out"]
+    assert held["a"].shape == held["x"].shape and held["mask"].shape[1] == 1
+    assert torch.equal(held["x"], data.x[:64])  # the embedded subset has no test split
+    again = build_dataset(cfg.data, seed=0).extra["held_out"]
+    assert torch.equal(again["a"], held["a"])
+    batch = data.batch(torch.arange(8), step=3)
+    assert {"x", "a", "mask"} <= set(batch) and batch["mask"].dtype == torch.float32
+    restored = torch.where(batch["mask"].bool().expand_as(batch["x"]), batch["x"], batch["a"])
+    assert torch.equal(restored, batch["x"])  # a differs from x only where the mask says
+    other = build_dataset(dataclasses.replace(cfg.data, degrade="blur"), seed=0)
+    assert other.batch(torch.arange(2))["mask"].eq(1).all()
+
+
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
+def test_pix2pix_learns_to_fill_holes_and_resumes_exactly(tmp_path):
+    straight, result = api.train(_pix2pix(tmp_path / "a", "train.max_steps=6"), log=lambda s: None)
+    first, _ = api.train(_pix2pix(tmp_path / "b", "train.max_steps=3"), log=lambda s: None)
+    resumed, _ = api.train(_pix2pix(tmp_path / "b", "train.max_steps=6"), resume="auto", log=lambda s: None)
+    assert resumed == first
+    a = torch.load(straight / "ckpt" / "last.pt", weights_only=True)["recipe"]["players"]["G"]["net"]
+    b = torch.load(resumed / "ckpt" / "last.pt", weights_only=True)["recipe"]["players"]["G"]["net"]
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the degradations drawn per step, not per process
+    assert result.step == 6
