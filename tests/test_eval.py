@@ -1,6 +1,8 @@
 import json
 
 import pytest
+
+from ganforge.core.errors import ConfigError
 import torch
 
 from ganforge import api, validate
@@ -158,6 +160,8 @@ def test_evaluating_a_live_generator_leaves_its_config_alone(tiny_run, tmp_path)
     """Overrides of the feature space apply to that evaluation only, not to the run's config."""
     G = api.load_generator(tiny_run)
     before = (G.cfg.eval.inception_weights, G.cfg.eval.feature_net)
-    api.evaluate(G, ["modes"], num_samples=20, inception_weights=str(tmp_path / "w.pth"),
-                 feature_net=str(tmp_path / "net.json"))
+    api.evaluate(G, ["modes"], num_samples=20, feature_net=str(tmp_path / "net.json"))
+    assert (G.cfg.eval.inception_weights, G.cfg.eval.feature_net) == before
+    with pytest.raises(ConfigError, match="not in Inception-v3's: drop --inception-weights"):  # MNIST: never Inception
+        api.evaluate(G, ["fid"], num_samples=20, inception_weights=str(tmp_path / "w.pth"))
     assert (G.cfg.eval.inception_weights, G.cfg.eval.feature_net) == before

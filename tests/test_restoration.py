@@ -151,3 +151,59 @@ def test_pix2pix_learns_to_fill_holes_and_resumes_exactly(tmp_path):
     b = torch.load(resumed / "ckpt" / "last.pt", weights_only=True)["recipe"]["players"]["G"]["net"]
     assert all(torch.equal(a[k], b[k]) for k in a)  # the degradations drawn per step, not per process
     assert result.step == 6
+
+
+def _gain(tmp_path, *extra):
+    return validate.load(None, tiny_overrides(
+        tmp_path, "train.recipe=gain", "model.arch=gain", "model.width=64", "data.range=unit",
+        "data.degrade=missing=0.5", "train.batch_size=32", "optim.lr_G=1e-3", "optim.lr_D=1e-3",
+        "optim.betas=[0.9,0.999]", "log.ckpt_every_steps=20", "log.stats_every_steps=10", *extra))
+
+
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
+def test_gain_learns_to_impute_and_resumes_exactly(tmp_path):
+    import json
+
+    run, result = api.train(_gain(tmp_path / "a", "train.max_steps=60"), log=lambda s: None)
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert rows[-1]["RMSE_missing"] < 0.9 * rows[0]["RMSE_missing"]  # the missing pixels come closer
+    assert rows[-1]["MSE_observed"] < rows[0]["MSE_observed"]
+    G = api.load_generator(run)
+    held = build_dataset(_gain(tmp_path / "a").data).extra["held_out"]
+    a, mask = held["a"][:16].float() / 255, held["mask"][:16].float()
+    out = G({"a": a, "mask": mask})
+    observed = mask.expand_as(a) == 0
+    assert torch.equal(out[observed], a[observed])  # observed pixels pasted back unchanged
+    assert torch.equal(out, G({"a": a, "mask": mask}))  # eval mode: the same completion every time
+    first, _ = api.train(_gain(tmp_path / "b", "train.max_steps=20"), log=lambda s: None)
+    resumed, _ = api.train(_gain(tmp_path / "b", "train.max_steps=60"), resume="auto", log=lambda s: None)
+    a_net = torch.load(run / "ckpt" / "last.pt", weights_only=True)["recipe"]["players"]["G"]["net"]
+    b_net = torch.load(resumed / "ckpt" / "last.pt", weights_only=True)["recipe"]["players"]["G"]["net"]
+    assert all(torch.equal(a_net[k], b_net[k]) for k in a_net)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("data.degrade=",), "set data.degrade to one of box, strokes, missing, masks"),
+    (("data.degrade=blur",), "(not blur)"),
+    (("data.range=signed",), "set data.range=unit"),
+    (("model.arch=mlp",), "model.arch=gain"),
+    (("model.width=4",), "at least 8 units"),
+])
+def test_gain_refuses_what_it_cannot_do(tmp_path, extra, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        _gain(tmp_path, *extra)
+
+
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
+def test_a_gain_model_exports_to_onnx_with_its_mask(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    run, _ = api.train(_gain(tmp_path, "train.max_steps=4"), log=lambda s: None)
+    out = api.export(run, tmp_path / "gain.onnx", fmt="onnx")
+    G = api.load_generator(run)
+    held = build_dataset(_gain(tmp_path).data).extra["held_out"]
+    a, mask = held["a"][:5].float() / 255, held["mask"][:5].float()  # a batch size the export never saw
+    session = ort.InferenceSession(str(out))
+    assert [i.name for i in session.get_inputs()] == ["a", "mask"]
+    got = session.run(None, {"a": a.numpy(), "mask": mask.numpy()})[0]
+    np.testing.assert_allclose(got, G({"a": a, "mask": mask}).numpy(), atol=1e-5, rtol=0)

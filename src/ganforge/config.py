@@ -118,6 +118,10 @@ class LossConfig:
     cycle_weight: float = 10.0  # cyclegan: lambda of the cycle-consistency L1 (paper: 10)
     identity_weight: float = 0.5  # cyclegan: identity loss, as a fraction of cycle_weight (reference code: 0.5)
     adv_weight: float = 1.0  # translation: weight of G's adversarial term (0: L1 / cycle alone, the papers' ablation)
+    # gain (Yoon et al. 2018): the hint's share of revealed observed values, and alpha, the weight of
+    # the reconstruction of observed values beside the adversarial term (the authors' code: 0.9, 100)
+    hint_rate: float = 0.9
+    gain_alpha: float = 100.0
 
 
 @dataclass
@@ -526,7 +530,8 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(t.ema_halflife_kimg >= 0, where, "train.ema_halflife_kimg must be >= 0 (0 = off)")
     _check(t.pack >= 1, where, f"train.pack={t.pack} must be at least 1 (1 = no packing)")
     _check(t.pool_size >= 0, where, f"train.pool_size={t.pool_size} must be >= 0 (0 = off)")
-    for key in ("l1_weight", "cycle_weight", "identity_weight", "adv_weight"):
+    _check(0 < cfg.loss.hint_rate <= 1, where, f"loss.hint_rate={cfg.loss.hint_rate} must be in (0, 1]")
+    for key in ("l1_weight", "cycle_weight", "identity_weight", "adv_weight", "gain_alpha"):
         _check(getattr(cfg.loss, key) >= 0, where, f"loss.{key} must be >= 0")
     _check(0 <= o.linear_decay_start < 1, where,
            f"optim.linear_decay_start={o.linear_decay_start}: the fraction of the epochs before the linear decay, "

@@ -291,12 +291,19 @@ class TranslatorHandle(GeneratorHandle):
 
     @torch.no_grad()
     def __call__(self, inputs: dict) -> torch.Tensor:
-        """inputs {"a": images, "direction": "AtoB" | "BtoA" (default AtoB)} -> translated images."""
+        """inputs {"a": images, "direction": "AtoB" | "BtoA" (default AtoB)[, "mask": 1 where a pixel is
+        to be produced]} -> translated images. With a mask the observed pixels (mask 0) are pasted
+        back unchanged; a net that takes the mask (GAIN's G) is given it."""
         net = self.net(inputs.get("direction", "AtoB"))
+        a, mask = inputs["a"].to(self.device), inputs.get("mask")
         was_training = self.G.training
         self.G.eval()
         try:
-            return net(inputs["a"].to(self.device)).float()
+            if mask is None:
+                return net(a).float()
+            mask = mask.to(self.device).float()
+            out = (net(a, mask) if getattr(net, "takes_mask", False) else net(a)).float()
+            return mask * out + (1 - mask) * a
         finally:
             self.G.train(was_training)
 

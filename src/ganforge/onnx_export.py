@@ -49,7 +49,8 @@ class _Encoder(torch.nn.Module):
 
 
 class _Translator(torch.nn.Module):
-    """A translation model as ONNX sees it: pix2pix a -> AtoB; CycleGAN (a, b) -> (AtoB, BtoA)."""
+    """A translation model as ONNX sees it: pix2pix a -> AtoB; CycleGAN (a, b) -> (AtoB, BtoA); a
+    completion net that takes the mask (GAIN) (a, mask) -> the completion, observed pixels kept."""
 
     def __init__(self, G: torch.nn.Module):
         super().__init__()
@@ -58,6 +59,9 @@ class _Translator(torch.nn.Module):
     def forward(self, a, b=None):
         if isinstance(self.G, torch.nn.ModuleDict):
             return self.G["AB"](a), self.G["BA"](b)
+        if getattr(self.G, "takes_mask", False):
+            mask = b.expand_as(a)
+            return mask * self.G(a, b) + (1 - mask) * a
         return self.G(a)
 
 
@@ -67,6 +71,11 @@ def _graph_and_inputs(handle):
     if not handle.takes_latent:
         shape = (2, cfg.data.channels, cfg.data.resolution, cfg.data.image_width or cfg.data.resolution)
         example = torch.zeros(shape)
+        if getattr(handle.G, "takes_mask", False):
+            meta = {"recipe": cfg.train.recipe, "image_size": f"{shape[2]}x{shape[3]}",
+                    "inputs": "a (images with missing pixels) and mask ([N, 1, H, W], 1 = missing)"}
+            return (_Translator(handle.G.cpu().eval()), (example, torch.zeros(shape[0], 1, *shape[2:])),
+                    ["a", "mask"], ["completed"], meta)
         both = len(handle.directions) == 2
         args = (example, example.clone()) if both else (example,)
         meta = {"recipe": cfg.train.recipe, "image_size": f"{shape[2]}x{shape[3]}",

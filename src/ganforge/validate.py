@@ -90,6 +90,8 @@ def _metric_refusals(cfg: Config) -> str | None:
     if cfg.eval.every_steps <= 0 or cfg.eval.metrics == DEFAULTS["eval.metrics"]:
         return None
     spec = DATASETS[cfg.data.name]
+    if spec.dry_run:  # a --dry-run's stand-in data: the real data's config was checked before
+        return None
     num_classes = (cfg.model.num_classes or len(spec.classes or ()) or 1) if cfg.model.conditional != "none" else 0
     refused = {name: METRICS[name].refuse(cfg, spec, num_classes) for name in cfg.eval.metrics}
     refused = {name: why for name, why in refused.items() if why}

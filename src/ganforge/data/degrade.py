@@ -200,19 +200,18 @@ def motion_kernel(length: float, g: torch.Generator, steps: int = 64) -> torch.T
     """A camera-shake blur kernel: a particle's path under inertia, a pull back to the centre,
     Gaussian jitter and rare large jerks (Boracchi & Foi 2012, as DeblurGAN draws them), scaled to
     `length` px and rasterised by bilinear splatting onto an odd square grid."""
-    u = lambda: float(torch.rand((), generator=g))  # noqa: E731
-    centripetal, gaussian, big_shake = 0.7 * u(), 10 * u(), 0.2 * u()
-    angle = 2 * math.pi * u()
+    head = torch.rand(4, generator=g).tolist()
+    centripetal, gaussian, big_shake, angle = 0.7 * head[0], 10 * head[1], 0.2 * head[2], 2 * math.pi * head[3]
+    jitters = torch.randn(steps, 2, generator=g).tolist()  # drawn at once: one call, not 3 per step
+    shakes = torch.rand(steps, 2, generator=g).tolist()
     v = complex(math.cos(angle), math.sin(angle))
     pos = [0j]
-    for _ in range(steps - 1):
-        jitter = complex(float(torch.randn((), generator=g)), float(torch.randn((), generator=g)))
+    for (jx, jy), (p_shake, shake_angle) in zip(jitters[:-1], shakes[:-1]):
         shake = 0j
-        if u() < big_shake:
-            a = 2 * math.pi * u()
+        if p_shake < big_shake:
+            a = 2 * math.pi * shake_angle
             shake = 2 * v * complex(math.cos(a), math.sin(a))
-        dv = shake - centripetal * pos[-1] + gaussian * jitter / steps
-        v = v + dv
+        v = v + shake - centripetal * pos[-1] + gaussian * complex(jx, jy) / steps
         v = v / (abs(v) or 1)
         pos.append(pos[-1] + v)
     path = np.array(pos)

@@ -83,7 +83,7 @@ class Pix2PixRecipe(TranslationRecipe):
 
     def sample(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Rows: the inputs, G's outputs, the targets."""
-        out = self.generator()({"a": inputs["a"]})
+        out = self.generator()({k: v for k, v in inputs.items() if k in ("a", "mask")})  # observed pixels pasted back
         return torch.cat([inputs["a"].to(out), out, inputs["x"].to(out)])
 
     def stat_labels(self) -> dict[str, str]:

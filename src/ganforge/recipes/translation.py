@@ -97,7 +97,10 @@ class TranslationRecipe(RecipeBase):
         """The first GRID_COLUMNS held-out A images (and their B images), the same every time."""
         held = self.held_out
         k = min(GRID_COLUMNS, len(held["a"]))
-        return {"a": self.to_float(held["a"][:k]), "x": self.to_float(held["x"][:k])}
+        inputs = {"a": self.to_float(held["a"][:k]), "x": self.to_float(held["x"][:k])}
+        if "mask" in held:  # restoration pairs (data.degrade): which pixels are to be produced
+            inputs["mask"] = held["mask"][:k].float().to(self.device)
+        return inputs
 
     @property
     def inputs_caption(self) -> str:

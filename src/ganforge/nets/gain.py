@@ -1,0 +1,83 @@
+"""GAIN's nets (Yoon et al. 2018, `jsyoon0823/GAIN`): fully connected, on the flattened image.
+
+- G(x~, m): [x~, m] -> FC -> ReLU -> FC -> ReLU -> FC -> sigmoid, one value per pixel. x~ is the
+  image with its missing pixels replaced by noise, m the mask of observed pixels (1 = observed).
+  ganforge's masks mark the missing pixels, so GAINGenerator takes (a, mask) and makes x~ and m.
+- D(x^, h): [x^, h] -> FC -> ReLU -> FC -> ReLU -> FC: one logit per pixel, "this pixel was
+  observed", given the completed image x^ and the hint h.
+
+Hidden layers of model.width units (the reference makes them as wide as the data has values: 784
+for MNIST, as configs/mnist_gain.yaml does); Xavier-normal weights (the reference's xavier_init: N(0, 1 / (fan_in / 2))) and
+zero biases.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ganforge.nets.registry import register_D, register_G
+
+
+def _fc(n_in: int, n_out: int) -> nn.Linear:
+    layer = nn.Linear(n_in, n_out)
+    nn.init.normal_(layer.weight, 0.0, 1.0 / math.sqrt(n_in / 2.0))
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(_fc(n_in, hidden), nn.ReLU(), _fc(hidden, hidden), nn.ReLU(), _fc(hidden, n_out))
+
+
+class GAINGenerator(nn.Module):
+    """(a, mask) -> every pixel of the completed image in [0, 1] ([N, C, H, W]); `mask` is 1 where a
+    pixel is missing (ganforge's convention), so G's m = 1 - mask. The missing pixels of a are
+    replaced by noise U(0, 0.01) in training, as the reference does, and by its mean 0.005 in eval
+    mode, so that a completion does not depend on a random draw."""
+
+    takes_mask = True
+    NOISE = 0.01
+
+    def __init__(self, sample_shape: tuple[int, ...], width: int):
+        super().__init__()
+        self.shape, dim = tuple(sample_shape), math.prod(sample_shape)
+        self.net = nn.Sequential(_mlp(2 * dim, width, dim), nn.Sigmoid())
+
+    def forward(self, a: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        m = (1 - mask).expand_as(a)
+        noise = torch.rand_like(a) * self.NOISE if self.training else torch.full_like(a, self.NOISE / 2)
+        x_tilde = m * a + (1 - m) * noise
+        return self.net(torch.cat([x_tilde.flatten(1), m.flatten(1)], 1)).reshape(a.shape)  # not len(a): ONNX keeps the batch free
+
+
+class GAINDiscriminator(nn.Module):
+    """(x^, h) -> a logit per value, that it was observed ([N, C, H, W])."""
+
+    def __init__(self, sample_shape: tuple[int, ...], width: int):
+        super().__init__()
+        self.shape, dim = tuple(sample_shape), math.prod(sample_shape)
+        self.net = _mlp(2 * dim, width, dim)
+
+    def forward(self, x: torch.Tensor, hint: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([x.flatten(1), hint.flatten(1)], 1)).reshape(x.shape)
+
+
+def _check(shape: tuple, cfg) -> str | None:
+    if len(shape) != 3:
+        return "gain nets complete images: use them with image data and data.degrade"
+    if cfg.model.width < 8:
+        return f"model.width={cfg.model.width}: GAIN's hidden layers need at least 8 units (the reference: 784 on MNIST)"
+    return None
+
+
+@register_G("gain", check=_check)
+def _gain_G(*, sample_shape, width):
+    return GAINGenerator(sample_shape, width)
+
+
+@register_D("gain", check=_check)
+def _gain_D(*, sample_shape, width):
+    return GAINDiscriminator(sample_shape, width)
