@@ -22,6 +22,7 @@ EXPECTED = {
     "class_agreement": "| run | read as the asked class | per class |",
     "equal_time": "| ring | 0 |",
     "fid_floor": "| mnist training images | FID against the test split",
+    "imputation": "| nearest training image |",
     "inception_speed": "batch 2: ",
     "make_icons": "10 icons in ",
     "own_folder": "| ring | 0.002 |",
