@@ -77,6 +77,9 @@ def score(way: str, completed, clean, mask, labels, classifier) -> dict:
 def run(args) -> None:
     first = api.load_generator(args.run[0])
     cfg = first.cfg
+    if cfg.data.name not in CLASSIFIER or not cfg.data.degrade:
+        raise SystemExit(f"{args.run[0]}: give a run on data.degrade of mnist or fashion-mnist (the held-out test images "
+                         f"and their classifier); this one is data.name={cfg.data.name}, data.degrade={cfg.data.degrade!r}")
     a, clean, mask, labels = held_out(cfg)
     classifier = load_extractor(CLASSIFIER[cfg.data.name])
     train = training_images(cfg)
@@ -89,7 +92,10 @@ def run(args) -> None:
         if G.cfg.data != cfg.data:
             raise SystemExit(f"{source}: trained on other data ({G.cfg.data.degrade} of {G.cfg.data.name}) than "
                              f"{args.run[0]}: compare runs of one data.degrade")
-        completed = torch.cat([G({"a": a[i:i + 500], "mask": mask[i:i + 500]}).cpu() for i in range(0, len(a), 500)])
+        signed = G.value_range == "signed"  # a model in [-1, 1] (pix2pix) is given and gives that range
+        a_in = a * 2 - 1 if signed else a
+        completed = torch.cat([G({"a": a_in[i:i + 500], "mask": mask[i:i + 500]}).cpu() for i in range(0, len(a), 500)])
+        completed = (completed + 1) / 2 if signed else completed
         adv = G.cfg.loss.adv_weight
         rows.append(score(f"{G.cfg.train.recipe}{'' if adv else ' without D (loss.adv_weight=0)'}, step {G.step}",
                           completed, clean, mask, labels, classifier))

@@ -207,3 +207,42 @@ def test_a_gain_model_exports_to_onnx_with_its_mask(tmp_path):
     assert [i.name for i in session.get_inputs()] == ["a", "mask"]
     got = session.run(None, {"a": a.numpy(), "mask": mask.numpy()})[0]
     np.testing.assert_allclose(got, G({"a": a, "mask": mask}).numpy(), atol=1e-5, rtol=0)
+
+
+def test_per_image_holes_stay_with_their_image_for_the_whole_run():
+    x = _images()
+    d = Degrader("missing=0.5", 0.5, seed=0, per_image=True)
+    a5, m5 = d(x, torch.arange(6), step=5)
+    a9, m9 = d(x[[2, 0]], torch.tensor([2, 0]), step=9)
+    assert torch.equal(m9[0], m5[2]) and torch.equal(m9[1], m5[0])  # the same holes at any step, in any batch
+    held, _ = Degrader("missing=0.5", 0.5, seed=0)(x, torch.arange(6), None)
+    assert not torch.equal(held, a5)  # the held-out images' holes are drawn apart from the training images'
+
+
+def test_strokes_wider_than_the_image_are_refused():
+    assert "wider than the image" in check("strokes=40", 32)
+    assert "at least 1" in check("strokes=1e300", 32)
+
+
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
+def test_restoration_models_pass_health_checks_and_refuse_metrics_and_translate_without_a_mask(tmp_path):
+    """An image-to-image model has no samples of its own: the health checks count no modes, the
+    metrics are refused with the reason, and a GAIN model asked to translate without a mask says so."""
+    run, _ = api.train(_pix2pix(tmp_path / "p", "data.degrade=box", "health.every_steps=2", "train.max_steps=4"),
+                       log=lambda s: None)
+    records = api.evaluate(run, ["fid"], num_samples=20)
+    assert "draws no samples of its own" in records[0]["refused"]
+    gain, _ = api.train(_gain(tmp_path / "g", "health.every_steps=2", "train.max_steps=4"), log=lambda s: None)
+    with pytest.raises(ConfigError, match="needs their mask"):
+        api.load_generator(gain).translate(torch.zeros(2, 1, 28, 28))
+
+
+def test_a_saved_config_loads_where_its_mask_folder_is_not(tmp_path):
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    Image.fromarray(np.full((8, 8), 255, dtype=np.uint8)).save(masks / "m.png")
+    run, _ = api.train(_gain(tmp_path, f"data.degrade=masks={masks}", "train.max_steps=2"), log=lambda s: None)
+    for p in masks.iterdir():
+        p.unlink()
+    masks.rmdir()  # the run moved to another machine
+    assert api.load_generator(run).step == 2

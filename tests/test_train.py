@@ -1,4 +1,5 @@
 import json
+import os
 import math
 import signal
 import subprocess
@@ -315,9 +316,13 @@ def test_an_export_removes_what_an_interrupted_export_left_and_nothing_else(tmp_
             ".other.json.x.tmp": b"another program's"}
     for name, data in kept.items():
         (out / name).write_bytes(data)
+    (out / ".generator.json.inprogr.tmp").write_bytes(b"another export, writing now")  # young: left alone
+    old = __import__("time").time() - 3600
+    for name in [*stale, ".tmp8ry4af", *kept]:
+        os.utime(out / name, (old, old))  # an hour ago: left by a killed writer
     api.export(tiny_run, out)
     names = {p.name for p in out.iterdir()}
-    assert names == {"generator.json", "generator.safetensors", *kept}
+    assert names == {"generator.json", "generator.safetensors", ".generator.json.inprogr.tmp", *kept}
     assert all((out / n).read_bytes() == d for n, d in kept.items())
 
 

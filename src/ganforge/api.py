@@ -49,7 +49,7 @@ def load_generator(source: str | Path, device: str = "cpu", average: bool = True
     if not average:
         nets = {name: state for name, state in nets.items() if not name.endswith("_ema")}
     try:
-        cfg = validate.from_dict(cfg_dict, f"{source} (embedded config)")
+        cfg = validate.from_dict(cfg_dict, f"{source} (embedded config)", saved=True)
     except ConfigError as e:
         raise CheckpointError(f"{source}: its embedded config is not valid for this ganforge version: {e}") from None
     try:

@@ -20,7 +20,7 @@ import torch
 
 from ganforge.core.version import __version__
 from ganforge.core.errors import CheckpointError
-from ganforge.core.io import atomic_write, remove_stale_temps
+from ganforge.core.io import atomic_write, is_stale, remove_stale_temps
 from ganforge.core.pickles import imported_code
 from ganforge.config import architecture_diff
 
@@ -181,7 +181,7 @@ def _remove_safetensors_temps(out_dir: Path) -> None:
     recognised by the name and by a safetensors header (8 bytes of length, then JSON), so no other
     file of that name is touched."""
     for p in out_dir.glob(".tmp*"):
-        if re.fullmatch(r"\.tmp[A-Za-z0-9_]{6}", p.name) and p.is_file() and not p.is_symlink():
+        if re.fullmatch(r"\.tmp[A-Za-z0-9_]{6}", p.name) and is_stale(p):
             with open(p, "rb") as f:
                 head = f.read(10)
             if not head or head[8:10] == b'{"':  # empty: killed before its first byte

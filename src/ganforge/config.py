@@ -50,6 +50,9 @@ class DataConfig:
     # restoration data from any image dataset: box[=F] | strokes[=W] | missing[=P] | masks=DIR |
     # blur[=S] | motion[=L] | noise[=S] | jpeg[=Q] | down[=K] (data/degrade.py); "" = off
     degrade: str = ""
+    # step: each training image degraded afresh at every step (restoration: more variety); image: one
+    # degradation per training image for the whole run (imputation: the data come with their holes)
+    degrade_per: Literal["step", "image"] = "step"
     image_width: int = 0  # translation data: the images' width when not square (0 = data.resolution)
     # toy mixtures (defaults as in the PacGAN code)
     toy_num_samples: int = 100_000

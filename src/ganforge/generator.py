@@ -300,6 +300,9 @@ class TranslatorHandle(GeneratorHandle):
         self.G.eval()
         try:
             if mask is None:
+                if getattr(net, "takes_mask", False):
+                    raise ConfigError(f"this {self.recipe} model fills missing pixels and needs their mask (1 = missing) "
+                                      "beside each image; translate gives none")
                 return net(a).float()
             mask = mask.to(self.device).float()
             out = (net(a, mask) if getattr(net, "takes_mask", False) else net(a)).float()

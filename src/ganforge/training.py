@@ -162,7 +162,11 @@ def _run_folder(cfg: Config, resume: str | None, ckpt_path: Path | None, ckpt: d
         home = run_of_checkpoint(ckpt_path)
         if home is not None:
             run = RunDir.resume(home)  # refused while another process writes in it
-            if _stamp(ckpt_path) != stamp:  # it wrote a newer checkpoint before letting go
+            try:
+                same = _stamp(ckpt_path) == stamp
+            except OSError:  # rotated away meanwhile
+                same = False
+            if not same:  # another process wrote a newer checkpoint before letting go
                 run.release()
                 raise CheckpointError(f"{ckpt_path} changed while this process was resuming it (another ganforge "
                                       "process wrote a newer checkpoint and ended): run the same command again")

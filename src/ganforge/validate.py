@@ -34,9 +34,11 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
     return cfg
 
 
-def from_dict(data: dict, where: str = "config") -> Config:
+def from_dict(data: dict, where: str = "config", saved: bool = False) -> Config:
+    """A config from a dict. `saved`: the config a checkpoint or export carries, checked as what it
+    describes (names, shapes) but not as a run about to start (files it read, metrics it named)."""
     cfg = config_mod.from_dict(data, where)
-    check(cfg, where)
+    check(cfg, where, saved)
     return cfg
 
 
@@ -45,7 +47,7 @@ def _check(problem: str | None, where: str) -> None:
         raise ConfigError(f"{where}: {problem}")
 
 
-def check(cfg: Config, where: str = "config") -> None:
+def check(cfg: Config, where: str = "config", saved: bool = False) -> None:
     d, t = cfg.data, cfg.train
     for problem in (choose("data.name", d.name, DATASETS), choose("train.recipe", t.recipe, RECIPES),
                     choose("loss.kind", cfg.loss.kind, LOSSES)):
@@ -56,7 +58,7 @@ def check(cfg: Config, where: str = "config") -> None:
     _check(None if not d.image_width or spec.translation else
            f"data.image_width={d.image_width}: non-square images are for the translation datasets "
            f"({', '.join(n for n, s in DATASETS.items() if s.translation)}); drop it for {d.name}", where)
-    _check(_check_degrade(cfg), where)
+    _check(_check_degrade(cfg, saved), where)
     _check(check_nets(cfg), where)
     _check(RECIPES[t.recipe].check(cfg), where)
     _check(_keys_of_other_recipes(cfg), where)
@@ -65,12 +67,13 @@ def check(cfg: Config, where: str = "config") -> None:
         _check(problem and problem + " (a comma-separated list, e.g. color,translation,cutout)", where)
     for name in cfg.eval.metrics:
         _check(choose("eval.metrics", name, METRICS), where)
-    _check(_metric_refusals(cfg), where)
+    _check(None if saved else _metric_refusals(cfg), where)
     _check_keep_best(cfg, where)
 
 
-def _check_degrade(cfg: Config) -> str | None:
-    """data.degrade: a known degradation with a parameter in range, on images of one domain."""
+def _check_degrade(cfg: Config, saved: bool = False) -> str | None:
+    """data.degrade: a known degradation with a parameter in range, on images of one domain (a
+    saved config's masks=DIR need not exist here: the model does not read them)."""
     d = cfg.data
     if not d.degrade:
         return None
@@ -78,7 +81,7 @@ def _check_degrade(cfg: Config) -> str | None:
     if spec.kind != "image" or spec.translation:
         return (f"data.degrade={d.degrade} makes restoration pairs from images of one domain; data.name={d.name} "
                 f"is {'two-domain translation data' if spec.translation else 'not images'}")
-    return degrade.check(d.degrade, d.resolution)
+    return degrade.check(d.degrade, d.resolution, files=not saved)
 
 
 def _metric_refusals(cfg: Config) -> str | None:

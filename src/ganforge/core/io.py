@@ -11,6 +11,7 @@ import glob
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -38,13 +39,25 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
+STALE_AFTER_S = 600  # a temporary file this old is no other process's write in progress
+
+
+def is_stale(path: Path) -> bool:
+    """A plain file untouched for STALE_AFTER_S: left by a killed writer, not being written now."""
+    try:
+        return path.is_file() and not path.is_symlink() and time.time() - path.stat().st_mtime > STALE_AFTER_S
+    except OSError:
+        return False
+
+
 def remove_stale_temps(folder: Path, names: list[str]) -> None:
     """Remove the temporary files an interrupted atomic_write of these file names left in `folder`
     (a process killed mid-write cannot remove its own): `.NAME.XXXXXXXX.tmp`, and `.NAME.tmp` of
-    ganforge 0.2. Never a file of another name."""
+    ganforge 0.2, once they are stale (a younger one may be another export's write in progress).
+    Never a file of another name."""
     for name in names:
         for stale in (*folder.glob(f".{glob.escape(name)}.*.tmp"), folder / f".{name}.tmp"):
-            if stale.is_file() and not stale.is_symlink():
+            if is_stale(stale):
                 stale.unlink(missing_ok=True)
 
 

@@ -19,7 +19,7 @@ def build_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
     data = DATASETS[cfg.name].load(cfg, seed)
     if cfg.degrade:
         held, held_from = _held_out_images(cfg, data, seed)
-        data = with_degradation(data, held, held_from, cfg.degrade, seed)
+        data = with_degradation(data, held, held_from, cfg.degrade, seed, per_image=cfg.degrade_per == "image")
     return data
 
 

@@ -21,9 +21,11 @@ a -> x from it as from any paired data.
 Missing pixels are 0 (black) in the degraded image; the mask says which they are. For the
 degradations that touch every pixel (blur, motion, noise, jpeg, down) the mask is all ones.
 
-Which degradation an image gets is a function of (seed, step, position in the batch) in training,
-so a resumed run sees what it would have seen, and of (seed, index) for the held-out images, so
-an evaluation compares like with like every time.
+Which degradation an image gets is a function of (seed, step, the image's index) in training, so a
+resumed run sees what it would have seen, and of (seed, index) for the held-out images, so an
+evaluation compares like with like every time. With `data.degrade_per=image` a training image
+keeps one degradation for the whole run, a function of (seed, index): the setting of imputation
+(GAIN), where the data come with their holes and a missing value is never seen.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ from PIL import Image, ImageDraw
 from ganforge.core.registry import Registry, choose
 from ganforge.data.folder import EXTENSIONS
 
-HELD_OUT_SEED = 1_000_033  # held-out degradations: seeded by this + the image's index
+HELD_OUT_SEED = 1_000_033  # held-out degradations: seeded by this, the run's seed and the image's index
+PER_IMAGE_SEED = 2_000_029  # data.degrade_per=image: one training degradation per image
 
 
 @dataclass(frozen=True)
@@ -69,14 +72,16 @@ def parse(spec: str) -> tuple[str, str | None]:
     return name.strip(), (value.strip() or None) if "=" in spec else None
 
 
-def check(spec: str, resolution: int) -> str | None:
-    """Why data.degrade=spec cannot work, or None."""
+def check(spec: str, resolution: int, files: bool = True) -> str | None:
+    """Why data.degrade=spec cannot work, or None (`files`: also that masks=DIR holds masks)."""
     name, value = parse(spec)
     problem = choose("data.degrade", name, DEGRADATIONS)
     if problem:
         return problem + " (e.g. data.degrade=box, strokes, missing=0.5, blur=1.5, jpeg=10, down=4)"
     d = DEGRADATIONS[name]
     if d.name == "masks":
+        if value is not None and not files:
+            return None
         if value is None or not Path(value).is_dir():
             return f"data.degrade={spec}: give a folder of mask images (white = missing), e.g. data.degrade=masks=DIR"
         return None if mask_files(Path(value)) else f"data.degrade={spec}: no image file in {value}"
@@ -88,6 +93,8 @@ def check(spec: str, resolution: int) -> str | None:
         return f"data.degrade={spec}: {value!r} is not a number ({d.param_words})"
     if not (math.isfinite(param) and d.valid(param)):
         return f"data.degrade={spec}: {d.param_words}"
+    if name == "strokes" and param > resolution:
+        return f"data.degrade={spec}: strokes wider than the image (data.resolution={resolution}) leave nothing observed"
     if name == "down" and resolution % int(param):
         return f"data.degrade={spec}: data.resolution={resolution} is not a multiple of {int(param)}"
     return None
@@ -185,7 +192,7 @@ def gaussian_kernel(sigma: float) -> torch.Tensor:
 
 
 def convolve(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """x [C, H, W] convolved channel by channel with kernel [k, k] (reflected at the borders)."""
+    """x [C, H, W] convolved channel by channel with kernel [k, k] (the edge pixels repeated outward)."""
     C = x.shape[0]
     k = kernel.shape[-1]
     padded = F.pad(x[None], (k // 2, k // 2, k // 2, k // 2), mode="replicate")
@@ -256,7 +263,7 @@ def _down(x, k, g, ctx):
 
 register(Degradation("box", "a rectangle of F of the area missing", 0.25, lambda v: 0 < v < 1,
                      "the rectangle's share of the area, between 0 and 1", _box))
-register(Degradation("strokes", "free-form strokes W px wide missing", None, lambda v: v >= 1,
+register(Degradation("strokes", "free-form strokes W px wide missing", None, lambda v: 1 <= v <= 4096,
                      "the strokes' width in pixels, at least 1", _strokes))
 register(Degradation("missing", "each pixel missing with probability P", 0.5, lambda v: 0 < v < 1,
                      "the probability a pixel is missing, between 0 and 1", _missing))
@@ -316,6 +323,7 @@ class Degrader:
     spec: str
     param: object
     seed: int
+    per_image: bool = False  # training images keep one degradation each (data.degrade_per=image)
 
     @property
     def inpainting(self) -> bool:
@@ -325,14 +333,20 @@ class Degrader:
         """(degraded uint8, mask uint8) of the images at dataset indices idx: drawn per step in
         training (`step`), per index for held-out images (step None)."""
         indices = [int(i) for i in idx]
-        gens = (held_out_generators(indices, self.seed) if step is None else step_generators(indices, self.seed, step))
-        return degrade_images(images, self.spec, self.param, gens, indices if step is None else None)
+        if step is None:
+            gens = held_out_generators(indices, self.seed)
+        elif self.per_image:
+            gens = [torch.Generator().manual_seed(_seed(PER_IMAGE_SEED, self.seed, i)) for i in indices]
+        else:
+            gens = step_generators(indices, self.seed, step)
+        return degrade_images(images, self.spec, self.param, gens, indices if step is None or self.per_image else None)
 
 
-def with_degradation(data, held_out_images: torch.Tensor, held_from: str, spec: str, seed: int):
+def with_degradation(data, held_out_images: torch.Tensor, held_from: str, spec: str, seed: int,
+                     per_image: bool = False):
     """`data` whose batches carry a degraded copy ("a") and a mask, and whose held-out images (for
     grids and benchmarks) are degraded once, by index."""
-    degrader = Degrader(spec, parameter(spec), seed)
+    degrader = Degrader(spec, parameter(spec), seed, per_image)
     a, mask = degrader(held_out_images, torch.arange(len(held_out_images)), None)
     data.degrader = degrader
     data.extra["held_out"] = {"a": a, "x": held_out_images, "mask": mask, "from": held_from}

@@ -40,7 +40,8 @@ class HealthMonitor:
         self.cfg, self.recipe, self.run, self.dist = cfg, recipe, run, dist
         self.h = cfg.health
         # the modes metric says whether this data has modes it can count (a classifier for them, or toy centres)
-        self.count_modes = METRICS["modes"].refuse(cfg, data.spec, 0) is None
+        # (an image-to-image model restores or translates images: it has no samples of its own to count)
+        self.count_modes = recipe.draws_from_latent and METRICS["modes"].refuse(cfg, data.spec, 0) is None
         self.reports_every = cfg.health.every_steps  # steps at which it may report to the trainer
         self.cache: dict = {}  # the classifier, loaded once
         self.best_coverage = 0  # the most modes covered at any check so far

@@ -86,6 +86,9 @@ def evaluate_generator(G: GeneratorHandle, metrics: list[str], num_samples: int 
     check_metric_names(metrics)
     cfg = G.cfg
     refused = refusals(metrics, cfg, G.num_classes)
+    if not getattr(G, "takes_latent", True):  # an image-to-image model: nothing to draw from seeds
+        refused = {name: f"a {cfg.train.recipe} model turns images into images and draws no samples of its own "
+                         "(bench.translation and bench.imputation measure such models)" for name in metrics}
     if len(refused) == len(metrics):  # nothing to compute: no samples either
         fake = None
     else:

@@ -39,14 +39,14 @@ def class_count(cfg: Config) -> int:
 
 
 def build_G(cfg: Config, sample_shape: tuple[int, ...]) -> nn.Module:
-    G = _sized(lambda c: GENERATORS[net_names(c)[0]].build(
+    G = sized(lambda c: GENERATORS[net_names(c)[0]].build(
         z_dim=c.model.z_dim, c_dim=class_count(c), sample_shape=tuple(sample_shape), width=c.model.width,
         out=output_kind(c, sample_shape)), "G", cfg)
     return spectral_norm_all(G) if cfg.model.g_spectral_norm else G
 
 
 def build_D(cfg: Config, sample_shape: tuple[int, ...]) -> nn.Module:
-    D = _sized(lambda c: DISCRIMINATORS[net_names(c)[1]].build(
+    D = sized(lambda c: DISCRIMINATORS[net_names(c)[1]].build(
         c_dim=class_count(c), sample_shape=tuple(sample_shape), width=c.model.width, dropout=c.model.d_dropout,
         norm=c.model.d_norm, cond=c.model.conditional, z_dim=c.model.z_dim), "D", cfg)  # z_dim: a joint D(x, z) (BiGAN)
     return spectral_norm_all(D) if cfg.model.d_spectral_norm else D
@@ -59,7 +59,7 @@ def encoder_name(cfg: Config) -> str:
 
 def build_E(cfg: Config, sample_shape: tuple[int, ...], out_dim: int) -> nn.Module:
     """An encoder from samples of `sample_shape` to codes of `out_dim` numbers."""
-    return _sized(lambda c: ENCODERS[encoder_name(c)].build(
+    return sized(lambda c: ENCODERS[encoder_name(c)].build(
         sample_shape=tuple(sample_shape), width=c.model.E_width, out_dim=out_dim,
         box=latent.BOX.get(c.model.z_dist)), "E", cfg)
 
@@ -84,7 +84,7 @@ def memory_bytes() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def _sized(make: Callable[[Config], nn.Module], which: str, cfg: Config) -> nn.Module:
+def sized(make: Callable[[Config], nn.Module], which: str, cfg: Config) -> nn.Module:
     """make(cfg), after counting the net's parameters on the meta device (no memory, no random
     numbers drawn): a config asking for more than a quarter of this machine's memory in weights
     alone (say model.width=10^6 or model.z_dim=10^9 in a hand-edited export) is refused, naming the

@@ -25,7 +25,7 @@ from ganforge.recipes.translation import TranslationRecipe, held_out_of, loss_pl
 @register
 class Pix2PixRecipe(TranslationRecipe):
     kind = "pix2pix"
-    reads = frozenset({"loss.l1_weight", "loss.adv_weight", "data.degrade"})
+    reads = frozenset({"loss.l1_weight", "loss.adv_weight", "data.degrade", "data.degrade_per"})
     pairing = "paired"
     norm = "batch"
     grid_rows_caption = "targets"
