@@ -23,6 +23,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from bench.common import (machine_line, need_data, parser, real_split, run_script, table_head, tiny_run, to_unit,
@@ -42,7 +43,7 @@ def held_out(G, args) -> tuple[torch.Tensor, torch.Tensor | None]:
     if args.folder:
         files = candidates(Path(args.folder), FolderScan(Path(args.folder)))[:args.n]
         images = [load_image(f, d.resolution, d.channels, parse_background(d.background))[0] for f in files]
-        return to_range(torch.tensor(images), d.range), None
+        return to_range(torch.from_numpy(np.stack(images)), d.range), None
     x, y = real_split(args.data, "test")
     x, y = x[:args.n], y[:args.n]
     return (x * 2 - 1 if d.range == "signed" else x), y
