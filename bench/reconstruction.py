@@ -106,10 +106,10 @@ def run(args) -> None:
     x, labels = held_out(G, args)
     extractor = classifier(G, args.feature_net)
     rows = []
-    if G.E is not None:
+    if G.E is not None and not args.no_encoder:
         rows.append(measure(G, x, labels, extractor, features, "encoder", 0))
         rows.append(measure(G, x, labels, extractor, features, "encoder + projector", args.steps))
-    for k in (1, 2, 4):
+    for k in args.budgets:
         rows.append(measure(G, x, labels, extractor, features, "projector", k * args.steps))
     lines = [table_head("way", "steps", "pixel MSE ([0, 1])", "feature distance", "read as its class",
                         "s / image")]
@@ -139,6 +139,10 @@ def main() -> None:
     ap.add_argument("--feature-net", help="NAME.json of `ganforge featurenet train` (a folder's model)")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--steps", type=int, default=200, help="steps of the encoder-started projector")
+    ap.add_argument("--budgets", type=lambda s: [int(k) for k in s.split(",")], default=[1, 2, 4],
+                    help="the projector from the mean at these multiples of --steps (default 1,2,4; split them over "
+                         "processes to use more cores, each writing its rows)")
+    ap.add_argument("--no-encoder", action="store_true", help="only the projector from the mean (with --budgets)")
     ap.add_argument("--out", type=Path)
     run_script(ap, run, smoke)
 
