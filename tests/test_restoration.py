@@ -246,3 +246,8 @@ def test_a_saved_config_loads_where_its_mask_folder_is_not(tmp_path):
         p.unlink()
     masks.rmdir()  # the run moved to another machine
     assert api.load_generator(run).step == 2
+
+
+def test_an_image_to_image_net_too_large_for_memory_is_refused_with_its_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"model.width=1000000: G .*lower model.width"):
+        api.train(_pix2pix(tmp_path, "model.width=1000000", "train.max_steps=1"), log=lambda s: None)

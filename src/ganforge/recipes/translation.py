@@ -17,7 +17,7 @@ from ganforge.data.dataset import to_range
 from ganforge.core.errors import ConfigError
 from ganforge.generator import TranslatorHandle
 from ganforge.losses import LOSSES
-from ganforge.nets import output_kind, sample_shape_for
+from ganforge.nets import output_kind, sample_shape_for, sized
 from ganforge.nets.registry import DISCRIMINATORS, GENERATORS
 from ganforge.recipes.base import LOSSES_CAPTION, RecipeBase
 from ganforge.core.stats import StatPlot
@@ -56,11 +56,12 @@ class TranslationRecipe(RecipeBase):
         """One G (A -> B) and one D for this recipe (D sees `d_in` channels: see d_channels)."""
         g, d = net_names(cfg)
         _, H, W = sample_shape
-        G = GENERATORS[g].build(sample_shape=sample_shape, width=cfg.model.width, out=output_kind(cfg, sample_shape),
-                                in_channels=in_channels, depth=unet_depth(H, W), norm=cls.norm)
-        D = DISCRIMINATORS[d].build(sample_shape=sample_shape, width=cfg.model.width,
-                                    in_channels=cls.d_channels(sample_shape[0]), n_layers=patch_layers(H, W),
-                                    norm=cls.norm)
+        # sized: a width too large for this machine is refused with the key named, before any memory is taken
+        G = sized(lambda c: GENERATORS[g].build(sample_shape=sample_shape, width=c.model.width, out=output_kind(c, sample_shape),
+                                                in_channels=in_channels, depth=unet_depth(H, W), norm=cls.norm), "G", cfg)
+        D = sized(lambda c: DISCRIMINATORS[d].build(sample_shape=sample_shape, width=c.model.width,
+                                                    in_channels=cls.d_channels(sample_shape[0]), n_layers=patch_layers(H, W),
+                                                    norm=cls.norm), "D", cfg)
         return G, D
 
     @classmethod
