@@ -29,18 +29,14 @@ from ganforge.metrics.features import load_extractor
 CLASSIFIER = {"mnist": "mnist-cnn", "fashion-mnist": "fashion-mnist-cnn"}
 
 
-def held_out(cfg) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(degraded, clean, missing mask, labels) of the run's held-out images, in [0, 1]."""
+def held_out_and_training(cfg) -> tuple[torch.Tensor, ...]:
+    """(degraded, clean, missing mask, labels) of the run's held-out images and the training images
+    (flattened), all in [0, 1], from one build of the run's data."""
     data = build_dataset(cfg.data)
     held = data.extra["held_out"]
-    n = len(held["x"])
     _, labels, _ = load_idx_split(cfg.data.name, "test")
-    return held["a"].float() / 255, held["x"].float() / 255, held["mask"].float(), torch.from_numpy(labels[:n]).long()
-
-
-def training_images(cfg) -> torch.Tensor:
-    x, _, _ = load_idx_split(cfg.data.name, cfg.data.split)
-    return torch.from_numpy(x).float().div(255).flatten(1)
+    return (held["a"].float() / 255, held["x"].float() / 255, held["mask"].float(),
+            torch.from_numpy(labels[:len(held["x"])]).long(), data.x.float().div(255).flatten(1))
 
 
 def mean_fill(a, mask, train: torch.Tensor) -> torch.Tensor:
@@ -80,9 +76,8 @@ def run(args) -> None:
     if cfg.data.name not in CLASSIFIER or not cfg.data.degrade:
         raise SystemExit(f"{args.run[0]}: give a run on data.degrade of mnist or fashion-mnist (the held-out test images "
                          f"and their classifier); this one is data.name={cfg.data.name}, data.degrade={cfg.data.degrade!r}")
-    a, clean, mask, labels = held_out(cfg)
+    a, clean, mask, labels, train = held_out_and_training(cfg)
     classifier = load_extractor(CLASSIFIER[cfg.data.name])
-    train = training_images(cfg)
     rows = [score("clean images (the classifier's own accuracy)", clean, clean, mask, labels, classifier),
             score("zero fill", a, clean, mask, labels, classifier),
             score("per-pixel training mean", mean_fill(a, mask, train), clean, mask, labels, classifier),

@@ -306,15 +306,11 @@ def _seed(*parts: int) -> int:
     return h
 
 
-def held_out_generators(indices: list[int], seed: int) -> list[torch.Generator]:
-    """One generator per held-out image, seeded by its index: the same degradation every time."""
-    return [torch.Generator().manual_seed(_seed(HELD_OUT_SEED, seed, i)) for i in indices]
-
-
-def step_generators(indices: list[int], seed: int, step: int) -> list[torch.Generator]:
-    """One generator per image of a training batch, seeded by (seed, step, the image's index): a
-    resumed run draws what an uninterrupted one did, and no two ranks draw alike."""
-    return [torch.Generator().manual_seed(_seed(seed, step, i)) for i in indices]
+def generators(indices: list[int], *salt: int) -> list[torch.Generator]:
+    """One generator per image, seeded by `salt` and the image's dataset index: held out
+    (HELD_OUT_SEED, seed), one per image for the run (PER_IMAGE_SEED, seed) or per training step
+    (seed, step). A resumed run draws what an uninterrupted one did, and no two ranks draw alike."""
+    return [torch.Generator().manual_seed(_seed(*salt, i)) for i in indices]
 
 
 @dataclass
@@ -325,20 +321,16 @@ class Degrader:
     seed: int
     per_image: bool = False  # training images keep one degradation each (data.degrade_per=image)
 
-    @property
-    def inpainting(self) -> bool:
-        return DEGRADATIONS[parse(self.spec)[0]].inpainting
-
     def __call__(self, images: torch.Tensor, idx: torch.Tensor, step: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(degraded uint8, mask uint8) of the images at dataset indices idx: drawn per step in
         training (`step`), per index for held-out images (step None)."""
         indices = [int(i) for i in idx]
         if step is None:
-            gens = held_out_generators(indices, self.seed)
+            gens = generators(indices, HELD_OUT_SEED, self.seed)
         elif self.per_image:
-            gens = [torch.Generator().manual_seed(_seed(PER_IMAGE_SEED, self.seed, i)) for i in indices]
+            gens = generators(indices, PER_IMAGE_SEED, self.seed)
         else:
-            gens = step_generators(indices, self.seed, step)
+            gens = generators(indices, self.seed, step)
         return degrade_images(images, self.spec, self.param, gens, indices if step is None or self.per_image else None)
 
 

@@ -43,7 +43,7 @@ class GAINGenerator(nn.Module):
 
     def __init__(self, sample_shape: tuple[int, ...], width: int):
         super().__init__()
-        self.shape, dim = tuple(sample_shape), math.prod(sample_shape)
+        dim = math.prod(sample_shape)
         self.net = nn.Sequential(_mlp(2 * dim, width, dim), nn.Sigmoid())
 
     def forward(self, a: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -58,7 +58,7 @@ class GAINDiscriminator(nn.Module):
 
     def __init__(self, sample_shape: tuple[int, ...], width: int):
         super().__init__()
-        self.shape, dim = tuple(sample_shape), math.prod(sample_shape)
+        dim = math.prod(sample_shape)
         self.net = _mlp(2 * dim, width, dim)
 
     def forward(self, x: torch.Tensor, hint: torch.Tensor) -> torch.Tensor:
