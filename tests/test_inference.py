@@ -216,6 +216,11 @@ def test_project_refuses_overlap_and_missing_input(tiny_g, tmp_path, capsys):
     assert r.returncode != 0 and "overlap" in r.stderr
     r = Result(capsys, ["project", str(tiny_g), "--input", str(tmp_path / "none"), "--out", str(tmp_path / "out")])
     assert r.returncode != 0 and "no such file" in r.stderr
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.png").write_bytes(b"not an image")
+    r = Result(capsys, ["project", str(tiny_g), "--input", str(tmp_path / "bad"), "--out", str(tmp_path / "out")])
+    assert r.returncode == 2 and "no image could be read" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_latent_files_are_checked(tiny_g, tiny_encoder, tmp_path, capsys):

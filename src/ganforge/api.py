@@ -26,14 +26,17 @@ from ganforge.core.images import save_image_grid, save_scatter, to_uint8
 from ganforge.core.io import atomic_write, atomic_write_text
 from ganforge.data import DATASETS
 from ganforge.data.dataset import to_range
+from ganforge.data.degrade import load_mask, mask_files
 from ganforge.data.folder import DataWarning, FolderScan, candidates, load_image, parse_background
 from ganforge.data.idx import idx_bytes, idx_header
 from ganforge.explore import SWEEP_PSI
+from ganforge.explore.inpaint import PRIOR_WEIGHT, check_inpainting
 from ganforge.explore.project import check_choice as check_projection
 from ganforge.explore.project import check_weights as check_projection_weights
 from ganforge.explore.project import search_steps
 from ganforge.generator import GeneratorHandle, noise_layers
 from ganforge.metrics import check_metric_names, default_metrics, evaluate_generator
+from ganforge.nets.srgan import scale_of
 from ganforge.nets.translation import size_multiple
 from ganforge.recipes import RECIPES
 from ganforge.training import prepare, resolve_device, train
@@ -45,6 +48,11 @@ __all__ = ["train", "sample", "sample_dataset", "interp", "style_mixing", "trunc
 def load_generator(source: str | Path, device: str = "cpu", average: bool = True) -> GeneratorHandle:
     """The generator of a checkpoint file, a run folder, or an export folder / its files: its
     moving average of weights when it has one, unless `average` is False (the trained weights)."""
+    return _load(source, device, average)[0]
+
+
+def _load(source: str | Path, device: str = "cpu", average: bool = True, critic: bool = False):
+    """(generator handle, D as a critic or None, why not) of a source (see load_generator)."""
     cfg_dict, nets, step = checkpoint.load_generator_source(source)
     if not average:
         nets = {name: state for name, state in nets.items() if not name.endswith("_ema")}
@@ -52,8 +60,11 @@ def load_generator(source: str | Path, device: str = "cpu", average: bool = True
         cfg = validate.from_dict(cfg_dict, f"{source} (embedded config)", saved=True)
     except ConfigError as e:
         raise CheckpointError(f"{source}: its embedded config is not valid for this ganforge version: {e}") from None
+    recipe = RECIPES[cfg.train.recipe]
     try:
-        return RECIPES[cfg.train.recipe].load_generator(cfg, nets, step, device)
+        G = recipe.load_generator(cfg, nets, step, device)
+        D, why = recipe.load_critic(cfg, nets, device) if critic else (None, "")
+        return G, D, why
     except ConfigError as e:  # e.g. a hand-edited width too large to build
         raise CheckpointError(f"{source}: {e}") from None
     except RuntimeError as e:
@@ -293,7 +304,7 @@ def project(source: str | Path | GeneratorHandle, inputs: str | Path, out: str |
     if message:
         warnings.warn(message, DataWarning, stacklevel=2)
     if not kept:
-        if not out_existed and not any(out.iterdir()):
+        if not out_existed and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # made for this command: nothing is left behind
         raise ConfigError(f"--input {inputs}: no image could be read ({scan.summary()})")
     records = []
@@ -335,6 +346,134 @@ def _save_picture(picture: np.ndarray, path: Path) -> None:
     image = Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture)
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(path.suffix.lower(), "PNG")
     atomic_write(path, lambda f: image.save(f, format=fmt))
+
+
+# --- restoration: completion models, and inpainting through any latent model -----------------------
+
+RESTORE_BATCH = 16
+
+
+def restore(source: str | Path, inputs: str | Path, out: str | Path, mask: str | Path | None = None,
+            steps: int = 1000, prior_weight: float = PRIOR_WEIGHT, blend: str = "poisson",
+            space: str | None = None, c: int | None = None, seed: int = 0, progress=None) -> tuple[Path, list[dict]]:
+    """`ganforge restore`: every readable image of a file or folder restored by a model.
+
+    - A completion model (pix2pix / GAIN on data.degrade pairs, SRGAN) restores each image in one
+      pass: one trained on holes needs `mask` (white = missing); a super-resolution model reads each
+      image at its low resolution and gives it back at the model's.
+    - A latent model (any GAN) fills the masked pixels by Yeh et al.'s search (explore.inpaint),
+      with D's prior where the source holds D.
+
+    `mask`: one image for every input, or a folder holding a mask per input under the same relative
+    name (any image suffix). Under `out`: NAME.png (restored) and NAME.strip.png (what the model was
+    given beside the result), and restorations.json. Known pixels are never changed. Unreadable
+    files, and inputs without a mask, are named in one warning and the rest go on."""
+    G, critic, no_critic = _load(source, critic=True)
+    latent_model = G.takes_latent
+    if latent_model:
+        check_inpainting(G, steps, prior_weight, blend)
+        space = space or ("w" if G.num_ws else "z")  # w: one style, closer to what G draws than w+
+        check_projection(space, "mean", G)
+        if c is not None:
+            G.inputs(1, c=c)
+    elif G.recipe not in ("pix2pix", "gain", "srgan"):
+        raise ConfigError(f"{source}: a {G.recipe} model translates between two domains; restore takes a completion "
+                          "model (pix2pix, gain or srgan trained with data.degrade) or a GAN (use ganforge translate)")
+    needs_mask = latent_model or getattr(G.net(), "takes_mask", False)
+    if needs_mask and mask is None:
+        what = "fills missing pixels" if not latent_model else "fills the masked pixels from its generator"
+        raise ConfigError(f"this model {what}: give --mask FILE_OR_DIR (white = missing)")
+    scale = scale_of(G.cfg.data.degrade) if G.cfg.train.recipe == "srgan" else None
+    masks = _mask_source(mask) if mask is not None else None
+    out_existed = Path(out).is_dir()
+    out, scan, files, names = _image_inputs(inputs, out, "restorations")
+    d = G.cfg.data
+    H, W = d.resolution, d.image_width or d.resolution
+    items = []
+    for p, name in zip(files, names):
+        try:
+            size = (H // scale, W // scale) if scale else (H, W)
+            image = load_image(p, size, d.channels, parse_background(d.background))[0]
+        except Exception as e:  # Pillow raises many types for broken files: each is "skip it, say so"
+            scan.skip(f"unreadable file(s) ({type(e).__name__})", p)
+            continue
+        try:
+            rel = p.relative_to(Path(inputs)) if Path(inputs).is_dir() else Path(p.name)
+            m = masks(rel, (H, W)) if masks is not None else None
+        except _NoMask:
+            scan.skip("image(s) without a mask in --mask", p)
+            continue
+        except Exception as e:
+            scan.skip(f"unreadable mask(s) ({type(e).__name__})", p)
+            continue
+        items.append((p, name, torch.tensor(image), m))
+    scan.used = len(items)
+    message = scan.warning()
+    if message:
+        warnings.warn(message, DataWarning, stacklevel=2)
+    if not items:
+        if not out_existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # made for this command: nothing is left behind
+        raise ConfigError(f"--input {inputs}: no image could be restored ({scan.summary()})")
+    method = ("yeh2017 inpainting through G" + (", D's prior" if critic is not None and prior_weight > 0 else
+                                                ", no prior: " + no_critic if prior_weight > 0 else ", no prior")
+              if latent_model else f"{G.recipe} completion model")
+    records = []
+    for i in range(0, len(items), RESTORE_BATCH):
+        chunk = items[i:i + RESTORE_BATCH]
+        x = to_range(torch.stack([item[2] for item in chunk]), d.range)
+        if scale:  # what the model was trained on: each low-resolution pixel repeated scale x scale times
+            x = x.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
+        m = torch.stack([item[3] for item in chunk])[:, None] if masks is not None else None
+        given = x if m is None else x * (1 - m) + m * (-1.0 if d.range == "signed" else 0.0)  # holes shown black
+        if latent_model:
+            cls = None if c is None else torch.full((len(x),), c)
+            restored = explore.inpaint(G, x, m, critic, steps, prior_weight, space, cls, blend, seed).x
+        else:
+            restored = G({"a": given, **({"mask": m} if m is not None else {})}).cpu()
+        if progress is not None:
+            progress(i + len(chunk), len(items))
+        for j, (path, name, _, _) in enumerate(chunk):
+            base = out / name.with_suffix("")
+            pair = to_uint8(torch.stack([given[j], restored[j]]), G.value_range)
+            _save_picture(pair[1], base.with_suffix(".png"))
+            _save_picture(np.concatenate(list(pair), axis=1), Path(f"{base}.strip.png"))
+            records.append({"input": str(path), "output": str(base.with_suffix(".png")),
+                            "strip": f"{base}.strip.png", "method": method,
+                            "missing_share": None if m is None else round(float(m[j].mean()), 4)})
+    atomic_write_text(out / "restorations.json", json.dumps(records, indent=2) + "\n")
+    return out, records
+
+
+class _NoMask(LookupError):
+    pass
+
+
+def _mask_source(mask: str | Path):
+    """(relative input path, (H, W)) -> that input's mask [H, W] (1 = missing), from one mask file
+    for every input or a folder of masks named as the inputs (any image suffix)."""
+    mask = Path(mask)
+    if not mask.exists():
+        raise ConfigError(f"--mask {mask}: no such file or folder")
+    if mask.is_file():
+        try:
+            load_mask(mask)
+        except Exception as e:
+            raise ConfigError(f"--mask {mask}: not a readable image ({type(e).__name__}); a mask is an image, "
+                              "white where pixels are missing") from None
+        return lambda rel, size: load_mask(mask, size)
+    by_stem = {}
+    for f in mask_files(mask):
+        by_stem.setdefault(f.relative_to(mask).with_suffix("").as_posix().lower(), f)
+    if not by_stem:
+        raise ConfigError(f"--mask {mask}: the folder holds no mask images (white = missing, named as the inputs)")
+
+    def lookup(rel: Path, size):
+        f = by_stem.get(rel.with_suffix("").as_posix().lower())
+        if f is None:
+            raise _NoMask(rel)
+        return load_mask(f, size)
+    return lookup
 
 
 def latent_inputs(source: str | Path | GeneratorHandle, latent: str | Path) -> dict:

@@ -125,6 +125,10 @@ class LossConfig:
     # the reconstruction of observed values beside the adversarial term (the authors' code: 0.9, 100)
     hint_rate: float = 0.9
     gain_alpha: float = 100.0
+    # srgan (Ledig et al. 2017): weights of G's pixel MSE and of its content loss (the MSE between the
+    # domain feature net's last conv features of G's output and of the target; VGG19's in the paper)
+    mse_weight: float = 1.0
+    content_weight: float = 1.0
 
 
 @dataclass
@@ -534,7 +538,8 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(t.pack >= 1, where, f"train.pack={t.pack} must be at least 1 (1 = no packing)")
     _check(t.pool_size >= 0, where, f"train.pool_size={t.pool_size} must be >= 0 (0 = off)")
     _check(0 < cfg.loss.hint_rate <= 1, where, f"loss.hint_rate={cfg.loss.hint_rate} must be in (0, 1]")
-    for key in ("l1_weight", "cycle_weight", "identity_weight", "adv_weight", "gain_alpha"):
+    for key in ("l1_weight", "cycle_weight", "identity_weight", "adv_weight", "gain_alpha", "mse_weight",
+                "content_weight"):
         _check(getattr(cfg.loss, key) >= 0, where, f"loss.{key} must be >= 0")
     _check(0 <= o.linear_decay_start < 1, where,
            f"optim.linear_decay_start={o.linear_decay_start}: the fraction of the epochs before the linear decay, "

@@ -25,7 +25,7 @@ def commands() -> dict:
     return found
 
 
-ORDER = ("train", "sample", "interp", "stylemix", "translate", "serve", "export", "eval", "featurenet", "data")
+ORDER = ("train", "sample", "interp", "stylemix", "translate", "restore", "serve", "export", "eval", "featurenet", "data")
 
 
 def _parser(cmds: dict) -> argparse.ArgumentParser:

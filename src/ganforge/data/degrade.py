@@ -72,6 +72,12 @@ def parse(spec: str) -> tuple[str, str | None]:
     return name.strip(), (value.strip() or None) if "=" in spec else None
 
 
+def makes_holes(spec: str | None) -> bool:
+    """Whether data.degrade=spec leaves pixels missing (a mask of holes) rather than touching every pixel."""
+    name, _ = parse(spec) if spec else ("", None)
+    return name in DEGRADATIONS and DEGRADATIONS[name].inpainting
+
+
 def check(spec: str, resolution: int, files: bool = True) -> str | None:
     """Why data.degrade=spec cannot work, or None (`files`: also that masks=DIR holds masks)."""
     name, value = parse(spec)
@@ -168,13 +174,21 @@ def mask_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS)
 
 
+def load_mask(path: Path, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """A mask image as float {0, 1} [H, W] (white, above mid-grey, = missing; transparent = kept),
+    resized to `size` (H, W) with nearest-neighbour when given."""
+    with Image.open(path) as im:
+        if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
+            im = Image.alpha_composite(Image.new("RGBA", im.size, "black"), im.convert("RGBA"))
+        grey = im.convert("L")
+        if size is not None and grey.size != (size[1], size[0]):
+            grey = grey.resize((size[1], size[0]), Image.NEAREST)
+        return torch.from_numpy((np.asarray(grey) > 127).astype(np.float32))
+
+
 def load_masks(folder: Path) -> list[torch.Tensor]:
     """The mask images of a folder as float {0, 1} [H, W] (white, above mid-grey, = missing)."""
-    masks = []
-    for p in mask_files(folder):
-        with Image.open(p) as im:
-            masks.append(torch.from_numpy((np.asarray(im.convert("L")) > 127).astype(np.float32)))
-    return masks
+    return [load_mask(p) for p in mask_files(folder)]
 
 
 # --- degradations of every pixel ------------------------------------------------------------------------

@@ -33,9 +33,8 @@ import torch.nn.functional as F
 from ganforge.core import latent
 from ganforge.core.errors import ConfigError, GanforgeError
 from ganforge.core.rng import check_seed
-from ganforge.data import DATASETS
 from ganforge.generator import GeneratorHandle, noise_layers, noise_maps
-from ganforge.metrics.features import load_extractor, load_extractor_file
+from ganforge.metrics.features import extractor_for
 
 SPACES = ("z", "w", "w+")
 INITS = ("mean", "encoder")
@@ -57,29 +56,47 @@ class Projection:
     c: torch.Tensor | None = None
     noise: dict[str, torch.Tensor] = field(default_factory=dict)  # "noise<i>" -> [N, 1, s, s]
     history: list[float] = field(default_factory=list)  # the mean distance at every step
+    loss: torch.Tensor | None = None  # [N] the whole distance each image reached
+    prior: torch.Tensor | None = None  # [N] its prior term, where the distance has one
 
     def inputs(self, G: GeneratorHandle) -> dict:
         """The generator inputs that redraw the reconstructions."""
         return {**G.latent_inputs(self.latent, self.space, self.c), **self.noise}
 
 
+@dataclass
+class Distance:
+    """What a search minimises for each image, given G's image x_rec and the target x:
+
+        pixel_weight * pixel + feature_weight * feature + prior_weight * prior
+
+    pixel: the mean squared error, or, with `context` weights [N, 1, H, W], Yeh et al.'s context
+    loss sum |W (x_rec - x)| (only the pixels with weight count: inpainting's known pixels);
+    feature: the squared distance in a domain net's features (`features`: images in [0, 1] -> vectors);
+    prior: `prior(x_rec, c)` [N], how unlikely D finds x_rec (inpainting's perceptual loss)."""
+    features: Callable[[torch.Tensor], torch.Tensor] | None = None
+    pixel_weight: float = 1.0
+    feature_weight: float = 1.0
+    context: torch.Tensor | None = None
+    prior: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None
+    prior_weight: float = 0.0
+
+    def total(self, pixel: torch.Tensor, feature: torch.Tensor | None, prior: torch.Tensor | None) -> torch.Tensor:
+        loss = self.pixel_weight * pixel
+        if feature is not None:
+            loss = loss + self.feature_weight * feature
+        if prior is not None:
+            loss = loss + self.prior_weight * prior
+        return loss
+
+
 def domain_features(G: GeneratorHandle, feature_net: str | None = None) -> tuple[Callable | None, str]:
     """(images in [0, 1] -> 128-d features, its name) for the distance: `feature_net` (a
     `ganforge featurenet train` file), else the run's eval.feature_net, else the net shipped for
     its dataset (MNIST, Fashion-MNIST); (None, why) where there is none (the pixel term alone)."""
-    path = feature_net or G.cfg.eval.feature_net
-    if path:
-        extractor, info = load_extractor_file(path)
-        shape = (info.get("channels"), info.get("resolution"))
-        if shape != (G.cfg.data.channels, G.cfg.data.resolution):
-            raise GanforgeError(f"--feature-net {path}: trained on {shape[0]}-channel {shape[1]} px images; this "
-                                f"generator makes {G.cfg.data.channels}-channel {G.cfg.data.resolution} px images")
-    else:
-        name = DATASETS[G.cfg.data.name].feature_net
-        if name is None or name == "inception-v3":
-            return None, (f"pixels only: no domain feature net for {G.cfg.data.name} data (train one with "
-                          "`ganforge featurenet train FOLDER` and give it with --feature-net)")
-        extractor = load_extractor(name)
+    extractor, why = extractor_for(G.cfg, feature_net)
+    if extractor is None:
+        return None, f"pixels only: {why}"
     net = extractor.net.to(G.device).eval().requires_grad_(False)
     return net.features, f"pixels + {extractor.name} features"
 
@@ -156,13 +173,21 @@ def project(G: GeneratorHandle, x: torch.Tensor, space: str = "z", steps: int = 
     check_choice(space, init, G)
     check_weights(steps, pixel_weight, feature_weight)
     check_seed(seed)
+    return search(G, x, space, steps, init, c, Distance(features, pixel_weight, feature_weight), lr, seed,
+                  optimize_noise, progress)
+
+
+def search(G: GeneratorHandle, x: torch.Tensor, space: str, steps: int, init: str, c: torch.Tensor | None,
+           distance: Distance, lr: float = 0.1, seed: int = 0, optimize_noise: bool = True,
+           progress: Callable[[int, float], None] | None = None) -> Projection:
+    """The latents that bring G's images closest to x under `distance`; a conditional G without
+    classes given searches them first (search_class)."""
     offset = 0
     if G.num_classes and c is None:
-        c = search_class(G, x, space, steps, init, features, pixel_weight, feature_weight, lr, seed, progress)
+        c = search_class(G, x, space, steps, init, distance, lr, seed, progress)
         offset = search_steps(G, steps)
     report = None if progress is None else (lambda step, loss: progress(offset + step, loss))
-    return _search(G, x, space, steps, init, c, features, pixel_weight, feature_weight, lr, seed,
-                   optimize_noise and space != "z", report)
+    return _search(G, x, space, steps, init, c, distance, lr, seed, optimize_noise and space != "z", report)
 
 
 def check_weights(steps: int, pixel_weight: float, feature_weight: float) -> None:
@@ -180,28 +205,26 @@ def search_steps(G: GeneratorHandle, steps: int) -> int:
     return G.num_classes * max(1, steps // 4)
 
 
-def search_class(G: GeneratorHandle, x: torch.Tensor, space: str, steps: int, init: str, features,
-                 pixel_weight: float, feature_weight: float, lr: float, seed: int, progress=None) -> torch.Tensor:
+def search_class(G: GeneratorHandle, x: torch.Tensor, space: str, steps: int, init: str, distance: Distance,
+                 lr: float, seed: int, progress=None) -> torch.Tensor:
     """Each image's class for a conditional G: the one whose short projection gets closest."""
     short = max(1, steps // 4)
     distances = []
     for k in range(G.num_classes):
         report = None if progress is None else (lambda step, loss, k=k: progress(k * short + step, loss))
-        trial = _search(G, x, space, short, init, torch.full((len(x),), k), features, pixel_weight,
-                        feature_weight, lr, seed, False, report)
-        distances.append(pixel_weight * trial.pixel + (feature_weight * trial.feature if trial.feature is not None else 0))
+        trial = _search(G, x, space, short, init, torch.full((len(x),), k), distance, lr, seed, False, report)
+        distances.append(trial.loss)
     return torch.stack(distances).argmin(0)
 
 
 def _search(G: GeneratorHandle, x: torch.Tensor, space: str, steps: int, init: str, c: torch.Tensor | None,
-            features, pixel_weight: float, feature_weight: float, lr: float, seed: int, optimize_noise: bool,
-            progress) -> Projection:
+            distance: Distance, lr: float, seed: int, optimize_noise: bool, progress) -> Projection:
     device = G.device
     net = copy.deepcopy(G.G).eval().requires_grad_(False)  # the handle's net is never touched
     handle = GeneratorHandle(net, G.cfg, G.step, device, G.player)
     x = x.to(device).float()
     c = c.to(device) if c is not None else None
-    target_features = features(_to01(x, G.value_range)).detach() if features is not None else None
+    measure = _Measure(distance, x, G.value_range, device, c)
     code = _start(G, x, space, init, c).to(device).requires_grad_(True)
     spread = _spread(G, space)
     noise = {}
@@ -220,8 +243,7 @@ def _search(G: GeneratorHandle, x: torch.Tensor, space: str, steps: int, init: s
         jitter = spread * INITIAL_NOISE * max(0.0, 1 - t / NOISE_RAMP) ** 2
         noisy = code + jitter * torch.randn(code.shape, generator=g).to(device)
         x_rec = _draw(handle, noisy, space, c, noise)
-        pixel, feature = _distances(x_rec, x, G.value_range, features, target_features)
-        loss = pixel_weight * pixel + (feature_weight * feature if feature is not None else 0)
+        loss = distance.total(*measure(x_rec))
         total = loss.sum()
         if noise:
             total = total + NOISE_REGULARIZE * _noise_penalty(list(noise.values()))
@@ -237,10 +259,11 @@ def _search(G: GeneratorHandle, x: torch.Tensor, space: str, steps: int, init: s
             progress(step + 1, history[-1])
     with torch.no_grad():
         x_rec = _draw(handle, code, space, c, noise)
-        pixel, feature = _distances(x_rec, x, G.value_range, features, target_features)
+        pixel, feature, prior = measure(x_rec)
     return Projection(space, code.detach().cpu(), x_rec.detach().cpu(), pixel.cpu(),
                       None if feature is None else feature.cpu(), None if c is None else c.cpu(),
-                      {k: v.detach().cpu() for k, v in noise.items()}, history)
+                      {k: v.detach().cpu() for k, v in noise.items()}, history,
+                      distance.total(pixel, feature, prior).cpu(), None if prior is None else prior.cpu())
 
 
 def _draw(handle: GeneratorHandle, code: torch.Tensor, space: str, c, noise: dict) -> torch.Tensor:
@@ -252,12 +275,25 @@ def _draw(handle: GeneratorHandle, code: torch.Tensor, space: str, c, noise: dic
         return (handle.G(inputs["z"], inputs["c"]) if "c" in inputs else handle.G(inputs["z"])).float()
 
 
-def _distances(x_rec, x, value_range, features, target_features):
-    pixel = (x_rec - x).pow(2).flatten(1).mean(1)
-    if features is None:
-        return pixel, None
-    f = features(_to01(x_rec, value_range))
-    return pixel, (f - target_features).pow(2).sum(1) / f.shape[1]
+class _Measure:
+    """x_rec -> (pixel [N], feature [N] or None, prior [N] or None) against the fixed targets."""
+
+    def __init__(self, distance: Distance, x: torch.Tensor, value_range: str, device, c: torch.Tensor | None):
+        self.d, self.x, self.value_range, self.c = distance, x, value_range, c
+        self.context = None if distance.context is None else distance.context.to(device).float()
+        self.target = None if distance.features is None else distance.features(_to01(x, value_range)).detach()
+
+    def __call__(self, x_rec: torch.Tensor):
+        if self.context is None:
+            pixel = (x_rec - self.x).pow(2).flatten(1).mean(1)
+        else:
+            pixel = (self.context * (x_rec - self.x)).abs().flatten(1).sum(1)
+        feature = None
+        if self.target is not None:
+            f = self.d.features(_to01(x_rec, self.value_range))
+            feature = (f - self.target).pow(2).sum(1) / f.shape[1]
+        prior = self.d.prior(x_rec, self.c) if self.d.prior is not None and self.d.prior_weight > 0 else None
+        return pixel, feature, prior
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ganforge.core.errors import GanforgeError
+from ganforge.data import DATASETS
 
 
 class DomainCNN(nn.Module):
@@ -40,8 +41,13 @@ class DomainCNN(nn.Module):
         )
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(feature_dim, num_classes))
 
+    def conv_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last convolutional feature maps ([N, 4 width, H / 4, W / 4]): what SRGAN's content
+        loss compares (there in VGG19's last conv block)."""
+        return self.body[:self._CONV_STACK](x)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.body[:self._CONV_STACK](x)
+        h = self.conv_features(x)
         if h.shape[-2:] != (7, 7):  # other resolutions than 28 (an identity at 28 x 28)
             h = nn.functional.adaptive_avg_pool2d(h, 7)
         return self.body[self._CONV_STACK:](h)
@@ -98,6 +104,25 @@ def load_extractor_file(path: str | Path) -> tuple[Extractor, dict]:
     except ValueError as e:
         raise GanforgeError(f"{meta}: not a feature-net description ({e})") from None
     return _extractor(info.get("name", path.stem), weights.read_bytes(), info, "train it again"), info
+
+
+def extractor_for(cfg, path: str | None = None) -> tuple[Extractor | None, str]:
+    """The domain feature net for a model's images: `path` (a `ganforge featurenet train` file), else
+    the config's eval.feature_net, else the net shipped for its dataset (MNIST, Fashion-MNIST);
+    (None, why) where there is none."""
+    path = path or cfg.eval.feature_net
+    if path:
+        extractor, info = load_extractor_file(path)
+        shape = (info.get("channels"), info.get("resolution"))
+        if shape != (cfg.data.channels, cfg.data.resolution):
+            raise GanforgeError(f"feature net {path}: trained on {shape[0]}-channel {shape[1]} px images; this "
+                                f"model makes {cfg.data.channels}-channel {cfg.data.resolution} px images")
+        return extractor, extractor.name
+    name = DATASETS[cfg.data.name].feature_net
+    if name is None or name == "inception-v3":
+        return None, (f"no domain feature net for {cfg.data.name} data (train one with `ganforge featurenet "
+                      "train FOLDER` and name it in eval.feature_net)")
+    return load_extractor(name), name
 
 
 def _extractor(name: str, data: bytes, info: dict, fix: str) -> Extractor:

@@ -145,6 +145,22 @@ class PatchDiscriminator(nn.Module):
         return self.net(x)
 
 
+class MaskInput(nn.Module):
+    """A G that is told which pixels to produce: (a, mask) -> net([a, mask]) (the mask as one more
+    input channel, 1 = missing), for completion from degraded data with holes. The image-to-image
+    nets take the mask this way; GAIN's G takes it its own way."""
+
+    takes_mask = True
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self.size_multiple = size_multiple(net)
+
+    def forward(self, a: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([a, mask.to(a.dtype)], 1))
+
+
 def size_multiple(net: nn.Module) -> int:
     return getattr(net, "size_multiple", 1)
 

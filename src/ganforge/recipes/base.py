@@ -197,6 +197,12 @@ class RecipeBase:
         raise KeyError(f"no weights for player '{cls.generator_player}' of recipe '{cls.kind}' "
                        f"(found: {', '.join(nets) or 'none'})")
 
+    @classmethod
+    def load_critic(cls, cfg: Config, nets: dict[str, dict], device: str = "cpu"):
+        """D as a function (images, classes or None) -> a logit per image, or (None, why): only the
+        GAN recipe's D judges single images (inpainting's prior)."""
+        return None, f"a {cls.kind} model's D does not judge single images"
+
     def __init__(self, cfg: Config, device: torch.device, dist: DistInfo = DistInfo()):
         self.cfg, self.device, self.dist = cfg, device, dist
         self.players: dict[str, Player] = {}

@@ -141,6 +141,25 @@ class GANRecipe(RecipeBase):
         G.load_state_dict(state)
         return GeneratorHandle(G.to(device).eval(), cfg, step, player=player)
 
+    @classmethod
+    def load_critic(cls, cfg: Config, nets: dict[str, dict], device: str = "cpu"):
+        """D as a function (images, classes or None) -> one logit per image, for judging single images
+        (inpainting's prior); (None, why) where this model's D cannot."""
+        if "D" not in nets:
+            return None, "the source holds G alone (an export): give the run folder or a checkpoint for D"
+        if cfg.train.pack > 1:
+            return None, f"its D judges packs of {cfg.train.pack} images (train.pack), not one image"
+        D = build_D(cfg, sample_shape_for(cfg))
+        D.load_state_dict(nets["D"])
+        D = D.to(device).eval().requires_grad_(False)
+        conditional = class_count(cfg) > 0
+
+        def critic(x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+            out = D(x, c) if conditional else D(x)
+            out = out.reshape(len(x), -1)
+            return out[:, 0]  # ACGAN: the real / fake logit before the class logits
+        return critic, "D"
+
     # --- inputs and samples -------------------------------------------------------------------
     def _train_z(self, n_local: int) -> torch.Tensor:
         m, world = self.cfg.model, self.dist.world_size

@@ -1,7 +1,9 @@
 """pix2pix (Isola et al. 2017): a conditional GAN that learns a map from paired images A -> B.
 
 G is a U-Net fed the input image a (no z: dropout in G is its only noise); D is a PatchGAN that
-judges (a, b) pairs, stacked along the channels, patch by patch. Per step, with a batch of pairs:
+judges (a, b) pairs, stacked along the channels, patch by patch. On data with holes
+(data.degrade=box, strokes, missing, masks=DIR) G is also given the mask of missing pixels as one
+more input channel: a completion model that knows what to fill. Per step, with a batch of pairs:
 
     D: loss.d_scale * [loss_D(D(a, b), D(a, G(a)))]      the paper halves it: d_scale 0.5
     G: loss.adv_weight * loss_G(D(a, G(a))) + loss.l1_weight * |G(a) - b|_1     lambda = 100 in the paper
@@ -52,6 +54,10 @@ class Pix2PixRecipe(TranslationRecipe):
         G, D = cls.build_nets(cfg, data.input_channels, shape)
         return cls(cfg, G, D, held_out_of(data), device, dist)
 
+    def _G(self, a: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """G's outputs for the inputs a; a G that is told the holes (MaskInput) gets the batch's mask."""
+        return self.pG.run(a, batch["mask"]) if getattr(self.pG.net, "takes_mask", False) else self.pG.run(a)
+
     def _D(self, net, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return net(torch.cat([a, b], 1))
 
@@ -61,11 +67,11 @@ class Pix2PixRecipe(TranslationRecipe):
             a, b = (t.contiguous(memory_format=torch.channels_last) for t in (a, b))
         if cfg.loss.adv_weight == 0:  # the L1-only baseline: a U-Net regressing b, D untouched
             with self.autocast():
-                l1 = (self.pG.run(a).float() - b).abs().mean()
+                l1 = (self._G(a, batch).float() - b).abs().mean()
             self.step(self.pG, cfg.loss.l1_weight * l1)
             return {"loss_G": (cfg.loss.l1_weight * l1).detach(), "L1": l1.detach()}
         with self.autocast():
-            fake = self.pG.run(a)
+            fake = self._G(a, batch)
             logits_real = self._D(self.pD.run, a, b)
             logits_fake = self._D(self.pD.run, a, fake.detach())
         loss_D = cfg.loss.d_scale * self.loss.d(logits_real.float(), logits_fake.float())

@@ -14,11 +14,13 @@ from torch import nn
 
 from ganforge.config import Config, net_names
 from ganforge.data.dataset import to_range
+from ganforge.data.degrade import makes_holes
 from ganforge.core.errors import ConfigError
 from ganforge.generator import TranslatorHandle
 from ganforge.losses import LOSSES
 from ganforge.nets import output_kind, sample_shape_for, sized
 from ganforge.nets.registry import DISCRIMINATORS, GENERATORS
+from ganforge.nets.translation import MaskInput
 from ganforge.recipes.base import LOSSES_CAPTION, RecipeBase
 from ganforge.core.stats import StatPlot
 from ganforge.data import DATASETS
@@ -57,8 +59,11 @@ class TranslationRecipe(RecipeBase):
         g, d = net_names(cfg)
         _, H, W = sample_shape
         # sized: a width too large for this machine is refused with the key named, before any memory is taken
+        holes = makes_holes(cfg.data.degrade)  # G is told which pixels are missing: the mask is one more channel
         G = sized(lambda c: GENERATORS[g].build(sample_shape=sample_shape, width=c.model.width, out=output_kind(c, sample_shape),
-                                                in_channels=in_channels, depth=unet_depth(H, W), norm=cls.norm), "G", cfg)
+                                                in_channels=in_channels + holes, depth=unet_depth(H, W), norm=cls.norm), "G", cfg)
+        if holes:
+            G = MaskInput(G)
         D = sized(lambda c: DISCRIMINATORS[d].build(sample_shape=sample_shape, width=c.model.width,
                                                     in_channels=cls.d_channels(sample_shape[0]), n_layers=patch_layers(H, W),
                                                     norm=cls.norm), "D", cfg)
