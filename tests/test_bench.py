@@ -29,6 +29,7 @@ EXPECTED = {
     "pacgan_table": "| ring | WGAN-GP |",
     "real_folders": "twemoji: 2 images in 2 sub-folders",
     "reconstruction": "| encoder + projector | 3 |",
+    "restoration": "| per-pixel training mean |",
     "parzen_blur": "| real train[0:100] | 0.5 |",
     "serve_latency": "one image over HTTP",
     "stacked_mnist": "| PacDCGAN2 | 2 | 1 |",

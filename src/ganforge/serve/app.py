@@ -10,7 +10,12 @@ Routes
     /api/info         JSON: the generator, its classes, how many directions, the report's address
     /api/image        PNG of one View (seed, c, psi, d0..dk, scale)
     /api/walk         looping GIF from `seed` to `to` and back (`steps` frames a leg)
+    /api/project      POST an image: its projection (a job to poll with GET ?id=)
     /run/...          the run's report/ and samples/ files, when the source is in a run folder
+
+A completion model (pix2pix, GAIN, SRGAN on data.degrade pairs) gets the restoration page instead
+(restore.html: upload, a brush to paint the missing pixels, the restored image): / and /api/info
+as above, and POST /api/restore with JSON {"image": PNG base64, "mask": PNG base64 or null} -> PNG.
 
 Every error is JSON {"error": message} with a 4xx status (a 500 only for a bug, still as JSON).
 Renders take one lock; at most MAX_WAITING wait for it and more get 503 "busy" at once, so a
@@ -20,14 +25,18 @@ one image request in flight and replaces, not queues, the next).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import errno
 import hashlib
+import json
 import socket
 import threading
 from pathlib import Path
 
 from ganforge.core.errors import GanforgeError, bounded
 from ganforge.serve.explorer import MAX_SEED, MAX_UPLOAD, MAX_WALK_STEPS, Explorer, RequestError, View, _int
+from ganforge.serve.restorer import Restorer
 from ganforge.engine.run import is_run_folder, run_of_checkpoint
 from ganforge.api import load_generator
 
@@ -69,7 +78,7 @@ class Renderer:
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
-def create_app(explorer: Explorer, run_dir: Path | None = None, allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES):
+def create_app(explorer: Explorer | Restorer, run_dir: Path | None = None, allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES):
     """The Starlette application for one explorer (and the run folder its generator came from);
     requests naming another host are refused unless `allowed_hosts` is empty (--host opened it)."""
     _need_extra()
@@ -80,7 +89,8 @@ def create_app(explorer: Explorer, run_dir: Path | None = None, allowed_hosts: t
     from starlette.routing import Route
 
     render = Renderer()
-    page = (Path(__file__).with_name("page.html")).read_text(encoding="utf-8")
+    restoring = isinstance(explorer, Restorer)
+    page = (Path(__file__).with_name("restore.html" if restoring else "page.html")).read_text(encoding="utf-8")
     model_id = hashlib.sha256(f"{explorer.source}:{explorer.G.step}:{explorer.G.cfg}".encode()).hexdigest()[:12]
     report = run_dir / "report" / "report.html" if run_dir else None
     cache = {"Cache-Control": "public, max-age=86400"}  # the same query (with v=model id) is the same image
@@ -134,6 +144,20 @@ def create_app(explorer: Explorer, run_dir: Path | None = None, allowed_hosts: t
     async def projection(request):
         return await (start_projection(request) if request.method == "POST" else projection_status(request))
 
+    async def restore(request):
+        # application/json (not a form type) makes a browser ask first from another origin
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            return error(415, 'send JSON {"image": PNG base64, "mask": PNG base64 or null}, '
+                              "Content-Type: application/json")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > 3 * MAX_UPLOAD:  # two images in base64
+                return error(413, f"the request is larger than {3 * MAX_UPLOAD // 2**20} MiB")
+        image, mask = _restore_request(bytes(body))
+        png = await run_in_threadpool(render, explorer.restore_png, image, mask)
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
     async def run_file(request):
         rel = Path(request.path_params["path"])
         if run_dir is None:
@@ -152,9 +176,10 @@ def create_app(explorer: Explorer, run_dir: Path | None = None, allowed_hosts: t
         return error(exc.status, str(exc))
 
     async def on_http_error(request, exc: HTTPException):
-        message = {404: f"{request.url.path}: no such page (the page is /, the API /api/info, /api/image, "
-                        "/api/walk, /api/project)", 405: f"{request.method} is not allowed here (GET only; "
-                        "POST only to /api/project)"}
+        api = "/api/info, /api/restore" if restoring else "/api/info, /api/image, /api/walk, /api/project"
+        post = "/api/restore" if restoring else "/api/project"
+        message = {404: f"{request.url.path}: no such page (the page is /, the API {api})",
+                   405: f"{request.method} is not allowed here (GET only; POST only to {post})"}
         return error(exc.status_code, message.get(exc.status_code, str(exc.detail)))
 
     async def on_bug(request, exc: Exception):
@@ -162,8 +187,12 @@ def create_app(explorer: Explorer, run_dir: Path | None = None, allowed_hosts: t
         return error(500, f"internal error ({type(exc).__name__}) answering {bounded(request.url.path, 120)}: "
                           "the server's log has the details")
 
-    routes = [Route("/", home), Route("/api/info", info), Route("/api/image", image), Route("/api/walk", walk),
-              Route("/api/project", projection, methods=["GET", "POST"]), Route("/run/{path:path}", run_file)]
+    routes = [Route("/", home), Route("/api/info", info), Route("/run/{path:path}", run_file)]
+    if restoring:
+        routes.append(Route("/api/restore", restore, methods=["POST"]))
+    else:
+        routes += [Route("/api/image", image), Route("/api/walk", walk),
+                   Route("/api/project", projection, methods=["GET", "POST"])]
     middleware = []
     if allowed_hosts:  # a page on 127.0.0.1 answers only to its own names: no DNS rebinding from a web page
         from starlette.middleware import Middleware
@@ -174,6 +203,29 @@ def create_app(explorer: Explorer, run_dir: Path | None = None, allowed_hosts: t
                                         Exception: on_bug})
     app.state.explorer = explorer
     return app
+
+
+def _restore_request(body: bytes) -> tuple[bytes, bytes | None]:
+    """(image bytes, mask bytes or None) of a restore request's JSON, or a RequestError naming the key."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise RequestError('the body is not JSON: send {"image": PNG base64, "mask": PNG base64 or null}') from None
+    if not isinstance(data, dict) or not isinstance(data.get("image"), str):
+        raise RequestError("'image': missing; send the image as base64 (a data: URL is fine)")
+    out = []
+    for key in ("image", "mask"):
+        value = data.get(key)
+        if value is None:
+            out.append(None)
+            continue
+        if not isinstance(value, str):
+            raise RequestError(f"'{key}': a base64 string, not {type(value).__name__}")
+        try:
+            out.append(base64.b64decode(value.split(",", 1)[1] if value.startswith("data:") else value, validate=True))
+        except (binascii.Error, ValueError, IndexError):
+            raise RequestError(f"'{key}': not valid base64") from None
+    return out[0], out[1]
 
 
 class _OwnNamesOnly:
@@ -239,7 +291,8 @@ class ExplorerServer:
         import uvicorn
 
         try:
-            explorer = Explorer(load_generator(source), directions, source=str(source))
+            G = load_generator(source)
+            explorer = Explorer(G, directions, source=str(source)) if G.takes_latent else Restorer(G, str(source))
         except RequestError as e:
             raise GanforgeError(f"{source}: {e}") from None
         loopback = host in LOOPBACK_NAMES
