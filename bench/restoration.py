@@ -33,7 +33,7 @@ from ganforge import api, validate
 from ganforge.data import build_dataset, load_idx_split
 from ganforge.data.degrade import gaussian_kernel, makes_holes, parse
 from ganforge.explore.inpaint import inpaint
-from ganforge.metrics.features import load_extractor
+from ganforge.metrics.features import load_extractor, load_extractor_file
 from ganforge.metrics.fid import fid
 from ganforge.nets.srgan import scale_of
 
@@ -63,7 +63,7 @@ def measures(restored, clean, region, labels, extractor, reference) -> dict:
     ssim = float(((s * region).flatten(1).sum(1) / region.flatten(1).sum(1).clamp_min(1)).mean())
     features, predicted = extractor.run(restored)
     return {"psnr": psnr, "ssim": ssim, "fid": fid(reference, features),
-            "class_accuracy": float((predicted == labels).float().mean())}
+            "class_accuracy": None if labels is None else float((predicted == labels).float().mean())}
 
 
 def unsharp(a, amount: float, sigma: float = 1.0):
@@ -125,17 +125,27 @@ def baselines(spec: str, a, mask, train, a_tune, clean_tune) -> list[tuple[str, 
 def run(args) -> None:
     first = api.load_generator(args.run[0])
     cfg = first.cfg
-    if cfg.data.name not in CLASSIFIER or not cfg.data.degrade:
-        raise SystemExit(f"{args.run[0]}: give a run on data.degrade of mnist or fashion-mnist")
+    if not cfg.data.degrade:
+        raise SystemExit(f"{args.run[0]}: give a run on data.degrade")
     data = build_dataset(cfg.data)
     held = data.extra["held_out"]
     a, clean, mask = held["a"].float() / 255, held["x"].float() / 255, held["mask"].float()
-    test, labels, _ = load_idx_split(cfg.data.name, "test")
-    labels = torch.from_numpy(labels[:len(clean)]).long()
     a_tune, _ = data.degrader(data.x[:TUNE], torch.arange(TUNE), None)
     a_tune, clean_tune = a_tune.float() / 255, data.x[:TUNE].float() / 255
-    extractor = load_extractor(CLASSIFIER[cfg.data.name])
-    reference, _ = extractor.run(torch.from_numpy(test[len(clean):]).float().div(255)[:, None])
+    if cfg.data.name in CLASSIFIER:  # the rest of the test split is the reference; labels are known
+        extractor = load_extractor(CLASSIFIER[cfg.data.name])
+        test, labels, _ = load_idx_split(cfg.data.name, "test")
+        labels = torch.from_numpy(labels[:len(clean)]).long()
+        reference, _ = extractor.run(torch.from_numpy(test[len(clean):]).float().div(255)[:, None])
+        against = f"the other {len(reference)} test images"
+    elif args.feature_net:  # an image folder: its featurenet; the training images are the reference
+        extractor, _ = load_extractor_file(args.feature_net)
+        labels = None
+        reference, _ = extractor.run(data.x.float().div(255))
+        against = f"the {len(reference)} training images"
+    else:
+        raise SystemExit(f"{args.run[0]}: data.name={cfg.data.name} has no shipped feature net: give --feature-net "
+                         "NAME.json (`ganforge featurenet train FOLDER`)")
     holes = makes_holes(cfg.data.degrade)
     region = mask if holes else torch.ones_like(mask)
     rows = []
@@ -169,11 +179,16 @@ def run(args) -> None:
               f"{args.gan_steps} steps", (filled + 1) / 2 if signed else filled)
     where = "the missing pixels" if holes else "the whole image"
     lines = [table_head("way", f"PSNR (dB, {where})", f"SSIM ({where})", "FID", "read as its label")]
-    lines += [f"| {r['way']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['fid']:.2f} | {100 * r['class_accuracy']:.1f} % |"
+    lines += [f"| {r['way']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['fid']:.2f} | {_percent(r['class_accuracy'])} |"
               for r in rows]
-    text = (f"{machine_line()}; {len(clean)} held-out {cfg.data.name} test images, data.degrade={cfg.data.degrade}; "
-            f"FID against the other {len(reference)} test images in {extractor.name} features\n\n" + "\n".join(lines) + "\n")
+    text = (f"{machine_line()}; {len(clean)} held-out images ({held['from']}) of {cfg.data.name}, "
+            f"data.degrade={cfg.data.degrade}; FID against {against} in {extractor.name} features\n\n"
+            + "\n".join(lines) + "\n")
     write_results(args.out, text, rows)
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.1f} %"
 
 
 def smoke(tmp):
@@ -191,6 +206,7 @@ def main() -> None:
     ap.add_argument("--run", action="append", required=True, help="a restoration run on data.degrade (repeatable)")
     ap.add_argument("--gan", help="a GAN run (with its D) to fill the holes by Yeh et al.'s search")
     ap.add_argument("--gan-steps", type=int, default=1000, help="search steps for --gan (default 1000)")
+    ap.add_argument("--feature-net", help="NAME.json of `ganforge featurenet train` (image folders: FID's features)")
     ap.add_argument("--out", type=Path)
     run_script(ap, run, smoke)
 

@@ -118,8 +118,8 @@ def test_srgan_refuses_what_it_cannot_do(tmp_path, extra, message):
 def test_the_content_loss_needs_a_feature_net_or_says_how_to_go_without(tmp_path):
     root = tmp_path / "imgs"  # a folder: no feature net is shipped for it
     (root / "a").mkdir(parents=True)
-    for i in range(8):
-        Image.fromarray(np.full((32, 32), 30 * i, np.uint8)).save(root / "a" / f"{i}.png")
+    for i in range(12):  # a tenth set aside as held-out images: 11 left to train on
+        Image.fromarray(np.full((32, 32), 20 * i, np.uint8)).save(root / "a" / f"{i}.png")
     with pytest.raises(ConfigError, match="loss.content_weight=0"):
         _srgan(tmp_path, "data.name=folder", f"data.root={root}", "data.resolution=32", "train.max_steps=1")
     run = _srgan(tmp_path / "ok", "data.name=folder", f"data.root={root}", "data.resolution=32", "train.max_steps=1",

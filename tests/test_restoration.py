@@ -130,7 +130,10 @@ def test_held_out_pairs_and_training_batches_of_a_degraded_dataset(tmp_path):
     data = build_dataset(cfg.data, seed=0)
     held = data.extra["held_out"]
     assert held["a"].shape == held["x"].shape and held["mask"].shape[1] == 1
-    assert torch.equal(held["x"], data.x[:64])  # the embedded subset has no test split
+    # the embedded subset has no test split: a tenth of it is set aside, left out of training
+    assert len(held["x"]) == 51 and len(data.x) == 512 - 51 and "left out of training" in held["from"]
+    trained = {bytes(x.numpy()) for x in data.x}
+    assert not any(bytes(x.numpy()) in trained for x in held["x"])
     again = build_dataset(cfg.data, seed=0).extra["held_out"]
     assert torch.equal(again["a"], held["a"])
     batch = data.batch(torch.arange(8), step=3)
