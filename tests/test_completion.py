@@ -185,6 +185,9 @@ def test_restore_through_a_gan_with_a_folder_of_masks(dcgan, tmp_path):
     assert np.array_equal(restored[~hole], given[~hole])  # known pixels exactly as they were
     assert Image.open(out / "im0.strip.png").size == (56, 28)
     assert json.loads((out / "restorations.json").read_text()) == records
+    export = api.export(dcgan, tmp_path / "export")  # G alone: the search goes on without D's prior, and says so
+    _, records = api.restore(export, inputs / "im0.png", tmp_path / "out2", tmp_path / "masks" / "im0.png", steps=2)
+    assert "no prior: the source holds G alone" in records[0]["method"]
 
 
 @pytest.mark.slow  # over a second (pytest --durations); runs in make test
@@ -235,3 +238,18 @@ def test_restore_refuses_a_cyclegan_or_an_unreadable_folder(dcgan, tmp_path):
     with pytest.raises(ConfigError, match="no image could be restored"):
         api.restore(dcgan, bad, tmp_path / "out", tmp_path / "m.png", steps=1)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
+@pytest.mark.parametrize("extra", [
+    ("model.arch=dcgan", "model.width=8", "model.conditional=cgan"),  # the class searched, D given it
+    ("model.arch=stylegan", "model.width=4", "model.d_norm=none", "model.z_dim=16"),  # in w, with noise maps
+])
+def test_restore_through_conditional_and_style_based_gans(tmp_path, extra):
+    run = _train(tmp_path, *extra, "train.max_steps=2")
+    inputs = _folder(tmp_path / "in", n=2, bad=False)
+    _, records = api.restore(run, inputs, tmp_path / "out", _mask(tmp_path / "m.png"), steps=3)
+    assert len(records) == 2 and "D's prior" in records[0]["method"]
+    given, restored = (np.asarray(Image.open(p)) for p in (inputs / "im1.png", tmp_path / "out" / "im1.png"))
+    hole = np.asarray(Image.open(tmp_path / "m.png")) > 127
+    assert np.array_equal(restored[~hole], given[~hole])

@@ -1,4 +1,5 @@
-"""GAIN's nets (Yoon et al. 2018, `jsyoon0823/GAIN`): fully connected, on the flattened image.
+"""GAIN's nets (Yoon et al. 2018), as the authors' MNIST script builds them (`jsyoon0823/GAIN`,
+MNST_Code_Example.py): fully connected, on the flattened image.
 
 - G(x~, m): [x~, m] -> FC -> ReLU -> FC -> ReLU -> FC -> sigmoid, one value per pixel. x~ is the
   image with its missing pixels replaced by noise, m the mask of observed pixels (1 = observed).
@@ -6,9 +7,9 @@
 - D(x^, h): [x^, h] -> FC -> ReLU -> FC -> ReLU -> FC: one logit per pixel, "this pixel was
   observed", given the completed image x^ and the hint h.
 
-Hidden layers of model.width units (the reference makes them as wide as the data has values: 784
-for MNIST, as configs/mnist_gain.yaml does); Xavier-normal weights (the reference's xavier_init: N(0, 1 / (fan_in / 2))) and
-zero biases.
+Hidden layers of model.width and model.width / 2 units (the MNIST script: 256 and 128, as
+configs/mnist_gain.yaml; the authors' later tabular code makes both as wide as the data); Xavier-normal
+weights (the reference's xavier_init: N(0, 1 / (fan_in / 2))) and zero biases.
 """
 
 from __future__ import annotations
@@ -29,17 +30,17 @@ def _fc(n_in: int, n_out: int) -> nn.Linear:
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
-    return nn.Sequential(_fc(n_in, hidden), nn.ReLU(), _fc(hidden, hidden), nn.ReLU(), _fc(hidden, n_out))
+    return nn.Sequential(_fc(n_in, hidden), nn.ReLU(), _fc(hidden, hidden // 2), nn.ReLU(), _fc(hidden // 2, n_out))
 
 
 class GAINGenerator(nn.Module):
     """(a, mask) -> every pixel of the completed image in [0, 1] ([N, C, H, W]); `mask` is 1 where a
     pixel is missing (ganforge's convention), so G's m = 1 - mask. The missing pixels of a are
-    replaced by noise U(0, 0.01) in training, as the reference does, and by its mean 0.005 in eval
+    replaced by noise U(0, 1) in training, as the MNIST script does, and by its mean 0.5 in eval
     mode, so that a completion does not depend on a random draw."""
 
     takes_mask = True
-    NOISE = 0.01
+    NOISE = 1.0
 
     def __init__(self, sample_shape: tuple[int, ...], width: int):
         super().__init__()
@@ -69,7 +70,7 @@ def _check(shape: tuple, cfg) -> str | None:
     if len(shape) != 3:
         return "gain nets complete images: use them with image data and data.degrade"
     if cfg.model.width < 8:
-        return f"model.width={cfg.model.width}: GAIN's hidden layers need at least 8 units (the reference: 784 on MNIST)"
+        return f"model.width={cfg.model.width}: GAIN's hidden layers need at least 8 units (the MNIST script: 256)"
     return None
 
 

@@ -4,11 +4,14 @@ G sees an image with its missing pixels replaced by noise, and the mask; D sees 
 (observed pixels kept, missing ones G's) and a hint, and says for every pixel whether it was
 observed. The hint reveals the mask's value for a share of the observed pixels (`loss.hint_rate`),
 which makes the mask identifiable only from what D cannot tell apart. Per step, as the authors'
-code does it (`jsyoon0823/GAIN`, gain.py):
+MNIST script does it (`jsyoon0823/GAIN`, MNST_Code_Example.py):
 
     m = 1 - mask (observed),  x^ = m a + (1 - m) G(a, mask),  h = m b with b ~ Bernoulli(hint_rate)
-    D:  -mean[ m log D(x^, h) + (1 - m) log(1 - D(x^, h)) ]
-    G:  -mean[ (1 - m) log D(x^, h) ] + alpha mean[(m a - m G)^2] / mean[m]     (after D's step)
+    D:  -2 mean[ m log D(x^, h) + (1 - m) log(1 - D(x^, h)) ]
+    G:  -mean[ (1 - m) log D(x^, h) ] / mean[1 - m] + alpha mean[(m a - m G)^2] / mean[m]   (after D's step)
+
+(the authors' later tabular code, gain.py, leaves out the 2 and the division by mean[1 - m] and
+sets alpha = 100; their MNIST script, which this follows, has alpha = 10).
 
 `loss.adv_weight=0` trains the same G on the reconstruction of observed pixels alone (the
 ablation that shows what the adversarial term adds). With `data.degrade_per=image` (the preset's)
@@ -17,10 +20,11 @@ and G never sees a missing pixel's true value: the clean image in the batch is u
 the error on the missing pixels (`RMSE_missing`). With the default `degrade_per=step` the holes
 move from step to step and every pixel is observed some time: a restoration setting, not GAIN's.
 
-Where ganforge departs from the reference: pixels are in [0, 1] as stored (the reference scales
-each column by its own minimum and maximum, and reports RMSE in that scaled space, which differs
-where a pixel's range over the data is narrower than 0-255); batches come in epochs of a shuffled
-order (the reference draws each batch with replacement).
+Where ganforge departs from the MNIST script: its training images are TensorFlow's 55,000 (the
+first 55,000 of the 60,000, here all 60,000); batches come in epochs of a shuffled order (the script
+draws each batch at random); it prints the mean squared error on the missing pixels of its
+training batches, ganforge the root of it (`RMSE_missing`) and, in bench/imputation.py, on the
+held-out test images.
 
     ganforge train configs/mnist_gain.yaml
 """
@@ -99,13 +103,13 @@ class GAINRecipe(TranslationRecipe):
             x_hat = m * a + (1 - m) * g
             logits = self.pD.run(x_hat.detach(), h).float()
         # -[m log D + (1 - m) log (1 - D)] with D = sigmoid(logit): m softplus(-l) + (1 - m) softplus(l)
-        loss_D = (m * F.softplus(-logits) + (1 - m) * F.softplus(logits)).mean()
+        loss_D = 2 * (m * F.softplus(-logits) + (1 - m) * F.softplus(logits)).mean()
         self.step(self.pD, loss_D)
 
         with self.freeze("D"):
             with self.autocast():
                 logits = self.pD.frozen(x_hat, h).float()
-            adv = ((1 - m) * F.softplus(-logits)).mean()
+            adv = ((1 - m) * F.softplus(-logits)).mean() / (1 - m).mean().clamp_min(1e-8)
             mse = ((m * a - m * g) ** 2).mean() / m.mean().clamp_min(1e-8)
             loss_G = self.cfg.loss.adv_weight * adv + alpha * mse  # adv_weight=0: the ablation without D
             self.step(self.pG, loss_G)
