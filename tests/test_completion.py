@@ -4,6 +4,7 @@ generator (Yeh et al. 2017) and `ganforge restore`."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,8 @@ from ganforge.data import build_dataset
 from ganforge.explore.inpaint import context_weights, inpaint, poisson_blend
 from ganforge.nets.srgan import SRResNet
 from ganforge.nets.translation import MaskInput
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def _train(tmp_path, *extra):
@@ -253,3 +256,11 @@ def test_restore_through_conditional_and_style_based_gans(tmp_path, extra):
     given, restored = (np.asarray(Image.open(p)) for p in (inputs / "im1.png", tmp_path / "out" / "im1.png"))
     hole = np.asarray(Image.open(tmp_path / "m.png")) > 127
     assert np.array_equal(restored[~hole], given[~hole])
+
+
+def test_a_restoration_run_ends_with_its_distance_and_the_held_out_measure(tmp_path, capsys):
+    args = tiny_overrides(tmp_path, "train.recipe=pix2pix", "model.G=unet", "model.D=patchgan", "model.width=4",
+                          "data.resolution=28", "data.degrade=noise", "train.batch_size=8", "train.max_steps=2")
+    assert main(["train", str(CONFIGS / "fashion_denoise_pix2pix.yaml"), *args]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("reached:      L1 to the targets ") and "python -m bench.restoration --run" in last, last

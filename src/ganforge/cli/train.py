@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from ganforge.recipes import RECIPES
 from ganforge import api, autoconfig, config, validate
 from ganforge.core.errors import ConfigError
 from ganforge.report.run_report import describe
@@ -79,6 +80,22 @@ def _folder_config(root: str, overrides: list[str], quiet: bool) -> config.Confi
     return cfg
 
 
+# the distance to the targets each image-to-image recipe reports, with its words
+TARGET_STATS = (("RMSE_missing", "RMSE on the missing pixels"), ("MSE", "pixel MSE to the originals"),
+                ("L1", "L1 to the targets"), ("cycle", "cycle L1"))
+
+
+def _reached_image_to_image(result, cfg: config.Config, run_dir) -> str:
+    """The closing line of a translation or restoration run: its last distance to the targets on
+    the training batches, and the command that measures it on held-out images."""
+    stats = result.last_stats or {}
+    said = next((f"{words} {float(stats[k]):.4g} at step {result.step:,} (training batches; lower is better)"
+                 for k, words in TARGET_STATS if k in stats), "")
+    bench = f"bench.restoration --run {run_dir}" if cfg.data.degrade else f"bench.translation {cfg.train.recipe} {run_dir}"
+    held_out = f"held-out images: python -m {bench}"
+    return f"reached:      {said}; {held_out}" if said else f"reached:      {held_out}"
+
+
 def _reached(result, cfg: config.Config, run_dir) -> str:
     """The closing line: the last value of each headline number the run measured, or how to measure it."""
     parts = []
@@ -88,6 +105,8 @@ def _reached(result, cfg: config.Config, run_dir) -> str:
             parts.append(f"{label} {m['value']:.4g} at step {m['step']:,} ({better} is better)")
     if parts:
         return "reached:      " + "; ".join(parts)
+    if not RECIPES[cfg.train.recipe].draws_from_latent:  # image-to-image: no samples of its own to measure
+        return _reached_image_to_image(result, cfg, run_dir)
     if cfg.data.name == "folder" and not cfg.eval.feature_net:
         return (f"reached:      not measured (no feature space for this folder): ganforge featurenet train "
                 f"{cfg.data.root}, then ganforge eval {run_dir} --feature-net featurenets/NAME.json")
