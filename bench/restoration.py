@@ -32,12 +32,14 @@ from bench.imputation import CLASSIFIER, mean_fill, nearest_fill
 from ganforge import api, validate
 from ganforge.data import build_dataset, load_idx_split
 from ganforge.data.degrade import gaussian_kernel, makes_holes, parse
+from ganforge.core.images import save_image_grid
 from ganforge.explore.inpaint import inpaint
 from ganforge.metrics.features import load_extractor, load_extractor_file
 from ganforge.metrics.fid import fid
 from ganforge.nets.srgan import scale_of
 
 TUNE = 100  # training images the baselines' parameters are chosen on
+PICTURE = 8  # held-out images in the --picture grid
 
 
 def ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -148,17 +150,19 @@ def run(args) -> None:
                          "NAME.json (`ganforge featurenet train FOLDER`)")
     holes = makes_holes(cfg.data.degrade)
     region = mask if holes else torch.ones_like(mask)
-    rows = []
+    rows, pictures = [], [a[:PICTURE]]
 
-    def score(way: str, restored: torch.Tensor) -> None:
+    def score(way: str, restored: torch.Tensor, shown: bool = True) -> None:
         restored = mask * restored + (1 - mask) * a if holes else restored  # known pixels as given
-        row = {"way": way, "images": len(clean), **measures(restored, clean, region, labels, extractor, reference)}
+        row = {"way": way, "images": len(clean), "shown": shown, **measures(restored, clean, region, labels, extractor, reference)}
         print(json.dumps(row), flush=True)
         rows.append(row)
+        if shown:
+            pictures.append(restored[:PICTURE])
 
-    score("clean images (the floor of FID, the classifier's own accuracy)", clean)
+    score("clean images (the floor of FID, the classifier's own accuracy)", clean, shown=False)
     for way, restored in baselines(cfg.data.degrade, a, mask, data.x.float().div(255).flatten(1), a_tune, clean_tune):
-        score(way, restored)
+        score(way, restored, shown=way not in ("zero fill", "as given"))
     for source in args.run:
         G = api.load_generator(source)
         if G.cfg.data != cfg.data:
@@ -185,6 +189,9 @@ def run(args) -> None:
             f"data.degrade={cfg.data.degrade}; FID against {against} in {extractor.name} features\n\n"
             + "\n".join(lines) + "\n")
     write_results(args.out, text, rows)
+    if args.picture:  # rows: the degraded inputs, each way's restorations (in the table's order), the originals
+        save_image_grid(torch.cat([*pictures, clean[:PICTURE]]), Path(args.picture), "unit", nrow=PICTURE)
+        print(f"picture: {args.picture} (rows: input, {', '.join(r['way'] for r in rows[1:] if r['shown'])}, original)")
 
 
 def _percent(share: float | None) -> str:
@@ -207,6 +214,7 @@ def main() -> None:
     ap.add_argument("--gan", help="a GAN run (with its D) to fill the holes by Yeh et al.'s search")
     ap.add_argument("--gan-steps", type=int, default=1000, help="search steps for --gan (default 1000)")
     ap.add_argument("--feature-net", help="NAME.json of `ganforge featurenet train` (image folders: FID's features)")
+    ap.add_argument("--picture", help="a PNG grid of the first held-out images restored each way")
     ap.add_argument("--out", type=Path)
     run_script(ap, run, smoke)
 

@@ -122,10 +122,11 @@ class LossConfig:
     identity_weight: float = 0.5  # cyclegan: identity loss, as a fraction of cycle_weight (reference code: 0.5)
     adv_weight: float = 1.0  # translation: weight of G's adversarial term (0: L1 / cycle alone, the papers' ablation)
     # gain (Yoon et al. 2018): the hint's share of revealed observed values, and alpha, the weight of
-    # the reconstruction of observed values beside the adversarial term (the authors' MNIST script:
-    # 0.9, 10; their tabular code's alpha: 100)
+    # the reconstruction of observed values beside the adversarial term (the authors' code: 0.9, 100;
+    # their MNIST script's alpha: 10, as configs/mnist_gain.yaml). A default is part of every saved
+    # config: changing one would make the runs saved before refuse to load.
     hint_rate: float = 0.9
-    gain_alpha: float = 10.0
+    gain_alpha: float = 100.0
     # srgan (Ledig et al. 2017): weights of G's pixel MSE and of its content loss (the MSE between the
     # domain feature net's last conv features of G's output and of the target; VGG19's in the paper)
     mse_weight: float = 1.0
