@@ -160,7 +160,7 @@ def _gain(tmp_path, *extra):
     return validate.load(None, tiny_overrides(
         tmp_path, "train.recipe=gain", "model.arch=gain", "model.width=64", "data.range=unit",
         "data.degrade=missing=0.5", "train.batch_size=32", "optim.lr_G=1e-3", "optim.lr_D=1e-3",
-        "optim.betas=[0.9,0.999]", "log.ckpt_every_steps=20", "log.stats_every_steps=10", *extra))
+        "optim.betas=[0.9,0.999]", "log.ckpt_every_steps=20", "log.stats_every_steps=10", "train.epochs=10", *extra))
 
 
 @pytest.mark.slow  # over a second (pytest --durations); runs in make test
