@@ -118,16 +118,26 @@ def test_srgan_refuses_what_it_cannot_do(tmp_path, extra, message):
                                            "data.resolution=28", "data.degrade=down=4", *extra))
 
 
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
 def test_the_content_loss_needs_a_feature_net_or_says_how_to_go_without(tmp_path):
+    from ganforge.metrics.featurenet import train_on_folder
+
     root = tmp_path / "imgs"  # a folder: no feature net is shipped for it
-    (root / "a").mkdir(parents=True)
-    for i in range(12):  # a tenth set aside as held-out images: 11 left to train on
-        Image.fromarray(np.full((32, 32), 20 * i, np.uint8)).save(root / "a" / f"{i}.png")
+    for k, kind in enumerate("ab"):
+        (root / kind).mkdir(parents=True)
+        for i in range(8):  # a tenth set aside as held-out images: 14 left to train on
+            Image.fromarray(np.full((32, 32), 100 * k + 10 * i, np.uint8)).save(root / kind / f"{i}.png")
+    folder = ("data.name=folder", f"data.root={root}", "data.resolution=32", "train.max_steps=1")
     with pytest.raises(ConfigError, match="loss.content_weight=0"):
-        _srgan(tmp_path, "data.name=folder", f"data.root={root}", "data.resolution=32", "train.max_steps=1")
-    run = _srgan(tmp_path / "ok", "data.name=folder", f"data.root={root}", "data.resolution=32", "train.max_steps=1",
-                 "loss.content_weight=0")
+        _srgan(tmp_path, *folder)
+    run = _srgan(tmp_path / "ok", *folder, "loss.content_weight=0")
     assert (run / "ckpt" / "last.pt").is_file()
+    net = train_on_folder(root, tmp_path / "nets", 32, 1, epochs=1, log=lambda s: None)
+    run = _srgan(tmp_path / "net", *folder, f"eval.feature_net={net}")
+    assert "content" in json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
+    for f in (net, net.with_suffix(".safetensors")):
+        f.unlink()  # the model moved to a machine without its feature net: it still loads and restores
+    assert api.load_generator(run).step == 1
 
 
 # --- inpainting through a trained generator --------------------------------------------------------

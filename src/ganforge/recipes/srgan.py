@@ -28,10 +28,9 @@ from torch import nn
 
 from ganforge.config import Config, net_names
 from ganforge.core.distributed import DistInfo
-from ganforge.core.errors import ConfigError
 from ganforge.core.stats import StatPlot
 from ganforge.data import DATASETS
-from ganforge.metrics.features import extractor_for
+from ganforge.metrics.features import DomainCNN, extractor_for
 from ganforge.nets import output_kind, sized
 from ganforge.nets.registry import DISCRIMINATORS, GENERATORS
 from ganforge.nets.srgan import scale_of
@@ -50,12 +49,12 @@ class SRGANRecipe(Pix2PixRecipe):
         super().__init__(cfg, G, D, held_out, device, dist)
         self.content_net, self.content_name = None, None
         if cfg.loss.content_weight > 0:
-            extractor, why = extractor_for(cfg)
-            if extractor is None:
-                raise ConfigError(f"loss.content_weight={cfg.loss.content_weight}: the content loss needs {why}; "
-                                  "or set loss.content_weight=0")
-            self.content_net = extractor.net.to(device).eval().requires_grad_(False)
-            self.content_name = extractor.name
+            if DATASETS[cfg.data.name].dry_run:  # --dry-run's random images: the code path, any weights
+                net, self.content_name = DomainCNN(in_channels=cfg.data.channels), "untrained (dry run)"
+            else:
+                extractor, _ = extractor_for(cfg)  # there is one (check() said so); its file is read here
+                net, self.content_name = extractor.net, extractor.name
+            self.content_net = net.to(device).eval().requires_grad_(False)
 
     @classmethod
     def build_nets(cls, cfg: Config, in_channels: int, sample_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
@@ -82,6 +81,12 @@ class SRGANRecipe(Pix2PixRecipe):
             return f"train.recipe=srgan upsamples images; data.name={cfg.data.name} is not images"
         if cfg.loss.kind not in ("ns", "minimax", "lsgan", "hinge"):
             return f"loss.kind={cfg.loss.kind}: srgan uses ns (the paper's), minimax, lsgan or hinge"
+        spec = DATASETS[cfg.data.name]
+        shipped = spec.feature_net not in (None, "inception-v3")
+        if cfg.loss.content_weight > 0 and not spec.dry_run and not shipped and not cfg.eval.feature_net:
+            return (f"loss.content_weight={cfg.loss.content_weight}: the content loss needs a domain feature net, and "
+                    f"none is shipped for {cfg.data.name} data: train one (`ganforge featurenet train FOLDER`) and "
+                    "name it in eval.feature_net, or set loss.content_weight=0")
         return None
 
     def _D(self, net, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
