@@ -214,6 +214,10 @@ def test_restore_with_completion_models(tmp_path):
     denoise = _pix2pix(tmp_path / "n", "noise")
     _, records = api.restore(denoise, inputs / "im0.png", tmp_path / "o2")
     assert records[0]["missing_share"] is None
+    Image.open(inputs / "im1.png").save(inputs / "im0.jpg")  # im0.jpg beside im0.png: two outputs, none lost
+    out, records = api.restore(denoise, inputs, tmp_path / "o4")
+    assert len({r["output"] for r in records}) == len(records) == 4
+    assert all(Path(r["output"]).is_file() and Path(r["strip"]).is_file() for r in records)
     sr = _srgan(tmp_path / "s", "train.max_steps=1")
     small = _folder(tmp_path / "small", n=1, size=7, bad=False)
     out, _ = api.restore(sr, small, tmp_path / "o3")

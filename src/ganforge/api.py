@@ -369,30 +369,83 @@ def restore(source: str | Path, inputs: str | Path, out: str | Path, mask: str |
     given beside the result), and restorations.json. Known pixels are never changed. Unreadable
     files, and inputs without a mask, are named in one warning and the rest go on."""
     G, critic, no_critic = _load(source, critic=True)
-    latent_model = G.takes_latent
-    if latent_model:
-        check_inpainting(G, steps, prior_weight, blend)
-        space = space or ("w" if G.num_ws else "z")  # w: one style, closer to what G draws than w+
-        check_projection(space, "mean", G)
-        if c is not None:
-            G.inputs(1, c=c)
-    elif G.recipe not in ("pix2pix", "gain", "srgan"):
-        raise ConfigError(f"{source}: a {G.recipe} model translates between two domains; restore takes a completion "
-                          "model (pix2pix, gain or srgan trained with data.degrade) or a GAN (use ganforge translate)")
-    needs_mask = latent_model or getattr(G.net(), "takes_mask", False)
-    if needs_mask and mask is None:
-        what = "fills missing pixels" if not latent_model else "fills the masked pixels from its generator"
-        raise ConfigError(f"this model {what}: give --mask FILE_OR_DIR (white = missing)")
+    space = _check_restorer(G, source, mask, steps, prior_weight, blend, space, c)
     scale = scale_of(G.cfg.data.degrade) if G.cfg.train.recipe == "srgan" else None
     masks = _mask_source(mask) if mask is not None else None
     out_existed = Path(out).is_dir()
     out, scan, files, names = _image_inputs(inputs, out, "restorations")
-    d = G.cfg.data
+    items = _restore_inputs(G.cfg.data, inputs, files, names, scan, scale, masks)
+    scan.used = len(items)
+    message = scan.warning()
+    if message:
+        warnings.warn(message, DataWarning, stacklevel=2)
+    if not items:
+        if not out_existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # made for this command: nothing is left behind
+        raise ConfigError(f"--input {inputs}: no image could be restored ({scan.summary()})")
+    if not G.takes_latent:
+        method = f"{G.recipe} completion model"
+    elif prior_weight == 0:
+        method = "yeh2017 inpainting through G, no prior"
+    else:
+        method = "yeh2017 inpainting through G, " + ("D's prior" if critic is not None else f"no prior: {no_critic}")
+    d, records = G.cfg.data, []
+    for i in range(0, len(items), RESTORE_BATCH):
+        chunk = items[i:i + RESTORE_BATCH]
+        x = to_range(torch.stack([item[2] for item in chunk]), d.range)
+        if scale:  # what the model was trained on: each low-resolution pixel repeated scale x scale times
+            x = x.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
+        m = torch.stack([item[3] for item in chunk])[:, None] if masks is not None else None
+        given = x if m is None else x * (1 - m) + m * (-1.0 if d.range == "signed" else 0.0)  # holes shown black
+        if G.takes_latent:
+            cls = None if c is None else torch.full((len(x),), c)
+            restored = explore.inpaint(G, x, m, critic, steps, prior_weight, space, cls, blend, seed).x
+        else:
+            restored = G({"a": given, **({"mask": m} if m is not None else {})}).cpu()
+        if progress is not None:
+            progress(i + len(chunk), len(items))
+        for j, (path, name, _, _) in enumerate(chunk):
+            base = out / name.with_suffix("")  # NAME.png beside NAME.strip.png (a name may hold dots: a.jpg.png)
+            pair = to_uint8(torch.stack([given[j], restored[j]]), G.value_range)
+            _save_picture(pair[1], Path(f"{base}.png"))
+            _save_picture(np.concatenate(list(pair), axis=1), Path(f"{base}.strip.png"))
+            records.append({"input": str(path), "output": f"{base}.png", "strip": f"{base}.strip.png", "method": method,
+                            "missing_share": None if m is None else round(float(m[j].mean()), 4)})
+    atomic_write_text(out / "restorations.json", json.dumps(records, indent=2) + "\n")
+    return out, records
+
+
+def _check_restorer(G: GeneratorHandle, source, mask, steps: int, prior_weight: float, blend: str,
+                    space: str | None, c: int | None) -> str | None:
+    """Refuses what `restore` cannot do with this model, before any file is read; a latent model's
+    search space (w for a style-based G: one style, closer to what G draws than w+)."""
+    if G.takes_latent:
+        check_inpainting(G, steps, prior_weight, blend)
+        space = space or ("w" if G.num_ws else "z")
+        check_projection(space, "mean", G)
+        if c is not None:
+            G.inputs(1, c=c)  # refuses a class out of range, or any class for an unconditional G
+        if mask is None:
+            raise ConfigError("this model fills the masked pixels from its generator: give --mask FILE_OR_DIR "
+                              "(white = missing)")
+        return space
+    if G.recipe not in ("pix2pix", "gain", "srgan"):
+        raise ConfigError(f"{source}: a {G.recipe} model translates between two domains; restore takes a completion "
+                          "model (pix2pix, gain or srgan trained with data.degrade) or a GAN (use ganforge translate)")
+    if getattr(G.net(), "takes_mask", False) and mask is None:
+        raise ConfigError("this model fills missing pixels: give --mask FILE_OR_DIR (white = missing)")
+    return space
+
+
+def _restore_inputs(d, inputs, files: list[Path], names: list[Path], scan: FolderScan, scale: int | None,
+                    masks) -> list[tuple]:
+    """(path, output name, uint8 image [C, h, w] at the model's input size, mask [H, W] or None) of
+    each input that can be read and has its mask; the others are named in `scan`."""
     H, W = d.resolution, d.image_width or d.resolution
+    size = (H // scale, W // scale) if scale else (H, W)
     items = []
     for p, name in zip(files, names):
         try:
-            size = (H // scale, W // scale) if scale else (H, W)
             image = load_image(p, size, d.channels, parse_background(d.background))[0]
         except Exception as e:  # Pillow raises many types for broken files: each is "skip it, say so"
             scan.skip(f"unreadable file(s) ({type(e).__name__})", p)
@@ -403,46 +456,11 @@ def restore(source: str | Path, inputs: str | Path, out: str | Path, mask: str |
         except _NoMask:
             scan.skip("image(s) without a mask in --mask", p)
             continue
-        except Exception as e:
+        except Exception as e:  # the mask file is broken: skip that image, say so
             scan.skip(f"unreadable mask(s) ({type(e).__name__})", p)
             continue
         items.append((p, name, torch.tensor(image), m))
-    scan.used = len(items)
-    message = scan.warning()
-    if message:
-        warnings.warn(message, DataWarning, stacklevel=2)
-    if not items:
-        if not out_existed and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # made for this command: nothing is left behind
-        raise ConfigError(f"--input {inputs}: no image could be restored ({scan.summary()})")
-    method = ("yeh2017 inpainting through G" + (", D's prior" if critic is not None and prior_weight > 0 else
-                                                ", no prior: " + no_critic if prior_weight > 0 else ", no prior")
-              if latent_model else f"{G.recipe} completion model")
-    records = []
-    for i in range(0, len(items), RESTORE_BATCH):
-        chunk = items[i:i + RESTORE_BATCH]
-        x = to_range(torch.stack([item[2] for item in chunk]), d.range)
-        if scale:  # what the model was trained on: each low-resolution pixel repeated scale x scale times
-            x = x.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
-        m = torch.stack([item[3] for item in chunk])[:, None] if masks is not None else None
-        given = x if m is None else x * (1 - m) + m * (-1.0 if d.range == "signed" else 0.0)  # holes shown black
-        if latent_model:
-            cls = None if c is None else torch.full((len(x),), c)
-            restored = explore.inpaint(G, x, m, critic, steps, prior_weight, space, cls, blend, seed).x
-        else:
-            restored = G({"a": given, **({"mask": m} if m is not None else {})}).cpu()
-        if progress is not None:
-            progress(i + len(chunk), len(items))
-        for j, (path, name, _, _) in enumerate(chunk):
-            base = out / name.with_suffix("")
-            pair = to_uint8(torch.stack([given[j], restored[j]]), G.value_range)
-            _save_picture(pair[1], base.with_suffix(".png"))
-            _save_picture(np.concatenate(list(pair), axis=1), Path(f"{base}.strip.png"))
-            records.append({"input": str(path), "output": str(base.with_suffix(".png")),
-                            "strip": f"{base}.strip.png", "method": method,
-                            "missing_share": None if m is None else round(float(m[j].mean()), 4)})
-    atomic_write_text(out / "restorations.json", json.dumps(records, indent=2) + "\n")
-    return out, records
+    return items
 
 
 class _NoMask(LookupError):
