@@ -3,7 +3,9 @@
 G is a U-Net fed the input image a (no z: dropout in G is its only noise); D is a PatchGAN that
 judges (a, b) pairs, stacked along the channels, patch by patch. On data with holes
 (data.degrade=box, strokes, missing, masks=DIR) G is also given the mask of missing pixels as one
-more input channel: a completion model that knows what to fill. Per step, with a batch of pairs:
+more input channel: a completion model that knows what to fill. Its L1 is then taken over the
+missing pixels alone (the context encoder's reconstruction term, Pathak et al. 2016), and D judges
+the completed image (G's pixels in the holes, the observed ones around them). Per step, with a batch of pairs:
 
     D: loss.d_scale * [loss_D(D(a, b), D(a, G(a)))]      the paper halves it: d_scale 0.5
     G: loss.adv_weight * loss_G(D(a, G(a))) + loss.l1_weight * |G(a) - b|_1     lambda = 100 in the paper
@@ -61,17 +63,36 @@ class Pix2PixRecipe(TranslationRecipe):
     def _D(self, net, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return net(torch.cat([a, b], 1))
 
+    def _takes_mask(self) -> bool:
+        return getattr(self.pG.net, "takes_mask", False)
+
+    def _fill(self, fake: torch.Tensor, a: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """What D judges: for a completion G, its pixels in the holes and the observed ones around them
+        (the image it will give), so D cannot tell the two apart by the observed pixels alone."""
+        if not self._takes_mask():
+            return fake
+        mask = batch["mask"].to(fake.dtype)
+        return mask * fake + (1 - mask) * a
+
+    def _l1(self, fake: torch.Tensor, b: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """pix2pix's L1 over the whole image; for a completion G over the missing pixels alone, as the
+        context encoder (Pathak et al. 2016) does: the observed ones are pasted back and teach nothing."""
+        if not self._takes_mask():
+            return (fake - b).abs().mean()
+        mask = batch["mask"].expand_as(b)
+        return ((fake - b).abs() * mask).sum() / mask.sum().clamp_min(1)
+
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg, a, b = self.cfg, batch["a"], batch["x"]
         if self.pD.channels_last:
             a, b = (t.contiguous(memory_format=torch.channels_last) for t in (a, b))
         if cfg.loss.adv_weight == 0:  # the L1-only baseline: a U-Net regressing b, D untouched
             with self.autocast():
-                l1 = (self._G(a, batch).float() - b).abs().mean()
+                l1 = self._l1(self._G(a, batch).float(), b, batch)
             self.step(self.pG, cfg.loss.l1_weight * l1)
             return {"loss_G": (cfg.loss.l1_weight * l1).detach(), "L1": l1.detach()}
         with self.autocast():
-            fake = self._G(a, batch)
+            fake = self._fill(self._G(a, batch), a, batch)
             logits_real = self._D(self.pD.run, a, b)
             logits_fake = self._D(self.pD.run, a, fake.detach())
         loss_D = cfg.loss.d_scale * self.loss.d(logits_real.float(), logits_fake.float())
@@ -82,7 +103,7 @@ class Pix2PixRecipe(TranslationRecipe):
             with self.autocast():
                 logits = self._D(self.pD.frozen, a, fake)
             adv = self.loss.g(logits.float())
-            l1 = (fake.float() - b).abs().mean()
+            l1 = self._l1(fake.float(), b, batch)
             loss_G = cfg.loss.adv_weight * adv + cfg.loss.l1_weight * l1
             self.step(self.pG, loss_G)
         return {**stats, "loss_G": loss_G.detach(), "G_adv": adv.detach(), "L1": l1.detach()}
