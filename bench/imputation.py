@@ -50,7 +50,7 @@ def nearest_fill(a, mask, train: torch.Tensor, chunk: int = 250) -> torch.Tensor
     out = []
     t2 = train.pow(2)
     for i in range(0, len(a), chunk):
-        m = (1 - mask[i:i + chunk]).flatten(1)
+        m = (1 - mask[i:i + chunk]).expand_as(a[i:i + chunk]).flatten(1)  # one mask for every channel
         x = a[i:i + chunk].flatten(1) * m
         d = x.pow(2).sum(1, keepdim=True) - 2 * x @ train.T + m @ t2.T  # sum over observed of (x - t)^2
         nearest = train[d.argmin(1)].reshape(a[i:i + chunk].shape)
