@@ -29,8 +29,9 @@ def _train(tmp_path, *extra):
 
 
 def _pix2pix(tmp_path, degrade, *extra):
+    holes = ("model.mask_input=true",) if degrade in ("box", "strokes", "missing") else ()
     return _train(tmp_path, "train.recipe=pix2pix", "model.G=unet", "model.D=patchgan", "model.width=4",
-                  f"data.degrade={degrade}", "train.max_steps=4", *extra)
+                  f"data.degrade={degrade}", "train.max_steps=4", *holes, *extra)
 
 
 def _srgan(tmp_path, *extra):
@@ -70,6 +71,11 @@ def test_a_completion_unet_is_told_the_holes_and_other_degradations_are_not(tmp_
     assert isinstance(holes.G, MaskInput) and holes.G.net.down[0][0].in_channels == 2  # image + mask
     blur = api.load_generator(_pix2pix(tmp_path / "b", "blur"))
     assert not isinstance(blur.G, MaskInput)
+    plain = api.load_generator(_train(tmp_path / "p", "train.recipe=pix2pix", "model.G=unet", "model.D=patchgan",
+                                      "model.width=4", "data.degrade=box", "train.max_steps=1"))
+    assert not isinstance(plain.G, MaskInput)  # model.mask_input off: pix2pix as runs saved before the key
+    with pytest.raises(ConfigError, match="model.mask_input=true gives G the mask"):
+        _pix2pix(tmp_path / "x", "blur", "model.mask_input=true")
     x = torch.rand(2, 1, 28, 28) * 2 - 1
     mask = torch.zeros(2, 1, 28, 28)
     mask[:, :, 4:12, 4:12] = 1
@@ -232,22 +238,26 @@ def test_restore_with_completion_models(tmp_path):
     (["--mask", "M", "--steps", "0"], "--steps 0: at least 1"),
     (["--mask", "M", "--prior-weight", "nan"], "--prior-weight nan"),
     (["--mask", "M", "--class", "3"], "unconditional"),
+    (["--mask", "M", "--seed", "-1"], "--seed -1"),
+    (["--mask", "IN"], "overlap"),
+    (["--mask", "OUT"], "overlap"),
 ])
 def test_restore_refuses_bad_input_with_one_error_line(dcgan, tmp_path, args, message, capsys):
     inputs = _folder(tmp_path / "in", n=1)
     (tmp_path / "BAD").write_bytes(b"nope")
     (tmp_path / "EMPTY").mkdir()
     _mask(tmp_path / "M.png")
-    names = {"MISSING": "MISSING", "BAD": "BAD", "EMPTY": "EMPTY", "M": "M.png"}
+    _mask(tmp_path / "out" / "m.png")
+    names = {"MISSING": "MISSING", "BAD": "BAD", "EMPTY": "EMPTY", "M": "M.png", "IN": "in", "OUT": "out"}
     args = [str(tmp_path / names[a]) if a in names else a for a in args]
     code = main(["restore", str(dcgan), "--input", str(inputs), "--out", str(tmp_path / "out"), *args])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, err
     assert message.replace("MISSING", str(tmp_path / "MISSING")) in err
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["m.png"]  # nothing written
 
 
-def test_restore_refuses_a_cyclegan_or_an_unreadable_folder(dcgan, tmp_path):
+def test_restore_refuses_a_folder_of_unreadable_files(dcgan, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "x.png").write_bytes(b"nope")
@@ -278,3 +288,35 @@ def test_a_restoration_run_ends_with_its_distance_and_the_held_out_measure(tmp_p
     assert main(["train", str(CONFIGS / "fashion_denoise_pix2pix.yaml"), *args]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("reached:      L1 to the targets ") and "python -m bench.restoration --run" in last, last
+
+
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
+def test_restore_lines_masks_up_with_their_images_and_refuses_a_mask_it_cannot_use(dcgan, tmp_path):
+    wide = tmp_path / "in" / "wide.png"
+    wide.parent.mkdir()
+    g = np.random.default_rng(1)
+    Image.fromarray(g.integers(0, 255, (28, 56), dtype=np.uint8)).save(wide)  # 56 x 28: cropped to its centre
+    m = np.zeros((28, 56), np.uint8)
+    m[:, 28:] = 255  # the right half of the photo: the right half of the centre crop
+    Image.fromarray(m).save(tmp_path / "m.png")
+    out, _ = api.restore(dcgan, wide, tmp_path / "out", tmp_path / "m.png", steps=2)
+    restored = np.asarray(Image.open(out / "wide.png"))
+    crop = np.asarray(Image.open(wide))[:, 14:42]
+    assert np.array_equal(restored[:, :14], crop[:, :14])  # the kept half exactly as given
+    denoise = _pix2pix(tmp_path / "n", "noise")
+    with pytest.raises(ConfigError, match="restores every pixel"):
+        api.restore(denoise, wide, tmp_path / "o2", tmp_path / "m.png")
+
+
+def test_ds_prior_is_read_only_from_a_probability(tmp_path):
+    run = _train(tmp_path, "model.arch=dcgan", "model.width=8", "loss.kind=hinge", "train.max_steps=1")
+    _, critic, why = api._load(run, critic=True)
+    assert critic is None and "loss.kind=hinge" in why
+
+
+def test_gain_nets_follow_the_variant_of_the_authors_code():
+    from ganforge.nets.gain import GAINGenerator
+
+    tabular, mnist = GAINGenerator((1, 28, 28), 64), GAINGenerator((1, 28, 28), 64, "mnist")
+    assert tabular.net[0][2].out_features == 64 and tabular.noise == 0.01  # gain.py, and runs saved before the key
+    assert mnist.net[0][2].out_features == 32 and mnist.noise == 1.0  # MNST_Code_Example.py

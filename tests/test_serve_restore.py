@@ -24,7 +24,7 @@ def inpaint_run(tmp_path_factory):
     """A tiny pix2pix trained to fill boxes in 28 px digits (its U-Net is given the mask)."""
     tmp = tmp_path_factory.mktemp("inpaint")
     cfg = validate.load(None, tiny_overrides(tmp, "train.recipe=pix2pix", "model.G=unet", "model.D=patchgan",
-                                             "model.width=4", "data.resolution=28", "data.degrade=box",
+                                             "model.width=4", "data.resolution=28", "data.degrade=box", "model.mask_input=true",
                                              "train.batch_size=8", "train.max_steps=3"))
     return api.train(cfg, log=lambda s: None)[0]
 

@@ -22,11 +22,12 @@ from PIL import Image
 from ganforge import checkpoint, explore, validate
 from ganforge.core import paths
 from ganforge.core.errors import CheckpointError, ConfigError
+from ganforge.core.rng import check_seed
 from ganforge.core.images import save_image_grid, save_scatter, to_uint8
 from ganforge.core.io import atomic_write, atomic_write_text
 from ganforge.data import DATASETS
 from ganforge.data.dataset import to_range
-from ganforge.data.degrade import load_mask, mask_files
+from ganforge.data.degrade import mask_files
 from ganforge.data.folder import DataWarning, FolderScan, candidates, load_image, parse_background
 from ganforge.data.idx import idx_bytes, idx_header
 from ganforge.explore import SWEEP_PSI
@@ -369,9 +370,9 @@ def restore(source: str | Path, inputs: str | Path, out: str | Path, mask: str |
     given beside the result), and restorations.json. Known pixels are never changed. Unreadable
     files, and inputs without a mask, are named in one warning and the rest go on."""
     G, critic, no_critic = _load(source, critic=True)
-    space = _check_restorer(G, source, mask, steps, prior_weight, blend, space, c)
-    scale = scale_of(G.cfg.data.degrade) if G.cfg.train.recipe == "srgan" else None
-    masks = _mask_source(mask) if mask is not None else None
+    space = _check_restorer(G, source, mask, steps, prior_weight, blend, space, c, seed)
+    scale = None if G.takes_latent else scale_of(G.cfg.data.degrade)  # trained on down=K: low resolution in
+    masks = _mask_source(mask, inputs, out) if mask is not None else None
     out_existed = Path(out).is_dir()
     out, scan, files, names = _image_inputs(inputs, out, "restorations")
     items = _restore_inputs(G.cfg.data, inputs, files, names, scan, scale, masks)
@@ -416,9 +417,10 @@ def restore(source: str | Path, inputs: str | Path, out: str | Path, mask: str |
 
 
 def _check_restorer(G: GeneratorHandle, source, mask, steps: int, prior_weight: float, blend: str,
-                    space: str | None, c: int | None) -> str | None:
+                    space: str | None, c: int | None, seed: int) -> str | None:
     """Refuses what `restore` cannot do with this model, before any file is read; a latent model's
     search space (w for a style-based G: one style, closer to what G draws than w+)."""
+    check_seed(seed, "--seed")
     if G.takes_latent:
         check_inpainting(G, steps, prior_weight, blend)
         space = space or ("w" if G.num_ws else "z")
@@ -432,8 +434,12 @@ def _check_restorer(G: GeneratorHandle, source, mask, steps: int, prior_weight: 
     if G.recipe not in ("pix2pix", "gain", "srgan"):
         raise ConfigError(f"{source}: a {G.recipe} model translates between two domains; restore takes a completion "
                           "model (pix2pix, gain or srgan trained with data.degrade) or a GAN (use ganforge translate)")
-    if getattr(G.net(), "takes_mask", False) and mask is None:
+    takes_mask = getattr(G.net(), "takes_mask", False)
+    if takes_mask and mask is None:
         raise ConfigError("this model fills missing pixels: give --mask FILE_OR_DIR (white = missing)")
+    if mask is not None and not takes_mask:
+        raise ConfigError(f"--mask: this model restores every pixel (data.degrade={G.cfg.data.degrade}); a mask is for "
+                          "models trained on holes (box, strokes, missing, masks=DIR with model.mask_input) and GANs")
     return space
 
 
@@ -467,19 +473,31 @@ class _NoMask(LookupError):
     pass
 
 
-def _mask_source(mask: str | Path):
+def _read_mask(path: Path, size: tuple[int, int]) -> torch.Tensor:
+    """A mask image as float {0, 1} [H, W] (white = missing; transparent = kept), brought to `size`
+    the way its image is (EXIF orientation, scaled to cover, centre-cropped), so the two line up."""
+    return torch.from_numpy(load_image(path, size, 1, (0, 0, 0))[0][0] > 127).float()
+
+
+def _mask_source(mask: str | Path, inputs: str | Path, out: str | Path):
     """(relative input path, (H, W)) -> that input's mask [H, W] (1 = missing), from one mask file
     for every input or a folder of masks named as the inputs (any image suffix)."""
     mask = Path(mask)
     if not mask.exists():
         raise ConfigError(f"--mask {mask}: no such file or folder")
+    if _inside(mask, out) or (mask.is_dir() and _inside(out, mask)):  # a restoration could land on a mask
+        raise ConfigError(f"--out {out} and --mask {mask} overlap: restorations would overwrite masks; choose a "
+                          "separate folder")
+    if mask.is_dir() and Path(inputs).is_dir() and (_inside(mask, inputs) or _inside(inputs, mask)):
+        raise ConfigError(f"--mask {mask} and --input {inputs} overlap: masks would be read as images to restore; "
+                          "keep them in folders of their own")
     if mask.is_file():
         try:
-            load_mask(mask)
+            _read_mask(mask, (8, 8))
         except Exception as e:
             raise ConfigError(f"--mask {mask}: not a readable image ({type(e).__name__}); a mask is an image, "
                               "white where pixels are missing") from None
-        return lambda rel, size: load_mask(mask, size)
+        return lambda rel, size: _read_mask(mask, size)
     by_stem = {}
     for f in mask_files(mask):
         by_stem.setdefault(f.relative_to(mask).with_suffix("").as_posix().lower(), f)
@@ -490,7 +508,7 @@ def _mask_source(mask: str | Path):
         f = by_stem.get(rel.with_suffix("").as_posix().lower())
         if f is None:
             raise _NoMask(rel)
-        return load_mask(f, size)
+        return _read_mask(f, size)
     return lookup
 
 

@@ -96,6 +96,14 @@ class ModelConfig:
     # for a style-based G its w (one for every layer) or w+ (one per layer).
     G_from: str = ""
     encoder_space: Literal["z", "w", "w+"] = "z"
+    # pix2pix on data with holes: give the U-Net the mask as one more input channel, count L1 over
+    # the missing pixels and show D the completed image (the completion presets turn it on; off,
+    # the default, is pix2pix as runs saved before the key existed were trained)
+    mask_input: bool = False
+    # gain: which of the authors' two set-ups (`jsyoon0823/GAIN`): "tabular" (gain.py: hidden layers
+    # as wide as model.width, holes filled with U(0, 0.01) noise) or "mnist" (MNST_Code_Example.py:
+    # model.width and model.width / 2, U(0, 1) noise, D's loss x 2, G's adversarial term / mean(1 - m))
+    gain_variant: Literal["tabular", "mnist"] = "tabular"
 
 
 @dataclass

@@ -50,7 +50,8 @@ class _Encoder(torch.nn.Module):
 
 class _Translator(torch.nn.Module):
     """A translation model as ONNX sees it: pix2pix a -> AtoB; CycleGAN (a, b) -> (AtoB, BtoA); a
-    completion net that takes the mask (GAIN) (a, mask) -> the completion, observed pixels kept."""
+    completion net that takes the mask (GAIN, pix2pix with model.mask_input) (a, mask) -> the
+    completion, observed pixels kept."""
 
     def __init__(self, G: torch.nn.Module):
         super().__init__()

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.core.errors import ConfigError
+from ganforge.core.rng import check_seed
 from ganforge.explore.project import Distance, Projection, check_choice, search
 from ganforge.generator import GeneratorHandle
 
@@ -96,6 +97,7 @@ def inpaint(G: GeneratorHandle, x: torch.Tensor, mask: torch.Tensor, critic: Cal
     range) from G. `critic(images, c)` -> D's logits [N] gives the prior; None leaves it out."""
     check_inpainting(G, steps, prior_weight, blend)
     check_choice(space, "mean", G)
+    check_seed(seed)
     mask = mask.float()
     known = x.float() * (1 - mask)  # what lies under the hole is never looked at
 

@@ -57,7 +57,6 @@ class Projection:
     noise: dict[str, torch.Tensor] = field(default_factory=dict)  # "noise<i>" -> [N, 1, s, s]
     history: list[float] = field(default_factory=list)  # the mean distance at every step
     loss: torch.Tensor | None = None  # [N] the whole distance each image reached
-    prior: torch.Tensor | None = None  # [N] its prior term, where the distance has one
 
     def inputs(self, G: GeneratorHandle) -> dict:
         """The generator inputs that redraw the reconstructions."""
@@ -263,7 +262,7 @@ def _search(G: GeneratorHandle, x: torch.Tensor, space: str, steps: int, init: s
     return Projection(space, code.detach().cpu(), x_rec.detach().cpu(), pixel.cpu(),
                       None if feature is None else feature.cpu(), None if c is None else c.cpu(),
                       {k: v.detach().cpu() for k, v in noise.items()}, history,
-                      distance.total(pixel, feature, prior).cpu(), None if prior is None else prior.cpu())
+                      distance.total(pixel, feature, prior).cpu())
 
 
 def _draw(handle: GeneratorHandle, code: torch.Tensor, space: str, c, noise: dict) -> torch.Tensor:

@@ -1,5 +1,6 @@
-"""GAIN's nets (Yoon et al. 2018), as the authors' MNIST script builds them (`jsyoon0823/GAIN`,
-MNST_Code_Example.py): fully connected, on the flattened image.
+"""GAIN's nets (Yoon et al. 2018), as the authors build them (`jsyoon0823/GAIN`: gain.py for
+tabular data, MNST_Code_Example.py for MNIST; model.gain_variant chooses): fully connected, on
+the flattened image.
 
 - G(x~, m): [x~, m] -> FC -> ReLU -> FC -> ReLU -> FC -> sigmoid, one value per pixel. x~ is the
   image with its missing pixels replaced by noise, m the mask of observed pixels (1 = observed).
@@ -7,8 +8,9 @@ MNST_Code_Example.py): fully connected, on the flattened image.
 - D(x^, h): [x^, h] -> FC -> ReLU -> FC -> ReLU -> FC: one logit per pixel, "this pixel was
   observed", given the completed image x^ and the hint h.
 
-Hidden layers of model.width and model.width / 2 units (the MNIST script: 256 and 128, as
-configs/mnist_gain.yaml; the authors' later tabular code makes both as wide as the data); Xavier-normal
+Hidden layers of model.width and model.width / 2 units in the MNIST variant (256 and 128, as
+configs/mnist_gain.yaml), both model.width in the tabular one (the code makes them as wide as the
+data); Xavier-normal
 weights (the reference's xavier_init: N(0, 1 / (fan_in / 2))) and zero biases.
 """
 
@@ -21,6 +23,8 @@ from torch import nn
 
 from ganforge.nets.registry import register_D, register_G
 
+NOISE = {"tabular": 0.01, "mnist": 1.0}  # the noise in the holes of G's input: U(0, NOISE) per variant
+
 
 def _fc(n_in: int, n_out: int) -> nn.Linear:
     layer = nn.Linear(n_in, n_out)
@@ -29,27 +33,28 @@ def _fc(n_in: int, n_out: int) -> nn.Linear:
     return layer
 
 
-def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
-    return nn.Sequential(_fc(n_in, hidden), nn.ReLU(), _fc(hidden, hidden // 2), nn.ReLU(), _fc(hidden // 2, n_out))
+def _mlp(n_in: int, hidden: int, n_out: int, taper: bool) -> nn.Sequential:
+    second = hidden // 2 if taper else hidden  # the MNIST script: 256 then 128; the tabular code: both as wide
+    return nn.Sequential(_fc(n_in, hidden), nn.ReLU(), _fc(hidden, second), nn.ReLU(), _fc(second, n_out))
 
 
 class GAINGenerator(nn.Module):
     """(a, mask) -> every pixel of the completed image in [0, 1] ([N, C, H, W]); `mask` is 1 where a
     pixel is missing (ganforge's convention), so G's m = 1 - mask. The missing pixels of a are
-    replaced by noise U(0, 1) in training, as the MNIST script does, and by its mean 0.5 in eval
-    mode, so that a completion does not depend on a random draw."""
+    replaced by noise U(0, `noise`) in training (the MNIST script: 1; the tabular code: 0.01) and by
+    its mean in eval mode, so that a completion does not depend on a random draw."""
 
     takes_mask = True
-    NOISE = 1.0
 
-    def __init__(self, sample_shape: tuple[int, ...], width: int):
+    def __init__(self, sample_shape: tuple[int, ...], width: int, variant: str = "tabular"):
         super().__init__()
         dim = math.prod(sample_shape)
-        self.net = nn.Sequential(_mlp(2 * dim, width, dim), nn.Sigmoid())
+        self.noise = NOISE[variant]
+        self.net = nn.Sequential(_mlp(2 * dim, width, dim, taper=variant == "mnist"), nn.Sigmoid())
 
     def forward(self, a: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = (1 - mask).expand_as(a)
-        noise = torch.rand_like(a) * self.NOISE if self.training else torch.full_like(a, self.NOISE / 2)
+        noise = torch.rand_like(a) * self.noise if self.training else torch.full_like(a, self.noise / 2)
         x_tilde = m * a + (1 - m) * noise
         return self.net(torch.cat([x_tilde.flatten(1), m.flatten(1)], 1)).reshape(a.shape)  # not len(a): ONNX keeps the batch free
 
@@ -57,10 +62,10 @@ class GAINGenerator(nn.Module):
 class GAINDiscriminator(nn.Module):
     """(x^, h) -> a logit per value, that it was observed ([N, C, H, W])."""
 
-    def __init__(self, sample_shape: tuple[int, ...], width: int):
+    def __init__(self, sample_shape: tuple[int, ...], width: int, variant: str = "tabular"):
         super().__init__()
         dim = math.prod(sample_shape)
-        self.net = _mlp(2 * dim, width, dim)
+        self.net = _mlp(2 * dim, width, dim, taper=variant == "mnist")
 
     def forward(self, x: torch.Tensor, hint: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([x.flatten(1), hint.flatten(1)], 1)).reshape(x.shape)
@@ -75,10 +80,10 @@ def _check(shape: tuple, cfg) -> str | None:
 
 
 @register_G("gain", check=_check)
-def _gain_G(*, sample_shape, width):
-    return GAINGenerator(sample_shape, width)
+def _gain_G(*, sample_shape, width, variant="tabular"):
+    return GAINGenerator(sample_shape, width, variant)
 
 
 @register_D("gain", check=_check)
-def _gain_D(*, sample_shape, width):
-    return GAINDiscriminator(sample_shape, width)
+def _gain_D(*, sample_shape, width, variant="tabular"):
+    return GAINDiscriminator(sample_shape, width, variant)

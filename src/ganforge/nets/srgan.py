@@ -79,9 +79,6 @@ class SRDiscriminator(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Linear(c_in, 16 * width), nn.LeakyReLU(0.2), nn.Linear(16 * width, 1))
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, C, H, W] -> logits [N]
         return self.head(self.body(x).mean((2, 3)))[:, 0]
 

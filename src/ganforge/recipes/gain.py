@@ -4,14 +4,14 @@ G sees an image with its missing pixels replaced by noise, and the mask; D sees 
 (observed pixels kept, missing ones G's) and a hint, and says for every pixel whether it was
 observed. The hint reveals the mask's value for a share of the observed pixels (`loss.hint_rate`),
 which makes the mask identifiable only from what D cannot tell apart. Per step, as the authors'
-MNIST script does it (`jsyoon0823/GAIN`, MNST_Code_Example.py):
+code does it (`jsyoon0823/GAIN`; model.gain_variant=mnist follows MNST_Code_Example.py, the
+default "tabular" gain.py):
 
     m = 1 - mask (observed),  x^ = m a + (1 - m) G(a, mask),  h = m b with b ~ Bernoulli(hint_rate)
-    D:  -2 mean[ m log D(x^, h) + (1 - m) log(1 - D(x^, h)) ]
-    G:  -mean[ (1 - m) log D(x^, h) ] / mean[1 - m] + alpha mean[(m a - m G)^2] / mean[m]   (after D's step)
+    D:  -k mean[ m log D(x^, h) + (1 - m) log(1 - D(x^, h)) ]
+    G:  -mean[ (1 - m) log D(x^, h) ] / s + alpha mean[(m a - m G)^2] / mean[m]   (after D's step)
 
-(the authors' later tabular code, gain.py, leaves out the 2 and the division by mean[1 - m] and
-sets alpha = 100; their MNIST script, which this follows, has alpha = 10).
+with k = 2 and s = mean[1 - m] in the MNIST script (alpha 10 there), k = s = 1 in gain.py (alpha 100).
 
 `loss.adv_weight=0` trains the same G on the reconstruction of observed pixels alone (the
 ablation that shows what the adversarial term adds). With `data.degrade_per=image` (the preset's)
@@ -49,14 +49,15 @@ from ganforge.recipes.translation import TranslationRecipe, held_out_of
 @register
 class GAINRecipe(TranslationRecipe):
     kind = "gain"
-    reads = frozenset({"loss.hint_rate", "loss.gain_alpha", "loss.adv_weight", "data.degrade", "data.degrade_per"})
+    reads = frozenset({"loss.hint_rate", "loss.gain_alpha", "loss.adv_weight", "data.degrade", "data.degrade_per",
+                       "model.gain_variant"})
     pairing = "paired"
     grid_rows_caption = "targets"
 
     @classmethod
     def build_nets(cls, cfg: Config, in_channels: int, sample_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
         g, d = net_names(cfg)
-        kwargs = {"sample_shape": tuple(sample_shape)}
+        kwargs = {"sample_shape": tuple(sample_shape), "variant": cfg.model.gain_variant}
         return (sized(lambda c: GENERATORS[g].build(width=c.model.width, **kwargs), "G", cfg),  # sized: a width
                 sized(lambda c: DISCRIMINATORS[d].build(width=c.model.width, **kwargs), "D", cfg))  # too large is named
 
@@ -103,13 +104,18 @@ class GAINRecipe(TranslationRecipe):
             x_hat = m * a + (1 - m) * g
             logits = self.pD.run(x_hat.detach(), h).float()
         # -[m log D + (1 - m) log (1 - D)] with D = sigmoid(logit): m softplus(-l) + (1 - m) softplus(l)
-        loss_D = 2 * (m * F.softplus(-logits) + (1 - m) * F.softplus(logits)).mean()
+        loss_D = (m * F.softplus(-logits) + (1 - m) * F.softplus(logits)).mean()
+        mnist = self.cfg.model.gain_variant == "mnist"
+        if mnist:  # the MNIST script doubles D's loss
+            loss_D = 2 * loss_D
         self.step(self.pD, loss_D)
 
         with self.freeze("D"):
             with self.autocast():
                 logits = self.pD.frozen(x_hat, h).float()
-            adv = ((1 - m) * F.softplus(-logits)).mean() / (1 - m).mean().clamp_min(1e-8)
+            adv = ((1 - m) * F.softplus(-logits)).mean()
+            if mnist:  # ... and divides G's adversarial term by the share of missing values
+                adv = adv / (1 - m).mean().clamp_min(1e-8)
             mse = ((m * a - m * g) ** 2).mean() / m.mean().clamp_min(1e-8)
             loss_G = self.cfg.loss.adv_weight * adv + alpha * mse  # adv_weight=0: the ablation without D
             self.step(self.pG, loss_G)

@@ -149,6 +149,8 @@ class GANRecipe(RecipeBase):
             return None, "the source holds G alone (an export): give the run folder or a checkpoint for D"
         if cfg.train.pack > 1:
             return None, f"its D judges packs of {cfg.train.pack} images (train.pack), not one image"
+        if cfg.loss.kind not in ("ns", "minimax"):
+            return None, f"its D was trained with loss.kind={cfg.loss.kind}: its output is no probability to read"
         D = build_D(cfg, sample_shape_for(cfg))
         D.load_state_dict(nets["D"])
         D = D.to(device).eval().requires_grad_(False)

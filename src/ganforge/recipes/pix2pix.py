@@ -2,8 +2,9 @@
 
 G is a U-Net fed the input image a (no z: dropout in G is its only noise); D is a PatchGAN that
 judges (a, b) pairs, stacked along the channels, patch by patch. On data with holes
-(data.degrade=box, strokes, missing, masks=DIR) G is also given the mask of missing pixels as one
-more input channel: a completion model that knows what to fill. Its L1 is then taken over the
+(data.degrade=box, strokes, missing, masks=DIR) and model.mask_input=true (the inpainting presets)
+G is also given the mask of missing pixels as one more input channel: a completion model that knows
+what to fill. Its L1 is then taken over the
 missing pixels alone (the context encoder's reconstruction term, Pathak et al. 2016), and D judges
 the completed image (G's pixels in the holes, the observed ones around them). Per step, with a batch of pairs:
 
@@ -29,7 +30,7 @@ from ganforge.recipes.translation import TranslationRecipe, held_out_of, loss_pl
 @register
 class Pix2PixRecipe(TranslationRecipe):
     kind = "pix2pix"
-    reads = frozenset({"loss.l1_weight", "loss.adv_weight", "data.degrade", "data.degrade_per"})
+    reads = frozenset({"loss.l1_weight", "loss.adv_weight", "data.degrade", "data.degrade_per", "model.mask_input"})
     pairing = "paired"
     norm = "batch"
     grid_rows_caption = "targets"
@@ -58,7 +59,7 @@ class Pix2PixRecipe(TranslationRecipe):
 
     def _G(self, a: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """G's outputs for the inputs a; a G that is told the holes (MaskInput) gets the batch's mask."""
-        return self.pG.run(a, batch["mask"]) if getattr(self.pG.net, "takes_mask", False) else self.pG.run(a)
+        return self.pG.run(a, batch["mask"]) if self._takes_mask() else self.pG.run(a)
 
     def _D(self, net, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return net(torch.cat([a, b], 1))

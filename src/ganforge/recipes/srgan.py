@@ -66,10 +66,6 @@ class SRGANRecipe(Pix2PixRecipe):
         return G, D
 
     @classmethod
-    def d_channels(cls, channels: int) -> int:
-        return channels  # D judges the image alone
-
-    @classmethod
     def check(cls, cfg: Config) -> str | None:
         g, d = net_names(cfg)
         if (g, d) != ("srresnet", "srgan"):

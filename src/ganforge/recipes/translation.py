@@ -59,7 +59,7 @@ class TranslationRecipe(RecipeBase):
         g, d = net_names(cfg)
         _, H, W = sample_shape
         # sized: a width too large for this machine is refused with the key named, before any memory is taken
-        holes = makes_holes(cfg.data.degrade)  # G is told which pixels are missing: the mask is one more channel
+        holes = cfg.model.mask_input and makes_holes(cfg.data.degrade)  # G is told the holes: one more channel
         G = sized(lambda c: GENERATORS[g].build(sample_shape=sample_shape, width=c.model.width, out=output_kind(c, sample_shape),
                                                 in_channels=in_channels + holes, depth=unet_depth(H, W), norm=cls.norm), "G", cfg)
         if holes:
@@ -87,6 +87,9 @@ class TranslationRecipe(RecipeBase):
                     f"model.D=patchgan (not {g} / {d})")
         if cfg.loss.kind not in ("ns", "minimax", "lsgan", "hinge"):
             return f"loss.kind={cfg.loss.kind}: translation recipes use ns, minimax, lsgan or hinge"
+        if cfg.model.mask_input and not makes_holes(cfg.data.degrade):
+            return ("model.mask_input=true gives G the mask of data.degrade's holes: set data.degrade=box, strokes, "
+                    f"missing or masks=DIR (not {cfg.data.degrade or 'none'})")
         _, H, W = sample_shape_for(cfg)
         if g == "unet" and unet_depth(H, W) < 2:
             return (f"unet needs image sides divisible by 4 at least (by 32 for its 5 levels at 32 px): "

@@ -21,7 +21,7 @@ from PIL import Image
 
 from ganforge.core.images import to_uint8
 from ganforge.data.dataset import to_range
-from ganforge.data.degrade import load_mask, makes_holes
+from ganforge.data.degrade import makes_holes
 from ganforge.data.folder import load_image, parse_background
 from ganforge.generator import GeneratorHandle
 from ganforge.nets.srgan import scale_of
@@ -40,7 +40,7 @@ class Restorer:
         self.G, self.source = G, source
         d = G.cfg.data
         self.size = (d.resolution, d.image_width or d.resolution)
-        self.scale = scale_of(d.degrade) if G.cfg.train.recipe == "srgan" else None
+        self.scale = scale_of(d.degrade)  # a model trained on down=K takes a low-resolution image
         self.needs_mask = getattr(G.net(), "takes_mask", False)
 
     @property
@@ -72,8 +72,12 @@ class Restorer:
             if self.needs_mask:
                 raise RequestError("'mask': this model fills missing pixels; paint them (white = missing)")
             return None
+        if not self.needs_mask:
+            raise RequestError(f"'mask': this model restores every pixel (data.degrade={self.G.cfg.data.degrade}); "
+                               "send null")
         try:
-            return load_mask(io.BytesIO(data), self.size)[None, None]
+            image, _ = load_image(io.BytesIO(data), self.size, 1, (0, 0, 0))  # as the image: cover, centre crop
+            return torch.from_numpy(image[0] > 127).float()[None, None]
         except Exception as e:
             raise RequestError(f"'mask': not an image Pillow can read ({type(e).__name__})") from None
 
