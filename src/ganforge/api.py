@@ -27,7 +27,7 @@ from ganforge.core.images import save_image_grid, save_scatter, to_uint8
 from ganforge.core.io import atomic_write, atomic_write_text
 from ganforge.data import DATASETS
 from ganforge.data.dataset import to_range
-from ganforge.data.degrade import mask_files
+from ganforge.data.degrade import load_mask_like_image, mask_files
 from ganforge.data.folder import DataWarning, FolderScan, candidates, load_image, parse_background
 from ganforge.data.idx import idx_bytes, idx_header
 from ganforge.explore import SWEEP_PSI
@@ -221,6 +221,19 @@ def _image_inputs(inputs: str | Path, out: str | Path, what: str) -> tuple[Path,
     return out, scan, files, _output_names([p.relative_to(root) for p in files])
 
 
+def _close_scan(scan: FolderScan, used: int, out: Path, out_existed: bool, none_message: str) -> None:
+    """The end of reading a command's inputs: one warning naming the files skipped; with none
+    usable, the output folder removed when this command made it (and is still empty), and an error."""
+    scan.used = used
+    message = scan.warning()
+    if message:
+        warnings.warn(message, DataWarning, stacklevel=3)
+    if not used:
+        if not out_existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # made for this command: nothing is left behind
+        raise ConfigError(f"{none_message} ({scan.summary()})")
+
+
 def _inside(a: Path, b: Path) -> bool:
     return Path(a).resolve().is_relative_to(Path(b).resolve())
 
@@ -300,14 +313,7 @@ def project(source: str | Path | GeneratorHandle, inputs: str | Path, out: str |
             kept.append((p, name))
         except Exception as e:  # Pillow raises many types for broken files: each is "skip it, say so"
             scan.skip(f"unreadable file(s) ({type(e).__name__})", p)
-    scan.used = len(kept)
-    message = scan.warning()
-    if message:
-        warnings.warn(message, DataWarning, stacklevel=2)
-    if not kept:
-        if not out_existed and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # made for this command: nothing is left behind
-        raise ConfigError(f"--input {inputs}: no image could be read ({scan.summary()})")
+    _close_scan(scan, len(kept), out, out_existed, f"--input {inputs}: no image could be read")
     records = []
     per_batch = steps + (0 if c is not None else search_steps(G, steps))  # a conditional G searches classes
     for i in range(0, len(kept), PROJECT_BATCH):
@@ -376,14 +382,7 @@ def restore(source: str | Path, inputs: str | Path, out: str | Path, mask: str |
     out_existed = Path(out).is_dir()
     out, scan, files, names = _image_inputs(inputs, out, "restorations")
     items = _restore_inputs(G.cfg.data, inputs, files, names, scan, scale, masks)
-    scan.used = len(items)
-    message = scan.warning()
-    if message:
-        warnings.warn(message, DataWarning, stacklevel=2)
-    if not items:
-        if not out_existed and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # made for this command: nothing is left behind
-        raise ConfigError(f"--input {inputs}: no image could be restored ({scan.summary()})")
+    _close_scan(scan, len(items), out, out_existed, f"--input {inputs}: no image could be restored")
     if not G.takes_latent:
         method = f"{G.recipe} completion model"
     elif prior_weight == 0:
@@ -473,12 +472,6 @@ class _NoMask(LookupError):
     pass
 
 
-def _read_mask(path: Path, size: tuple[int, int]) -> torch.Tensor:
-    """A mask image as float {0, 1} [H, W] (white = missing; transparent = kept), brought to `size`
-    the way its image is (EXIF orientation, scaled to cover, centre-cropped), so the two line up."""
-    return torch.from_numpy(load_image(path, size, 1, (0, 0, 0))[0][0] > 127).float()
-
-
 def _mask_source(mask: str | Path, inputs: str | Path, out: str | Path):
     """(relative input path, (H, W)) -> that input's mask [H, W] (1 = missing), from one mask file
     for every input or a folder of masks named as the inputs (any image suffix)."""
@@ -493,11 +486,11 @@ def _mask_source(mask: str | Path, inputs: str | Path, out: str | Path):
                           "keep them in folders of their own")
     if mask.is_file():
         try:
-            _read_mask(mask, (8, 8))
+            load_mask_like_image(mask, (8, 8))
         except Exception as e:
             raise ConfigError(f"--mask {mask}: not a readable image ({type(e).__name__}); a mask is an image, "
                               "white where pixels are missing") from None
-        return lambda rel, size: _read_mask(mask, size)
+        return lambda rel, size: load_mask_like_image(mask, size)
     by_stem = {}
     for f in mask_files(mask):
         by_stem.setdefault(f.relative_to(mask).with_suffix("").as_posix().lower(), f)
@@ -508,7 +501,7 @@ def _mask_source(mask: str | Path, inputs: str | Path, out: str | Path):
         f = by_stem.get(rel.with_suffix("").as_posix().lower())
         if f is None:
             raise _NoMask(rel)
-        return _read_mask(f, size)
+        return load_mask_like_image(f, size)
     return lookup
 
 

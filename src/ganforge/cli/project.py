@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ganforge import api
+from ganforge.cli._progress import lazy_bar
 from ganforge.explore.project import INITS, SPACES
 
 HELP = "find the latent of each image (projection), with its reconstruction"
@@ -27,24 +28,12 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
     G = api.load_generator(args.source)
     space = args.space or (G.encoder_space if G.E is not None else "w+" if G.num_ws else "z")
     init = args.init or ("encoder" if G.E is not None and G.encoder_space == space else "mean")
-    bars = []  # made at the first step: a refused input prints nothing but its error line
-
-    def progress(done: int, total: int) -> None:
-        if not bars:
-            bars.append(tqdm(total=total, unit="step", desc=f"projecting ({space}, from the {init})", leave=False))
-        bars[0].update(done - bars[0].n)
-
-    try:
+    with lazy_bar("step", f"projecting ({space}, from the {init})") as progress:
         out, records = api.project(G, args.input, args.out, args.steps, space, init, args.c, args.feature_net,
                                    args.pixel_weight, args.feature_weight, args.seed, progress)
-    finally:
-        for bar in bars:
-            bar.close()
     mse = sum(r["pixel_mse"] for r in records) / len(records)
     print(f"{len(records)} image(s) projected into {out} ({space}, from the {init}, {args.steps} steps, "
           f"{records[0]['distance']}); mean pixel MSE {mse:.4f}")

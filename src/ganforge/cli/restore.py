@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ganforge import api
+from ganforge.cli._progress import lazy_bar
 from ganforge.explore.inpaint import BLENDS, PRIOR_WEIGHT
 from ganforge.explore.project import SPACES
 
@@ -26,20 +27,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
-    bars = []  # made at the first report: a refused input prints nothing but its error line
-
-    def progress(done: int, total: int) -> None:
-        if not bars:
-            bars.append(tqdm(total=total, unit="image", desc="restoring", leave=False))
-        bars[0].update(done - bars[0].n)
-
-    try:
+    with lazy_bar("image", "restoring") as progress:
         out, records = api.restore(args.source, args.input, args.out, args.mask, args.steps, args.prior_weight,
                                    args.blend, args.space, args.c, args.seed, progress)
-    finally:
-        for bar in bars:
-            bar.close()
     print(f"{len(records)} image(s) restored into {out} ({records[0]['method']})")
     return 0

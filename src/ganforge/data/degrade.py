@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from ganforge.core.registry import Registry, choose
-from ganforge.data.folder import EXTENSIONS
+from ganforge.data.folder import EXTENSIONS, load_image
 
 HELD_OUT_SEED = 1_000_033  # held-out degradations: seeded by this, the run's seed and the image's index
 PER_IMAGE_SEED = 2_000_029  # data.degrade_per=image: one training degradation per image
@@ -184,6 +184,13 @@ def load_mask(path: Path, size: tuple[int, int] | None = None) -> torch.Tensor:
         if size is not None and grey.size != (size[1], size[0]):
             grey = grey.resize((size[1], size[0]), Image.NEAREST)
         return torch.from_numpy((np.asarray(grey) > 127).astype(np.float32))
+
+
+def load_mask_like_image(path, size: tuple[int, int]) -> torch.Tensor:
+    """A mask image (a path or a file object) as float {0, 1} [H, W] (white = missing; transparent
+    = kept), brought to `size` the way an image is loaded (EXIF orientation, scaled to cover,
+    centre-cropped), so that a mask drawn over a photo lines up with the photo as the model sees it."""
+    return torch.from_numpy(load_image(path, size, 1, (0, 0, 0))[0][0] > 127).float()
 
 
 def load_masks(folder: Path) -> list[torch.Tensor]:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from ganforge.core.images import to_uint8
 from ganforge.data.dataset import to_range
-from ganforge.data.degrade import makes_holes
+from ganforge.data.degrade import load_mask_like_image, makes_holes
 from ganforge.data.folder import load_image, parse_background
 from ganforge.generator import GeneratorHandle
 from ganforge.nets.srgan import scale_of
@@ -76,8 +76,7 @@ class Restorer:
             raise RequestError(f"'mask': this model restores every pixel (data.degrade={self.G.cfg.data.degrade}); "
                                "send null")
         try:
-            image, _ = load_image(io.BytesIO(data), self.size, 1, (0, 0, 0))  # as the image: cover, centre crop
-            return torch.from_numpy(image[0] > 127).float()[None, None]
+            return load_mask_like_image(io.BytesIO(data), self.size)[None, None]
         except Exception as e:
             raise RequestError(f"'mask': not an image Pillow can read ({type(e).__name__})") from None
 
