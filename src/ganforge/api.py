@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import csv
+import io
 import json
 import shutil
 import warnings
@@ -29,6 +31,7 @@ from ganforge.data import DATASETS
 from ganforge.data.dataset import to_range
 from ganforge.data.degrade import load_mask_like_image, mask_files
 from ganforge.data.folder import DataWarning, FolderScan, candidates, load_image, parse_background
+from ganforge.metrics.accuracy import classify as classify_logits
 from ganforge.data.idx import idx_bytes, idx_header
 from ganforge.explore import SWEEP_PSI
 from ganforge.explore.inpaint import PRIOR_WEIGHT, check_inpainting
@@ -42,8 +45,8 @@ from ganforge.nets.translation import size_multiple
 from ganforge.recipes import RECIPES
 from ganforge.training import prepare, resolve_device, train
 
-__all__ = ["train", "sample", "sample_dataset", "interp", "style_mixing", "truncation_sweep", "translate", "export",
-           "evaluate", "load_generator", "prepare", "resolve_device"]
+__all__ = ["train", "sample", "sample_dataset", "interp", "style_mixing", "truncation_sweep", "translate", "classify",
+           "export", "evaluate", "load_generator", "prepare", "resolve_device"]
 
 
 def load_generator(source: str | Path, device: str = "cpu", average: bool = True) -> GeneratorHandle:
@@ -503,6 +506,74 @@ def _mask_source(mask: str | Path, inputs: str | Path, out: str | Path):
             raise _NoMask(rel)
         return load_mask_like_image(f, size)
     return lookup
+
+
+def classify(source: str | Path | GeneratorHandle, inputs: str | Path, out: str | Path | None = None,
+             batch: int = 256) -> list[dict]:
+    """`ganforge classify`: the class of every readable image of a file or folder by a model's
+    classifier (the semi-supervised GAN's D, averaged weights), each image read as the model's
+    training data was (size, channels, background). One record per image: file (relative to the
+    folder), class, probability, every class's probability, and p_real, D's probability that the
+    image is a real one of the training data's kind (Z / (Z + 1) of the K+1 classifier: low for an
+    image unlike any it learnt from). With `out` (.csv or .json) the records are also written
+    there, atomically. Unreadable files are named in one warning and the rest go on."""
+    G = _handle(source)
+    if G.C is None:
+        raise ConfigError(f"{source}: a {G.cfg.train.recipe} model has no classifier; the semi-supervised GAN learns "
+                          "one (train.recipe=ssgan, e.g. configs/mnist_ssgan.yaml)")
+    inputs = Path(inputs)
+    if not inputs.exists():
+        raise ConfigError(f"--input {inputs}: no such file or folder")
+    if out is not None:
+        out = paths.output_file(out, "--out", (".csv", ".json"))
+    root = inputs if inputs.is_dir() else inputs.parent
+    scan = FolderScan(root)
+    files = candidates(inputs, scan) if inputs.is_dir() else [inputs]
+    d = G.cfg.data
+    rels, images = [], []
+    for p in files:
+        try:
+            images.append(load_image(p, (d.resolution, d.image_width or d.resolution), d.channels,
+                                     parse_background(d.background))[0])
+        except Exception as e:  # Pillow raises many types for broken files: each is "skip it, say so"
+            scan.skip(f"unreadable file(s) ({type(e).__name__})", p)
+            continue
+        rels.append(p.relative_to(root).as_posix())
+    scan.used = len(images)
+    message = scan.warning()
+    if message:
+        warnings.warn(message, DataWarning, stacklevel=2)
+    if not images:
+        raise ConfigError(f"--input {inputs}: no image could be read ({scan.summary()})")
+    logits = classify_logits(G.C, to_range(torch.tensor(np.stack(images)), d.range), batch)
+    records = _class_records(rels, logits, G.class_names)
+    if out is not None:
+        _write_predictions(out, records, G.class_names)
+    return records
+
+
+def _class_records(files: list[str], logits: torch.Tensor, names: tuple[str, ...]) -> list[dict]:
+    probs = logits.softmax(1)
+    p_real = torch.sigmoid(logits.logsumexp(1))  # the fake class's logit is 0: Z / (Z + 1)
+    records = []
+    for f, p, r in zip(files, probs, p_real):
+        k = int(p.argmax())
+        records.append({"file": f, "class": names[k], "index": k, "probability": round(float(p[k]), 6),
+                        "p_real": round(float(r), 6),
+                        "probabilities": {n: round(float(q), 6) for n, q in zip(names, p)}})
+    return records
+
+
+def _write_predictions(out: Path, records: list[dict], names: tuple[str, ...]) -> None:
+    if out.suffix.lower() == ".json":
+        atomic_write_text(out, json.dumps(records, indent=1) + "\n")
+        return
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["file", "class", "probability", "p_real", *(f"p_{n}" for n in names)])
+    for r in records:
+        w.writerow([r["file"], r["class"], r["probability"], r["p_real"], *r["probabilities"].values()])
+    atomic_write_text(out, buf.getvalue())
 
 
 def latent_inputs(source: str | Path | GeneratorHandle, latent: str | Path) -> dict:

@@ -146,8 +146,9 @@ def save_rotating(ckpt_dir: Path, step: int, payload: dict, keep: int) -> Path:
 # --- generator export: safetensors weights + a JSON description --------------------------------
 
 def export_generator(out_dir: str | Path, G: torch.nn.Module, config: dict, step: int, player: str = "G",
-                     E: torch.nn.Module | None = None) -> Path:
-    """generator.safetensors (+ encoder.safetensors when there is an encoder E) and generator.json,
+                     E: torch.nn.Module | None = None, C: torch.nn.Module | None = None) -> Path:
+    """generator.safetensors (+ encoder.safetensors when there is an encoder E, classifier.safetensors
+    when there is a classifier C) and generator.json,
     written last: the description names the weight files, so a folder is an export only once
     every file it names is in place."""
     out_dir = Path(out_dir)
@@ -158,13 +159,17 @@ def export_generator(out_dir: str | Path, G: torch.nn.Module, config: dict, step
     if E is not None:
         _save_weights(E, out_dir / ENCODER_FILE)
         meta["encoder"] = ENCODER_FILE
+    if C is not None:
+        _save_weights(C, out_dir / CLASSIFIER_FILE)
+        meta["classifier"] = CLASSIFIER_FILE
     _save_weights(G, out_dir / "generator.safetensors")
     atomic_write(out_dir / "generator.json", lambda f: f.write(json.dumps(meta, indent=2).encode()))
     return out_dir
 
 
 ENCODER_FILE = "encoder.safetensors"
-EXPORT_FILES = ["generator.json", "generator.safetensors", ENCODER_FILE]
+CLASSIFIER_FILE = "classifier.safetensors"
+EXPORT_FILES = ["generator.json", "generator.safetensors", ENCODER_FILE, CLASSIFIER_FILE]
 
 
 def _save_weights(net: torch.nn.Module, path: Path) -> None:
@@ -248,14 +253,16 @@ def _load_export(meta_path: Path, weights_path: Path) -> tuple[dict, dict[str, d
         raise CheckpointError(f"{weights_path}: not readable as safetensors ({type(e).__name__}): "
                               "the file is damaged; re-export or copy it again") from None
     nets = {meta.get("player", "G"): state}  # 0.1 exports name no player (G)
-    if "encoder" in meta:
-        encoder = meta_path.parent / str(meta["encoder"])
-        if meta["encoder"] != ENCODER_FILE or not encoder.is_file():
-            raise bad(f"its encoder {meta['encoder']!r} is not {ENCODER_FILE} beside it")
+    for key, file, player in (("encoder", ENCODER_FILE, "E"), ("classifier", CLASSIFIER_FILE, "C")):
+        if key not in meta:
+            continue
+        part = meta_path.parent / str(meta[key])
+        if meta[key] != file or not part.is_file():
+            raise bad(f"its {key} {meta[key]!r} is not {file} beside it")
         try:
-            nets["E"] = load_file(str(encoder))
+            nets[player] = load_file(str(part))
         except Exception as e:  # safetensors raises its own error types for damaged files
-            raise CheckpointError(f"{encoder}: not readable as safetensors ({type(e).__name__}): "
+            raise CheckpointError(f"{part}: not readable as safetensors ({type(e).__name__}): "
                                   "the file is damaged; re-export or copy it again") from None
     return meta["config"], nets, step
 

@@ -47,6 +47,13 @@ class DataConfig:
     # because icons, logos and product shots with an alpha channel are drawn to sit on a page.
     background: str = "white"
     max_images: int = 0  # 0 = all; otherwise the first N (quick experiments)
+    # semi-supervised learning (train.recipe=ssgan): N labelled images per class, chosen by train.seed
+    # (class-balanced; the rest of the training images are used without their labels); 0 = every
+    # label the data has (with data.labels_file: every image the file names)
+    labels_per_class: int = 0
+    # folder: a CSV of `file,label` lines (paths relative to data.root) naming the labelled images;
+    # the folder's other images are used without a label (train.recipe=ssgan)
+    labels_file: str = ""
     # restoration data from any image dataset: box[=F] | strokes[=W] | missing[=P] | masks=DIR |
     # blur[=S] | motion[=L] | noise[=S] | jpeg[=Q] | down[=K] (data/degrade.py); "" = off
     degrade: str = ""
@@ -87,6 +94,7 @@ class ModelConfig:
     # classifier head, Odena et al. 2017). Needs labelled data.
     conditional: Literal["none", "cgan", "projection", "acgan"] = "none"
     num_classes: int = 0  # conditional: filled in from the data when 0
+    class_names: list[str] = field(default_factory=list)  # the data's class names, filled in with num_classes
     # Encoders x -> latent (train.recipe=encoder; bigan): the family (nets/encoder.py: mlp | conv;
     # "" = conv for images of a convolutional G, else mlp) and its width (0 = the family's default).
     E: str = ""
@@ -139,6 +147,9 @@ class LossConfig:
     # domain feature net's last conv features of G's output and of the target; VGG19's in the paper)
     mse_weight: float = 1.0
     content_weight: float = 1.0
+    # ssgan (Salimans et al. 2016): weight of the unsupervised (real vs generated) term beside the
+    # labelled cross-entropy; 0 trains the same classifier on the labelled images alone (the baseline)
+    unlabeled_weight: float = 1.0
 
 
 @dataclass
@@ -533,6 +544,7 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(d.resolution >= 4, where, f"data.resolution={d.resolution} must be at least 4")
     _check(d.channels in (1, 3), where, f"data.channels={d.channels} must be 1 (grey) or 3 (RGB)")
     _check(d.max_images >= 0, where, "data.max_images must be >= 0 (0 = all)")
+    _check(d.labels_per_class >= 0, where, "data.labels_per_class must be >= 0 (0 = every label)")
     _check(m.z_dim > 0, where, f"model.z_dim={m.z_dim} must be positive")
     _check(m.width > 0, where, f"model.width={m.width} must be positive")
     _check(0.0 <= m.d_dropout < 1.0, where, f"model.d_dropout={m.d_dropout} must be in [0, 1)")
@@ -547,6 +559,7 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(t.ema_halflife_kimg >= 0, where, "train.ema_halflife_kimg must be >= 0 (0 = off)")
     _check(t.pack >= 1, where, f"train.pack={t.pack} must be at least 1 (1 = no packing)")
     _check(t.pool_size >= 0, where, f"train.pool_size={t.pool_size} must be >= 0 (0 = off)")
+    _check(cfg.loss.unlabeled_weight >= 0, where, f"loss.unlabeled_weight={cfg.loss.unlabeled_weight} must be >= 0")
     _check(0 < cfg.loss.hint_rate <= 1, where, f"loss.hint_rate={cfg.loss.hint_rate} must be in (0, 1]")
     for key in ("l1_weight", "cycle_weight", "identity_weight", "adv_weight", "gain_alpha", "mse_weight",
                 "content_weight"):

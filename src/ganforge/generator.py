@@ -58,9 +58,10 @@ class GeneratorHandle:
     takes_latent = True  # drawn from a seed (z); False for translation models, which take images
 
     def __init__(self, G: torch.nn.Module | Callable, cfg: Config, step: int = 0, device: torch.device | str | None = None,
-                 player: str = "G", E: torch.nn.Module | None = None):
+                 player: str = "G", E: torch.nn.Module | None = None, C: torch.nn.Module | None = None):
         self.G, self.cfg, self.step, self.player = G, cfg, step, player
         self.E = E  # an encoder x -> latent when the model has one (train.recipe=encoder)
+        self.C = C  # a classifier x -> class logits when the model has one (train.recipe=ssgan)
         if device is None:
             first = next(G.parameters(), None) if isinstance(G, torch.nn.Module) else None
             device = first.device if first is not None else "cpu"
@@ -81,9 +82,10 @@ class GeneratorHandle:
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        """Names of a conditional generator's classes (the dataset's, else the class numbers)."""
-        names = DATASETS[self.cfg.data.name].classes
-        K = self.num_classes
+        """Names of a conditional generator's classes, or of a classifier's (the names the run
+        recorded, else the dataset's, else the class numbers)."""
+        names = self.cfg.model.class_names or DATASETS[self.cfg.data.name].classes
+        K = self.num_classes or (self.cfg.model.num_classes if self.C is not None else 0)
         return tuple(names) if len(names) == K else tuple(str(i) for i in range(K))
 
     def inputs(self, n: int, seed: int = 0, c: int | None = None, truncation: float | None = None,
@@ -248,11 +250,12 @@ class GeneratorHandle:
         return self.to_images(self.sample(n, seed, c, truncation, psi=psi))
 
     def export(self, out_dir: str | Path) -> Path:
-        """generator.safetensors + generator.json in out_dir; encoder.safetensors beside them when
-        the model has an encoder."""
+        """generator.safetensors + generator.json in out_dir; encoder.safetensors / classifier.safetensors
+        beside them when the model has an encoder / a classifier."""
         if not isinstance(self.G, torch.nn.Module):
             raise GanforgeError("only a generator network can be exported")
-        return checkpoint.export_generator(out_dir, self.G, to_dict(self.cfg), self.step, self.player, E=self.E)
+        return checkpoint.export_generator(out_dir, self.G, to_dict(self.cfg), self.step, self.player, E=self.E,
+                                           C=self.C)
 
 
 DIRECTIONS = {"AtoB": "AB", "BtoA": "BA"}

@@ -5,7 +5,9 @@ free batch size; output `x`: samples in the data's range. A translation model ta
 sigmoid ones), [n, C, H, W] (or [n, 2] points). The graph's metadata says which, with the latent
 distribution, so a user can draw z the way training did. A model with an encoder (train.recipe=
 encoder or bigan) also gets NAME.encoder.onnx beside: images `x` [n, C, H, W] in the data's range
--> `latent` [n, size] in the space its metadata names (z, w or w+).
+-> `latent` [n, size] in the space its metadata names (z, w or w+). A model with a classifier
+(train.recipe=ssgan) gets NAME.classifier.onnx: images `x` -> `probabilities` [n, K] and `p_real`
+[n], the class names in its metadata.
 
 Uses torch's ONNX exporter (torch.export based), which needs the `onnx` and `onnxscript` packages:
 the `ganforge[onnx]` extra, imported here only.
@@ -90,9 +92,27 @@ def _graph_and_inputs(handle):
     return _Graph(handle.G.cpu().eval(), bool(K)), args, ["z", "c"][:len(args)], ["x"], meta
 
 
+class _Classifier(torch.nn.Module):
+    """C as ONNX sees it: images x -> class probabilities and p_real (the K+1 classifier's
+    Z / (Z + 1), its fake class's logit being 0), as `ganforge classify` reports them."""
+
+    def __init__(self, C: torch.nn.Module):
+        super().__init__()
+        self.C = C
+
+    def forward(self, x):
+        logits = self.C(x)
+        return logits.softmax(1), torch.sigmoid(logits.logsumexp(1))
+
+
 def encoder_path(out: Path) -> Path:
     """Where the encoder's graph goes beside the generator's: G.onnx -> G.encoder.onnx."""
     return out.with_name(f"{out.stem}.encoder.onnx")
+
+
+def classifier_path(out: Path) -> Path:
+    """Where the classifier's graph goes beside the generator's: G.onnx -> G.classifier.onnx."""
+    return out.with_name(f"{out.stem}.classifier.onnx")
 
 
 def export_onnx(handle, out: Path) -> Path:
@@ -113,6 +133,10 @@ def export_onnx(handle, out: Path) -> Path:
         _write(_Encoder(handle.E.cpu().eval(), box), (x,), ["x"], ["latent"],
                {**common, "space": handle.encoder_space, "size": str(handle.space_size(handle.encoder_space))},
                encoder_path(out), "encoder")
+    if getattr(handle, "C", None) is not None:
+        x = handle.sample(2, seed=0)
+        _write(_Classifier(handle.C.cpu().eval()), (x,), ["x"], ["probabilities", "p_real"],
+               {**common, "classes": ",".join(handle.class_names)}, classifier_path(out), "classifier")
     return _write(graph, args, inputs, outputs, {**common, **extra}, out, "generator")
 
 
@@ -123,6 +147,7 @@ def _write(graph: torch.nn.Module, args: tuple, inputs: list[str], outputs: list
 
     n = torch.export.Dim("n", min=1)
     shapes = tuple({0: n} for _ in args)
+    out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out.parent, [out.name])
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.fchmod(fd, default_file_mode())  # onnx.save keeps the file's mode: the umask's, not mkstemp's 0600

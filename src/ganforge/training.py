@@ -80,12 +80,14 @@ def prepare(cfg: Config, device: torch.device, info=distributed.DistInfo()) -> t
     """Data, recipe and schedule of a run, seeded as every run is (also used by the DDP test worker)."""
     torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
     data = build_dataset(cfg.data, cfg.train.seed)
-    if cfg.model.conditional != "none":  # the class count is the data's, recorded in the config
+    if cfg.model.conditional != "none" or RECIPES[cfg.train.recipe].has_classifier:  # the class count is the data's, recorded in the config
         if cfg.model.num_classes == 0:
             cfg.model.num_classes = len(data.classes)
         elif cfg.model.num_classes != len(data.classes):
             raise ConfigError(f"model.num_classes={cfg.model.num_classes} but {data.name} has {len(data.classes)} "
                               "classes: drop model.num_classes (0 takes the data's)")
+        if not cfg.model.class_names:  # so that a saved model names its classes (a folder's come from its files)
+            cfg.model.class_names = list(data.classes)
     recipe = build_recipe(cfg, data, device, info)
     distributed.seed_rank_stream(cfg.train.seed, info)
     return data, recipe, make_schedule(cfg, len(data), info, data.extra.get("summary"))

@@ -1,5 +1,6 @@
 """`build_dataset`: a dataset by its config, loaded by its registered spec and, with data.degrade,
-turned into restoration pairs (data/degrade.py)."""
+turned into restoration pairs (data/degrade.py); with data.labels_per_class or data.labels_file,
+semi-supervised: a class-balanced labelled subset chosen by the seed, the other labels hidden."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import dataclasses
 import torch
 
 from ganforge.config import DataConfig
+from ganforge.core.errors import DataError
 from ganforge.data.dataset import Dataset
 from ganforge.data.degrade import with_degradation
 from ganforge.data.registry import DATASETS
@@ -19,10 +21,58 @@ HELD_OUT_PICK = 1_000_039  # seeds the choice of those images: the same for ever
 
 def build_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
     data = DATASETS[cfg.name].load(cfg, seed)
+    if cfg.labels_per_class or cfg.labels_file:
+        data = semi_supervised(cfg, data, seed)
     if cfg.degrade:
         data, held, held_from = _held_out_images(cfg, data, seed)
         data = with_degradation(data, held, held_from, cfg.degrade, seed, per_image=cfg.degrade_per == "image")
     return data
+
+
+def held_out_pick(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(held-out, kept) indices of n images for data without a test split: a tenth (at most
+    HELD_OUT), the same for every run of the same images."""
+    k = min(HELD_OUT, max(1, round(n * HELD_OUT_SHARE))) if n > 1 else 0
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(HELD_OUT_PICK))
+    return order[:k].sort().values, order[k:].sort().values
+
+
+def labelled_subset(y: torch.Tensor, per_class: int, seed: int, classes: tuple[str, ...] = ()) -> torch.Tensor:
+    """Indices of `per_class` images of every class (y >= 0), chosen by a permutation seeded by
+    `seed` (as the reference code takes the first N of each class in a seeded shuffle); 0 = every
+    labelled image. The same subset for the same seed and labels."""
+    known = (y >= 0).nonzero().flatten()
+    if not per_class:
+        return known
+    order = known[torch.randperm(len(known), generator=torch.Generator().manual_seed(seed))]
+    picked = []
+    for k in range(int(y.max()) + 1):
+        of_k = order[y[order] == k]
+        if len(of_k) < per_class:
+            name = classes[k] if k < len(classes) else str(k)
+            raise DataError(f"data.labels_per_class={per_class}: class {name!r} has only {len(of_k)} labelled "
+                            f"image(s); lower data.labels_per_class to at most {len(of_k)}")
+        picked.append(of_k[:per_class])
+    return torch.cat(picked)
+
+
+def semi_supervised(cfg: DataConfig, data: Dataset, seed: int) -> Dataset:
+    """The data with the labels training may use (`Dataset.labelled`). Data without a test split
+    gives a tenth of its labelled images to held-out evaluation (extra["held_out_labelled"]: images
+    and labels), left out of training altogether."""
+    if data.y is None:
+        raise DataError(f"data.labels_per_class / data.labels_file need labelled data; {cfg.name} has no labels "
+                        "(a folder: data.labels=true for sub-folders as classes, or data.labels_file=CSV)")
+    spec = DATASETS[cfg.name]
+    if "test" not in spec.splits:
+        known = (data.y >= 0).nonzero().flatten()
+        held, _ = held_out_pick(len(known))
+        held = known[held]
+        keep = torch.ones(len(data.x), dtype=torch.bool)
+        keep[held] = False
+        extra = {**data.extra, "held_out_labelled": (data.x[held], data.y[held])}
+        data = dataclasses.replace(data, x=data.x[keep], y=data.y[keep], extra=extra)
+    return dataclasses.replace(data, labelled=labelled_subset(data.y, cfg.labels_per_class, seed, data.classes))
 
 
 def _held_out_images(cfg: DataConfig, data: Dataset, seed: int) -> tuple[Dataset, torch.Tensor, str]:
@@ -35,11 +85,10 @@ def _held_out_images(cfg: DataConfig, data: Dataset, seed: int) -> tuple[Dataset
         test = spec.load(dataclasses.replace(cfg, split="test", max_images=HELD_OUT, degrade=""), seed)
         return data, test.x[:HELD_OUT], "the test split"
     n = len(data.x)
-    k = min(HELD_OUT, max(1, round(n * HELD_OUT_SHARE))) if n > 1 else 0
+    held, kept = held_out_pick(n)
+    k = len(held)
     if k == 0:
         return data, data.x[:1], "the one training image (nothing to set aside)"
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(HELD_OUT_PICK))
-    held, kept = order[:k].sort().values, order[k:].sort().values
     images = data.x[held]
     data = dataclasses.replace(data, x=data.x[kept], y=None if data.y is None else data.y[kept])
     return data, images, f"{k} of the {n} images, left out of training (the data has no test split)"

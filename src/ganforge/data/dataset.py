@@ -35,7 +35,7 @@ class DatasetSpec:
     mixture: Callable[["DataConfig"], tuple[torch.Tensor, float]] | None = None  # toy data: (centres, std)
 
     def has_labels(self, cfg: "DataConfig") -> bool:
-        return self.num_classes is not None or (self.labels_if_asked and cfg.labels)
+        return self.num_classes is not None or (self.labels_if_asked and (cfg.labels or bool(cfg.labels_file)))
 
     def sample_shape(self, cfg: "DataConfig") -> tuple[int, ...]:
         """The shape of one sample as the nets see it, from the config alone (no files read)."""
@@ -64,6 +64,9 @@ class Dataset:
     extra: dict = field(default_factory=dict)
     a: torch.Tensor | None = None  # translation data: domain A images (uint8), a[i] batched with x[i]
     degrader: Callable | None = None  # data.degrade: (images, idx, step) -> (degraded, mask), both uint8
+    # semi-supervised data (data.labels_per_class, data.labels_file): the indices whose labels training
+    # may use; batches then carry no "c", so no other label can reach a recipe
+    labelled: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -93,7 +96,7 @@ class Dataset:
         """{"x": float32 samples [B, ...]}, {"a": domain A images [B, ...]} for translation data,
         {"a": degraded images, "mask": [B, 1, H, W], 1 = to be produced} for degraded data (drawn
         for this training `step`; by index when step is None) and {"c": labels [B]} when the data
-        has labels; the uint8 images travel to the device as they are stored and are converted there."""
+        has labels (and is not semi-supervised); the uint8 images travel to the device as they are stored and are converted there."""
         out = {"x": self.to_float(self.x[idx].to(device, non_blocking=True))}
         if self.a is not None:
             out["a"] = self.to_float(self.a[idx].to(device, non_blocking=True))
@@ -101,7 +104,7 @@ class Dataset:
             a, mask = self.degrader(self.x[idx], idx, step)
             out["a"] = self.to_float(a.to(device, non_blocking=True))
             out["mask"] = mask.to(device, non_blocking=True).float()
-        if self.y is not None:
+        if self.y is not None and self.labelled is None:
             out["c"] = self.y[idx].to(device, non_blocking=True)
         return out
 

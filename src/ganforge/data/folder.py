@@ -4,7 +4,8 @@ Each image is turned upright (EXIF orientation), composited onto `background` wh
 transparency (RGBA, LA, or a palette / grey / RGB image with a transparent colour), brought to
 8 bits (16-bit PNGs are rescaled, not clipped), converted to grey or RGB, resized so its
 shorter side is the target resolution and centre-cropped to a square. An animated GIF / WebP
-gives its first frame. Class labels come from the first level of sub-folders when asked.
+gives its first frame. Class labels come from the first level of sub-folders when asked, or from a labels file that
+may name only some of the images (semi-supervised learning: the others stay unlabelled, -1).
 
 Nothing is skipped silently: unreadable files, broken links and files of other types are named
 in one warning, and the counts are kept for error messages (`FolderScan.summary`).
@@ -174,9 +175,51 @@ def read_images(files: list[Path], size: int | tuple[int, int], channels: int, r
     return out
 
 
+def read_labels_file(path: str | Path) -> dict[str, str]:
+    """{relative path: label} from a CSV of `file,label` lines (a first line `file,label` is a header;
+    blank lines are skipped). Every malformed line is an error naming the file and the line."""
+    import csv
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"data.labels_file={path}: no such file (a CSV of file,label lines)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"data.labels_file={path}: not readable as UTF-8 text ({type(e).__name__})") from None
+    out: dict[str, str] = {}
+    for n, row in enumerate(csv.reader(text.splitlines()), 1):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if len(row) != 2 or not row[0].strip() or not row[1].strip():
+            raise DataError(f"data.labels_file={path}, line {n}: expected `file,label`, found {','.join(row)[:80]!r}")
+        name, label = Path(row[0].strip()).as_posix(), row[1].strip()
+        if n == 1 and (name, label) == ("file", "label"):
+            continue
+        if out.get(name, label) != label:
+            raise DataError(f"data.labels_file={path}, line {n}: {name} is labelled both {out[name]!r} and {label!r}")
+        out[name] = label
+    if not out:
+        raise DataError(f"data.labels_file={path}: names no image (a CSV of file,label lines)")
+    return out
+
+
+def _file_labels(read: list, root: Path, named: dict[str, str], scan: FolderScan) -> tuple[list[int], list[str]]:
+    """Class indices (-1: unlabelled) of the images read, from a labels file; the names it gives
+    that are not among the images read are reported with the folder's other skips."""
+    classes = sorted(set(named.values()))
+    rel = [p.relative_to(root).as_posix() for p, _ in read]
+    ys = [classes.index(named[r]) if r in named else -1 for r in rel]
+    missing = sorted(set(named) - set(rel))
+    if missing:
+        scan.skipped.setdefault("labels naming no image read", []).extend(missing)
+    return ys, classes
+
+
 def load_folder(root: str | Path, resolution: int, channels: int, labels: bool, max_images: int = 0,
-                background: str = "white"):
-    """Return (images uint8 [N, C, H, W], labels int64 [N] or None, class names, FolderScan)."""
+                background: str = "white", labels_file: str = ""):
+    """Return (images uint8 [N, C, H, W], labels int64 [N] or None, class names, FolderScan).
+    With `labels_file`, labels come from that file and images it does not name get -1."""
     root = Path(root)
     if not root.is_dir():
         what = "is a file" if root.exists() else "no such folder"
@@ -187,14 +230,17 @@ def load_folder(root: str | Path, resolution: int, channels: int, labels: bool, 
     scan = FolderScan(root)
     files = candidates(root, scan)
     classes = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
-    if labels and not classes:
+    if labels and not classes and not labels_file:
         raise DataError(f"{root}: data.labels=true needs one sub-folder per class; found images only at the top")
     if max_images:
         files = files[:max_images]
+    named = read_labels_file(labels_file) if labels_file else None
     read = read_images(files, resolution, channels, rgb, scan)
     images = [image for _, image in read]
     ys = []
-    if labels:
+    if named is not None:
+        ys, classes = _file_labels(read, root, named, scan)
+    elif labels:
         for p, _ in read:
             parts = p.relative_to(root).parts
             ys.append(classes.index(parts[0]) if len(parts) > 1 else -1)
@@ -205,9 +251,12 @@ def load_folder(root: str | Path, resolution: int, channels: int, labels: bool, 
     if not images:
         raise DataError(f"{root}: no usable image found ({scan.summary()}; "
                         f"image types read: {', '.join(sorted(EXTENSIONS))})")
-    if labels and any(y < 0 for y in ys):
+    if labels and named is None and any(y < 0 for y in ys):
         raise DataError(f"{root}: data.labels=true but some images sit outside the class sub-folders")
-    y = np.asarray(ys, dtype=np.int64) if labels else None
+    if named is not None and all(y < 0 for y in ys):
+        raise DataError(f"data.labels_file={labels_file}: names none of the {len(ys)} images read from {root} "
+                        "(paths are relative to data.root, e.g. cats/001.png)")
+    y = np.asarray(ys, dtype=np.int64) if labels or named is not None else None
     return np.stack(images), y, classes, scan
 
 
@@ -260,7 +309,7 @@ def probe_folder(root: str | Path, limit: int = 256) -> FolderProbe:
 
 def _folder(cfg: DataConfig, seed: int) -> Dataset:
     images, labels, class_names, scan = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.labels,
-                                                    cfg.max_images, cfg.background)
+                                                    cfg.max_images, cfg.background, cfg.labels_file)
     y = torch.from_numpy(labels) if labels is not None else None
     return Dataset(DATASETS["folder"], torch.from_numpy(np.ascontiguousarray(images)), y, cfg.range, cfg.root, tuple(class_names),
                    extra={"summary": scan.summary()})
@@ -269,6 +318,8 @@ def _folder(cfg: DataConfig, seed: int) -> Dataset:
 def _folder_check(cfg: DataConfig) -> str | None:
     if parse_background(cfg.background) is None:
         return f"data.background={cfg.background!r}: use white, black or a colour as #rrggbb"
+    if cfg.labels_file and cfg.labels:
+        return "data.labels_file and data.labels=true both give labels: keep one"
     return None if cfg.root else "data.name=folder needs data.root=PATH/TO/IMAGES"
 
 

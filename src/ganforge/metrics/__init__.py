@@ -89,13 +89,16 @@ def evaluate_generator(G: GeneratorHandle, metrics: list[str], num_samples: int 
     if not getattr(G, "takes_latent", True):  # an image-to-image model: nothing to draw from seeds
         refused = {name: f"a {cfg.train.recipe} model turns images into images and draws no samples of its own "
                          "(bench.translation and bench.imputation measure such models)" for name in metrics}
-    if len(refused) == len(metrics):  # nothing to compute: no samples either
+    if getattr(G, "C", None) is None:
+        refused.update({name: NO_CLASSIFIER for name in metrics if METRICS[name].needs_classifier})
+    if all(name in refused or not METRICS[name].needs_samples for name in metrics):  # no samples needed
         fake = None
     else:
         fake = generate(G, num_samples, seed, dist=dist)
     if not dist.is_main:
         return []
-    ctx = Context(cfg, fake, seed, num_classes=G.num_classes, cache=cache if cache is not None else {})
+    ctx = Context(cfg, fake, seed, num_classes=G.num_classes, cache=cache if cache is not None else {},
+                  classifier=getattr(G, "C", None))
     records = []
     for name in metrics:
         base = {"metric": name, "generator": source, "step": step, "num_fake": num_samples, "seed": seed,
@@ -111,6 +114,9 @@ def evaluate_generator(G: GeneratorHandle, metrics: list[str], num_samples: int 
         records.append(base)
     ctx.cache.pop(("features", "fake"), None)
     return records
+
+
+NO_CLASSIFIER = "measures a model's classifier; this model has none (the semi-supervised GAN has one: train.recipe=ssgan)"
 
 
 def refusals(names: list[str], cfg: Config, num_classes: int = 0) -> dict[str, str]:

@@ -32,6 +32,7 @@ class Context:
     fake: torch.Tensor  # [N, C, H, W] in [0, 1], or [N, 2] points
     seed: int
     num_classes: int = 0  # a conditional generator's: sample i was drawn for class i % num_classes
+    classifier: torch.nn.Module | None = None  # the model's classifier x -> class logits, when it has one
     cache: dict = field(default_factory=dict)
 
     @property

@@ -34,6 +34,8 @@ class Metric:
     # why the metric cannot apply to a generator of this config (its data spec, its class count), or None
     refuse: Callable[[Config, DatasetSpec, int], str | None] = lambda cfg, spec, num_classes: None
     feature_space: bool = False  # computed on features: refused together when there is no feature space
+    needs_samples: bool = True  # False: measures something else of the model (its classifier), draws nothing
+    needs_classifier: bool = False  # measures the model's classifier (GeneratorHandle.C): refused without one
     extra: dict = field(default_factory=dict)
 
     def row_key(self, key: str) -> str:

@@ -186,6 +186,7 @@ class RecipeBase:
     kind: ClassVar[str] = ""
     generator_player: ClassVar[str] = "G"  # the player a GeneratorHandle samples from
     draws_from_latent: ClassVar[bool] = True  # its generator maps latents to samples (not images to images)
+    has_classifier: ClassVar[bool] = False  # learns a classifier of the data's classes (its handle's C)
 
     @classmethod
     def player_state(cls, nets: dict[str, dict]) -> tuple[str, dict]:
