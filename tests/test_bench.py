@@ -30,6 +30,7 @@ EXPECTED = {
     "real_folders": "twemoji: 2 images in 2 sub-folders",
     "reconstruction": "| encoder + projector | 3 |",
     "restoration": "| per-pixel training mean |",
+    "semi_supervised": "| mnist-embedded | 20 | semi-supervised GAN | 2 |",
     "parzen_blur": "| real train[0:100] | 0.5 |",
     "serve_latency": "one image over HTTP",
     "stacked_mnist": "| PacDCGAN2 | 2 | 1 |",

@@ -665,7 +665,9 @@ def evaluate(source: str | Path | GeneratorHandle, metrics: list[str] | None = N
         cfg.eval.feature_net = str(feature_net or cfg.eval.feature_net)
         G = copy.copy(G)
         G.cfg = cfg
-    records = evaluate_generator(G, metrics or default_metrics(G.cfg), num_samples, seed, G.step, str(source))
+    if not metrics:  # the data's defaults, and a classifier's accuracy when the model has one
+        metrics = ["accuracy"] * (G.C is not None) + default_metrics(G.cfg)
+    records = evaluate_generator(G, metrics, num_samples, seed, G.step, str(source))
     if out is not None:
         atomic_write_text(Path(out), json.dumps(records, indent=2) + "\n")
     return records

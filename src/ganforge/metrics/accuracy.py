@@ -29,7 +29,7 @@ def held_out(ctx: Context) -> tuple[torch.Tensor, torch.Tensor, str]:
             return data.samples(), data.y, f"{d.name} test split ({len(data)} images)"
         with warnings.catch_warnings():  # skipped files were reported when the run loaded them
             warnings.simplefilter("ignore")
-            data = build_dataset(dataclasses.replace(d, max_images=0), ctx.cfg.train.seed)
+            data = build_dataset(d, ctx.cfg.train.seed)  # as the run read it: the same images held out
         if "held_out_labelled" not in data.extra:
             raise NotApplicable(f"{d.name} data has no test split and no held-out labelled images "
                                 "(set data.labels_per_class or data.labels_file)")
