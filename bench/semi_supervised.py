@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bench.common import machine_line, parser, run_script, table_head, tiny_run, write_results
 from ganforge import validate
+from ganforge.core.images import _pyplot
 from ganforge.data import build_dataset
 
 # Table 1 of the paper (arXiv 1606.03498): "Number of incorrectly classified test examples for the
@@ -73,16 +74,37 @@ def table(records: list[dict], target: float) -> list[str]:
     return lines
 
 
+def picture(records: list[dict], path: Path, target: float) -> None:
+    """Misclassified test images (log scale) against epochs, one line per run, the target and the
+    paper's mean for 100 labels drawn across."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in records:
+        epochs, wrong = zip(*r["curve"])
+        style = "-" if r["arm"] == "semi-supervised GAN" else "--"
+        ax.plot(epochs, wrong, style, label=f"{r['data']}, {r['labels']} labels, {r['arm']}, seed {r['seed']}")
+    ax.axhline(100 * target, color="grey", lw=0.8, ls=":", label=f"{target:g} % error")
+    ax.axhline(93, color="black", lw=0.8, ls="-.", label="paper, MNIST 100 labels (93)")
+    ax.set(yscale="log", xlabel="epoch", ylabel="misclassified test images (of 10,000)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def run(args) -> None:
     records = [summarise(Path(r), args.target) for r in args.run]
     text = "\n".join([*table(records, args.target), "", machine_line()])
     write_results(Path(args.out) if args.out else None, text + "\n", records)
+    if args.picture:
+        picture(records, Path(args.picture), args.target)
 
 
 def smoke(tmp: Path) -> list[str]:
     runs = [tiny_run(tmp / f"a{i}", "mnist_ssgan.yaml", "data.labels_per_class=2", "model.width=32",
                      f"train.seed={i}", "eval.every_steps=1") for i in (1, 2)]
-    return [*(a for r in runs for a in ("--run", str(r))), "--target", "100"]
+    return [*(a for r in runs for a in ("--run", str(r))), "--target", "100", "--picture", str(tmp / "curve.png")]
 
 
 if __name__ == "__main__":
@@ -90,4 +112,5 @@ if __name__ == "__main__":
     ap.add_argument("--run", action="append", required=True, help="a run folder (repeat for each run)")
     ap.add_argument("--target", type=float, default=1.5, help="test error in percent to report the first epoch of")
     ap.add_argument("--out", help="a folder for results.md and results.json")
+    ap.add_argument("--picture", help="a PNG of every run's test error over the epochs")
     run_script(ap, run, smoke)
