@@ -62,6 +62,6 @@ def _accuracy(ctx: Context) -> dict:
 register(Metric("accuracy", "held-out accuracy of the model's classifier (semi-supervised GAN)", _accuracy,
                 fmt=lambda r: (f"{100 * r['value']:.2f} % ({r['misclassified']} of {r['num_test']} wrong, "
                                f"error {100 * r['error']:.2f} %)"),
-                headline=(Headline("value", "test accuracy", "higher"),
-                          Headline("misclassified", "misclassified test images", "lower")),
+                headline=(Headline("value", "held-out accuracy", "higher"),
+                          Headline("misclassified", "misclassified held-out images", "lower")),
                 needs_samples=False, needs_classifier=True))

@@ -187,6 +187,7 @@ class RecipeBase:
     generator_player: ClassVar[str] = "G"  # the player a GeneratorHandle samples from
     draws_from_latent: ClassVar[bool] = True  # its generator maps latents to samples (not images to images)
     has_classifier: ClassVar[bool] = False  # learns a classifier of the data's classes (its handle's C)
+    loss_words: ClassVar[str | None] = None  # what the report calls its objective (None: "<loss.kind> loss")
 
     @classmethod
     def player_state(cls, nets: dict[str, dict]) -> tuple[str, dict]:

@@ -123,6 +123,7 @@ class SemiSupervisedRecipe(RecipeBase):
     kind = "ssgan"
     reads = frozenset({"loss.unlabeled_weight", "data.labels_per_class", "data.labels_file", "eval.every_steps"})
     has_classifier = True
+    loss_words = "K+1 classifier loss for D, feature matching for G"
 
     @classmethod
     def check(cls, cfg: Config) -> str | None:

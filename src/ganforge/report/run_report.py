@@ -14,7 +14,7 @@ from ganforge.data import Dataset
 from ganforge.engine import health
 from ganforge.engine.run import RunDir
 from ganforge.explore import SWEEP_PSI, interp, style_mixing, truncation_sweep
-from ganforge.metrics import describe as describe_metric
+from ganforge.metrics import METRICS, describe as describe_metric
 from ganforge.report.html import Figure, write_report
 from ganforge.core.images import make_gif
 from ganforge.report.plots import plot_curves, plot_metrics
@@ -119,7 +119,7 @@ def _in_words(summary: dict, r, cfg: Config, data: Dataset, recipe, stats: list[
     words = [f"{summary['status'].capitalize()} after {r.step:,} steps ({summary['epochs']:g} epochs, batches of "
              f"{cfg.train.batch_size}) in {_duration(r.train_time_s)} of training on {summary['device']} "
              f"({summary['precision']}).",
-             f"Recipe {cfg.train.recipe} ({cfg.loss.kind} loss) with G {config_mod.net_names(cfg)[0]} and D "
+             f"Recipe {cfg.train.recipe} ({recipe.loss_words or cfg.loss.kind + ' loss'}) with G {config_mod.net_names(cfg)[0]} and D "
              f"{config_mod.net_names(cfg)[1]}, {params} parameters, "
              f"on {data.name}: {len(data):,} {'points' if data.kind == 'points' else 'images'} from {data.source}."]
     if metrics_rows:
@@ -133,7 +133,9 @@ def _in_words(summary: dict, r, cfg: Config, data: Dataset, recipe, stats: list[
             was = f", from {first[key]:.4g} at step {first['step']:,}" if moved else ""
             parts.append(f"{label} {value:.4g}{was}" + (f" ({better} is better)" if better else ""))
         space = f" in the {last['feature_extractor']} feature space" if "feature_extractor" in last else ""
-        words.append(f"Last evaluation at step {last['step']:,} on {last.get('num_samples', 0):,} samples{space}: "
+        drawn = any(METRICS[m].needs_samples for m in cfg.eval.metrics if m in METRICS)  # accuracy draws none
+        samples = f" on {last.get('num_samples', 0):,} samples" if drawn else ""
+        words.append(f"Last evaluation at step {last['step']:,}{samples}{space}: "
                      + "; ".join(parts) + ".")
     words += recipe.report_words(stats[-1] if stats else {}, data.value_range)
     if health_rows:
