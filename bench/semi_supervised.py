@@ -38,10 +38,12 @@ def summarise(run: Path, target: float) -> dict:
     rows = [r for r in rows if "accuracy" in r]
     if not rows:
         raise SystemExit(f"{run}: no accuracy in metrics.jsonl (train with eval.metrics=[accuracy])")
-    per_epoch = epoch_steps(cfg)
+    data = build_dataset(cfg.data, cfg.train.seed)  # as the run read it
+    per_epoch = len(data) // cfg.train.batch_size
+    labels = len(data.labelled) if data.labelled is not None else len(data)
     first = next((r for r in rows if 100 * (1 - r["accuracy"]) <= target), None)
     last = rows[-1]
-    return {"run": str(run), "data": cfg.data.name, "labels": cfg.data.labels_per_class * cfg.model.num_classes,
+    return {"run": str(run), "data": cfg.data.name, "labels": labels,
             "arm": "labelled images alone" if cfg.loss.unlabeled_weight == 0 else "semi-supervised GAN",
             "seed": cfg.train.seed, "epochs": last["step"] / per_epoch, "minutes": last["train_time_s"] / 60,
             "misclassified": last["accuracy_misclassified"], "error_pct": 100 * (1 - last["accuracy"]),
@@ -49,11 +51,6 @@ def summarise(run: Path, target: float) -> dict:
             "target_epoch": first["step"] / per_epoch if first else None,
             "target_minutes": first["train_time_s"] / 60 if first else None,
             "curve": [(r["step"] / per_epoch, r["accuracy_misclassified"]) for r in rows]}
-
-
-def epoch_steps(cfg) -> int:
-    """Steps per epoch of the run: the training images over the batch (60,000 / 100 for MNIST)."""
-    return len(build_dataset(cfg.data, cfg.train.seed)) // cfg.train.batch_size
 
 
 def table(records: list[dict], target: float) -> list[str]:

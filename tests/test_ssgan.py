@@ -163,10 +163,16 @@ def test_labels_from_a_file_naming_some_images_of_a_folder(tmp_path):
     labels.write_text("other.png,cat\n")
     with pytest.raises(DataError, match="names none of the 40 images"), pytest.warns(UserWarning):
         build_dataset(cfg, seed=0)
+    labels.write_text("im00.png,cat\nim01.png,cat\nnowhere.png,dog\n")  # no image of "dog" was read
+    with pytest.raises(DataError, match="class 'dog' has no labelled training image"), pytest.warns(UserWarning):
+        build_dataset(cfg, seed=0)
+    with pytest.raises(DataError, match="is a folder: give the CSV file"):
+        build_dataset(DataConfig(name="folder", root=str(root), labels_file=str(tmp_path), range="unit"), seed=0)
 
 
 @pytest.mark.parametrize("extra, message", [
     (("data.name=folder", "data.root=x"), "needs labelled images"),
+    (("data.labels_file=labels.csv",), "data.labels_file names labelled images of a folder"),
     (("model.arch=mlp",), "train.recipe=ssgan uses the semi-supervised GAN's nets"),
     (("data.range=signed",), "set data.range=unit"),
 ])
@@ -267,7 +273,7 @@ def test_the_classifier_is_exported_as_safetensors_and_onnx(tmp_path, ssgan_run)
     assert np.allclose(probs, logits.softmax(1).numpy(), atol=1e-5)
     assert np.allclose(p_real, torch.sigmoid(logits.logsumexp(1)).numpy(), atol=1e-5)
     meta = session.get_modelmeta().custom_metadata_map
-    assert meta["classes"] == ",".join(str(k) for k in range(10))
+    assert json.loads(meta["classes"]) == [str(k) for k in range(10)]
 
 
 def _png(tmp_path: Path) -> Path:

@@ -31,7 +31,6 @@ from ganforge.data import DATASETS
 from ganforge.data.dataset import to_range
 from ganforge.data.degrade import load_mask_like_image, mask_files
 from ganforge.data.folder import DataWarning, FolderScan, candidates, load_image, parse_background
-from ganforge.metrics.accuracy import classify as classify_logits
 from ganforge.data.idx import idx_bytes, idx_header
 from ganforge.explore import SWEEP_PSI
 from ganforge.explore.inpaint import PRIOR_WEIGHT, check_inpainting
@@ -40,6 +39,7 @@ from ganforge.explore.project import check_weights as check_projection_weights
 from ganforge.explore.project import search_steps
 from ganforge.generator import GeneratorHandle, noise_layers
 from ganforge.metrics import check_metric_names, default_metrics, evaluate_generator
+from ganforge.metrics.accuracy import classify as classify_logits
 from ganforge.nets.srgan import scale_of
 from ganforge.nets.translation import size_multiple
 from ganforge.recipes import RECIPES

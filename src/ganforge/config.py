@@ -311,12 +311,13 @@ class Config:
 
 # Keys whose change makes a checkpoint's weights or optimizer state unusable.
 # Keys a resumed run must keep: they change the networks' shapes or what G's input means (a run
-# trained on uniform z and continued on normal z would silently become a different model).
+# trained on uniform z and continued on normal z would silently become a different model), or which
+# labels a semi-supervised run learns from.
 # model.arch counts through model.G / model.D, which architecture_diff compares as the nets they resolve to.
 ARCHITECTURE_KEYS = ("train.recipe", "train.pack", "data.resolution", "data.channels", "data.range", "model.G", "model.D",
                      "model.z_dim", "model.z_dist", "model.width", "model.d_norm", "model.d_spectral_norm",
                      "model.conditional",
-                     "model.g_spectral_norm", "optim.kind")
+                     "model.g_spectral_norm", "optim.kind", "data.labels_per_class", "data.labels_file")
 
 
 def to_dict(cfg: Any) -> dict:

@@ -7,7 +7,7 @@ distribution, so a user can draw z the way training did. A model with an encoder
 encoder or bigan) also gets NAME.encoder.onnx beside: images `x` [n, C, H, W] in the data's range
 -> `latent` [n, size] in the space its metadata names (z, w or w+). A model with a classifier
 (train.recipe=ssgan) gets NAME.classifier.onnx: images `x` -> `probabilities` [n, K] and `p_real`
-[n], the class names in its metadata.
+[n], the class names in its metadata (a JSON list).
 
 Uses torch's ONNX exporter (torch.export based), which needs the `onnx` and `onnxscript` packages:
 the `ganforge[onnx]` extra, imported here only.
@@ -15,6 +15,7 @@ the `ganforge[onnx]` extra, imported here only.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -136,7 +137,7 @@ def export_onnx(handle, out: Path) -> Path:
     if getattr(handle, "C", None) is not None:
         x = handle.sample(2, seed=0)
         _write(_Classifier(handle.C.cpu().eval()), (x,), ["x"], ["probabilities", "p_real"],
-               {**common, "classes": ",".join(handle.class_names)}, classifier_path(out), "classifier")
+               {**common, "classes": json.dumps(list(handle.class_names))}, classifier_path(out), "classifier")
     return _write(graph, args, inputs, outputs, {**common, **extra}, out, "generator")
 
 

@@ -42,18 +42,19 @@ def labelled_subset(y: torch.Tensor, per_class: int, seed: int, classes: tuple[s
     `seed` (as the reference code takes the first N of each class in a seeded shuffle); 0 = every
     labelled image. The same subset for the same seed and labels."""
     known = (y >= 0).nonzero().flatten()
-    if not per_class:
-        return known
     order = known[torch.randperm(len(known), generator=torch.Generator().manual_seed(seed))]
     picked = []
-    for k in range(int(y.max()) + 1):
+    for k in range(max(len(classes), int(y.max()) + 1)):  # every class, also one no image is labelled with
         of_k = order[y[order] == k]
+        name = classes[k] if k < len(classes) else str(k)
+        if not len(of_k):
+            raise DataError(f"class {name!r} has no labelled training image (a labels file naming only images "
+                            "that were not read or were held out?): label some of its images, or drop the class")
         if len(of_k) < per_class:
-            name = classes[k] if k < len(classes) else str(k)
             raise DataError(f"data.labels_per_class={per_class}: class {name!r} has only {len(of_k)} labelled "
                             f"image(s); lower data.labels_per_class to at most {len(of_k)}")
         picked.append(of_k[:per_class])
-    return torch.cat(picked)
+    return torch.cat(picked) if per_class else known
 
 
 def semi_supervised(cfg: DataConfig, data: Dataset, seed: int) -> Dataset:

@@ -13,6 +13,7 @@ in one warning, and the counts are kept for error messages (`FolderScan.summary`
 
 from __future__ import annotations
 
+import csv
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,17 +179,22 @@ def read_images(files: list[Path], size: int | tuple[int, int], channels: int, r
 def read_labels_file(path: str | Path) -> dict[str, str]:
     """{relative path: label} from a CSV of `file,label` lines (a first line `file,label` is a header;
     blank lines are skipped). Every malformed line is an error naming the file and the line."""
-    import csv
-
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"data.labels_file={path} is a folder: give the CSV file (file,label lines)")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DataError(f"data.labels_file={path}: no such file (a CSV of file,label lines)") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"data.labels_file={path}: not readable as UTF-8 text ({type(e).__name__})") from None
+        raise DataError(f"data.labels_file={path}: not readable as UTF-8 text ({type(e).__name__}); "
+                        "save it as UTF-8 CSV") from None
+    try:
+        rows = list(csv.reader(text.splitlines()))
+    except csv.Error as e:
+        raise DataError(f"data.labels_file={path}: not a CSV file ({str(e)[:120]}); write file,label lines") from None
     out: dict[str, str] = {}
-    for n, row in enumerate(csv.reader(text.splitlines()), 1):
+    for n, row in enumerate(rows, 1):
         if not row or not any(cell.strip() for cell in row):
             continue
         if len(row) != 2 or not row[0].strip() or not row[1].strip():

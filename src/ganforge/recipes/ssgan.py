@@ -12,7 +12,8 @@ authors' code does it (`openai/improved-gan`, mnist_svhn_cifar10/train_mnist_fea
     G:  mean_j (mean_batch f_j(G(z)) - mean_batch f_j(x_unl2))^2           (feature matching, after D's step)
 
 with f D's last hidden layer (noise on, as in training), x_unl2 a second unlabelled batch from an
-order of its own, and z ~ U(0, 1)^100 in the reference (U(-1, 1) here, model.z_dist=uniform1: G's
+order of its own (under torchrun each process matches its own share's means, as batch norm is per
+process), and z ~ U(0, 1)^100 in the reference (U(-1, 1) here, model.z_dist=uniform1: G's
 first layer is followed by batch norm, which removes the offset and scale). The labelled batch
 comes from the labelled images repeated in ever new orders (with 100 labels and batch 100, each
 batch holds every labelled image once), as the reference repeats them to fill each epoch.
@@ -50,7 +51,7 @@ from ganforge.recipes.base import LOSSES_CAPTION, RecipeBase, register
 
 AVERAGE_RATE = 1e-4  # the reference's a + 0.0001 (w - a)
 INIT_IMAGES = 500  # the reference's data-dependent init batch: trainx[:500]
-SECOND_ORDER = 2_000_011  # seeds the order of G's unlabelled batches, apart from the trainer's
+G_BATCH_ORDER = 2_000_011  # seeds the order of G's unlabelled batches, apart from the trainer's
 
 
 def corrected_average(rate: float):
@@ -72,8 +73,8 @@ class ReferenceAdam(torch.optim.Optimizer):
     the step of a parameter whose gradients are below about 1e-4, which the weight-normalised
     directions of these nets have in numbers; torch's form gives them full steps."""
 
-    def __init__(self, params, lr: float, betas: tuple[float, float], eps: float = 1e-8):
-        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps})
+    def __init__(self, params, lr: float, betas: tuple[float, float], eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay})
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -87,6 +88,8 @@ class ReferenceAdam(torch.optim.Optimizer):
                     self.state[p] = {"step": torch.zeros(()), "m": torch.zeros_like(p), "v": torch.zeros_like(p)}
             states = [self.state[p] for p in params]
             grads = [p.grad for p in params]
+            if group["weight_decay"]:  # coupled L2, as torch's Adam applies optim.weight_decay
+                grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
             m, v = [s["m"] for s in states], [s["v"] for s in states]
             for s in states:
                 s["step"] += 1
@@ -133,6 +136,9 @@ class SemiSupervisedRecipe(RecipeBase):
         if cfg.model.conditional != "none":
             return "train.recipe=ssgan learns the classes itself: set model.conditional=none"
         spec = DATASETS[cfg.data.name]
+        if cfg.data.labels_file and not spec.labels_if_asked:
+            return (f"data.labels_file names labelled images of a folder (data.name=folder); {cfg.data.name} has its "
+                    "own labels: choose how many with data.labels_per_class")
         if spec.kind != "image" or not spec.has_labels(cfg.data):
             hint = " (data.labels=true: sub-folders as classes, or data.labels_file=CSV)" if spec.labels_if_asked else ""
             return f"train.recipe=ssgan learns a classifier and needs labelled images; {cfg.data.name} has none{hint}"
@@ -172,7 +178,7 @@ class SemiSupervisedRecipe(RecipeBase):
         self.pD = self.add_player("D", D, cfg.optim.lr_D)
         if cfg.optim.kind == "adam":  # the reference's form of Adam (see ReferenceAdam)
             for p in (self.pG, self.pD):
-                p.opt = ReferenceAdam(p.net.parameters(), p.lr, cfg.optim.betas)
+                p.opt = ReferenceAdam(p.net.parameters(), p.lr, cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
         self.pD.ema = AveragedModel(self.pD.net, multi_avg_fn=corrected_average(AVERAGE_RATE),
                                     use_buffers=False).requires_grad_(False)
         self.data, self.labelled = data, labelled
@@ -189,11 +195,10 @@ class SemiSupervisedRecipe(RecipeBase):
         over them in a fresh order seeded by (seed, pass)."""
         B, L = self.cfg.train.batch_size, len(self.labelled)
         pos = torch.arange(step * B, (step + 1) * B)
-        passes = pos // L
-        orders = {int(p): torch.randperm(L, generator=torch.Generator().manual_seed(
-            self.cfg.train.seed * 1_000_003 + int(p))) for p in passes.unique()}
-        picks = torch.stack([orders[int(p)][int(o)] for p, o in zip(passes, pos % L)])
-        picks = self._share(picks)
+        first, last = step * B // L, ((step + 1) * B - 1) // L  # the passes this batch takes from
+        orders = torch.cat([torch.randperm(L, generator=torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + p))
+                            for p in range(first, last + 1)])
+        picks = self._share(orders[pos - first * L])
         batch = self.data.batch(self.labelled[picks], self.device)
         return batch["x"], self.y_lab[picks].to(self.device)
 
@@ -203,7 +208,7 @@ class SemiSupervisedRecipe(RecipeBase):
         per_epoch = len(self.data) // B
         epoch, i = divmod(step, per_epoch)
         if self._order is None or self._order[0] != epoch:
-            g = torch.Generator().manual_seed((self.cfg.train.seed + SECOND_ORDER) * 1_000_003 + epoch)
+            g = torch.Generator().manual_seed((self.cfg.train.seed + G_BATCH_ORDER) * 1_000_003 + epoch)
             self._order = (epoch, torch.randperm(len(self.data), generator=g))
         return self.data.batch(self._share(self._order[1][i * B:(i + 1) * B]), self.device)["x"]
 
