@@ -539,12 +539,7 @@ def classify(source: str | Path | GeneratorHandle, inputs: str | Path, out: str 
             scan.skip(f"unreadable file(s) ({type(e).__name__})", p)
             continue
         rels.append(p.relative_to(root).as_posix())
-    scan.used = len(images)
-    message = scan.warning()
-    if message:
-        warnings.warn(message, DataWarning, stacklevel=2)
-    if not images:
-        raise ConfigError(f"--input {inputs}: no image could be read ({scan.summary()})")
+    _close_scan(scan, len(images), root, True, f"--input {inputs}: no image could be read")
     logits = classify_logits(G.C, to_range(torch.tensor(np.stack(images)), d.range), batch)
     records = _class_records(rels, logits, G.class_names)
     if out is not None:
