@@ -108,3 +108,53 @@ def test_a_collapse_is_rolled_back_on_every_rank_alike(tmp_path):
     assert [a[0] for a in r["alarms"]][:1] == [COLLAPSE_AT]
     assert len(r["rollbacks"]) == 1 and r["rollbacks"][0][0] == COLLAPSE_AT and r["rollbacks"][0][1] < COLLAPSE_AT
     assert r["max_abs_diff_to_rank0"] == [0.0, 0.0]
+
+
+def _rows(path: Path, drop: tuple[str, ...] = ()) -> list[dict]:
+    return [{k: v for k, v in json.loads(line).items() if k not in drop} for line in path.read_text().splitlines()]
+
+
+def test_a_lost_worker_is_restarted_and_the_run_ends_as_if_nothing_happened(tmp_path):
+    """torchrun --max-restarts=1; rank 1 SIGKILLed at step 13 of the first attempt. The restarted
+    group resumes the run from its step-8 checkpoint unasked and ends bit-identical to an
+    uninterrupted run of the same world size: weights, optimizer, batch-norm statistics and random
+    stream of every rank (DCGAN G with batch norm; DiffAugment draws from each rank's own stream),
+    statistics and metrics."""
+    extra = ("model.arch=dcgan", "model.width=8", "train.augment=translation,cutout", "train.epochs=3",
+             "log.ckpt_every_steps=8", "eval.every_steps=16",
+             "eval.num_samples=100", "eval.metrics=[fid]", "train.keep_best=fid")
+    whole = torchrun(2, str(HERE / "elastic_worker.py"), "0", *tiny_overrides(tmp_path, *extra, "run.name=whole"))
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    killed = torchrun(2, "--max-restarts=1", str(HERE / "elastic_worker.py"), "13",
+                      *tiny_overrides(tmp_path, *extra, "run.name=killed"))
+    assert killed.returncode == 0, killed.stderr[-3000:]
+    assert "torchrun restart 1: continuing the newest run of 'killed'" in killed.stderr
+    runs = {p.name.split("-", 1)[1]: p for p in (tmp_path / "runs").iterdir()}
+    assert set(runs) == {"whole", "killed"}  # the restart continued in the run folder, made no other
+    assert "resuming" in killed.stdout and "from step 8" in killed.stdout
+    a, b = (checkpoint.load(runs[n] / "ckpt/last.pt") for n in ("whole", "killed"))
+    assert a["step"] == b["step"] == 48
+    assert b["ranks"]["world_size"] == 2
+    # rank 1's batch-norm statistics are its own: the rows differ, and both came back exactly
+    assert not torch.equal(b["ranks"]["buffers"][0], b["ranks"]["buffers"][1])
+    _assert_same_tensors(a["recipe"], b["recipe"])
+    _assert_same_tensors(a["ranks"], b["ranks"])
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+    timing = ("time_s", "samples_per_s", "train_time_s")
+    assert _rows(runs["whole"] / "stats.jsonl", timing) == _rows(runs["killed"] / "stats.jsonl", timing)
+    assert _rows(runs["whole"] / "metrics.jsonl", timing) == _rows(runs["killed"] / "metrics.jsonl", timing)
+
+
+def _assert_same_tensors(a, b, where: str = "") -> None:
+    if isinstance(a, dict):
+        assert set(a) == set(b), where
+        for k in a:
+            _assert_same_tensors(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same_tensors(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    else:
+        assert a == b, where

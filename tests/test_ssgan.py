@@ -285,3 +285,18 @@ def test_the_preset_loads_as_the_reference_sets_it_up():
     cfg = validate.load(CONFIGS / "mnist_ssgan.yaml", [])
     assert (cfg.train.batch_size, cfg.optim.lr_D, cfg.optim.betas[0], cfg.data.labels_per_class) == (100, 0.003, 0.5, 10)
     assert (cfg.model.width, cfg.model.z_dim, cfg.train.epochs, cfg.eval.every_steps) == (1000, 100, 300, 600)
+
+
+def test_reference_adam_loads_state_saved_without_weight_decay():
+    """Optimizer state written before weight decay was supported has no such key: it loads as none."""
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = ReferenceAdam([w], lr=0.1, betas=(0.5, 0.999))
+    w.grad = torch.ones(3)
+    opt.step()
+    state = opt.state_dict()
+    del state["param_groups"][0]["weight_decay"]
+    again = ReferenceAdam([w], lr=0.1, betas=(0.5, 0.999), weight_decay=0.5)
+    again.load_state_dict(state)
+    assert again.param_groups[0]["weight_decay"] == 0.0
+    again.step()
+    assert torch.isfinite(w).all()

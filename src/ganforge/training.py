@@ -96,6 +96,12 @@ def prepare(cfg: Config, device: torch.device, info=distributed.DistInfo()) -> t
 def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tuple[Path | None, TrainResult]:
     started = time.time()
     device = torch.device(device_choice) if ":" in device_choice else resolve_device(device_choice)
+    restarts = distributed.restart_count()
+    if restarts and resume is None:  # torchrun restarted the group after a lost worker: continue, unasked
+        resume = "auto"
+        if info.is_main:
+            print(f"torchrun restart {restarts}: continuing the newest run of '{cfg.run.name}' under "
+                  f"{cfg.run.dir}/ from its last checkpoint", file=sys.stderr)
     ckpt_path = find_resume(cfg, resume) if resume else None
     stamp = _stamp(ckpt_path) if ckpt_path else None
     ckpt = checkpoint.load_for_resume(ckpt_path, config_mod.to_dict(cfg)) if ckpt_path else None

@@ -14,7 +14,10 @@ What each rank does (see recipes/gan.py and engine/trainer.py):
   ranks see the same numbers and stop at the same step;
 - in-training metrics: each rank generates its share of the samples, rank 0 gathers them and
   computes the metrics;
-- only rank 0 writes files.
+- only rank 0 writes files; a checkpoint also holds every rank's own random stream and buffers
+  (gathered by rank 0), so a restart of the same world size resumes every rank exactly;
+- under `torchrun --max-restarts N`, a restarted group (TORCHELASTIC_RESTART_COUNT > 0) resumes
+  the newest run of its name by itself (training.py).
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def init_from_env(device_choice: str) -> tuple[DistInfo, str]:
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = device_choice in ("auto", "cuda") and torch.cuda.is_available()
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
+        dist.init_process_group("nccl" if use_cuda else "gloo", store=_attempt_store(), rank=rank, world_size=world)
     if use_cuda:
         torch.cuda.set_device(local_rank)
         device = f"cuda:{local_rank}"
@@ -68,6 +71,14 @@ def init_from_env(device_choice: str) -> tuple[DistInfo, str]:
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
         torch.set_num_threads(max(1, usable_cores() // local_world))
     return DistInfo(rank, world, local_rank), device
+
+
+def _attempt_store() -> dist.Store:
+    """torchrun's store (env://), with keys of this attempt only. torchrun keeps one store across
+    `--max-restarts` restarts, and a restarted group would otherwise read the addresses the
+    previous attempt's processes published (gloo then connects to a dead worker's port)."""
+    store, _, _ = next(dist.rendezvous("env://"))
+    return dist.PrefixStore(f"ganforge/attempt_{restart_count()}", store)
 
 
 def seed_rank_stream(seed: int, info: DistInfo, step: int = 0) -> None:
@@ -108,6 +119,24 @@ def gather_shares(x_local: torch.Tensor, n: int, info: DistInfo) -> torch.Tensor
     parts = [torch.empty_like(padded) for _ in sizes]
     dist.all_gather(parts, padded)
     return torch.cat([p[:s] for p, s in zip(parts, sizes)])
+
+
+def gather_rows(x: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """[world_size, *x.shape]: every rank's x (the same shape on every rank), in rank order."""
+    if not info.enabled:
+        return x[None]
+    parts = [torch.empty_like(x) for _ in range(info.world_size)]
+    dist.all_gather(parts, x.contiguous())
+    return torch.stack(parts)
+
+
+def restart_count() -> int:
+    """How many times torchrun's elastic agent has restarted this worker group (`--max-restarts`):
+    0 on the first attempt and outside torchrun."""
+    try:
+        return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+    except ValueError:
+        return 0
 
 
 def barrier(info: DistInfo) -> None:

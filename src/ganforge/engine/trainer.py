@@ -29,7 +29,7 @@ import torch
 from ganforge import checkpoint
 from ganforge.core import rng
 from ganforge.config import Config, to_dict
-from ganforge.core.distributed import DistInfo, all_reduce_max, all_reduce_mean, seed_rank_stream
+from ganforge.core.distributed import DistInfo, all_reduce_max, all_reduce_mean, gather_rows, seed_rank_stream
 from ganforge.core.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from ganforge.engine.run import RunDir
 
@@ -151,8 +151,11 @@ class Trainer:
 
     # --- checkpoint state --------------------------------------------------------------------
     def state_dict(self) -> dict:
+        """The checkpoint's payload. Under torchrun every rank must call it at the same step: it
+        gathers each rank's own state (`_rank_state`)."""
+        ranks = self._rank_state()
         return {"config": to_dict(self.cfg), "step": self.step, "elapsed_s": self.elapsed_s,
-                "recipe": self.recipe.state_dict(), "rng": rng.rng_state(),
+                "recipe": self.recipe.state_dict(), "rng": rng.rng_state(), **({"ranks": ranks} if ranks else {}),
                 "hooks": {_hook_name(h): h.state_dict() for h in self.hooks if hasattr(h, "state_dict")},
                 "watch": {"best": self.best, "alarms": [list(a) for a in self.alarms],
                           "rollbacks": [list(r) for r in self.rollbacks]}}
@@ -168,17 +171,51 @@ class Trainer:
             if hasattr(h, "load_state_dict") and _hook_name(h) in ckpt["hooks"]:
                 h.load_state_dict(ckpt["hooks"][_hook_name(h)])
         rng.set_rng_state(ckpt["rng"])
-        seed_rank_stream(self.cfg.train.seed, self.dist, self.step)
+        self._load_rank_state(ckpt.get("ranks"))
         watch = ckpt.get("watch", {})  # absent in checkpoints written before keep_best and on_collapse existed
         best = watch.get("best")
         self.best = best if best and best.get("name") == self.cfg.train.keep_best else None
         self.alarms = [(int(s), str(r)) for s, r in watch.get("alarms", [])]
         self.rollbacks = [(int(a), int(b)) for a, b in watch.get("rollbacks", [])]
 
+    def _rank_state(self) -> dict | None:
+        """Every rank's random stream and buffers (batch-norm statistics stay per rank), as rows in
+        rank order: what rank 0's own state does not hold. Gathered, not pickled."""
+        if not self.dist.enabled:
+            return None
+        buffers = self.recipe.rank_local_buffers()
+        local = {"torch_rng": torch.get_rng_state(),
+                 "buffers": torch.cat([b.detach().flatten().double() for b in buffers]) if buffers
+                 else torch.zeros(0, dtype=torch.float64)}
+        if self.device.type == "cuda":
+            local["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return {"world_size": self.dist.world_size,
+                **{k: gather_rows(v.to(self.device), self.dist).cpu() for k, v in local.items()}}
+
+    def _load_rank_state(self, ranks: dict | None) -> None:
+        """Each rank takes back its own row; a checkpoint of another world size (or of one process,
+        or written before ranks were kept) gives every rank other than 0 a fresh stream from the
+        step, and rank 0's buffers."""
+        if not self.dist.enabled:
+            return
+        if not ranks or int(ranks["world_size"]) != self.dist.world_size:
+            seed_rank_stream(self.cfg.train.seed, self.dist, self.step)
+            return
+        r = self.dist.rank
+        torch.set_rng_state(ranks["torch_rng"][r].clone())  # a row of the stack is refused as a view
+        if "cuda_rng" in ranks and self.device.type == "cuda":
+            torch.cuda.set_rng_state(ranks["cuda_rng"][r].clone(), self.device)
+        row, at = ranks["buffers"][r], 0
+        with torch.no_grad():
+            for b in self.recipe.rank_local_buffers():
+                b.copy_(row[at:at + b.numel()].view_as(b))
+                at += b.numel()
+
     def save_checkpoint(self) -> Path | None:
+        state = self.state_dict()  # on every rank: it gathers
         if self.run is None:
             return None
-        self._last_ckpt = self.run.save_checkpoint(self.step, self.state_dict(), self.cfg.log.ckpt_keep)
+        self._last_ckpt = self.run.save_checkpoint(self.step, state, self.cfg.log.ckpt_keep)
         return self._last_ckpt
 
     # --- stats ---------------------------------------------------------------------------------
@@ -317,8 +354,9 @@ class Trainer:
     def _keep_best(self, value: float) -> None:
         self.best = {"name": self.cfg.train.keep_best, "value": value, "step": self.step}
         self._best_state = _cpu_copy(self.recipe.state_dict())
+        state = self.state_dict()  # on every rank: it gathers
         if self.run is not None:
-            checkpoint.save(self.run / "ckpt" / "best.pt", self.state_dict())
+            checkpoint.save(self.run / "ckpt" / "best.pt", state)
             self.run.log(f"best {self.best['name']}={value:.6g} at step {self.step}: ckpt/best.pt")
 
     def _answer_alarms(self, alarms: list[str], bar) -> None:

@@ -346,6 +346,12 @@ class RecipeBase:
         return stats
 
     # --- checkpoint state ---------------------------------------------------------------------
+    def rank_local_buffers(self) -> list[torch.Tensor]:
+        """The state that may differ between ranks under DDP, beside the random stream: the nets'
+        floating-point buffers (batch-norm statistics stay per rank, see _ddp) and their averages'."""
+        nets = [p.net for p in self.players.values()] + [p.ema.module for p in self.players.values() if p.ema is not None]
+        return [b for net in nets for b in net.buffers() if b.is_floating_point()]
+
     def extra_state(self) -> dict:
         """Recipe state beyond the players (RNG streams, image pools, ...)."""
         return {}

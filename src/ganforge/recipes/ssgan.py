@@ -76,6 +76,13 @@ class ReferenceAdam(torch.optim.Optimizer):
     def __init__(self, params, lr: float, betas: tuple[float, float], eps: float = 1e-8, weight_decay: float = 0.0):
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay})
 
+    def __setstate__(self, state: dict) -> None:
+        # torch's own idiom for keys a saved optimizer may lack: state written before weight
+        # decay was supported loads with none.
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("weight_decay", 0.0)
+
     @torch.no_grad()
     def step(self, closure=None):
         for group in self.param_groups:
