@@ -200,15 +200,15 @@ class TextbookD(nn.Module):
 def textbook_step(G, D, opt_g, opt_d, bce, image):
     """One step of the textbook's loop: D on the real batch and a detached fake, then the G step
     through a second G forward. Returns (loss_D, loss_G, D(x), D(G(z)))."""
-    b = image.size(0)
-    real_label, fake_label = torch.ones(b, 1), torch.zeros(b, 1)
-    fake = G(torch.randn(b, G.nz)).detach()
+    b, device = image.size(0), image.device
+    real_label, fake_label = torch.ones(b, 1, device=device), torch.zeros(b, 1, device=device)
+    fake = G(torch.randn(b, G.nz, device=device)).detach()
     opt_d.zero_grad()
     out_real, out_fake = D(image), D(fake)
     loss_d = bce(out_real, real_label) + bce(out_fake, fake_label)
     loss_d.backward()
     opt_d.step()
-    fake = G(torch.randn(b, G.nz))
+    fake = G(torch.randn(b, G.nz, device=device))
     opt_g.zero_grad()
     loss_g = bce(D(fake), real_label)
     loss_g.backward()
@@ -221,17 +221,21 @@ def textbook_step(G, D, opt_g, opt_d, bce, image):
 WARMUP = 5  # steps run before the clock starts, on both sides: allocations and thread pools settle
 
 
-def reference_samples_per_s(loader: DataLoader, steps: int, batch: int, step: Callable) -> float:
-    """Real images per second through `step` over `steps` batches of `loader` after the warm-up."""
+def reference_samples_per_s(loader: DataLoader, steps: int, batch: int, step: Callable, device: str = "cpu") -> float:
+    """Real images per second through `step` over `steps` batches of `loader` after the warm-up
+    (each batch moved to `device` as a reference loop does; CUDA's queue drained at both clock reads)."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     done, t_start = 0, None
     while done < steps + WARMUP:
         for x in loader:
             if done == WARMUP:
+                sync()
                 t_start = time.perf_counter()
-            step(x)
+            step(x.to(device, non_blocking=True) if isinstance(x, torch.Tensor) else x)
             done += 1
             if done >= steps + WARMUP:
                 break
+    sync()
     return steps * batch / (time.perf_counter() - t_start)
 
 

@@ -2,7 +2,7 @@
 and each family's public code write them, measured side by side in one process, alternating A B C.
 
     python -m bench.throughput --model mlp   [--steps 60] [--rounds 2] [--data mnist-embedded]
-    python -m bench.throughput --model dcgan [--steps 60] [--rounds 2]
+    python -m bench.throughput --model dcgan [--steps 60] [--rounds 2] [--device cuda]
     python -m bench.throughput --model wgan_gp|wgan_clip|sngan_hinge|lsgan|cgan [--steps 60] [--rounds 2]
 
 A: the reference loop (per-sample Dataset + DataLoader with ToTensor/Normalize-style conversion,
@@ -42,17 +42,17 @@ from ganforge import config
 from ganforge.recipes.base import resolve_precision
 
 
-def reference_mlp(images, steps, batch):
+def reference_mlp(images, steps, batch, device="cpu"):
     loader = DataLoader(MnistDataset(images), batch_size=batch, shuffle=True, drop_last=True)
-    G, D = TextbookG(), TextbookD()
+    G, D = TextbookG().to(device), TextbookD().to(device)
     opt_g, opt_d = torch.optim.Adam(G.parameters(), lr=2e-4), torch.optim.Adam(D.parameters(), lr=2e-4)
     bce = nn.BCELoss()
-    return reference_samples_per_s(loader, steps, batch, lambda x: textbook_step(G, D, opt_g, opt_d, bce, x))
+    return reference_samples_per_s(loader, steps, batch, lambda x: textbook_step(G, D, opt_g, opt_d, bce, x), device)
 
 
-def reference_dcgan(images, steps, batch):
+def reference_dcgan(images, steps, batch, device="cpu"):
     loader = DataLoader(MnistDataset(images), batch_size=batch, shuffle=True, drop_last=True)
-    netG, netD = DCGAN_G(), DCGAN_D()
+    netG, netD = DCGAN_G().to(device), DCGAN_D().to(device)
     opt_g = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
     bce = nn.BCELoss()
@@ -60,9 +60,9 @@ def reference_dcgan(images, steps, batch):
     def step(real):
         b = real.size(0)
         netD.zero_grad()
-        label = torch.full((b,), 1.0)
+        label = torch.full((b,), 1.0, device=device)
         bce(netD(real), label).backward()
-        fake = netG(torch.randn(b, 100, 1, 1))
+        fake = netG(torch.randn(b, 100, 1, 1, device=device))
         label.fill_(0.0)
         bce(netD(fake.detach()), label).backward()
         opt_d.step()
@@ -71,7 +71,7 @@ def reference_dcgan(images, steps, batch):
         bce(netD(fake), label).backward()
         opt_g.step()
 
-    return reference_samples_per_s(loader, steps, batch, step)
+    return reference_samples_per_s(loader, steps, batch, step, device)
 
 
 def gemm_rate(shapes, batch, dtype, repeats=20):
@@ -115,12 +115,12 @@ PRESETS = {"mlp": ("mnist_mlp.yaml", 512), "dcgan": ("mnist_dcgan.yaml", 128),
            **{name: (f.preset, f.batch) for name, f in family_refs.FAMILIES.items()}}
 
 
-def reference(model, images, data, steps, batch):
+def reference(model, images, data, steps, batch, device="cpu"):
     """A: the reference loop's samples/s over `steps` counted steps after the warm-up."""
     if model == "mlp":
-        return reference_mlp(images, steps, batch)
+        return reference_mlp(images, steps, batch, device)
     if model == "dcgan":
-        return reference_dcgan(images, steps, batch)
+        return reference_dcgan(images, steps, batch, device)
     loader, step = family_refs.reference(model, images, data)
     return reference_samples_per_s(loader, steps, batch, step)
 
@@ -139,19 +139,21 @@ def family_setup(model, data, steps):
     return -(-steps // f.n_dis) * f.n_dis
 
 
-def resolved_precision(preset, data, overrides):
+def resolved_precision(preset, data, overrides, device="cpu"):
     cfg = config.load(CONFIGS / preset, [f"data.name={data}", *overrides])
-    return resolve_precision(cfg.train.precision, torch.device("cpu"))
+    return resolve_precision(cfg.train.precision, torch.device(device))
 
 
 def run(args) -> None:
+    if args.device != "cpu" and args.model not in ("mlp", "dcgan"):
+        sys.exit(f"--device {args.device}: the mlp and dcgan references run on any device; the family references on the CPU only")
     images = load_images(args.data)
     preset, batch = PRESETS[args.model]
     steps = family_setup(args.model, args.data, args.steps) if args.model in family_refs.FAMILIES else args.steps
-    settings = variants(args.model, args.compile, args.fp32)
+    settings = {k: [*v, f"train.device={args.device}"] for k, v in variants(args.model, args.compile, args.fp32).items()}
     results = {"A_reference": [], **{k: [] for k in settings}}
     for r in range(args.rounds):
-        results["A_reference"].append(reference(args.model, images, args.data, steps, batch))
+        results["A_reference"].append(reference(args.model, images, args.data, steps, batch, args.device))
         for name, overrides in settings.items():
             results[name].append(ganforge_samples_per_s(preset, args.data, steps, overrides))
         print(f"round {r + 1}: " + ", ".join(f"{k}={v[-1]:.0f}" for k, v in results.items()), flush=True)
@@ -160,10 +162,10 @@ def run(args) -> None:
               "samples_per_s": {k: round(v, 1) for k, v in med.items()},
               "over_A": {k: round(v / med["A_reference"], 3) for k, v in med.items()},
               "all_rounds": results, "settings": settings,
-              "precision": {"A_reference": "fp32",
-                            **{k: resolved_precision(preset, args.data, o) for k, o in settings.items()}},
+              "device": args.device, "precision": {"A_reference": "fp32",
+                            **{k: resolved_precision(preset, args.data, o, args.device) for k, o in settings.items()}},
               **machine()}
-    if args.model == "mlp":
+    if args.model == "mlp" and args.device == "cpu":
         flops, shapes = mlp_flops_per_sample()
         rates = {torch.float32: gemm_rate(shapes, batch, torch.float32),
                  torch.bfloat16: gemm_rate(shapes, batch, torch.bfloat16)}
@@ -191,6 +193,7 @@ def main() -> None:
     ap.add_argument("--data", default="mnist-embedded")
     ap.add_argument("--compile", action="store_true", help="also time train.compile=true (bf16)")
     ap.add_argument("--fp32", action="store_true", help="also time train.precision=fp32 (A's precision)")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where both sides train (mlp, dcgan)")
     ap.add_argument("--out", default=None)
     run_script(ap, run, smoke)
 

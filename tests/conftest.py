@@ -65,6 +65,17 @@ needs_mnist = pytest.mark.skipif(not full_mnist_available(),
                                  reason="full MNIST not on the data search path (set GANFORGE_DATA)")
 
 
+@pytest.fixture(scope="session")
+def folder_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("folder-cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_folder_cache(monkeypatch, folder_cache):
+    """Decoded folders are cached in the test session's own folder, never the user's cache."""
+    monkeypatch.setenv("GANFORGE_FOLDER_CACHE", str(folder_cache))
+
+
 @pytest.fixture(autouse=True)
 def no_weight_downloads(monkeypatch):
     """Tests never reach the network: a first-use download of the Inception weights goes to a

@@ -20,8 +20,10 @@ SMOKE_SKIPPED = "smoke skipped:"  # what a smoke run prints when its data is not
 EXPECTED = {
     "bigan_mnist": "| raw pixels | validation |",
     "class_agreement": "| run | read as the asked class | per class |",
+    "device_check": "device check: 2 ok, 0 failed, 0 skipped",
     "equal_time": "| ring | 0 |",
     "fid_floor": "| mnist training images | FID against the test split",
+    "folder_storage": "| 12 | cache, later runs |",
     "imputation": "| nearest training image |",
     "inception_speed": "batch 2: ",
     "make_icons": "10 icons in ",

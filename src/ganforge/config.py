@@ -61,6 +61,14 @@ class DataConfig:
     # degradation per training image for the whole run (imputation: the data come with their holes)
     degrade_per: Literal["step", "image"] = "step"
     image_width: int = 0  # translation data: the images' width when not square (0 = data.resolution)
+    # folder: where the decoded images live. memory: decoded into RAM by every run; cache: decoded
+    # once into a file of the user cache (keyed by the file list, sizes, times and the transform)
+    # that later runs map in seconds; stream: read from the files as training goes, by
+    # data.workers DataLoader processes; auto: cache when the decoded images fit
+    # data.memory_budget_gb, else stream. The batches are the same whichever holds them.
+    storage: Literal["auto", "memory", "cache", "stream"] = "auto"
+    memory_budget_gb: float = 0.0  # 0 = half the memory available when the run starts
+    workers: int = 0  # processes reading streamed images; 0 = the cores beside training's, at least 1
     # toy mixtures (defaults as in the PacGAN code)
     toy_num_samples: int = 100_000
     toy_ring_modes: int = 8
@@ -546,6 +554,9 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(d.channels in (1, 3), where, f"data.channels={d.channels} must be 1 (grey) or 3 (RGB)")
     _check(d.max_images >= 0, where, "data.max_images must be >= 0 (0 = all)")
     _check(d.labels_per_class >= 0, where, "data.labels_per_class must be >= 0 (0 = every label)")
+    _check(d.workers >= 0, where, f"data.workers={d.workers} must be >= 0 (0 = the cores beside training's)")
+    _check(d.memory_budget_gb >= 0, where, f"data.memory_budget_gb={d.memory_budget_gb} must be >= 0 "
+                                           "(0 = half the memory available)")
     _check(m.z_dim > 0, where, f"model.z_dim={m.z_dim} must be positive")
     _check(m.width > 0, where, f"model.width={m.width} must be positive")
     _check(0.0 <= m.d_dropout < 1.0, where, f"model.d_dropout={m.d_dropout} must be in [0, 1)")

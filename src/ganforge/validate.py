@@ -59,6 +59,8 @@ def check(cfg: Config, where: str = "config", saved: bool = False) -> None:
            f"data.image_width={d.image_width}: non-square images are for the translation datasets "
            f"({', '.join(n for n, s in DATASETS.items() if s.translation)}); drop it for {d.name}", where)
     _check(_check_degrade(cfg, saved), where)
+    _check(None if d.storage in ("auto", "memory") or d.name == "folder" else
+           f"data.storage={d.storage} is for image folders (data.name=folder); {d.name} is read whole: drop it", where)
     _check(check_nets(cfg), where)
     _check(RECIPES[t.recipe].check(cfg), where)
     _check(_keys_of_other_recipes(cfg), where)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import torch
+
 from ganforge.core.errors import GanforgeError
 
 HELP = "a web page to explore a generator (seed, class, truncation, directions, walks)"
@@ -15,6 +17,14 @@ def add_arguments(p) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
     p.add_argument("--directions", type=int, default=5, help="latent direction sliders (default 5, at most 20)")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
+                   help="where the generator renders (default cpu; auto: cuda when available)")
+
+
+def _device(choice: str) -> str:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise GanforgeError("--device cuda: no CUDA device is available here; use --device cpu")
+    return "cuda" if choice == "auto" and torch.cuda.is_available() else ("cpu" if choice == "auto" else choice)
 
 
 def run(args) -> int:
@@ -22,7 +32,7 @@ def run(args) -> int:
         raise GanforgeError(f"--directions {args.directions}: 0 to 20 sliders")
     from ganforge.serve.app import ExplorerServer  # the optional extra ganforge[serve]
 
-    server = ExplorerServer(args.source, args.host, args.port, args.directions)
+    server = ExplorerServer(args.source, args.host, args.port, args.directions, _device(args.device))
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: listening on {args.host}: other machines can reach this page", file=sys.stderr)
     print(f"serving {args.source} at {server.url}  (Ctrl+C stops)", flush=True)

@@ -10,7 +10,7 @@ import torch
 
 from ganforge.config import DataConfig
 from ganforge.core.errors import DataError
-from ganforge.data.dataset import Dataset
+from ganforge.data.dataset import Dataset, rows
 from ganforge.data.degrade import with_degradation
 from ganforge.data.registry import DATASETS
 
@@ -72,7 +72,7 @@ def semi_supervised(cfg: DataConfig, data: Dataset, seed: int) -> Dataset:
         keep = torch.ones(len(data.x), dtype=torch.bool)
         keep[held] = False
         extra = {**data.extra, "held_out_labelled": (data.x[held], data.y[held])}
-        data = dataclasses.replace(data, x=data.x[keep], y=data.y[keep], extra=extra)
+        data = dataclasses.replace(data, x=rows(data.x, keep), y=data.y[keep], extra=extra)
     return dataclasses.replace(data, labelled=labelled_subset(data.y, cfg.labels_per_class, seed, data.classes))
 
 
@@ -91,5 +91,5 @@ def _held_out_images(cfg: DataConfig, data: Dataset, seed: int) -> tuple[Dataset
     if k == 0:
         return data, data.x[:1], "the one training image (nothing to set aside)"
     images = data.x[held]
-    data = dataclasses.replace(data, x=data.x[kept], y=None if data.y is None else data.y[kept])
+    data = dataclasses.replace(data, x=rows(data.x, kept), y=None if data.y is None else data.y[kept])
     return data, images, f"{k} of the {n} images, left out of training (the data has no test split)"

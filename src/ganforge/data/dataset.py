@@ -4,8 +4,9 @@ loaded one holds (`Dataset`: samples in memory, batched by index into dicts)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
+import numpy as np
 import torch
 
 from ganforge.data.sources import IdxFiles
@@ -42,6 +43,65 @@ class DatasetSpec:
         if self.kind == "points":
             return (2,)
         return (cfg.channels, cfg.resolution, cfg.image_width or cfg.resolution)
+
+
+class LazyImages:
+    """uint8 images [N, C, H, W] read from their files when indexed (data.storage=stream): what a
+    tensor of them offers the code that batches and splits data (len, shape, indexing), without
+    holding them. `read(item)` gives one image as uint8 [C, H, W]."""
+
+    dtype = torch.uint8
+
+    def __init__(self, items: list, shape: tuple[int, ...], read: Callable[[object], np.ndarray]):
+        self.items, self._shape, self.read = list(items), tuple(shape), read
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self.items), *self._shape))
+
+    def _positions(self, idx) -> list[int]:
+        if isinstance(idx, slice):
+            return list(range(len(self.items)))[idx]
+        idx = torch.as_tensor(idx)
+        if idx.dtype == torch.bool:
+            idx = idx.nonzero().flatten()
+        return [int(i) for i in idx.flatten()]
+
+    def __getitem__(self, idx) -> torch.Tensor:
+        """The images at idx (an int, a slice, indices or a mask), decoded now."""
+        if isinstance(idx, int):
+            return torch.from_numpy(np.ascontiguousarray(self.read(self.items[idx])))
+        images = np.empty((len(self._positions(idx)), *self._shape), dtype=np.uint8)
+        for k, i in enumerate(self._positions(idx)):
+            images[k] = self.read(self.items[i])
+        return torch.from_numpy(images)
+
+    def subset(self, idx) -> "LazyImages":
+        """The images at idx, still unread."""
+        return LazyImages([self.items[i] for i in self._positions(idx)], self._shape, self.read)
+
+
+def rows(x, idx):
+    """x[idx] for splitting data into parts: stays unread for LazyImages."""
+    return x.subset(idx) if isinstance(x, LazyImages) else x[idx]
+
+
+class _ReadBatches(torch.utils.data.Dataset):
+    """For a DataLoader whose sampler yields (step, indices): each worker reads one whole batch."""
+
+    def __init__(self, x: LazyImages):
+        self.x = x
+
+    def __getitem__(self, key):
+        step, idx = key
+        return step, idx, self.x[idx]
+
+
+def _as_is(item):
+    return item
 
 
 def to_range(x: torch.Tensor, value_range: str) -> torch.Tensor:
@@ -97,16 +157,38 @@ class Dataset:
         {"a": degraded images, "mask": [B, 1, H, W], 1 = to be produced} for degraded data (drawn
         for this training `step`; by index when step is None) and {"c": labels [B]} when the data
         has labels (and is not semi-supervised); the uint8 images travel to the device as they are stored and are converted there."""
-        out = {"x": self.to_float(self.x[idx].to(device, non_blocking=True))}
+        return self._batch_of(self.x[idx], idx, device, step)
+
+    def _batch_of(self, x: torch.Tensor, idx: torch.Tensor, device, step: int | None) -> dict[str, torch.Tensor]:
+        """`batch` for the stored samples x = self.x[idx], already read."""
+        out = {"x": self.to_float(x.to(device, non_blocking=True))}
         if self.a is not None:
             out["a"] = self.to_float(self.a[idx].to(device, non_blocking=True))
         if self.degrader is not None:
-            a, mask = self.degrader(self.x[idx], idx, step)
+            a, mask = self.degrader(x, idx, step)
             out["a"] = self.to_float(a.to(device, non_blocking=True))
             out["mask"] = mask.to(device, non_blocking=True).float()
         if self.y is not None and self.labelled is None:
             out["c"] = self.y[idx].to(device, non_blocking=True)
         return out
+
+    @property
+    def streamed(self) -> bool:
+        return isinstance(self.x, LazyImages)
+
+    def feed(self, plan: Iterable[tuple[int, torch.Tensor]], device: torch.device | str = "cpu",
+             workers: int = 0) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
+        """(step, batch) for every (step, indices) of the plan, in its order. Streamed images are
+        read ahead by `workers` DataLoader processes (each reads whole batches); anything else is
+        batched here as it is asked for. The batches are the same either way."""
+        if not self.streamed or workers <= 0:
+            for step, idx in plan:
+                yield step, self.batch(idx, device, step)
+            return
+        loader = torch.utils.data.DataLoader(_ReadBatches(self.x), sampler=plan, batch_size=None,
+                                             num_workers=workers, collate_fn=_as_is)
+        for step, idx, x in loader:
+            yield step, self._batch_of(x, idx, device, step)
 
     def samples(self, n: int | None = None) -> torch.Tensor:
         """The first n samples (all by default) as float32 in the configured range, on the CPU."""

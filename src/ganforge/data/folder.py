@@ -14,6 +14,7 @@ in one warning, and the counts are kept for error messages (`FolderScan.summary`
 from __future__ import annotations
 
 import csv
+import functools
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,8 @@ import torch
 from ganforge.config import DataConfig
 from ganforge.core.errors import DataError
 from ganforge.core.paths import RUN_MARKER
-from ganforge.data.dataset import Dataset, DatasetSpec
+from ganforge.data.dataset import Dataset, DatasetSpec, LazyImages
+from ganforge.data.folder_store import cached, choose_storage, in_memory, streamed
 from ganforge.data.registry import DATASETS, register
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -54,6 +56,7 @@ class FolderScan:
     root: Path
     used: int = 0
     skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> relative paths
+    storage: str = ""  # where the decoded images went, and why (data/folder_store.py)
     first_frame_of: list[str] = field(default_factory=list)  # animated files: only frame 0 used
 
     def skip(self, reason: str, path: Path) -> None:
@@ -159,21 +162,39 @@ def candidates(root: Path, scan: FolderScan) -> list[Path]:
 def read_images(files: list[Path], size: int | tuple[int, int], channels: int, rgb: tuple[int, int, int],
                 scan: FolderScan) -> list[tuple[Path, np.ndarray]]:
     """(path, uint8 [C, H, W]) for each file that reads; the others are recorded in the scan."""
-    from PIL import Image
+    animated: list[Path] = []
+    images, used = in_memory(files, _shape(size, channels), _reader(size, channels, rgb), scan.skip, animated,
+                             f"reading {scan.root}")
+    scan.first_frame_of += [str(p.relative_to(scan.root)) for p in animated]
+    return list(zip(used, images))
 
-    out = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)  # a bomb is a bad file, not a warning
-        for p in files:
-            try:
-                image, animated = load_image(p, size, channels, rgb)
-            except Exception as e:  # Pillow raises many types for broken files; all mean "skip it"
-                scan.skip(f"unreadable file(s) ({type(e).__name__})", p)
-                continue
-            out.append((p, image))
-            if animated:
-                scan.first_frame_of.append(str(p.relative_to(scan.root)))
-    return out
+
+def _shape(size: int | tuple[int, int], channels: int) -> tuple[int, int, int]:
+    return (channels, size, size) if isinstance(size, int) else (channels, *size)
+
+
+def _reader(size: int | tuple[int, int], channels: int, rgb: tuple[int, int, int]):
+    return functools.partial(load_image, resolution=size, channels=channels, background=rgb)
+
+
+def _stored(root: Path, files: list[Path], resolution: int, channels: int, rgb: tuple[int, int, int],
+            scan: FolderScan, storage: str, budget_gb: float):
+    """(images, the files they come from) where data.storage puts them (data/folder_store.py)."""
+    shape, read, animated = _shape(resolution, channels), _reader(resolution, channels, rgb), []
+    storage, why = choose_storage(storage, len(files), shape, budget_gb)
+    desc = f"decoding {root}"
+    if storage == "stream":
+        images, used = streamed(files, shape, read, scan.skip, f"checking {root}")
+        scan.storage = f"streamed from the files ({why})"
+    elif storage == "cache":
+        images, used, what = cached(root, files, shape, {"size": resolution, "channels": channels, "background": rgb},
+                                    read, scan.skip, animated, desc)
+        scan.storage = f"{what} ({why})"
+    else:
+        images, used = in_memory(files, shape, read, scan.skip, animated, desc)
+        scan.storage = f"decoded into memory ({why})"
+    scan.first_frame_of += [str(p.relative_to(root)) for p in animated]
+    return images, used
 
 
 def read_labels_file(path: str | Path) -> dict[str, str]:
@@ -210,11 +231,11 @@ def read_labels_file(path: str | Path) -> dict[str, str]:
     return out
 
 
-def _file_labels(read: list, root: Path, named: dict[str, str], scan: FolderScan) -> tuple[list[int], list[str]]:
+def _file_labels(used: list[Path], root: Path, named: dict[str, str], scan: FolderScan) -> tuple[list[int], list[str]]:
     """Class indices (-1: unlabelled) of the images read, from a labels file; the names it gives
     that are not among the images read are reported with the folder's other skips."""
     classes = sorted(set(named.values()))
-    rel = [p.relative_to(root).as_posix() for p, _ in read]
+    rel = [p.relative_to(root).as_posix() for p in used]
     ys = [classes.index(named[r]) if r in named else -1 for r in rel]
     missing = sorted(set(named) - set(rel))
     if missing:
@@ -223,9 +244,10 @@ def _file_labels(read: list, root: Path, named: dict[str, str], scan: FolderScan
 
 
 def load_folder(root: str | Path, resolution: int, channels: int, labels: bool, max_images: int = 0,
-                background: str = "white", labels_file: str = ""):
+                background: str = "white", labels_file: str = "", storage: str = "memory", budget_gb: float = 0.0):
     """Return (images uint8 [N, C, H, W], labels int64 [N] or None, class names, FolderScan).
-    With `labels_file`, labels come from that file and images it does not name get -1."""
+    With `labels_file`, labels come from that file and images it does not name get -1. The images
+    are an array in memory, an array mapped from the folder cache, or LazyImages (`storage`)."""
     root = Path(root)
     if not root.is_dir():
         what = "is a file" if root.exists() else "no such folder"
@@ -241,20 +263,19 @@ def load_folder(root: str | Path, resolution: int, channels: int, labels: bool, 
     if max_images:
         files = files[:max_images]
     named = read_labels_file(labels_file) if labels_file else None
-    read = read_images(files, resolution, channels, rgb, scan)
-    images = [image for _, image in read]
+    images, used = _stored(root, files, resolution, channels, rgb, scan, storage, budget_gb)
     ys = []
     if named is not None:
-        ys, classes = _file_labels(read, root, named, scan)
+        ys, classes = _file_labels(used, root, named, scan)
     elif labels:
-        for p, _ in read:
+        for p in used:
             parts = p.relative_to(root).parts
             ys.append(classes.index(parts[0]) if len(parts) > 1 else -1)
-    scan.used = len(images)
+    scan.used = len(used)
     message = scan.warning()
     if message:
         warnings.warn(message, DataWarning, stacklevel=2)
-    if not images:
+    if not used:
         raise DataError(f"{root}: no usable image found ({scan.summary()}; "
                         f"image types read: {', '.join(sorted(EXTENSIONS))})")
     if labels and named is None and any(y < 0 for y in ys):
@@ -263,7 +284,7 @@ def load_folder(root: str | Path, resolution: int, channels: int, labels: bool, 
         raise DataError(f"data.labels_file={labels_file}: names none of the {len(ys)} images read from {root} "
                         "(paths are relative to data.root, e.g. cats/001.png)")
     y = np.asarray(ys, dtype=np.int64) if labels or named is not None else None
-    return np.stack(images), y, classes, scan
+    return images, y, classes, scan
 
 
 @dataclass
@@ -315,10 +336,12 @@ def probe_folder(root: str | Path, limit: int = 256) -> FolderProbe:
 
 def _folder(cfg: DataConfig, seed: int) -> Dataset:
     images, labels, class_names, scan = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.labels,
-                                                    cfg.max_images, cfg.background, cfg.labels_file)
+                                                    cfg.max_images, cfg.background, cfg.labels_file,
+                                                    cfg.storage, cfg.memory_budget_gb)
     y = torch.from_numpy(labels) if labels is not None else None
-    return Dataset(DATASETS["folder"], torch.from_numpy(np.ascontiguousarray(images)), y, cfg.range, cfg.root, tuple(class_names),
-                   extra={"summary": scan.summary()})
+    x = images if isinstance(images, LazyImages) else torch.from_numpy(np.ascontiguousarray(images))
+    return Dataset(DATASETS["folder"], x, y, cfg.range, cfg.root, tuple(class_names),
+                   extra={"summary": scan.summary(), "storage": scan.storage})
 
 
 def _folder_check(cfg: DataConfig) -> str | None:

@@ -19,6 +19,7 @@ resumed run sees exactly the batches an uninterrupted run would have seen.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ import torch
 from ganforge import checkpoint
 from ganforge.core import rng
 from ganforge.config import Config, to_dict
-from ganforge.core.distributed import DistInfo, all_reduce_max, all_reduce_mean, gather_rows, seed_rank_stream
+from ganforge.core.distributed import DistInfo, all_reduce_max, all_reduce_mean, gather_rows, seed_rank_stream, usable_cores
 from ganforge.core.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from ganforge.engine.run import RunDir
 
@@ -82,6 +83,15 @@ def _cpu_copy(state):
     if isinstance(state, torch.Tensor):
         return state.detach().to("cpu", copy=True)
     return state
+
+
+def data_workers(asked: int, info: DistInfo) -> int:
+    """DataLoader processes reading streamed images: data.workers, or (0) the cores this process
+    has beside its own (at least one), shared with the other processes on the machine."""
+    if asked:
+        return asked
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size))
+    return min(8, max(1, usable_cores() // max(1, local) - 1))
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -257,17 +267,19 @@ class Trainer:
         meter, last = _Meter(), {}
         pace_from = None  # (step, elapsed_s) where the pace for the budget line is measured from
         self._fire("on_start")
-        order, order_epoch = None, -1
+        feed = self.data.feed(self._plan(), self.device, data_workers(cfg.data.workers, self.dist) if self.data.streamed else 0)
+        epoch_set = -1
         t_window, n_window = time.perf_counter(), 0
         try:
             while self.step < self.total_steps and not self._stop_agreed and not self._time_up:
                 t0 = time.perf_counter()
-                epoch, i = divmod(self.step, self.batches_per_epoch)
-                if epoch != order_epoch:
-                    order, order_epoch = epoch_order(len(self.data), cfg.train.seed, epoch), epoch
+                epoch = self.step // self.batches_per_epoch
+                if epoch != epoch_set:
                     self.recipe.set_epoch(epoch)
-                idx = order[i * B:(i + 1) * B][self.dist.rank::self.dist.world_size]  # this rank's share
-                stats = self._reduce(self.recipe.train_step(self.data.batch(idx, self.device, step=self.step)))
+                    epoch_set = epoch
+                step, batch = next(feed)
+                assert step == self.step, f"the data feed is at step {step}, training at {self.step}"
+                stats = self._reduce(self.recipe.train_step(batch))
                 if not all(math.isfinite(v) for v in stats.values()):
                     self._diverged(stats)
                 self.step += 1
@@ -297,6 +309,7 @@ class Trainer:
                     self._say(f"step {self.step}: train.max_minutes={cfg.train.max_minutes:g} of training "
                               f"time reached ({self.elapsed_s:.0f} s); stopping", bar)
         finally:
+            feed.close()  # stops streaming workers reading ahead
             if bar is not None:
                 bar.close()
             self._bar = None
@@ -313,6 +326,16 @@ class Trainer:
         self.result = result
         self._fire("on_end")
         return result
+
+    def _plan(self):
+        """(step, this rank's indices) for every step from the current one to the end: each epoch's
+        order comes from (seed, epoch), so the plan is a function of the step alone."""
+        B, order_epoch, order = self.cfg.train.batch_size, -1, None
+        for step in range(self.step, self.total_steps):
+            epoch, i = divmod(step, self.batches_per_epoch)
+            if epoch != order_epoch:
+                order, order_epoch = epoch_order(len(self.data), self.cfg.train.seed, epoch), epoch
+            yield step, order[i * B:(i + 1) * B][self.dist.rank::self.dist.world_size]  # this rank's share
 
     # --- what the hooks report: keep_best and on_collapse --------------------------------------
     def observe(self, values: dict, better: dict[str, str]) -> None:

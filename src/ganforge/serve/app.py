@@ -286,12 +286,13 @@ class ExplorerServer:
     """The explorer on a socket: `run()` in the foreground (the CLI) or `start()` / `stop()` in a
     thread (tests, notebooks)."""
 
-    def __init__(self, source: str | Path, host: str = "127.0.0.1", port: int = 8000, directions: int = 5):
+    def __init__(self, source: str | Path, host: str = "127.0.0.1", port: int = 8000, directions: int = 5,
+                 device: str = "cpu"):
         _need_extra()
         import uvicorn
 
         try:
-            G = load_generator(source)
+            G = load_generator(source, device)
             explorer = Explorer(G, directions, source=str(source)) if G.takes_latent else Restorer(G, str(source))
         except RequestError as e:
             raise GanforgeError(f"{source}: {e}") from None
