@@ -3,6 +3,7 @@ live (data.storage): decoded into memory by every run, decoded once into the fol
 mapped by later runs, or streamed from the files by DataLoader workers.
 
     python -m bench.folder_storage [--sizes 3786 50000] [--resolution 64] [--steps 30] [--out DIR]
+                                   [--before-src CHECKOUT]
 
 The folders are made by bench.make_icons (64 x 64 RGBA icons) under --work and kept there for the
 next call. Every measurement runs in a fresh process, so its peak RSS is its own; the first cached
@@ -51,8 +52,9 @@ def measure_here(kind: str, root: str, storage: str, resolution: str, steps: str
     from ganforge import api, validate
     from ganforge.data import build_dataset
 
-    overrides = ["data.name=folder", f"data.root={root}", f"data.resolution={resolution}", "data.channels=3",
-                 f"data.storage={storage}", "data.workers=1"]
+    overrides = ["data.name=folder", f"data.root={root}", f"data.resolution={resolution}", "data.channels=3"]
+    if storage != "before":  # "before": a ganforge from before data.storage, on PYTHONPATH
+        overrides += [f"data.storage={storage}", "data.workers=1"]
     warnings.simplefilter("ignore")  # the marker file the bench leaves in each folder
     if kind == "start":
         cfg = validate.load(None, overrides)
@@ -80,8 +82,10 @@ def run(args) -> None:
         root = folder(args.work, n)
         cache = args.work / f"cache{n}"
         shutil.rmtree(cache, ignore_errors=True)
-        for label, storage in STARTS:
-            r = measure("start", str(root), storage, str(args.resolution), "0", "0", cache=cache)
+        starts = ((("before: decoded into memory", "before"),) if args.before_src else ()) + STARTS
+        for label, storage in starts:
+            env = {"PYTHONPATH": str(args.before_src / "src")} if storage == "before" else None
+            r = measure("start", str(root), storage, str(args.resolution), "0", "0", cache=cache, env=env)
             rows.append({"images": n, "storage": label, **r})
             print(f"{n} images, {label}: {r['seconds']:.2f} s, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
         for storage in ("cache", "stream"):
@@ -111,6 +115,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--work", type=Path, default=Path("runs/bench-folder-storage"))
     ap.add_argument("--out", type=Path, help="a folder for results.md and results.json")
+    ap.add_argument("--before-src", type=Path, help="a checkout of an earlier ganforge (e.g. a git worktree) whose "
+                                                    "start-up is measured first, for comparison")
     run_script(ap, run, smoke)
 
 

@@ -121,6 +121,8 @@ def test_streamed_batches_are_the_cached_batches(tmp_path):
     assert [s for s, _ in got] == list(range(6))
     for (_, a), (_, b) in zip(got, want):
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # read a chunk at a time when streamed, all at once otherwise
+    torch.testing.assert_close(streamed.pixel_mean(), cached.pixel_mean(), atol=1e-6, rtol=0)
 
 
 def test_a_streamed_run_trains_as_a_cached_one_and_resumes_exactly(tmp_path):
@@ -155,3 +157,17 @@ def test_storage_is_for_folders(tmp_path):
         validate.load(None, tiny_overrides(tmp_path, "data.storage=stream"))
     with pytest.raises(ConfigError, match="data.workers"):
         validate.load(None, tiny_overrides(tmp_path, "data.workers=-1"))
+
+
+def test_the_cache_is_listed_and_cleared_by_the_cli(tmp_path, folder_cache, capsys):
+    from ganforge import cli
+
+    root = make_folder(tmp_path / "img", n=6)
+    load(root, tmp_path, "data.storage=cache")
+    assert cli.main(["data", "cache"]) == 0
+    listed = capsys.readouterr().out
+    assert str(root.resolve()) in listed and "6 images" in listed
+    assert cli.main(["data", "cache", "--clear"]) == 0
+    assert "removed" in capsys.readouterr().out
+    assert not any(folder_cache.glob("*.npy")) and all(p.is_file() for p in root.rglob("*.png"))
+    assert "decoded into the cache" in load(root, tmp_path, "data.storage=cache").extra["storage"]

@@ -1,10 +1,11 @@
-"""`ganforge data`: list, describe or download datasets."""
+"""`ganforge data`: list, describe or download datasets; list or clear the decoded folders' cache."""
 
 from __future__ import annotations
 
 from ganforge.core.errors import DataError
 from ganforge.data import DATASETS, sources
 from ganforge.data.fetch import fetch, verify
+from ganforge.data.folder_store import cache_entries, clear_cache, folder_cache_dir
 
 HELP = "list, describe or download datasets"
 
@@ -19,12 +20,16 @@ def add_arguments(p) -> None:
     df.add_argument("--dest", help="folder to put <name>/ in (default: the user cache)")
     df.add_argument("--mirror", action="append", help="base URL to download from (repeatable)")
     df.add_argument("--timeout", type=float, default=60.0, help="seconds per connection (default 60)")
+    dc = dsub.add_parser("cache", help="image folders decoded once for later runs (data.storage): list, or --clear")
+    dc.add_argument("--clear", action="store_true", help="remove every cached decode (the folders are not touched)")
 
 
 def run(args) -> int:
     if args.data_command == "fetch":
         fetch(args.name, args.dest, args.mirror, args.timeout)
         return 0
+    if args.data_command == "cache":
+        return _cache(args.clear)
     if args.data_command == "list":
         print("search path: " + ", ".join(str(p) for p in sources.search_path()))
         width = max(map(len, DATASETS))
@@ -32,6 +37,19 @@ def run(args) -> int:
             print(f"  {name:{width}s} {spec.summary}{_where(name, spec)}")
         return 0
     return _info(args.name)
+
+
+def _cache(clear: bool) -> int:
+    if clear:
+        files, freed = clear_cache()
+        print(f"removed {files} file(s), {freed / 2**20:.1f} MB, from {folder_cache_dir()}")
+        return 0
+    entries = cache_entries()
+    print(f"{folder_cache_dir()}: {len(entries)} decoded folder(s), "
+          f"{sum(e['bytes'] for e in entries) / 2**20:.1f} MB (ganforge data cache --clear removes them)")
+    for e in entries:
+        print(f"  {e['root']}  {e['images']:,} images, {e['bytes'] / 2**20:.1f} MB  {e['path'].name}")
+    return 0
 
 
 def _where(name: str, spec) -> str:

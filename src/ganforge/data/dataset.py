@@ -195,6 +195,12 @@ class Dataset:
         return self.to_float(self.x[:n])
 
     def pixel_mean(self) -> torch.Tensor:
-        """Mean image in [0, 1] [C, H, W] (for nets that set an output bias from the marginals)."""
+        """Mean image in [0, 1] [C, H, W] (for nets that set an output bias from the marginals).
+        Streamed images are read a chunk at a time, never all at once."""
+        if self.streamed:
+            total = torch.zeros(self.sample_shape, dtype=torch.float64)
+            for start in range(0, len(self), 1024):
+                total += self.x[start:start + 1024].double().sum(0)
+            return (total / (255.0 * len(self))).float()
         x = self.samples()
         return ((x + 1) / 2 if self.value_range == "signed" else x).mean(0)

@@ -201,3 +201,29 @@ class _StreamReader:
         except Exception as e:  # Pillow raises many types for broken files
             raise DataError(f"{path}: could not be read while streaming ({type(e).__name__}: {str(e)[:120]}); "
                             "move it out of the folder and resume the run") from None
+
+
+def cache_entries() -> list[dict]:
+    """The complete decodes in the folder cache: {"path", "root", "images", "bytes", "mtime"} each."""
+    home, out = folder_cache_dir(), []
+    for meta in sorted(home.glob("*.json")) if home.is_dir() else []:
+        npy = meta.with_suffix(".npy")
+        try:
+            info = json.loads(meta.read_text())
+            out.append({"path": npy, "root": info["root"], "images": len(info["used"]), "bytes": npy.stat().st_size,
+                        "mtime": npy.stat().st_mtime})
+        except (OSError, ValueError, KeyError):  # a foreign or damaged file: not ours to describe
+            continue
+    return out
+
+
+def clear_cache() -> tuple[int, int]:
+    """Remove every decode from the folder cache (only the files it writes); (files, bytes) freed."""
+    home, files, freed = folder_cache_dir(), 0, 0
+    for p in (home.iterdir() if home.is_dir() else []):
+        if p.suffix in (".npy", ".json", ".lock") or p.name.endswith(".tmp"):
+            freed += p.stat().st_size
+            p.unlink()
+            files += 1
+    return files, freed
+
