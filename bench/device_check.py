@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -212,10 +213,16 @@ def run_check(name: str, limit: int, device: str, work: Path) -> dict:
     """One check in a fresh process; its last stdout line is its JSON result."""
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "bench.device_check", "--check", name, str(work / name), device]
+    # a session of its own: on a timeout the whole group goes (torchrun's workers, a bench's
+    # processes), so nothing of a hung check holds the GPU during the next
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True)
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=limit)
+        stdout, stderr = p.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
         return {"name": name, "status": "failed", "seconds": limit, "error": f"no answer within {limit} s"}
+    p = subprocess.CompletedProcess(cmd, p.returncode, stdout, stderr)
     seconds = round(time.perf_counter() - t0, 1)
     lines = p.stdout.strip().splitlines()
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganforge import api, checkpoint
+from ganforge import api, checkpoint, validate
 
 from conftest import tiny_overrides
 
@@ -114,21 +114,24 @@ def _rows(path: Path, drop: tuple[str, ...] = ()) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k not in drop} for line in path.read_text().splitlines()]
 
 
+ELASTIC = ("model.arch=dcgan", "model.width=8", "train.augment=translation,cutout", "train.epochs=3",
+           "log.ckpt_every_steps=8", "eval.every_steps=16", "eval.num_samples=100", "eval.metrics=[fid]",
+           "train.keep_best=fid")
+
+
 def test_a_lost_worker_is_restarted_and_the_run_ends_as_if_nothing_happened(tmp_path):
     """torchrun --max-restarts=1; rank 1 SIGKILLed at step 13 of the first attempt. The restarted
     group resumes the run from its step-8 checkpoint unasked and ends bit-identical to an
     uninterrupted run of the same world size: weights, optimizer, batch-norm statistics and random
     stream of every rank (DCGAN G with batch norm; DiffAugment draws from each rank's own stream),
     statistics and metrics."""
-    extra = ("model.arch=dcgan", "model.width=8", "train.augment=translation,cutout", "train.epochs=3",
-             "log.ckpt_every_steps=8", "eval.every_steps=16",
-             "eval.num_samples=100", "eval.metrics=[fid]", "train.keep_best=fid")
+    extra = ELASTIC
     whole = torchrun(2, str(HERE / "elastic_worker.py"), "0", *tiny_overrides(tmp_path, *extra, "run.name=whole"))
     assert whole.returncode == 0, whole.stderr[-3000:]
     killed = torchrun(2, "--max-restarts=1", str(HERE / "elastic_worker.py"), "13",
                       *tiny_overrides(tmp_path, *extra, "run.name=killed"))
     assert killed.returncode == 0, killed.stderr[-3000:]
-    assert "torchrun restart 1: continuing the newest run of 'killed'" in killed.stderr
+    assert "torchrun restart 1: continuing" in killed.stderr and "killed from its last checkpoint" in killed.stderr
     runs = {p.name.split("-", 1)[1]: p for p in (tmp_path / "runs").iterdir()}
     assert set(runs) == {"whole", "killed"}  # the restart continued in the run folder, made no other
     assert "resuming" in killed.stdout and "from step 8" in killed.stdout
@@ -143,6 +146,28 @@ def test_a_lost_worker_is_restarted_and_the_run_ends_as_if_nothing_happened(tmp_
     timing = ("time_s", "samples_per_s", "train_time_s")
     assert _rows(runs["whole"] / "stats.jsonl", timing) == _rows(runs["killed"] / "stats.jsonl", timing)
     assert _rows(runs["whole"] / "metrics.jsonl", timing) == _rows(runs["killed"] / "metrics.jsonl", timing)
+
+
+def test_a_worker_lost_before_the_first_checkpoint_starts_its_own_run_over(tmp_path):
+    """Rank 1 dies at step 3, before the first checkpoint (step 8), while an older run of the same
+    name has checkpoints: the restart starts over in the folder its own job made (not the older
+    run's), leaves the older run alone, and ends as an uninterrupted run does."""
+    older, _ = api.train(validate.load(None, tiny_overrides(tmp_path, *ELASTIC, "run.name=same", "train.max_steps=16")),
+                         log=lambda s: None)
+    before = checkpoint.load(older / "ckpt/last.pt")
+    whole = torchrun(2, str(HERE / "elastic_worker.py"), "0", *tiny_overrides(tmp_path, *ELASTIC, "run.name=whole"))
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    killed = torchrun(2, "--max-restarts=1", str(HERE / "elastic_worker.py"), "3",
+                      *tiny_overrides(tmp_path, *ELASTIC, "run.name=same"))
+    assert killed.returncode == 0, killed.stderr[-3000:]
+    assert "it died before its first checkpoint" in killed.stderr
+    runs = sorted((tmp_path / "runs").glob("*-same"))
+    assert len(runs) == 2 and runs[0] == older
+    _assert_same_tensors(before, checkpoint.load(older / "ckpt/last.pt"))  # the older run untouched
+    (whole_dir,) = (tmp_path / "runs").glob("*-whole")
+    a, b = checkpoint.load(whole_dir / "ckpt/last.pt"), checkpoint.load(runs[1] / "ckpt/last.pt")
+    assert a["step"] == b["step"] == 48
+    _assert_same_tensors(a["recipe"], b["recipe"])
 
 
 def _assert_same_tensors(a, b, where: str = "") -> None:

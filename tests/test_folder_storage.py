@@ -171,3 +171,25 @@ def test_the_cache_is_listed_and_cleared_by_the_cli(tmp_path, folder_cache, caps
     assert "removed" in capsys.readouterr().out
     assert not any(folder_cache.glob("*.npy")) and all(p.is_file() for p in root.rglob("*.png"))
     assert "decoded into the cache" in load(root, tmp_path, "data.storage=cache").extra["storage"]
+
+
+def test_auto_decodes_into_memory_where_the_cache_cannot_be_written(tmp_path, monkeypatch):
+    root = make_folder(tmp_path / "img", n=6)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("GANFORGE_FOLDER_CACHE", str(blocker / "cache"))  # below a file: cannot be made
+    data = load(root, tmp_path)
+    assert "decoded into memory" in data.extra["storage"] and "not cached" in data.extra["storage"]
+    with pytest.raises(DataError, match="cannot make the folder cache"):
+        load(root, tmp_path, "data.storage=cache")
+
+
+def test_a_damaged_or_half_written_cache_is_decoded_again(tmp_path, folder_cache):
+    root = make_folder(tmp_path / "img", n=6)
+    first = load(root, tmp_path, "data.storage=cache")
+    key = Path(first.extra["storage"].split("cache ", 1)[1].split(" ")[0]).stem
+    (folder_cache / f"{key}.json").write_text("")  # as a crash between create and write would leave it
+    (folder_cache / f"{key}.4242.tmp.npy").write_bytes(b"left by a killed decode")
+    again = load(root, tmp_path, "data.storage=cache")
+    assert "decoded into the cache" in again.extra["storage"] and torch.equal(first.x, again.x)
+    assert not list(folder_cache.glob(f"{key}.*.tmp*"))

@@ -4,6 +4,7 @@ the namespaces and removes them; where it may not (not root, no `ip`), it is ski
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -72,14 +73,15 @@ def torchrun_on_two_hosts(hosts, nproc: int, *args: str, timeout: int = 300) -> 
         cmd = ["ip", "netns", "exec", ns, sys.executable, "-m", "torch.distributed.run", "--nnodes=2",
                f"--nproc_per_node={nproc}", "--rdzv-backend=c10d", f"--rdzv-endpoint={endpoint}",
                "--rdzv-id=ganforge-test", f"--rdzv-conf=is_host={int(i == 0)}", f"--local-addr={addr}", *args]
-        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                      start_new_session=True))
     out = []
     for p in procs:
         try:
             stdout, stderr = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            for q in procs:
-                q.kill()
+            for q in procs:  # the agents and their workers: a hung run leaves no process behind
+                os.killpg(q.pid, signal.SIGKILL)
             raise
         out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
     return out

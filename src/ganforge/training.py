@@ -21,7 +21,7 @@ from ganforge.data import DATASETS, Dataset, build_dataset
 from ganforge.engine.health import HealthMonitor
 from ganforge.engine.watch import Watch
 from ganforge.engine.metrics_hook import MetricsHook
-from ganforge.engine.run import RunDir, find_resume, orphan_run, run_of_checkpoint
+from ganforge.engine.run import RunDir, elastic_home, find_resume, orphan_run, run_of_checkpoint
 from ganforge.engine.samples import SampleGrids
 from ganforge.engine.trainer import Schedule, Trainer, TrainResult, make_schedule
 from ganforge.recipes import RECIPES, Recipe, build_recipe
@@ -96,15 +96,11 @@ def prepare(cfg: Config, device: torch.device, info=distributed.DistInfo()) -> t
 def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tuple[Path | None, TrainResult]:
     started = time.time()
     device = torch.device(device_choice) if ":" in device_choice else resolve_device(device_choice)
-    restarts = distributed.restart_count()
-    if restarts and resume is None:  # torchrun restarted the group after a lost worker: continue, unasked
-        resume = "auto"
-        if info.is_main:
-            print(f"torchrun restart {restarts}: continuing the newest run of '{cfg.run.name}' under "
-                  f"{cfg.run.dir}/ from its last checkpoint", file=sys.stderr)
+    resume, fresh_in = _after_restart(cfg, resume, info)
     ckpt_path = find_resume(cfg, resume) if resume else None
     stamp = _stamp(ckpt_path) if ckpt_path else None
     ckpt = checkpoint.load_for_resume(ckpt_path, config_mod.to_dict(cfg)) if ckpt_path else None
+    _same_start_on_every_rank(ckpt["step"] if ckpt else 0, device, info)
     if info.is_main:
         paths.output_dir(cfg.run.dir, "run.dir")  # before the data is loaded and the nets are built
     data, recipe, schedule = prepare(cfg, device, info)
@@ -112,7 +108,8 @@ def _train(cfg: Config, resume: str | None, log, info, device_choice: str) -> tu
         raise CheckpointError(f"cannot resume {ckpt_path}: it was trained on {ckpt['config']['model']['num_classes']} "
                               f"classes and the data now has {cfg.model.num_classes}; start a new run (drop --resume)")
 
-    run = _run_folder(cfg, resume, ckpt_path, ckpt, stamp, log) if info.is_main else None  # only rank 0 writes files
+    run = (_run_folder(cfg, resume, ckpt_path, ckpt, stamp, log, fresh_in, take_over=distributed.restart_count() > 0)
+           if info.is_main else None)  # only rank 0 writes files
     try:
         return _train_in(run, cfg, data, recipe, schedule, ckpt, ckpt_path, device, info, log, started)
     finally:
@@ -155,6 +152,36 @@ def _train_in(run: RunDir | None, cfg: Config, data: Dataset, recipe: Recipe, sc
     return run.path, result
 
 
+def _after_restart(cfg: Config, resume: str | None, info) -> tuple[str | None, Path | None]:
+    """(what to resume, a run folder to start over in) for a group torchrun restarted after a lost
+    worker (TORCHELASTIC_RESTART_COUNT > 0): the last checkpoint of the run folder this torchrun job
+    made, unasked; that folder afresh when the job died before its first checkpoint. Otherwise, and
+    when rank 0 died before making a folder, what was asked."""
+    restarts = distributed.restart_count()
+    home = elastic_home(cfg) if restarts else None
+    if home is None:
+        return resume, None
+    last = home / "ckpt" / "last.pt"
+    if info.is_main:
+        what = "from its last checkpoint" if last.is_file() else "from the start (it died before its first checkpoint)"
+        print(f"torchrun restart {restarts}: continuing {home} {what}", file=sys.stderr)
+    if last.is_file():
+        return str(last), None
+    return resume, home if resume is None else None
+
+
+def _same_start_on_every_rank(step: int, device: torch.device, info) -> None:
+    """Every rank resumes from the same step, or none starts: ranks that read different checkpoints
+    (a run folder not shared between machines) would wait for each other at the end."""
+    if not info.enabled:
+        return
+    seen = distributed.all_reduce_max(torch.tensor([step, -step], dtype=torch.float64, device=device), info).tolist()
+    if seen[0] != -seen[1]:
+        raise CheckpointError(f"the processes start from different steps ({int(-seen[1])} to {int(seen[0])}): they "
+                              "read different checkpoints. Put run.dir on a file system every machine shares "
+                              "(docs/DISTRIBUTED.md)")
+
+
 def _stamp(path: Path) -> tuple[int, int, int]:
     """What identifies a checkpoint file's version (a save replaces the file: a new inode)."""
     st = Path(path).stat()
@@ -162,17 +189,19 @@ def _stamp(path: Path) -> tuple[int, int, int]:
 
 
 def _run_folder(cfg: Config, resume: str | None, ckpt_path: Path | None, ckpt: dict | None,
-                stamp: tuple | None, log) -> RunDir:
+                stamp: tuple | None, log, fresh_in: Path | None = None, take_over: bool = False) -> RunDir:
     """Where this run writes; a surprise (a new folder where a resume was asked for) is said on
     stderr. ganforge writes only into run folders it made: a loose checkpoint (one copied out of
     its run) seeds a new one. Nothing is said about resuming a run until its lock is held."""
     def say(message: str) -> None:
         print(message, file=sys.stderr)
 
+    if fresh_in is not None:  # a torchrun restart of a run that died before its first checkpoint
+        return RunDir.resume(fresh_in, take_over=True).restart()
     if ckpt is not None:
         home = run_of_checkpoint(ckpt_path)
         if home is not None:
-            run = RunDir.resume(home)  # refused while another process writes in it
+            run = RunDir.resume(home, take_over)  # refused while another process writes in it
             try:
                 same = _stamp(ckpt_path) == stamp
             except OSError:  # rotated away meanwhile

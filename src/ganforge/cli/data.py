@@ -41,8 +41,9 @@ def run(args) -> int:
 
 def _cache(clear: bool) -> int:
     if clear:
-        files, freed = clear_cache()
-        print(f"removed {files} file(s), {freed / 2**20:.1f} MB, from {folder_cache_dir()}")
+        files, freed, busy = clear_cache()
+        print(f"removed {files} file(s), {freed / 2**20:.1f} MB, from {folder_cache_dir()}"
+              + (f"; {busy} decode(s) in use by a starting run were left" if busy else ""))
         return 0
     entries = cache_entries()
     print(f"{folder_cache_dir()}: {len(entries)} decoded folder(s), "

@@ -6,7 +6,7 @@ import sys
 
 import torch
 
-from ganforge.core.errors import GanforgeError
+from ganforge.core.errors import ConfigError, GanforgeError
 
 HELP = "a web page to explore a generator (seed, class, truncation, directions, walks)"
 
@@ -23,7 +23,7 @@ def add_arguments(p) -> None:
 
 def _device(choice: str) -> str:
     if choice == "cuda" and not torch.cuda.is_available():
-        raise GanforgeError("--device cuda: no CUDA device is available here; use --device cpu")
+        raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu")
     return "cuda" if choice == "auto" and torch.cuda.is_available() else ("cpu" if choice == "auto" else choice)
 
 

@@ -15,9 +15,10 @@ What each rank does (see recipes/gan.py and engine/trainer.py):
 - in-training metrics: each rank generates its share of the samples, rank 0 gathers them and
   computes the metrics;
 - only rank 0 writes files; a checkpoint also holds every rank's own random stream and buffers
-  (gathered by rank 0), so a restart of the same world size resumes every rank exactly;
+  (collected from every rank, written by rank 0), so a restart of the same world size resumes
+  every rank exactly;
 - under `torchrun --max-restarts N`, a restarted group (TORCHELASTIC_RESTART_COUNT > 0) resumes
-  the newest run of its name by itself (training.py).
+  the run folder its torchrun job made by itself (training.py, engine.run.elastic_home).
 """
 
 from __future__ import annotations
@@ -83,8 +84,9 @@ def _attempt_store() -> dist.Store:
 
 def seed_rank_stream(seed: int, info: DistInfo, step: int = 0) -> None:
     """Dropout and other in-step randomness use the global stream. Rank 0 keeps the one seeded by
-    train.seed (and restored from checkpoints); every other rank gets a stream of its own, reseeded
-    on resume from the step (a checkpoint holds rank 0's stream only)."""
+    train.seed (and restored from checkpoints); every other rank gets a stream of its own, restored
+    from the checkpoint's per-rank rows on resume, or reseeded from the step where it has none for
+    this world size."""
     if info.rank:
         torch.manual_seed(seed + 7919 * info.rank + step)
 

@@ -3,12 +3,15 @@ loaded one holds (`Dataset`: samples in memory, batched by index into dicts)."""
 
 from __future__ import annotations
 
+import numbers
+import signal
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 
+from ganforge.core.errors import DataError
 from ganforge.data.sources import IdxFiles
 from ganforge.config import DataConfig
 
@@ -62,9 +65,9 @@ class LazyImages:
     def shape(self) -> torch.Size:
         return torch.Size((len(self.items), *self._shape))
 
-    def _positions(self, idx) -> list[int]:
+    def _positions(self, idx) -> list[int] | range:
         if isinstance(idx, slice):
-            return list(range(len(self.items)))[idx]
+            return range(len(self.items))[idx]
         idx = torch.as_tensor(idx)
         if idx.dtype == torch.bool:
             idx = idx.nonzero().flatten()
@@ -72,10 +75,11 @@ class LazyImages:
 
     def __getitem__(self, idx) -> torch.Tensor:
         """The images at idx (an int, a slice, indices or a mask), decoded now."""
-        if isinstance(idx, int):
-            return torch.from_numpy(np.ascontiguousarray(self.read(self.items[idx])))
-        images = np.empty((len(self._positions(idx)), *self._shape), dtype=np.uint8)
-        for k, i in enumerate(self._positions(idx)):
+        if isinstance(idx, numbers.Integral):
+            return torch.from_numpy(np.ascontiguousarray(self.read(self.items[int(idx)])))
+        positions = self._positions(idx)
+        images = np.empty((len(positions), *self._shape), dtype=np.uint8)
+        for k, i in enumerate(positions):
             images[k] = self.read(self.items[i])
         return torch.from_numpy(images)
 
@@ -87,6 +91,13 @@ class LazyImages:
 def rows(x, idx):
     """x[idx] for splitting data into parts: stays unread for LazyImages."""
     return x.subset(idx) if isinstance(x, LazyImages) else x[idx]
+
+
+def _reader_process(worker_id: int) -> None:
+    """A DataLoader worker leaves Ctrl-C and SIGTERM to the training process, which stops at the
+    end of its step and closes the feed (a worker killed by them would fail that step instead)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class _ReadBatches(torch.utils.data.Dataset):
@@ -186,8 +197,15 @@ class Dataset:
                 yield step, self.batch(idx, device, step)
             return
         loader = torch.utils.data.DataLoader(_ReadBatches(self.x), sampler=plan, batch_size=None,
-                                             num_workers=workers, collate_fn=_as_is)
-        for step, idx, x in loader:
+                                             num_workers=workers, collate_fn=_as_is, worker_init_fn=_reader_process)
+        batches = iter(loader)
+        while True:
+            try:
+                step, idx, x = next(batches)
+            except StopIteration:
+                return
+            except DataError as e:  # raised in a worker: torch wraps it in the worker's traceback
+                raise DataError(str(e).strip().splitlines()[-1].split("DataError: ", 1)[-1]) from None
             yield step, self._batch_of(x, idx, device, step)
 
     def samples(self, n: int | None = None) -> torch.Tensor:
@@ -196,7 +214,8 @@ class Dataset:
 
     def pixel_mean(self) -> torch.Tensor:
         """Mean image in [0, 1] [C, H, W] (for nets that set an output bias from the marginals).
-        Streamed images are read a chunk at a time, never all at once."""
+        Streamed images are read a chunk at a time, never all at once, and summed in float64 (the
+        result may differ from the in-memory float32 mean in its last bit)."""
         if self.streamed:
             total = torch.zeros(self.sample_shape, dtype=torch.float64)
             for start in range(0, len(self), 1024):

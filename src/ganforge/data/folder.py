@@ -184,7 +184,7 @@ def _stored(root: Path, files: list[Path], resolution: int, channels: int, rgb: 
     storage, why = choose_storage(storage, len(files), shape, budget_gb)
     desc = f"decoding {root}"
     if storage == "stream":
-        images, used = streamed(files, shape, read, scan.skip, f"checking {root}")
+        images, used = streamed(files, shape, read, scan.skip, animated, f"checking {root}")
         scan.storage = f"streamed from the files ({why})"
     elif storage == "cache":
         images, used, what = cached(root, files, shape, {"size": resolution, "channels": channels, "background": rgb},

@@ -81,6 +81,23 @@ def find_resume(cfg: Config, resume: str) -> Path | None:
     return None
 
 
+def elastic_home(cfg: Config) -> Path | None:
+    """The run folder this torchrun job made, for its restarts: the newest run of the config's
+    name whose marker names the job's TORCHELASTIC_RUN_ID (torchrun gives every launch its own,
+    or the --rdzv-id of a multi-machine one). None outside torchrun or before rank 0 made it."""
+    job = os.environ.get("TORCHELASTIC_RUN_ID")
+    if not job:
+        return None
+    for _, run_dir in reversed(runs_of(Path(cfg.run.dir), cfg.run.name)):
+        try:
+            lines = (run_dir / RUN_MARKER).read_text().splitlines()
+        except OSError:
+            continue
+        if f"elastic {job}" in lines:
+            return run_dir
+    return None
+
+
 def orphan_run(cfg: Config) -> "RunDir | None":
     """The newest run of this config, claimed, when it holds no checkpoint and no export and no
     process holds it (a run killed before its first checkpoint): `--resume auto` starts over in it
@@ -98,10 +115,12 @@ def orphan_run(cfg: Config) -> "RunDir | None":
     return RunDir(newest, lock) if lock is not None else None
 
 
-def _claim(path: Path):
+def _claim(path: Path, take_over: bool = False):
     """Hold the run's lock (an exclusive flock on its marker) for as long as this process writes
     into it; None when another process (or another run of this one) holds it, or the marker names
-    another host (where a lock may not be seen). The marker then says who holds it."""
+    another host (where a lock may not be seen) and this is no `take_over` (a torchrun restart,
+    whose earlier attempt is known to have ended). The marker then says who holds it, and which
+    torchrun job, if any, made it (`elastic_home`)."""
     import fcntl
 
     marker = path / RUN_MARKER
@@ -118,12 +137,14 @@ def _claim(path: Path):
         return None
     except OSError:  # a file system without locks (some network mounts): go on unlocked
         pass
-    if fields.get("host", socket.gethostname()) != socket.gethostname():
+    if fields.get("host", socket.gethostname()) != socket.gethostname() and not take_over:
         f.close()
         return None
+    job = os.environ.get("TORCHELASTIC_RUN_ID") or fields.get("elastic")
     f.seek(0)
     f.truncate()
-    f.write(f"ganforge {__version__}\npid {os.getpid()}\nhost {socket.gethostname()}\n")
+    f.write(f"ganforge {__version__}\npid {os.getpid()}\nhost {socket.gethostname()}\n"
+            + (f"elastic {job}\n" if job else ""))
     f.flush()
     return f
 
@@ -163,9 +184,9 @@ class RunDir:
                           "(other processes starting runs of the same name): try again")
 
     @classmethod
-    def resume(cls, path: Path) -> "RunDir":
+    def resume(cls, path: Path, take_over: bool = False) -> "RunDir":
         """An existing run folder to continue; refused while another process writes in it."""
-        lock = _claim(path)
+        lock = _claim(path, take_over)
         if lock is None:
             raise CheckpointError(f"{path} is in use by another ganforge process ({(path / RUN_MARKER).read_text().strip()!r}); "
                                   "wait for it to end, or resume from a copy of its checkpoint (a new run folder)")

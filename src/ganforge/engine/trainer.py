@@ -160,10 +160,9 @@ class Trainer:
         self._bar = None  # the progress bar while fit runs, for `say`
 
     # --- checkpoint state --------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        """The checkpoint's payload. Under torchrun every rank must call it at the same step: it
-        gathers each rank's own state (`_rank_state`)."""
-        ranks = self._rank_state()
+    def state_dict(self, ranks: dict | None = None) -> dict:
+        """The checkpoint's payload; `ranks`: every rank's own state, from `_rank_state` (a
+        collective, which every rank calls at the same step)."""
         return {"config": to_dict(self.cfg), "step": self.step, "elapsed_s": self.elapsed_s,
                 "recipe": self.recipe.state_dict(), "rng": rng.rng_state(), **({"ranks": ranks} if ranks else {}),
                 "hooks": {_hook_name(h): h.state_dict() for h in self.hooks if hasattr(h, "state_dict")},
@@ -190,7 +189,8 @@ class Trainer:
 
     def _rank_state(self) -> dict | None:
         """Every rank's random stream and buffers (batch-norm statistics stay per rank), as rows in
-        rank order: what rank 0's own state does not hold. Gathered, not pickled."""
+        rank order: what rank 0's own state does not hold. Collected from every rank with
+        all_gather (tensors, nothing pickled); rank 0 writes them."""
         if not self.dist.enabled:
             return None
         buffers = self.recipe.rank_local_buffers()
@@ -211,21 +211,29 @@ class Trainer:
         if not ranks or int(ranks["world_size"]) != self.dist.world_size:
             seed_rank_stream(self.cfg.train.seed, self.dist, self.step)
             return
-        r = self.dist.rank
+        r, buffers = self.dist.rank, self.recipe.rank_local_buffers()
+        row = ranks["buffers"][r]
+        if row.numel() != sum(b.numel() for b in buffers):
+            raise CheckpointError(f"the checkpoint's per-process buffers ({row.numel()} numbers) do not fit this "
+                                  f"model's ({sum(b.numel() for b in buffers)}): resume with the settings it was "
+                                  "trained with (e.g. the same train.ema_halflife_kimg)")
+        if self.device.type == "cuda":
+            if "cuda_rng" in ranks:
+                torch.cuda.set_rng_state(ranks["cuda_rng"][r].clone(), self.device)
+            else:  # written on a CPU: the CUDA stream starts fresh (the CPU stream is set below)
+                seed_rank_stream(self.cfg.train.seed, self.dist, self.step)
         torch.set_rng_state(ranks["torch_rng"][r].clone())  # a row of the stack is refused as a view
-        if "cuda_rng" in ranks and self.device.type == "cuda":
-            torch.cuda.set_rng_state(ranks["cuda_rng"][r].clone(), self.device)
-        row, at = ranks["buffers"][r], 0
+        at = 0
         with torch.no_grad():
-            for b in self.recipe.rank_local_buffers():
+            for b in buffers:
                 b.copy_(row[at:at + b.numel()].view_as(b))
                 at += b.numel()
 
     def save_checkpoint(self) -> Path | None:
-        state = self.state_dict()  # on every rank: it gathers
+        ranks = self._rank_state()  # on every rank: a collective
         if self.run is None:
             return None
-        self._last_ckpt = self.run.save_checkpoint(self.step, state, self.cfg.log.ckpt_keep)
+        self._last_ckpt = self.run.save_checkpoint(self.step, self.state_dict(ranks), self.cfg.log.ckpt_keep)
         return self._last_ckpt
 
     # --- stats ---------------------------------------------------------------------------------
@@ -377,9 +385,9 @@ class Trainer:
     def _keep_best(self, value: float) -> None:
         self.best = {"name": self.cfg.train.keep_best, "value": value, "step": self.step}
         self._best_state = _cpu_copy(self.recipe.state_dict())
-        state = self.state_dict()  # on every rank: it gathers
+        ranks = self._rank_state()  # on every rank: a collective
         if self.run is not None:
-            checkpoint.save(self.run / "ckpt" / "best.pt", state)
+            checkpoint.save(self.run / "ckpt" / "best.pt", self.state_dict(ranks))
             self.run.log(f"best {self.best['name']}={value:.6g} at step {self.step}: ckpt/best.pt")
 
     def _answer_alarms(self, alarms: list[str], bar) -> None:
