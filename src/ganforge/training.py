@@ -128,8 +128,8 @@ def _train_in(run: RunDir | None, cfg: Config, data: Dataset, recipe: Recipe, sc
                 f"{cfg.train.recipe} (G {config_mod.net_names(cfg)[0]}, D {config_mod.net_names(cfg)[1]}), device {device}, precision {recipe.precision}, "
                 f"{info.world_size} process(es)")
     if run is not None and data.extra.get("storage"):  # a folder: decoded into memory, cached or streamed
-        run.log(f"images {data.extra['storage']}")
-        log(f"images {data.extra['storage']}")
+        run.log(f"images: {data.extra['storage']}")
+        log(f"images: {data.extra['storage']}")
     hooks = [SampleGrids(cfg, data, recipe, run)] if run is not None else []
     if run is not None and cfg.health.watch_every:  # advice for the person watching: rank 0 only
         hooks.append(Watch(cfg, data, recipe, run))

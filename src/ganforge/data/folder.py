@@ -185,14 +185,14 @@ def _stored(root: Path, files: list[Path], resolution: int, channels: int, rgb: 
     desc = f"decoding {root}"
     if storage == "stream":
         images, used = streamed(files, shape, read, scan.skip, animated, f"checking {root}")
-        scan.storage = f"streamed from the files ({why})"
+        scan.storage = f"streamed from the files; {why}"
     elif storage == "cache":
         images, used, what = cached(root, files, shape, {"size": resolution, "channels": channels, "background": rgb},
                                     read, scan.skip, animated, desc)
-        scan.storage = f"{what} ({why})"
+        scan.storage = f"{what}; {why}"
     else:
         images, used = in_memory(files, shape, read, scan.skip, animated, desc)
-        scan.storage = f"decoded into memory ({why})"
+        scan.storage = f"decoded into memory; {why}"
     scan.first_frame_of += [str(p.relative_to(root)) for p in animated]
     return images, used
 

@@ -168,7 +168,7 @@ def cached(root: Path, files: list[Path], shape: tuple[int, ...], transform: dic
             if found is None:
                 raise DataError(f"data.storage=cache: the decode just written to {npy} cannot be read back; "
                                 "use data.storage=memory, or set $GANFORGE_FOLDER_CACHE to another folder")
-            what = f"decoded into the cache {npy} ({_gb(npy.stat().st_size)}; later runs map it)"
+            what = f"decoded into the cache {npy} ({_gb(npy.stat().st_size)}), which later runs map"
     images, info = found
     for reason, names in info["skipped"].items():
         for name in names:
