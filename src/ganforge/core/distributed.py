@@ -54,6 +54,13 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def cores_per_process(world_size: int = 1) -> int:
+    """This process's share of the usable cores among the processes torchrun started on this
+    machine (LOCAL_WORLD_SIZE; all `world_size` of them when it is not set)."""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
+    return max(1, usable_cores() // max(1, local))
+
+
 def init_from_env(device_choice: str) -> tuple[DistInfo, str]:
     """Join the process group torchrun describes; returns (info, device string)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -69,8 +76,7 @@ def init_from_env(device_choice: str) -> tuple[DistInfo, str]:
     else:
         device = "cpu"
         # share the machine's cores between the local processes instead of oversubscribing them
-        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
-        torch.set_num_threads(max(1, usable_cores() // local_world))
+        torch.set_num_threads(cores_per_process(world))
     return DistInfo(rank, world, local_rank), device
 
 

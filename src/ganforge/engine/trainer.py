@@ -19,7 +19,6 @@ resumed run sees exactly the batches an uninterrupted run would have seen.
 from __future__ import annotations
 
 import math
-import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ import torch
 from ganforge import checkpoint
 from ganforge.core import rng
 from ganforge.config import Config, to_dict
-from ganforge.core.distributed import DistInfo, all_reduce_max, all_reduce_mean, gather_rows, seed_rank_stream, usable_cores
+from ganforge.core.distributed import DistInfo, all_reduce_max, all_reduce_mean, cores_per_process, gather_rows, seed_rank_stream
 from ganforge.core.errors import CheckpointError, ConfigError, DataError, TrainingDiverged
 from ganforge.engine.run import RunDir
 
@@ -90,8 +89,7 @@ def data_workers(asked: int, info: DistInfo) -> int:
     has beside its own (at least one), shared with the other processes on the machine."""
     if asked:
         return asked
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size))
-    return min(8, max(1, usable_cores() // max(1, local) - 1))
+    return min(8, max(1, cores_per_process(info.world_size) - 1))
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
