@@ -37,6 +37,17 @@ _DTYPES = {"float32", "float64", "float16", "bfloat16", "int64", "int32", "int16
            "complex64", "complex128", "float", "double", "half", "long", "int", "short"}
 
 
+def _import_name(module, attr) -> str | None:
+    """`module.attr` when both are names Python could import, else None: random bytes parse as a few
+    opcodes too, and a STACK_GLOBAL on whatever they pushed is noise, not pickled code (torch's
+    loader refuses such a file either way; this only decides how the refusal is worded)."""
+    if not (isinstance(module, str) and isinstance(attr, str)):
+        return None
+    if not all(part.isidentifier() for part in module.split(".") + attr.split(".")):
+        return None
+    return f"{module}.{attr}"
+
+
 def _pickle_bytes(path: Path) -> bytes:
     """The pickle of a torch zip checkpoint (its data.pkl), or the file itself (an old-style pickle)."""
     try:
@@ -60,9 +71,9 @@ def imported_code(path: str | Path) -> str | None:
         for op, arg, _ in pickletools.genops(_pickle_bytes(Path(path))):
             name = None
             if op.name in ("GLOBAL", "INST"):
-                name = arg.replace(" ", ".", 1)
+                name = _import_name(*arg.split(" ", 1)) if " " in arg else None
             elif op.name == "STACK_GLOBAL":
-                name = f"{pushed[-2]}.{pushed[-1]}" if len(pushed) >= 2 else "an unnamed import"
+                name = _import_name(*pushed[-2:]) if len(pushed) >= 2 else None
             elif op.name in _STRING_OPS:
                 pushed.append(arg)
             elif op.name == "MEMOIZE":
