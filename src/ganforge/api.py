@@ -87,9 +87,11 @@ MAX_GRID = 10_000  # samples in one picture (a 100 x 100 grid); datasets go thro
 
 
 def sample(source: str | Path, n: int, out: str | Path, seed: int = 0, c: int | None = None,
-           truncation: float | None = None, psi: float | None = None, latent: str | Path | None = None) -> Path:
+           truncation: float | None = None, psi: float | None = None, latent: str | Path | None = None,
+           text: str | list[str] | None = None) -> Path:
     """`ganforge sample`: a grid of n samples from a seed, or (`latent`) the image of a latent that
-    `ganforge project` wrote."""
+    `ganforge project` wrote. A text-to-image model draws them for `text`: one caption, or a list
+    of captions, each a row of the same n seeds."""
     if latent is not None:
         G = _handle(source)
         out = paths.output_file(out, "--out", paths.IMAGE_SUFFIXES)
@@ -100,10 +102,23 @@ def sample(source: str | Path, n: int, out: str | Path, seed: int = 0, c: int | 
                           "conditional samples use --labels (written in batches)")
     G = _handle(source)
     out = paths.output_file(out, "--out", paths.FIGURE_SUFFIXES if G.is_points else paths.IMAGE_SUFFIXES)
-    x = G.sample(n, seed=seed, c=c, truncation=truncation, psi=psi)
+    if text is not None and not isinstance(text, str):
+        return _caption_rows(G, list(text), n, out, seed, truncation, psi)
+    x = G.sample(n, seed=seed, c=c, truncation=truncation, psi=psi, text=text)
     if G.is_points:
         return save_scatter(x, out, title=f"{n} samples, step {G.step}")
     return save_image_grid(x, out, G.value_range)
+
+
+def _caption_rows(G: GeneratorHandle, texts: list[str], n: int, out: Path, seed: int, truncation, psi) -> Path:
+    """A grid with a row per caption, the same n latents in every row."""
+    if not texts or n * len(texts) > MAX_GRID:
+        raise ConfigError(f"--text: {len(texts)} caption(s) x --n {n} samples; a grid holds 1 to {MAX_GRID}")
+    inputs = G.inputs(n, seed, truncation=truncation, psi=psi, text=texts[0])
+    t = G.text_input(texts).repeat_interleave(n, 0)
+    rows = {k: v.repeat(len(texts), *[1] * (v.dim() - 1)) for k, v in inputs.items()}
+    x = G.generate({**rows, "t": t})
+    return save_image_grid(x, out, G.value_range, nrow=n)
 
 
 def sample_dataset(source: str | Path, n: int, out: str | Path, seed: int = 0, fmt: str = "png",
@@ -160,9 +175,12 @@ def sample_dataset(source: str | Path, n: int, out: str | Path, seed: int = 0, f
 
 
 def interp(source: str | Path | GeneratorHandle, out: str | Path, seeds: list[int], steps: int = 16,
-           fps: float = 12.0, c: int | None = None, psi: float | None = None, space: str = "z") -> Path:
-    """`ganforge interp`: a latent walk through the seeds' latents (ganforge.explore.interp)."""
-    return explore.interp(_handle(source), out, seeds, steps, fps, c, psi, space)
+           fps: float = 12.0, c: int | None = None, psi: float | None = None, space: str = "z",
+           text: str | None = None, texts: list[str] | None = None) -> Path:
+    """`ganforge interp`: a latent walk through the seeds' latents, under caption `text` for a
+    text-to-image model; or with `texts`, a walk between captions with each seed's z held
+    (ganforge.explore.interp)."""
+    return explore.interp(_handle(source), out, seeds, steps, fps, c, psi, space, text, texts)
 
 
 def translate(source: str | Path, inputs: str | Path, out: str | Path, direction: str = "AtoB",

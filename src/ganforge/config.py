@@ -54,6 +54,10 @@ class DataConfig:
     # folder: a CSV of `file,label` lines (paths relative to data.root) naming the labelled images;
     # the folder's other images are used without a label (train.recipe=ssgan)
     labels_file: str = ""
+    # folder: captions for text-to-image (train.recipe=text-gan): a .txt beside each image (one
+    # caption per line), or captions.csv (file,caption) / captions.jsonl ({"file", "caption"}) in
+    # data.root; images without a caption are left out and named in the warning
+    captions: bool = False
     # restoration data from any image dataset: box[=F] | strokes[=W] | missing[=P] | masks=DIR |
     # blur[=S] | motion[=L] | noise[=S] | jpeg[=Q] | down[=K] (data/degrade.py); "" = off
     degrade: str = ""
@@ -120,6 +124,17 @@ class ModelConfig:
     # as wide as model.width, holes filled with U(0, 0.01) noise) or "mnist" (MNST_Code_Example.py:
     # model.width and model.width / 2, U(0, 1) noise, D's loss x 2, G's adversarial term / mean(1 - m))
     gain_variant: Literal["tabular", "mnist"] = "tabular"
+    # text-to-image (train.recipe=text-gan): how captions become vectors (nets/text.py: chars, a small
+    # character CNN trained with the GAN, one in G and one in D; minilm, the pretrained
+    # all-MiniLM-L6-v2 sentence encoder, frozen, from the `text` extra); "" = no text input
+    text_encoder: str = ""
+    text_dim: int = 128  # the caption's code beside z in G and beside D's features (Reed et al.: 128)
+    # StackGAN's conditioning augmentation: G draws its text code from N(mu(e), sigma(e)) and pays
+    # loss.kl_weight x KL(N(mu, sigma) || N(0, I)); sampling uses mu
+    text_ca: bool = False
+    # captions the model draws from when given none (grids, metrics, the explorer's first page):
+    # filled in from the training data (the first caption of images spread over it)
+    captions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -158,6 +173,12 @@ class LossConfig:
     # ssgan (Salimans et al. 2016): weight of the unsupervised (real vs generated) term beside the
     # labelled cross-entropy; 0 trains the same classifier on the labelled images alone (the baseline)
     unlabeled_weight: float = 1.0
+    # text-gan (Reed et al. 2016): weight of G's interpolation term (GAN-INT: half a batch more of
+    # samples for captions halfway between two training captions; 0 = GAN-CLS alone), the
+    # interpolation point, and the weight of conditioning augmentation's KL term (StackGAN: 2)
+    int_weight: float = 1.0
+    int_beta: float = 0.5
+    kl_weight: float = 2.0
 
 
 @dataclass
@@ -325,7 +346,8 @@ class Config:
 ARCHITECTURE_KEYS = ("train.recipe", "train.pack", "data.resolution", "data.channels", "data.range", "model.G", "model.D",
                      "model.z_dim", "model.z_dist", "model.width", "model.d_norm", "model.d_spectral_norm",
                      "model.conditional",
-                     "model.g_spectral_norm", "optim.kind", "data.labels_per_class", "data.labels_file")
+                     "model.g_spectral_norm", "optim.kind", "data.labels_per_class", "data.labels_file",
+                     "model.text_encoder", "model.text_dim", "model.text_ca")
 
 
 def to_dict(cfg: Any) -> dict:
@@ -571,6 +593,10 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(t.ema_halflife_kimg >= 0, where, "train.ema_halflife_kimg must be >= 0 (0 = off)")
     _check(t.pack >= 1, where, f"train.pack={t.pack} must be at least 1 (1 = no packing)")
     _check(t.pool_size >= 0, where, f"train.pool_size={t.pool_size} must be >= 0 (0 = off)")
+    _check(m.text_dim > 0, where, f"model.text_dim={m.text_dim} must be positive")
+    _check(cfg.loss.int_weight >= 0 and cfg.loss.kl_weight >= 0, where,
+           "loss.int_weight and loss.kl_weight must be >= 0 (0 = off)")
+    _check(0.0 <= cfg.loss.int_beta <= 1.0, where, f"loss.int_beta={cfg.loss.int_beta} must be in [0, 1]")
     _check(cfg.loss.unlabeled_weight >= 0, where, f"loss.unlabeled_weight={cfg.loss.unlabeled_weight} must be >= 0")
     _check(0 < cfg.loss.hint_rate <= 1, where, f"loss.hint_rate={cfg.loss.hint_rate} must be in (0, 1]")
     for key in ("l1_weight", "cycle_weight", "identity_weight", "adv_weight", "gain_alpha", "mse_weight",

@@ -26,6 +26,7 @@ from ganforge.core.rng import check_seed
 from ganforge.data import DATASETS
 from ganforge.nets import class_count
 from ganforge.nets.registry import GENERATORS
+from ganforge.nets.text import TEXT_ENCODERS, text_features
 
 
 def noise_layers(net: torch.nn.Module) -> list[torch.nn.Module]:
@@ -88,13 +89,58 @@ class GeneratorHandle:
         K = self.num_classes or (self.cfg.model.num_classes if self.C is not None else 0)
         return tuple(names) if len(names) == K else tuple(str(i) for i in range(K))
 
+    @property
+    def takes_text(self) -> bool:
+        """Whether G draws images for captions (a text-to-image model)."""
+        return bool(self.cfg.model.text_encoder)
+
+    @property
+    def text_encoder(self) -> str:
+        """The text encoder's name and what it is, for pages and messages ("" without text)."""
+        name = self.cfg.model.text_encoder
+        return f"{name}: {TEXT_ENCODERS[name].summary}" if name in TEXT_ENCODERS else name
+
+    def text_input(self, texts: list[str]) -> torch.Tensor:
+        """Captions -> G's text input (the encoder's features), on the CPU."""
+        if not self.takes_text:
+            raise ConfigError("a caption was given, but this generator takes no text (it was not trained with "
+                              "train.recipe=text-gan)")
+        bad = [t for t in texts if not isinstance(t, str) or not t.strip()]
+        if bad:
+            raise ConfigError(f"caption {bad[0]!r} is empty: give a sentence, e.g. \"a dark ankle boot\"")
+        return text_features(self.cfg.model.text_encoder, [" ".join(t.split()) for t in texts])
+
+    def default_text(self, n: int) -> torch.Tensor:
+        """The text input of the model's first recorded caption, for n samples: what latents given
+        without a caption (walks in z, projections) are drawn under."""
+        t = self.text_input(self._texts(1, 0, self.cfg.model.captions[:1] or None))
+        return t.expand(n, *t.shape[1:])
+
+    def _texts(self, n: int, seed: int, text) -> list[str]:
+        """n captions: `text` (one for all, or a list taken in turn), else drawn by the seed from the
+        captions the model recorded from its training data."""
+        if text is not None:
+            texts = [text] if isinstance(text, str) else list(text)
+            if not texts:
+                raise ConfigError("an empty list of captions was given: give at least one")
+            return [texts[i % len(texts)] for i in range(n)]
+        pool = self.cfg.model.captions
+        if not pool:
+            raise ConfigError("this text-to-image model recorded no captions to draw from: give one (--text)")
+        pick = torch.randint(len(pool), (n,), generator=torch.Generator().manual_seed(seed + 1))
+        return [pool[int(i)] for i in pick]
+
     def inputs(self, n: int, seed: int = 0, c: int | None = None, truncation: float | None = None,
-               psi: float | None = None) -> dict:
+               psi: float | None = None, text: str | list[str] | None = None) -> dict:
         """Generator inputs for n samples, on the CPU, the same for the same seed everywhere. A
         conditional generator gets class `c` for all n, or (c=None) the classes in turn, 0, 1, ...,
-        K-1, 0, ... so that every class has its share. `truncation` (a threshold) and `psi` (toward
-        the mean latent) are the two truncation tricks of ganforge.core.latent."""
+        K-1, 0, ... so that every class has its share. A text-to-image generator gets `text` (one
+        caption for all, or a list in turn), or captions drawn by the seed from its training data's.
+        `truncation` (a threshold) and `psi` (toward the mean latent) are the two truncation tricks
+        of ganforge.core.latent."""
         check_seed(seed)
+        if text is not None and not self.takes_text:
+            self.text_input([text] if isinstance(text, str) else list(text))  # raises: no text input
         K = self.num_classes
         if c is not None and not K:
             raise ConfigError(f"class {c} asked for, but this generator is unconditional (it takes no class)")
@@ -108,7 +154,17 @@ class GeneratorHandle:
         inputs = {"z": z}
         if K:
             inputs["c"] = torch.full((n,), c) if c is not None else torch.arange(n) % K
+        if self.takes_text:
+            inputs["t"] = self.text_input(self._texts(n, seed, text))
         return self.with_psi(inputs, psi)
+
+    def text_walk(self, z: torch.Tensor, text_a: str, text_b: str, beta: torch.Tensor) -> dict:
+        """Inputs for latents z [N, z_dim] under the captions beta e(a) + (1 - beta) e(b), beta [N]
+        (1: caption a, 0: caption b), e the text embedding of G's own text path."""
+        n = len(z)
+        t_a, t_b = self.text_input([text_a, text_b]).chunk(2)
+        return {"z": z, "t": t_a.expand(n, *t_a.shape[1:]).clone(), "t2": t_b.expand(n, *t_b.shape[1:]).clone(),
+                "beta": beta.float()}
 
     def with_psi(self, inputs: dict, psi: float | None) -> dict:
         """Inputs pulled toward the mean latent by psi: z itself for z-space generators; for a
@@ -144,11 +200,15 @@ class GeneratorHandle:
         """Samples in eval mode (batch norm uses running statistics; no state changes), float32,
         on the generator's device, in the data's range."""
         noise = {k: v for k, v in inputs.items() if k.startswith("noise")}
+        if self.takes_text and "t" not in inputs and "ws" not in inputs:
+            inputs = {**inputs, "t": self.default_text(len(inputs["z"]))}
         with self._eval() as G, noise_maps(G, noise):  # a projection's own noise maps, when it has them
             if "ws" in inputs:  # styles given directly (a style-based generator)
                 return G.synthesis(inputs["ws"].to(self.device)).float()
             if "psi" in inputs:  # truncation in w (a generator with `truncate`: StyleGAN)
                 return G.synthesis(self.styles(inputs)).float()
+            if "t" in inputs:  # a caption's text input, or a point between two (t2, beta)
+                return G(inputs["z"].to(self.device), *self._text_args(inputs)).float()
             if "c" in inputs:
                 return G(inputs["z"].to(self.device), inputs["c"].to(self.device)).float()
             return G(inputs["z"].to(self.device)).float()
@@ -169,8 +229,17 @@ class GeneratorHandle:
         """A style-based generator's per-layer w [N, num_ws, w_dim] for `inputs` (eval mode: no
         mixing), pulled toward the mean w by their psi when they carry one."""
         with self._eval() as G:
-            ws = G.ws(inputs["z"].to(self.device))
+            if "t" in inputs:
+                t, t2, beta = self._text_args(inputs)
+                ws = G.ws(inputs["z"].to(self.device), t, t2=t2, beta=beta)
+            else:
+                ws = G.ws(inputs["z"].to(self.device))
             return G.truncate(ws, inputs["psi"].to(ws)[:, None, None]) if "psi" in inputs else ws
+
+    def _text_args(self, inputs: dict) -> tuple:
+        """(t, t2, beta) of text inputs on the device (t2, beta None for one caption)."""
+        parts = [inputs.get(k) for k in ("t", "t2", "beta")]
+        return tuple(p.to(self.device) if p is not None else None for p in parts)
 
     @staticmethod
     def mix_styles(coarse: torch.Tensor, fine: torch.Tensor, cut: int) -> torch.Tensor:
@@ -230,9 +299,9 @@ class GeneratorHandle:
         return torch.cat([p.cpu() for p in parts] if to_cpu else parts)
 
     def sample(self, n: int, seed: int = 0, c: int | None = None, truncation: float | None = None,
-               batch: int = 1000, psi: float | None = None) -> torch.Tensor:
-        """n samples on the CPU, in batches of `batch`."""
-        return self.generate(self.inputs(n, seed, c, truncation, psi), batch)
+               batch: int = 1000, psi: float | None = None, text: str | list[str] | None = None) -> torch.Tensor:
+        """n samples on the CPU, in batches of `batch` (for `text`: see `inputs`)."""
+        return self.generate(self.inputs(n, seed, c, truncation, psi, text), batch)
 
     def to_images(self, x: torch.Tensor) -> list:
         """Samples [N, C, H, W] in the data's range -> PIL images (grey "L" or "RGB")."""
@@ -243,11 +312,11 @@ class GeneratorHandle:
         return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in to_uint8(x, self.value_range)]
 
     def images(self, n: int, seed: int = 0, c: int | None = None, truncation: float | None = None,
-               psi: float | None = None) -> list:
+               psi: float | None = None, text: str | list[str] | None = None) -> list:
         """n samples as PIL images (grey "L" or "RGB"), the same ones `sample` gives for the seed."""
         if self.is_points:
             raise ConfigError("images() draws images; this generator makes 2-D points (use sample())")
-        return self.to_images(self.sample(n, seed, c, truncation, psi=psi))
+        return self.to_images(self.sample(n, seed, c, truncation, psi=psi, text=text))
 
     def export(self, out_dir: str | Path) -> Path:
         """generator.safetensors + generator.json in out_dir; encoder.safetensors / classifier.safetensors

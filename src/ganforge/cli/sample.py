@@ -16,6 +16,8 @@ def add_arguments(p) -> None:
     p.add_argument("--class", dest="c", type=int, help="class index (conditional generators)")
     p.add_argument("--truncation", type=float, help="truncation trick: redraw latents with |z_i| above this")
     p.add_argument("--psi", type=float, help="truncation toward the mean latent, 0 to 1 (1: none, 0: the mean image)")
+    p.add_argument("--text", nargs="+", metavar="CAPTION",
+                   help="text-to-image models: the caption to draw (several: a row of the same seeds per caption)")
     p.add_argument("--latent", help="draw the image of this latent (NAME.latent.safetensors of `ganforge project`)")
     p.add_argument("--labels", action="store_true",
                    help="write a labelled dataset to --out (a folder): conditional generators, classes in turn")
@@ -31,5 +33,7 @@ def run(args) -> int:
     elif args.labels:
         print(api.sample_dataset(args.source, args.n, args.out, args.seed, args.format))
     else:
-        print(api.sample(args.source, args.n, args.out, args.seed, c=args.c, truncation=args.truncation, psi=args.psi))
+        text = args.text[0] if args.text and len(args.text) == 1 else args.text
+        print(api.sample(args.source, args.n, args.out, args.seed, c=args.c, truncation=args.truncation, psi=args.psi,
+                         text=text))
     return 0

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ganforge.core.errors import DataError
+from ganforge.data.captions import Captions
 from ganforge.data.sources import IdxFiles
 from ganforge.config import DataConfig
 
@@ -37,6 +38,11 @@ class DatasetSpec:
     splits: tuple[str, ...] = ("train",)  # data.split values it has
     files: IdxFiles | None = None  # the files `ganforge data fetch` downloads and checks
     mixture: Callable[["DataConfig"], tuple[torch.Tensor, float]] | None = None  # toy data: (centres, std)
+    captioned: bool = False  # every image comes with captions (text-to-image data)
+    captions_if_asked: bool = False  # captioned with data.captions=true (folder: caption files)
+
+    def has_captions(self, cfg: "DataConfig") -> bool:
+        return self.captioned or (self.captions_if_asked and cfg.captions)
 
     def has_labels(self, cfg: "DataConfig") -> bool:
         return self.num_classes is not None or (self.labels_if_asked and (cfg.labels or bool(cfg.labels_file)))
@@ -138,6 +144,9 @@ class Dataset:
     # semi-supervised data (data.labels_per_class, data.labels_file): the indices whose labels training
     # may use; batches then carry no "c", so no other label can reach a recipe
     labelled: torch.Tensor | None = None
+    # captioned data (text-to-image): each image's captions; batches then carry "t", a caption id
+    # per image (an index into captions.texts), drawn for the step
+    captions: "Captions | None" = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -181,6 +190,8 @@ class Dataset:
             out["mask"] = mask.to(device, non_blocking=True).float()
         if self.y is not None and self.labelled is None:
             out["c"] = self.y[idx].to(device, non_blocking=True)
+        if self.captions is not None:
+            out["t"] = self.captions.draw(idx, step).to(device, non_blocking=True)
         return out
 
     @property

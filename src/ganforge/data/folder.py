@@ -25,7 +25,8 @@ import torch
 from ganforge.config import DataConfig
 from ganforge.core.errors import DataError
 from ganforge.core.paths import RUN_MARKER
-from ganforge.data.dataset import Dataset, DatasetSpec, LazyImages
+from ganforge.data.captions import CAPTION_FILES, Captions, folder_captions
+from ganforge.data.dataset import Dataset, DatasetSpec, LazyImages, rows
 from ganforge.data.folder_store import cached, choose_storage, in_memory, streamed
 from ganforge.data.registry import DATASETS, register
 
@@ -58,6 +59,7 @@ class FolderScan:
     skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> relative paths
     storage: str = ""  # where the decoded images went, and why (data/folder_store.py)
     first_frame_of: list[str] = field(default_factory=list)  # animated files: only frame 0 used
+    captions: list[list[str]] | None = None  # data.captions: each used image's captions
 
     def skip(self, reason: str, path: Path) -> None:
         self.skipped.setdefault(reason, []).append(str(path.relative_to(self.root)))
@@ -139,8 +141,9 @@ def load_image(path: Path, resolution: int | tuple[int, int], channels: int,
     return (arr[None] if channels == 1 else arr.transpose(2, 0, 1)), animated
 
 
-def candidates(root: Path, scan: FolderScan) -> list[Path]:
-    """Image files under root, sorted; everything else is recorded in the scan as skipped."""
+def candidates(root: Path, scan: FolderScan, captions: bool = False) -> list[Path]:
+    """Image files under root, sorted; everything else is recorded in the scan as skipped (but for
+    the caption files, when captions are read)."""
     runs = {m.parent for m in root.rglob(RUN_MARKER)}  # run.dir inside data.root: its grids are not data
     files = []
     for p in sorted(root.rglob("*")):
@@ -150,6 +153,8 @@ def candidates(root: Path, scan: FolderScan) -> list[Path]:
             scan.skip("file(s) inside ganforge run folders", p)
         elif p.is_symlink() and not p.exists():
             scan.skip("broken link(s)", p)
+        elif captions and (p.suffix.lower() == ".txt" or p.parent == root and p.name in CAPTION_FILES):
+            continue
         elif p.suffix.lower() not in EXTENSIONS:
             scan.skip(f"file(s) of another type (not {'/'.join(sorted(e[1:] for e in EXTENSIONS))})", p)
         elif not p.is_file():
@@ -244,10 +249,12 @@ def _file_labels(used: list[Path], root: Path, named: dict[str, str], scan: Fold
 
 
 def load_folder(root: str | Path, resolution: int, channels: int, labels: bool, max_images: int = 0,
-                background: str = "white", labels_file: str = "", storage: str = "memory", budget_gb: float = 0.0):
+                background: str = "white", labels_file: str = "", storage: str = "memory", budget_gb: float = 0.0,
+                captions: bool = False):
     """Return (images uint8 [N, C, H, W], labels int64 [N] or None, class names, FolderScan).
     With `labels_file`, labels come from that file and images it does not name get -1. The images
-    are an array in memory, an array mapped from the folder cache, or LazyImages (`storage`)."""
+    are an array in memory, an array mapped from the folder cache, or LazyImages (`storage`). With
+    `captions`, only the images that have a caption are kept, their captions in `scan.captions`."""
     root = Path(root)
     if not root.is_dir():
         what = "is a file" if root.exists() else "no such folder"
@@ -256,7 +263,7 @@ def load_folder(root: str | Path, resolution: int, channels: int, labels: bool, 
     if rgb is None:
         raise DataError(f"data.background={background!r}: use white, black or a colour as #rrggbb")
     scan = FolderScan(root)
-    files = candidates(root, scan)
+    files = candidates(root, scan, captions)
     classes = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
     if labels and not classes and not labels_file:
         raise DataError(f"{root}: data.labels=true needs one sub-folder per class; found images only at the top")
@@ -264,6 +271,10 @@ def load_folder(root: str | Path, resolution: int, channels: int, labels: bool, 
         files = files[:max_images]
     named = read_labels_file(labels_file) if labels_file else None
     images, used = _stored(root, files, resolution, channels, rgb, scan, storage, budget_gb)
+    if captions and used:
+        scan.captions, kept = folder_captions(root, used, scan.skipped)
+        if len(kept) < len(used):
+            images, used = rows(images, kept), [used[k] for k in kept]
     ys = []
     if named is not None:
         ys, classes = _file_labels(used, root, named, scan)
@@ -337,11 +348,12 @@ def probe_folder(root: str | Path, limit: int = 256) -> FolderProbe:
 def _folder(cfg: DataConfig, seed: int) -> Dataset:
     images, labels, class_names, scan = load_folder(cfg.root, cfg.resolution, cfg.channels, cfg.labels,
                                                     cfg.max_images, cfg.background, cfg.labels_file,
-                                                    cfg.storage, cfg.memory_budget_gb)
+                                                    cfg.storage, cfg.memory_budget_gb, cfg.captions)
     y = torch.from_numpy(labels) if labels is not None else None
     x = images if isinstance(images, LazyImages) else torch.from_numpy(np.ascontiguousarray(images))
+    captions = Captions.from_lists(scan.captions, seed) if scan.captions is not None else None
     return Dataset(DATASETS["folder"], x, y, cfg.range, cfg.root, tuple(class_names),
-                   extra={"summary": scan.summary(), "storage": scan.storage})
+                   extra={"summary": scan.summary(), "storage": scan.storage}, captions=captions)
 
 
 def _folder_check(cfg: DataConfig) -> str | None:
@@ -353,4 +365,5 @@ def _folder_check(cfg: DataConfig) -> str | None:
 
 
 register(DatasetSpec("folder", "image", "your images: data.name=folder data.root=PATH", _folder, check=_folder_check,
-                     feature_net="inception-v3", default_metrics=("fid", "kid", "prdc"), labels_if_asked=True))
+                     feature_net="inception-v3", default_metrics=("fid", "kid", "prdc"), labels_if_asked=True,
+                     captions_if_asked=True))

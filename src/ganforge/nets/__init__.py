@@ -22,6 +22,7 @@ from ganforge.core.errors import ConfigError
 from ganforge.nets import bigan, dcgan, encoder, goodfellow, mlp, stylegan, translation  # noqa: F401  (each registers its nets)
 from ganforge.nets.encoder import default_encoder
 from ganforge.nets.registry import DISCRIMINATORS, ENCODERS, GENERATORS
+from ganforge.nets.text import TEXT_ENCODERS, TextCondition, TextD, TextG
 from ganforge.core.registry import import_all
 
 import_all(__name__, __path__)  # any other module of this package (a net family added as one file)
@@ -38,17 +39,32 @@ def class_count(cfg: Config) -> int:
     return cfg.model.num_classes if cfg.model.conditional != "none" else 0
 
 
+def code_dim(cfg: Config) -> int:
+    """Numbers of the caption's code a text-conditioned net takes (0 without text)."""
+    return cfg.model.text_dim if cfg.model.text_encoder else 0
+
+
+def _with_text(net: nn.Module, cfg: Config, which: str) -> nn.Module:
+    """A text-to-image model's G or D: the net with its own text path (nets/text.py)."""
+    if not cfg.model.text_encoder:
+        return net
+    m = cfg.model
+    text_path = TextCondition(m.text_encoder, m.text_dim, ca=m.text_ca and which == "G")
+    return TextG(net, text_path) if which == "G" else TextD(net, text_path)
+
+
 def build_G(cfg: Config, sample_shape: tuple[int, ...]) -> nn.Module:
-    G = sized(lambda c: GENERATORS[net_names(c)[0]].build(
+    G = sized(lambda c: _with_text(GENERATORS[net_names(c)[0]].build(
         z_dim=c.model.z_dim, c_dim=class_count(c), sample_shape=tuple(sample_shape), width=c.model.width,
-        out=output_kind(c, sample_shape)), "G", cfg)
+        out=output_kind(c, sample_shape), code_dim=code_dim(c)), c, "G"), "G", cfg)
     return spectral_norm_all(G) if cfg.model.g_spectral_norm else G
 
 
 def build_D(cfg: Config, sample_shape: tuple[int, ...]) -> nn.Module:
-    D = sized(lambda c: DISCRIMINATORS[net_names(c)[1]].build(
+    D = sized(lambda c: _with_text(DISCRIMINATORS[net_names(c)[1]].build(
         c_dim=class_count(c), sample_shape=tuple(sample_shape), width=c.model.width, dropout=c.model.d_dropout,
-        norm=c.model.d_norm, cond=c.model.conditional, z_dim=c.model.z_dim), "D", cfg)  # z_dim: a joint D(x, z) (BiGAN)
+        norm=c.model.d_norm, cond=c.model.conditional, z_dim=c.model.z_dim,  # z_dim: a joint D(x, z) (BiGAN)
+        code_dim=code_dim(c)), c, "D"), "D", cfg)
     return spectral_norm_all(D) if cfg.model.d_spectral_norm else D
 
 
@@ -100,7 +116,7 @@ def sized(make: Callable[[Config], nn.Module], which: str, cfg: Config) -> nn.Mo
     return make(cfg)
 
 
-SIZE_KEYS = ("model.width", "model.z_dim", "model.num_classes", "model.E_width")  # what sets a net's size
+SIZE_KEYS = ("model.width", "model.z_dim", "model.num_classes", "model.E_width", "model.text_dim")  # what sets a net's size
 
 
 def _count(make: Callable[[Config], nn.Module], cfg: Config) -> float:
@@ -164,5 +180,13 @@ def check_nets(cfg: Config) -> str | None:
             if not entry.conditional:
                 return (f"{key}={entry.name} takes no class: model.conditional={cfg.model.conditional} needs a "
                         f"conditional net ({', '.join(n for n, e in GENERATORS.items() if e.conditional)})")
+    if cfg.model.text_encoder:
+        problem = choose("model.text_encoder", cfg.model.text_encoder, TEXT_ENCODERS)
+        if problem:
+            return problem
+        for key, entry in (("model.G", GENERATORS[g]), ("model.D", DISCRIMINATORS[d])):
+            if "code_dim" not in entry.takes:
+                takers = ", ".join(n for n, e in GENERATORS.items() if "code_dim" in e.takes)
+                return f"{key}={entry.name} takes no caption: model.text_encoder needs a net that does ({takers})"
     shape = sample_shape_for(cfg)
     return GENERATORS[g].check(shape, cfg) or DISCRIMINATORS[d].check(shape, cfg)

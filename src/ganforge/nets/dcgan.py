@@ -35,15 +35,16 @@ def _init_weights(module: nn.Module) -> None:
 
 
 class DCGANGenerator(nn.Module):
-    """With c_dim > 0 the one-hot class is appended to z (cGAN)."""
+    """With c_dim > 0 the one-hot class is appended to z (cGAN); with code_dim > 0 a caption's code
+    (nets/text.py: Reed et al. 2016 join it to z the same way)."""
 
     def __init__(self, z_dim: int, resolution: int, channels: int, width: int = 64, out_act: str = "tanh",
-                 c_dim: int = 0):
+                 c_dim: int = 0, code_dim: int = 0):
         super().__init__()
         self.c_dim = c_dim
         s0, n_up = base_size(resolution)
         ch = [width * 2 ** i for i in reversed(range(n_up))]  # e.g. 28 px: [128, 64]
-        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim + c_dim, ch[0], s0, 1, 0, bias=False),
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim + c_dim + code_dim, ch[0], s0, 1, 0, bias=False),
                                    nn.BatchNorm2d(ch[0]), nn.ReLU(True)]
         for c_in, c_out in zip(ch[:-1], ch[1:]):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
@@ -51,9 +52,12 @@ class DCGANGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
         _init_weights(self)
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:  # [N, z_dim] -> [N, C, H, W]
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, code: torch.Tensor | None = None
+                ) -> torch.Tensor:  # [N, z_dim] -> [N, C, H, W]
         if self.c_dim:
             z = torch.cat([z, one_hot(c, self.c_dim, z)], 1)
+        if code is not None:
+            z = torch.cat([z, code.to(z.dtype)], 1)
         return self.net(z[:, :, None, None])
 
 
@@ -62,7 +66,7 @@ class DCGANDiscriminator(nn.Module):
     gradients, which batch statistics would mix); the convs then keep their biases."""
 
     def __init__(self, resolution: int, channels: int, width: int = 64, norm: str = "batch", c_dim: int = 0,
-                 cond: str = "none"):
+                 cond: str = "none", code_dim: int = 0):
         super().__init__()
         self.c_dim, self.cond = c_dim, cond if c_dim else "none"
         s0, n_down = base_size(resolution)
@@ -79,10 +83,16 @@ class DCGANDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
         if self.cond != "none":  # on the whole last feature map: a class is a layout, not a count of strokes
             self.head = ConditionalHead(self.cond, c_dim, ch[-1] * s0 * s0)
+        if code_dim:  # Reed et al. 2016: the caption's code replicated over the s0 x s0 map, joined by a 1x1 conv
+            self.joint = nn.Sequential(nn.Conv2d(ch[-1] + code_dim, ch[-1], 1), nn.LeakyReLU(0.2, True))
         _init_weights(self)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None, code: torch.Tensor | None = None) -> torch.Tensor:
         """[N, C, H, W] -> [N] logits ([N, 1 + K] for acgan)."""
+        if code is not None:
+            h = self.net[:-1](x)
+            maps = code.to(h.dtype)[:, :, None, None].expand(-1, -1, *h.shape[2:])
+            return self.net[-1](self.joint(torch.cat([h, maps], 1))).flatten()
         if self.cond == "none":
             return self.net(x).flatten()
         if self.cond == "cgan":
@@ -106,11 +116,12 @@ def _check(shape: tuple, cfg) -> str | None:
 
 
 @register_G("dcgan", check=_check, conditional=True)
-def build_generator(*, z_dim: int, c_dim: int, sample_shape: tuple, width: int, out: str) -> nn.Module:
-    return DCGANGenerator(z_dim, sample_shape[-1], sample_shape[0], width, out, c_dim)
+def build_generator(*, z_dim: int, c_dim: int, sample_shape: tuple, width: int, out: str, code_dim: int = 0
+                    ) -> nn.Module:
+    return DCGANGenerator(z_dim, sample_shape[-1], sample_shape[0], width, out, c_dim, code_dim)
 
 
 @register_D("dcgan", check=_check, conditional=True)
-def build_discriminator(*, c_dim: int, sample_shape: tuple, width: int, norm: str = "batch", cond: str = "none"
-                        ) -> nn.Module:
-    return DCGANDiscriminator(sample_shape[-1], sample_shape[0], width, norm, c_dim, cond)
+def build_discriminator(*, c_dim: int, sample_shape: tuple, width: int, norm: str = "batch", cond: str = "none",
+                        code_dim: int = 0) -> nn.Module:
+    return DCGANDiscriminator(sample_shape[-1], sample_shape[0], width, norm, c_dim, cond, code_dim)

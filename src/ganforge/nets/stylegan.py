@@ -19,7 +19,8 @@ linear layers to a logit.
 
 Simplifications against the reference code (stylegan2-ada-pytorch), said here so nobody is
 surprised: upsampling and downsampling are bilinear / average pooling instead of the FIR-filtered
-transposed convolution; no conditional variant. Path-length regularisation is the GAN recipe's
+transposed convolution; no class-conditional variant (a caption's code, nets/text.py, joins z at
+the mapping network's input and D by projection). Path-length regularisation is the GAN recipe's
 (loss.pl_weight), through `ws` and `synthesis`. Noise is random in
 training and fixed (a buffer per layer) in eval mode, so a seed always gives the same image.
 """
@@ -34,6 +35,7 @@ from torch import nn
 
 from ganforge.nets.common import output_activation
 from ganforge.nets.registry import images_only, register_D, register_G, unconditional
+from ganforge.nets.text import project_code
 
 LRELU_GAIN = math.sqrt(2)
 
@@ -143,14 +145,17 @@ class ToRGB(nn.Module):
 
 class StyleGANGenerator(nn.Module):
     def __init__(self, z_dim: int, resolution: int, channels: int, width: int = 64, w_dim: int | None = None,
-                 mapping_depth: int = 8, mixing: float = 0.9, out_act: str = "tanh", max_channels: int | None = None):
+                 mapping_depth: int = 8, mixing: float = 0.9, out_act: str = "tanh", max_channels: int | None = None,
+                 code_dim: int = 0):
         super().__init__()
         s0, n_up = base_and_blocks(resolution)
         w_dim = w_dim or max(z_dim, 4 * width)
         cap = max_channels or 8 * width
         ch = [min(width * 2 ** (n_up - i), cap) for i in range(n_up + 1)]  # per size, s0 .. resolution
         self.z_dim, self.w_dim, self.mixing = z_dim, w_dim, mixing
-        self.mapping = MappingNetwork(z_dim, w_dim, mapping_depth)
+        # a condition's code (a caption's, nets/text.py) joins z at the mapping network's input, each
+        # normalised on its own (as StyleGAN2-ADA does with its class embedding)
+        self.mapping = MappingNetwork(z_dim + code_dim, w_dim, mapping_depth)
         self.const = nn.Parameter(torch.randn(1, ch[0], s0, s0))
         self.layers = nn.ModuleList([StyleLayer(ch[0], ch[0], w_dim, s0)])
         self.to_rgb = nn.ModuleList([ToRGB(ch[0], channels, w_dim)])
@@ -163,17 +168,24 @@ class StyleGANGenerator(nn.Module):
         self.out = output_activation(out_act)
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
-    def ws(self, z: torch.Tensor, update_avg: bool = True) -> torch.Tensor:
-        """[N, num_ws, w_dim]: w for every layer; in training, style mixing and (unless
-        update_avg=False, as for the path-length batch) the running mean of w."""
-        w = self.mapping(z)
+    def _map(self, z: torch.Tensor, code: torch.Tensor | None) -> torch.Tensor:
+        if code is None:
+            return self.mapping(z)
+        code = code.to(z.dtype)
+        z = z * torch.rsqrt(z.pow(2).mean(1, keepdim=True) + 1e-8)
+        return self.mapping(torch.cat([z, code * torch.rsqrt(code.pow(2).mean(1, keepdim=True) + 1e-8)], 1))
+
+    def ws(self, z: torch.Tensor, update_avg: bool = True, code: torch.Tensor | None = None) -> torch.Tensor:
+        """[N, num_ws, w_dim]: w for every layer; in training, style mixing (a second z, the same
+        condition) and (unless update_avg=False, as for the path-length batch) the running mean of w."""
+        w = self._map(z, code)
         if self.training and update_avg:
             with torch.no_grad():
                 self.w_avg.lerp_(w.detach().mean(0).to(self.w_avg), 1 - 0.995)
         ws = w[:, None].repeat(1, self.num_ws, 1)
         if self.training and self.mixing > 0 and torch.rand(()) < self.mixing:
             cut = int(torch.randint(1, self.num_ws, ()))
-            ws[:, cut:] = self.mapping(torch.randn_like(z))[:, None]
+            ws[:, cut:] = self._map(torch.randn_like(z), code)[:, None]
         return ws
 
     def truncate(self, ws: torch.Tensor, psi: float) -> torch.Tensor:
@@ -190,8 +202,8 @@ class StyleGANGenerator(nn.Module):
             rgb = F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False) + to_rgb(x, ws[:, 3 + 2 * i])
         return self.out(rgb)
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        return self.synthesis(self.ws(z))
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, code: torch.Tensor | None = None) -> torch.Tensor:
+        return self.synthesis(self.ws(z, code=code))
 
 
 class ResBlock(nn.Module):
@@ -220,7 +232,8 @@ def minibatch_std(x: torch.Tensor, group: int = 4) -> torch.Tensor:
 
 
 class StyleGANDiscriminator(nn.Module):
-    def __init__(self, resolution: int, channels: int, width: int = 64, max_channels: int | None = None):
+    def __init__(self, resolution: int, channels: int, width: int = 64, max_channels: int | None = None,
+                 code_dim: int = 0):
         super().__init__()
         s0, n_down = base_and_blocks(resolution)
         cap = max_channels or 8 * width
@@ -230,11 +243,15 @@ class StyleGANDiscriminator(nn.Module):
         self.conv = EqualConv2d(ch[-1] + 1, ch[-1], 3)
         self.fc = EqualLinear(ch[-1] * s0 * s0, ch[-1], activate=True)
         self.out = EqualLinear(ch[-1], 1)
+        if code_dim:  # a condition's code (a caption's) by projection onto the last features
+            self.project = project_code(code_dim, ch[-1])
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None, code: torch.Tensor | None = None) -> torch.Tensor:
         h = self.blocks(F.leaky_relu(self.from_rgb(x), 0.2) * LRELU_GAIN)
         h = F.leaky_relu(self.conv(minibatch_std(h)), 0.2) * LRELU_GAIN
-        return self.out(self.fc(h.flatten(1))).squeeze(1)
+        h = self.fc(h.flatten(1))
+        logit = self.out(h).squeeze(1)
+        return logit if code is None else logit + (self.project(code.to(h.dtype)) * h).sum(1)
 
 
 def _check(shape: tuple, cfg) -> str | None:
@@ -249,12 +266,12 @@ def _check(shape: tuple, cfg) -> str | None:
 
 
 @register_G("stylegan", check=_check, styles=True)
-def _stylegan_G(*, z_dim, c_dim, sample_shape, width, out):
+def _stylegan_G(*, z_dim, c_dim, sample_shape, width, out, code_dim: int = 0):
     unconditional("stylegan", c_dim)
-    return StyleGANGenerator(z_dim, sample_shape[1], sample_shape[0], width, out_act=out)
+    return StyleGANGenerator(z_dim, sample_shape[1], sample_shape[0], width, out_act=out, code_dim=code_dim)
 
 
 @register_D("stylegan", check=_check)
-def _stylegan_D(*, c_dim, sample_shape, width):
+def _stylegan_D(*, c_dim, sample_shape, width, code_dim: int = 0):
     unconditional("stylegan", c_dim)
-    return StyleGANDiscriminator(sample_shape[1], sample_shape[0], width)
+    return StyleGANDiscriminator(sample_shape[1], sample_shape[0], width, code_dim=code_dim)

@@ -332,7 +332,7 @@ class GANRecipe(RecipeBase):
         call the plain D: its parameters are DDP's too, so their gradients are averaged with the rest
         in one backward."""
         L, total, stats = self.cfg.loss, 0.0, {}
-        D = (lambda x: self._split(self._D(self.D, x, c))[0]) if self.K else self.D  # the real / fake logit
+        D = self._critic(c)
         with self.autocast():
             if L.gp_weight > 0:
                 gp = losses.gradient_penalty(D, x_real, x_fake.detach())
@@ -341,6 +341,10 @@ class GANRecipe(RecipeBase):
                 r1 = losses.r1_penalty(D, x_real)
                 total, stats["r1"] = total + (L.r1_gamma / 2) * L.r1_every * r1, r1.detach()
         return total, stats
+
+    def _critic(self, c: torch.Tensor | None):
+        """The plain D as a function of images alone, the real / fake logit (for the penalties)."""
+        return (lambda x: self._split(self._D(self.D, x, c))[0]) if self.K else self.D
 
     def _simultaneous_step(self, x_real: torch.Tensor, c: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """The paper's code (AdversaryCost2.get_gradients): one G forward, one D forward over real and
