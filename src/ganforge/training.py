@@ -127,6 +127,8 @@ def _train_in(run: RunDir | None, cfg: Config, data: Dataset, recipe: Recipe, sc
         run.log(f"start at step {ckpt['step'] if ckpt else 0}{note}: {data.name} ({len(data)} samples, {data.source}), "
                 f"{cfg.train.recipe} (G {config_mod.net_names(cfg)[0]}, D {config_mod.net_names(cfg)[1]}), device {device}, precision {recipe.precision}, "
                 f"{info.world_size} process(es)")
+    if run is not None:
+        recipe.use_run_folder(run.path)
     if run is not None and data.extra.get("storage"):  # a folder: decoded into memory, cached or streamed
         run.log(f"images: {data.extra['storage']}")
         log(f"images: {data.extra['storage']}")

@@ -12,8 +12,10 @@ def principal_directions(G: GeneratorHandle, k: int = 5, n: int = 1000, seed: in
     """[k, z_dim] unit directions in z, the most image-changing first (GANSpace for z-space models):
     PCA of n generated images, then the z directions that best predict each component's coordinate
     (least squares, Z ~ coords @ B). Deterministic for a given generator; signs fixed so that each
-    direction's largest entry is positive."""
-    inputs = G.inputs(n, seed=seed)
+    direction's largest entry is positive. A text-to-image G is held at its first recorded caption,
+    so that the images vary by z alone."""
+    caption = G.cfg.model.captions[0] if G.takes_text and G.cfg.model.captions else None
+    inputs = G.inputs(n, seed=seed, text=caption)
     x = G.generate(inputs, batch=250).flatten(1).double()
     x = x - x.mean(0)
     k = max(0, min(k, x.shape[1], n - 1, G.cfg.model.z_dim))

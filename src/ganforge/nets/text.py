@@ -18,8 +18,10 @@ interpolation term and for walks between captions.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -27,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.core.errors import ConfigError
+from ganforge.core.io import atomic_write
 from ganforge.core.registry import Registry
 
 MAX_CHARS = 128  # bytes of a caption the character encoder reads (the rest is cut)
@@ -130,6 +133,36 @@ def text_features(name: str, texts: list[str]) -> torch.Tensor:
     if name not in TEXT_ENCODERS:
         raise ConfigError(f"model.text_encoder={name!r}: {TEXT_ENCODERS.unknown(name)}")
     return TEXT_ENCODERS[name].features(list(texts))
+
+
+TEXT_CACHE = "text_features.safetensors"  # in a run folder: a pretrained encoder's vectors of its captions
+
+
+def _texts_key(name: str, texts: list[str]) -> str:
+    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
+    return f"{name}:{len(texts)}:{digest}"
+
+
+def cached_text_features(name: str, texts: list[str], cache: Path | None) -> tuple[torch.Tensor, str]:
+    """(features of `texts`, where they came from). A pretrained encoder's are kept in `cache` (a
+    safetensors file naming the encoder and a hash of the captions): computed once for a run, read
+    back on resume. The character encoder's are cheap and never cached."""
+    if cache is None or not TEXT_ENCODERS[name].extra:
+        return text_features(name, texts), "computed"
+    from safetensors.torch import load_file, safe_open, save
+
+    key = _texts_key(name, texts)
+    if cache.is_file():
+        try:
+            with safe_open(str(cache), "pt") as f:
+                same = (f.metadata() or {}).get("captions") == key
+            if same:
+                return load_file(str(cache))["features"], f"read from {cache}"
+        except Exception:  # a damaged cache (safetensors raises its own types) is computed again
+            pass
+    features = text_features(name, texts)
+    atomic_write(cache, lambda f: f.write(save({"features": features.contiguous()}, metadata={"captions": key})))
+    return features, f"computed once, kept in {cache}"
 
 
 # --- the text path of G and D ---------------------------------------------------------------------

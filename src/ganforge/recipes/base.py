@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar, Protocol
 
 import torch
@@ -57,6 +58,7 @@ class Recipe(Protocol):
     grid_rows_caption: str  # image-to-image: what the grids' last rows hold
 
     def set_epoch(self, epoch: int) -> None: ...
+    def use_run_folder(self, path: Path) -> None: ...  # where it may keep what it computes once
     def grad_norms(self) -> dict[str, float]: ...  # "grad_<player>" -> norm at its last measured update
     def state_dict(self) -> dict: ...
     def load_state_dict(self, state: dict) -> None: ...
@@ -222,6 +224,11 @@ class RecipeBase:
         """The config a run of this recipe trains: `cfg` itself, or with settings the recipe takes
         from elsewhere (the encoder takes its generator's data and model from model.G_from)."""
         return cfg
+
+    def use_run_folder(self, path: Path) -> None:
+        """The run's folder, for what a recipe computes once and keeps beside its checkpoints
+        (text-gan: a pretrained encoder's vectors of the training captions). Called on the process
+        that writes files, before the first step; nothing by default."""
 
     def add_player(self, name: str, net: nn.Module, lr: float, ema_halflife_kimg: float = 0.0) -> Player:
         """Make `net` a trained player: layout, DDP, compile, optimizer and scaler, in that order

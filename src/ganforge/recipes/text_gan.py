@@ -23,6 +23,8 @@ Text encoders (nets/text.py): `chars`, a character CNN in G and one in D, traine
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from ganforge.config import Config
@@ -33,7 +35,7 @@ from ganforge.data import DATASETS
 from ganforge.data.captions import mismatched
 from ganforge.generator import GeneratorHandle
 from ganforge.nets import build_D, build_G
-from ganforge.nets.text import TEXT_ENCODERS, text_features
+from ganforge.nets.text import TEXT_CACHE, TEXT_ENCODERS, cached_text_features
 from ganforge.recipes.base import register
 from ganforge.recipes.gan import GANRecipe
 
@@ -41,11 +43,11 @@ CAPTION_POOL = 256  # captions recorded in the config (model.captions) for sampl
 
 
 def caption_pool(data, n: int = CAPTION_POOL) -> list[str]:
-    """The first caption of n images spread evenly over the data (duplicates kept: the pool follows
-    how often each kind of image occurs)."""
+    """A caption of each of n images spread evenly over the data, drawn as training's first step
+    draws them (duplicates kept: the pool follows how often each kind of image occurs)."""
     count = len(data.captions)
     picks = torch.linspace(0, count - 1, min(n, count)).round().long()
-    return [data.captions.texts[int(i)] for i in data.captions.draw(picks, None)]
+    return [data.captions.texts[int(i)] for i in data.captions.draw(picks, 0)]
 
 
 @register
@@ -55,11 +57,26 @@ class TextGANRecipe(GANRecipe):
                                "loss.int_beta", "loss.kl_weight"}
 
     def __init__(self, cfg: Config, G, D, device: torch.device, dist: DistInfo = DistInfo(),
-                 features: torch.Tensor | None = None, grid_texts: list[str] = ()):
+                 texts: list[str] = (), grid_texts: list[str] = ()):
         super().__init__(cfg, G, D, device, dist)
         self.K = 0  # no class input: the caption is the condition
-        self.features = features.to(device)  # [captions of the data, ...]: the nets' text input per caption id
+        self.texts = list(texts)  # the data's distinct captions; batches carry ids into them
+        self._features: torch.Tensor | None = None  # the nets' text input per caption id, when first needed
+        self._cache: Path | None = None
         self.grid_texts = list(grid_texts)
+
+    def use_run_folder(self, path: Path) -> None:
+        self._cache = path / TEXT_CACHE
+
+    @property
+    def features(self) -> torch.Tensor:
+        """The text input of every caption of the data [captions, ...], computed at the first step
+        (a pretrained encoder's once per run: kept in the run folder)."""
+        if self._features is None:
+            features, where = cached_text_features(self.cfg.model.text_encoder, self.texts, self._cache)
+            self._features = features.to(self.device)
+            self.text_source = where
+        return self._features
 
     @classmethod
     def check(cls, cfg: Config) -> str | None:
@@ -89,8 +106,7 @@ class TextGANRecipe(GANRecipe):
             cfg.model.captions = caption_pool(data)
         G = build_G(cfg, data.sample_shape)  # G first, then D: the global RNG draws their initial weights
         D = build_D(cfg, data.sample_shape)
-        features = text_features(cfg.model.text_encoder, data.captions.texts)
-        return cls(cfg, G, D, device, dist, features, grid_texts(data))
+        return cls(cfg, G, D, device, dist, data.captions.texts, grid_texts(data))
 
     @classmethod
     def load_critic(cls, cfg: Config, nets: dict[str, dict], device: str = "cpu"):

@@ -48,6 +48,8 @@ MAX_SCALE = 16  # download size: the image enlarged up to 16 x (nearest neighbou
 MAX_WALK_STEPS = 120
 MAX_WALK_BYTES = 64 * 2**20  # the frames of one walk GIF, before encoding: one request may not hog the server
 MAX_UPLOAD = 16 * 2**20  # bytes of one uploaded image
+MAX_TEXT = 300  # characters of a caption the page may send
+MAX_EXAMPLE_CAPTIONS = 30  # of the model's recorded captions, offered by the page's caption box
 PROJECT_STEPS = 150  # a projection's optimisation steps (plus the class search of a conditional G)
 MAX_PROJECTIONS = 32  # kept while the server runs, the oldest forgotten first
 
@@ -70,6 +72,7 @@ class View:
     mix: int | None = None  # style mixing: the seed whose styles the layers from `cut` on take
     cut: int = 0
     p: str = ""  # a finished projection's id: its latent instead of the seed's
+    text: str = ""  # a text-to-image model's caption ("" = the first it recorded)
 
     @staticmethod
     def parse(query: str | dict, explorer: "Explorer", extra: tuple[str, ...] = ()) -> tuple["View", dict]:
@@ -78,7 +81,7 @@ class View:
         refused with the name and the allowed range."""
         pairs = parse_qsl(query, keep_blank_values=True) if isinstance(query, str) else list(query.items())
         k, num_ws = len(explorer.directions), explorer.G.num_ws
-        known = {"seed", "c", "psi", "scale", "v", "mix", "cut", "p", *(f"d{i}" for i in range(k)), *extra}
+        known = {"seed", "c", "psi", "scale", "v", "mix", "cut", "p", "text", *(f"d{i}" for i in range(k)), *extra}
         given, rest = {}, {}
         for name, value in pairs:
             if name not in known:
@@ -90,6 +93,11 @@ class View:
             raise RequestError("parameter 'c': this generator is unconditional (it takes no class)")
         if K and c is None:
             c = 0
+        text = " ".join(given.get("text", "").split())
+        if text and not explorer.G.takes_text:
+            raise RequestError("parameter 'text': this generator takes no caption (it is not a text-to-image model)")
+        if len(text) > MAX_TEXT:
+            raise RequestError(f"parameter 'text' is {len(text)} characters long; at most {MAX_TEXT}")
         for name in ("mix", "cut"):
             if name in given and not num_ws:
                 raise RequestError(f"parameter '{name}': style mixing needs a style-based generator (StyleGAN); "
@@ -98,7 +106,7 @@ class View:
                     offsets=tuple(_float(given, f"d{i}", 0.0, -MAX_OFFSET, MAX_OFFSET) for i in range(k)),
                     scale=_int(given, "scale", 1, 1, MAX_SCALE), mix=_int(given, "mix", None, 0, MAX_SEED),
                     cut=_int(given, "cut", num_ws // 2, 1, num_ws - 1) if num_ws else 0,
-                    p=explorer.projection(given["p"]).id if given.get("p") else "")
+                    p=explorer.projection(given["p"]).id if given.get("p") else "", text=text)
         return view, rest
 
 
@@ -225,7 +233,9 @@ class Explorer:
                 "classes": list(self.G.class_names), "directions": len(self.directions),
                 "max_offset": MAX_OFFSET, "max_scale": MAX_SCALE, "max_walk_steps": MAX_WALK_STEPS,
                 "num_ws": self.G.num_ws, "spaces": ["z", "w"] if self.G.num_ws else ["z"],
-                "project_steps": PROJECT_STEPS, "max_upload": MAX_UPLOAD, "encoder": self.G.E is not None}
+                "project_steps": PROJECT_STEPS, "max_upload": MAX_UPLOAD, "encoder": self.G.E is not None,
+                "text": self.G.takes_text, "text_encoder": self.G.text_encoder,
+                "captions": list(dict.fromkeys(cfg.model.captions))[:MAX_EXAMPLE_CAPTIONS]}
 
     def base_inputs(self, view: View, seed: int | None = None) -> dict:
         """The view's starting latent: its projection's z (`p`), else the seed's (the one `sample
@@ -235,8 +245,17 @@ class Explorer:
             if job is None:  # forgotten since the request was parsed (many uploads in between)
                 raise RequestError(f"parameter 'p'='{view.p}': no such projection; upload the image again", 404)
             inputs = {"z": job.z.clone()}
+            if self.G.takes_text:
+                inputs["t"] = self.G.text_input([self.caption(view)])
             return {**inputs, "c": torch.tensor([view.c])} if self.G.num_classes else inputs
-        return self.G.inputs(1, seed=view.seed if seed is None else seed, c=view.c)
+        return self.G.inputs(1, seed=view.seed if seed is None else seed, c=view.c, text=self.caption(view))
+
+    def caption(self, view: View) -> str | None:
+        """The view's caption for a text-to-image model (its own, else the model's first recorded
+        one), None for other models."""
+        if not self.G.takes_text:
+            return None
+        return view.text or (self.G.cfg.model.captions[:1] or ["an image"])[0]
 
     def latent_inputs(self, view: View) -> dict:
         """The view's starting latent (a seed's or a projection's), moved along the directions,
@@ -250,7 +269,7 @@ class Explorer:
         """Styles with the layers from view.cut on taken from the mix seed's (at the view's psi)."""
         if view.mix is None:
             return ws
-        fine = self.G.styles(self.G.with_psi(self.G.inputs(1, seed=view.mix), view.psi))
+        fine = self.G.styles(self.G.with_psi(self.G.inputs(1, seed=view.mix, text=self.caption(view)), view.psi))
         return self.G.mix_styles(ws, fine, view.cut)
 
     def render(self, view: View) -> torch.Tensor:
@@ -298,7 +317,8 @@ class Explorer:
                                "lower 'steps' or 'scale'")
         if space == "w":
             a = self.G.styles(self.latent_inputs(view))
-            b = self.G.styles(self.latent_inputs(View(seed=seed_b, c=view.c, psi=view.psi, offsets=view.offsets)))
+            b = self.G.styles(self.latent_inputs(View(seed=seed_b, c=view.c, psi=view.psi, offsets=view.offsets,
+                                                      text=view.text)))
             inputs = {"ws": self.mixed(view, latent.w_line([(a, b), (b, a)], steps, closed=True))}
         else:
             keys = [self.base_inputs(view), self.base_inputs(view, seed_b)]
