@@ -26,7 +26,25 @@ def build_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
     if cfg.degrade:
         data, held, held_from = _held_out_images(cfg, data, seed)
         data = with_degradation(data, held, held_from, cfg.degrade, seed, per_image=cfg.degrade_per == "image")
+    if data.captions is not None and cfg.split != "test":
+        data = _held_out_captions(cfg, data, seed)
     return data
+
+
+def _held_out_captions(cfg: DataConfig, data: Dataset, seed: int) -> Dataset:
+    """Captioned data with captions for evaluation in extra["held_out_captions"] ((Captions, labels
+    or None) of images training never sees): the test split's first HELD_OUT images where there is
+    one, else a tenth of the images (at most HELD_OUT), left out of training."""
+    spec = DATASETS[cfg.name]
+    if "test" in spec.splits:
+        test = spec.load(dataclasses.replace(cfg, split="test", max_images=HELD_OUT), seed)
+        return dataclasses.replace(data, extra={**data.extra, "held_out_captions": (test.captions, test.y)})
+    held, kept = held_out_pick(len(data.x))
+    if not len(held):
+        return data
+    extra = {**data.extra, "held_out_captions": (data.captions.subset(held), None if data.y is None else data.y[held])}
+    return dataclasses.replace(data, x=rows(data.x, kept), y=None if data.y is None else data.y[kept],
+                               captions=data.captions.subset(kept), extra=extra)
 
 
 def held_out_pick(n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -43,11 +43,13 @@ CAPTION_POOL = 256  # captions recorded in the config (model.captions) for sampl
 
 
 def caption_pool(data, n: int = CAPTION_POOL) -> list[str]:
-    """A caption of each of n images spread evenly over the data, drawn as training's first step
-    draws them (duplicates kept: the pool follows how often each kind of image occurs)."""
-    count = len(data.captions)
+    """Captions of n images spread evenly over the held-out images (the training images when there
+    are none), drawn as training's first step draws them (duplicates kept: the pool follows how
+    often each kind of image occurs)."""
+    captions, _ = data.extra.get("held_out_captions", (data.captions, None))
+    count = len(captions)
     picks = torch.linspace(0, count - 1, min(n, count)).round().long()
-    return [data.captions.texts[int(i)] for i in data.captions.draw(picks, 0)]
+    return [captions.texts[int(i)] for i in captions.draw(picks, 0)]
 
 
 @register
@@ -200,11 +202,13 @@ class TextGANRecipe(GANRecipe):
 
 
 def grid_texts(data, rows: int = 10) -> list[str]:
-    """Captions for the sample grids: the first caption of the first image of each class (in class
-    order) where the data has classes, else of `rows` images spread over the data."""
-    if data.y is not None:
-        firsts = [int((data.y == k).nonzero()[0]) for k in range(int(data.y.max()) + 1) if (data.y == k).any()]
+    """Captions for the sample grids, of held-out images where there are some: the first caption of
+    the first image of each class (in class order) where the data has classes, else of `rows`
+    images spread over them."""
+    captions, y = data.extra.get("held_out_captions", (data.captions, data.y))
+    if y is not None:
+        firsts = [int((y == k).nonzero()[0]) for k in range(int(y.max()) + 1) if (y == k).any()]
     else:
-        firsts = torch.linspace(0, len(data.captions) - 1, min(rows, len(data.captions))).round().long().tolist()
-    ids = data.captions.draw(torch.tensor(firsts[:rows]), None)
-    return [data.captions.texts[int(i)] for i in ids]
+        firsts = torch.linspace(0, len(captions) - 1, min(rows, len(captions))).round().long().tolist()
+    ids = captions.draw(torch.tensor(firsts[:rows]), None)
+    return [captions.texts[int(i)] for i in ids]
