@@ -367,3 +367,15 @@ def test_the_page_in_chromium_has_a_caption_box(browser, text_server):
     assert browser.find_element("id", "error").text == ""
     options = browser.execute_script("return [...document.querySelectorAll('#captions option')].map(o => o.value)")
     assert 1 < len(options) <= 6  # the model's distinct recorded captions (of held-out images), offered as examples
+
+
+@pytest.mark.slow  # over a second (pytest --durations); runs in make test
+def test_a_text_model_exports_to_onnx_with_the_caption_s_features_as_input(tmp_path, text_run):
+    ort = pytest.importorskip("onnxruntime")
+    out = api.export(text_run, tmp_path / "t.onnx", fmt="onnx")
+    G = api.load_generator(text_run)
+    inputs = G.inputs(3, seed=2, text=["a handwritten one", "the digit eight, written by hand", "a 7"])
+    session = ort.InferenceSession(str(out))
+    assert [i.name for i in session.get_inputs()] == ["z", "t"]
+    (x,) = session.run(None, {"z": inputs["z"].numpy(), "t": inputs["t"].numpy()})
+    assert torch.allclose(torch.from_numpy(x), G.generate(inputs), atol=1e-4)

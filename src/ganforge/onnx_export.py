@@ -29,7 +29,7 @@ from ganforge.core.io import default_file_mode, remove_stale_temps
 
 
 class _Graph(torch.nn.Module):
-    """G with the inputs as ONNX sees them: positional z (and c)."""
+    """G with the inputs as ONNX sees them: positional z (and c, or a caption's features t)."""
 
     def __init__(self, G: torch.nn.Module, conditional: bool):
         super().__init__()
@@ -88,8 +88,14 @@ def _graph_and_inputs(handle):
                 ["AtoB", "BtoA"][:len(args)], meta)
     K = handle.num_classes
     example = handle.inputs(2, seed=0)
-    args = (example["z"], example["c"]) if K else (example["z"],)
     meta = {"z_dim": str(cfg.model.z_dim), "z_dist": cfg.model.z_dist, "num_classes": str(K)}
+    if handle.takes_text:  # the caption's features are the second input: the encoder runs outside the graph
+        t = example["t"]
+        meta["text_encoder"] = handle.text_encoder
+        meta["t"] = (f"int64 [N, {t.shape[1]}]: the lower-cased caption's UTF-8 bytes + 1, 0-padded"
+                     if cfg.model.text_encoder == "chars" else f"float32 {list(t.shape[1:])}: the encoder's vectors")
+        return _Graph(handle.G.cpu().eval(), True), (example["z"], t), ["z", "t"], ["x"], meta
+    args = (example["z"], example["c"]) if K else (example["z"],)
     return _Graph(handle.G.cpu().eval(), bool(K)), args, ["z", "c"][:len(args)], ["x"], meta
 
 

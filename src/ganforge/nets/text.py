@@ -78,8 +78,10 @@ class CharCNN(nn.Module):
                                     nn.Conv1d(width, width, 3, padding=4, dilation=4)])
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        length = max(1, int((codes != 0).sum(1).max())) if codes.numel() else 1
-        codes = codes[:, :length]  # the padding past the batch's longest caption changes nothing: cut
+        if codes.numel() and not (torch.compiler.is_exporting() or torch.compiler.is_compiling()):
+            length = max(1, int((codes != 0).sum(1).max()))
+            codes = codes[:, :length]  # the padding past the batch's longest caption changes nothing: cut
+            # (not in an exported graph, whose shapes may not depend on the data)
         pad = (codes == 0)[:, None, :]
         h = self.embed(codes.long()).transpose(1, 2)  # [N, E, L]
         for conv in self.convs:
