@@ -379,3 +379,22 @@ def test_a_text_model_exports_to_onnx_with_the_caption_s_features_as_input(tmp_p
     assert [i.name for i in session.get_inputs()] == ["z", "t"]
     (x,) = session.run(None, {"z": inputs["z"].numpy(), "t": inputs["t"].numpy()})
     assert torch.allclose(torch.from_numpy(x), G.generate(inputs), atol=1e-4)
+
+
+def test_mode_seeking_pairs_two_latents_under_one_caption(tmp_path, digits, monkeypatch):
+    from ganforge.nets import text as text_nets
+    from ganforge.recipes import text_gan
+
+    seen, captions = [], []
+    real, real_embed = text_gan.mode_seeking_ratio, text_nets.TextCondition.embed
+    monkeypatch.setattr(text_gan, "mode_seeking_ratio", lambda *a: seen.append([v.detach() for v in a]) or real(*a))
+    monkeypatch.setattr(text_nets.TextCondition, "embed",
+                        lambda self, t, t2=None, beta=None: captions.append(t.clone()) or real_embed(self, t, t2, beta))
+    run = train_text(tmp_path, digits, "train.max_steps=1", "loss.ms_weight=1")
+    t_g = captions[-2]  # G's step: G's text path, then D's on the same captions
+    assert torch.equal(t_g[:8], t_g[8:16])  # the two halves share their captions
+    x1, x2, z1, z2 = seen[0]
+    assert len(x1) == len(z1) == 16 // 2 and not torch.equal(z1, z2) and not torch.equal(x1, x2)
+    ratio = (x1 - x2).abs().mean() / (z1 - z2).abs().mean()
+    stats = json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
+    assert stats["ms"] == pytest.approx(float(ratio), rel=1e-5)

@@ -179,6 +179,10 @@ class LossConfig:
     int_weight: float = 1.0
     int_beta: float = 0.5
     kl_weight: float = 2.0
+    # text-gan: weight of mode seeking (Mao et al. 2019, MSGAN): half of G's batch repeats the other
+    # half's captions with new z, and G pays ms_weight / (mean |G(z1, t) - G(z2, t)| / mean |z1 - z2|),
+    # against a G that draws one image per caption whatever z; 0 = off
+    ms_weight: float = 0.0
 
 
 @dataclass
@@ -594,8 +598,8 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(t.pack >= 1, where, f"train.pack={t.pack} must be at least 1 (1 = no packing)")
     _check(t.pool_size >= 0, where, f"train.pool_size={t.pool_size} must be >= 0 (0 = off)")
     _check(m.text_dim > 0, where, f"model.text_dim={m.text_dim} must be positive")
-    _check(cfg.loss.int_weight >= 0 and cfg.loss.kl_weight >= 0, where,
-           "loss.int_weight and loss.kl_weight must be >= 0 (0 = off)")
+    _check(cfg.loss.int_weight >= 0 and cfg.loss.kl_weight >= 0 and cfg.loss.ms_weight >= 0, where,
+           "loss.int_weight, loss.kl_weight and loss.ms_weight must be >= 0 (0 = off)")
     _check(0.0 <= cfg.loss.int_beta <= 1.0, where, f"loss.int_beta={cfg.loss.int_beta} must be in [0, 1]")
     _check(cfg.loss.unlabeled_weight >= 0, where, f"loss.unlabeled_weight={cfg.loss.unlabeled_weight} must be >= 0")
     _check(0 < cfg.loss.hint_rate <= 1, where, f"loss.hint_rate={cfg.loss.hint_rate} must be in (0, 1]")

@@ -15,7 +15,9 @@ INT: G also draws half a batch more for captions halfway (loss.int_beta) between
 captions, the batch's own caption and its mismatched one, and is scored on those as on the
 others with weight loss.int_weight (Reed et al.'s code: 96 rows for a batch of 64, the last 32
 interpolated, weight 1); D never trains on them. With model.text_ca, G's text code is StackGAN's
-conditioning augmentation and G pays loss.kl_weight x its KL term.
+conditioning augmentation and G pays loss.kl_weight x its KL term; with loss.ms_weight, MSGAN's mode
+seeking term (the second half of G's batch repeats the first half's captions under new z, and G pays
+for images that do not change with z).
 
 Text encoders (nets/text.py): `chars`, a character CNN in G and one in D, trained with the GAN;
 `minilm`, pretrained sentence vectors (frozen), computed once per caption for the whole run.
@@ -56,7 +58,7 @@ def caption_pool(data, n: int = CAPTION_POOL) -> list[str]:
 class TextGANRecipe(GANRecipe):
     kind = "text-gan"
     reads = GANRecipe.reads | {"model.text_encoder", "model.text_dim", "model.text_ca", "loss.int_weight",
-                               "loss.int_beta", "loss.kl_weight"}
+                               "loss.int_beta", "loss.kl_weight", "loss.ms_weight"}
 
     def __init__(self, cfg: Config, G, D, device: torch.device, dist: DistInfo = DistInfo(),
                  texts: list[str] = (), grid_texts: list[str] = ()):
@@ -177,28 +179,42 @@ class TextGANRecipe(GANRecipe):
 
         # G step, D frozen: the batch's captions, and (INT) n / 2 more halfway between two captions
         L = cfg.loss
-        n_int = n // 2 if L.int_weight > 0 else 0
+        half = n // 2
+        n_int = half if L.int_weight > 0 else 0
+        if L.ms_weight > 0:  # mode seeking: the second half repeats the first half's captions
+            t = torch.cat([t[:half], t[:half], t[2 * half:]])
+            t_wrong = torch.cat([t_wrong[:half], t_wrong[:half], t_wrong[2 * half:]])
         t_g = torch.cat([t, t[:n_int]])
         t2 = torch.cat([t, t_wrong[:n_int]])
         beta = torch.cat([torch.ones(n), torch.full((n_int,), L.int_beta)]).to(self.device)
+        z = self._train_z(n + n_int)
         with self.freeze("D"):
             with self.autocast():
-                x_g, kl = self.pG.run(self._train_z(n + n_int), t_g, t2, beta, with_kl=True)
+                x_g, kl = self.pG.run(z, t_g, t2, beta, with_kl=True)
                 logits = self.pD.frozen(self._d_input(x_g), t_g, t2, beta).float()
             loss_G = self.loss.g(logits[:n])
             if n_int:
                 loss_G = (n * loss_G + L.int_weight * n_int * self.loss.g(logits[n:])) / (n + n_int)
+            extra = {}
             if cfg.model.text_ca:
                 loss_G = loss_G + L.kl_weight * kl.float()
+                extra["kl"] = kl.detach().float()
+            if L.ms_weight > 0:
+                ms = mode_seeking_ratio(x_g[:half], x_g[half:2 * half], z[:half], z[half:2 * half])
+                loss_G = loss_G + L.ms_weight / (ms + 1e-5)
+                extra["ms"] = ms.detach()
             self.step(self.pG, loss_G)
         self.update_ema(self.pG)
-        stats["loss_G"] = loss_G.detach()
-        if cfg.model.text_ca:
-            stats["kl"] = kl.detach().float()
-        return stats
+        return {**stats, "loss_G": loss_G.detach(), **extra}
 
     def stat_labels(self) -> dict[str, str]:
-        return {**super().stat_labels(), "D_wrong": "D(x,t~)", "kl": "KL"}
+        return {**super().stat_labels(), "D_wrong": "D(x,t~)", "kl": "KL", "ms": "MS"}
+
+
+def mode_seeking_ratio(x1: torch.Tensor, x2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """MSGAN's ratio (Mao et al. 2019): how far two images of one condition are apart for how far
+    their latents are, mean |x1 - x2| / mean |z1 - z2|."""
+    return (x1.float() - x2.float()).abs().mean() / (z1.float() - z2.float()).abs().mean()
 
 
 def grid_texts(data, rows: int = 10) -> list[str]:
