@@ -17,8 +17,10 @@ FID is in the domain classifier's feature space against the test split.
         --grid docs/img/text2image_grid.png --out results/text2image
 
 A run's row: share of images read as the caption's class, share whose tone / size / both
-attributes match the caption, share with all three right, FID; the captions of `--unseen` rows use
-a third wording of each class that training never showed (ganforge.data.fashion_captions.UNSEEN).
+attributes match the caption, share with all three right, FID, and how far apart two seeds' images
+of one caption are in the domain features (beside two real images with the same caption: a G that
+ignores z draws one image per caption); the captions of `--unseen` rows use a third wording of
+each class that training never showed (ganforge.data.fashion_captions.UNSEEN).
 """
 
 from __future__ import annotations
@@ -68,11 +70,22 @@ def draw(G, texts: list[str], y: torch.Tensor, seed: int) -> torch.Tensor:
     return G.sample(n, seed=seed, batch=500)
 
 
+def real_spread(texts: list[str], feats: torch.Tensor) -> float:
+    """Mean feature distance between two real test images that have the same caption."""
+    groups: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        groups.setdefault(text, []).append(i)
+    pairs = [(g[k], g[(k + 1) % len(g)]) for g in groups.values() if len(g) > 1 for k in range(len(g))]
+    a, b = zip(*pairs)
+    return float((feats[list(a)] - feats[list(b)]).norm(dim=1).mean())
+
+
 def measure(run: Path, n: int, seed: int, unseen: bool, extractor, real_feats) -> dict:
     G = api.load_generator(run)
     texts, y, dark, large, _ = held_out(n, seed, unseen)
     x = draw(G, texts, y, seed)
     feats, pred = extractor.run((x + 1) / 2)
+    again, _ = extractor.run((draw(G, texts, y, seed + 1) + 1) / 2)  # the same captions (classes), new z
     g_dark, g_large = attributes(x, y)
     right_class = pred == y
     tone, size = g_dark == dark, g_large == large
@@ -83,7 +96,8 @@ def measure(run: Path, n: int, seed: int, unseen: bool, extractor, real_feats) -
             "n": n, "step": G.step, "class": float(right_class.float().mean()), "tone": float(tone.float().mean()),
             "size": float(size.float().mean()), "tone_and_size": float((tone & size).float().mean()),
             "all_three": float((right_class & tone & size).float().mean()),
-            "fid": float(fid(real_feats.double(), feats.double()))}
+            "fid": float(fid(real_feats.double(), feats.double())),
+            "spread": float((feats - again).norm(dim=1).mean())}
 
 
 def grid(runs: list[Path], path: Path, seeds: int = 8) -> Path:
@@ -99,20 +113,25 @@ def grid(runs: list[Path], path: Path, seeds: int = 8) -> Path:
     return save_image_grid(x, path, G.value_range, nrow=seeds)
 
 
-def table(rows: list[dict]) -> list[str]:
+def table(rows: list[dict], spread_real: float) -> list[str]:
     lines = [table_head("model", "captions", "step", "class read right", "tone right", "size right",
-                        "tone and size", "all three", "FID (domain features)")]
+                        "tone and size", "all three", "FID (domain features)", "spread under one caption")]
     for r in rows:
         lines.append(f"| {r['model']} | {r['captions']} | {r['step']:,} | {r['class']:.1%} | {r['tone']:.1%} | "
-                     f"{r['size']:.1%} | {r['tone_and_size']:.1%} | {r['all_three']:.1%} | {r['fid']:.2f} |")
+                     f"{r['size']:.1%} | {r['tone_and_size']:.1%} | {r['all_three']:.1%} | {r['fid']:.2f} | "
+                     f"{r['spread']:.2f} |")
+    lines += ["", f"spread under one caption: mean distance in the domain features between the images of two seeds "
+                  f"for the same caption (cGAN: the same class; unconditional: any two); two real test images "
+                  f"with the same caption: {spread_real:.2f}"]
     return lines
 
 
 def run(args) -> None:
     runs = [Path(r) for r in args.run]
     extractor = load_extractor("fashion-mnist-cnn")
-    _, _, _, _, real = held_out(args.n, args.seed, False)
+    texts, _, _, _, real = held_out(args.n, args.seed, False)
     real_feats, _ = extractor.run(real)
+    spread = real_spread(texts, real_feats)
     rows = []
     for r in runs:
         rows.append(measure(r, args.n, args.seed, False, extractor, real_feats))
@@ -120,7 +139,8 @@ def run(args) -> None:
             rows.append(measure(r, args.n, args.seed, True, extractor, real_feats))
     if args.grid:
         print(f"grid: {grid(runs, Path(args.grid))}")
-    write_results(Path(args.out) if args.out else None, "\n".join([*table(rows), "", machine_line()]) + "\n", rows)
+    text = "\n".join([*table(rows, spread), "", machine_line()]) + "\n"
+    write_results(Path(args.out) if args.out else None, text, [*rows, {"real_spread": spread}])
 
 
 def smoke(tmp: Path) -> list[str]:
