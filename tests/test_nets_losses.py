@@ -134,7 +134,7 @@ def test_the_size_probe_draws_no_random_numbers_and_refuses_absurd_sizes():
 def test_a_net_builder_gets_only_the_arguments_it_declares():
     from ganforge.nets.registry import DISCRIMINATORS, GENERATORS, NetEntry
 
-    assert GENERATORS["stylegan"].takes == {"z_dim", "c_dim", "sample_shape", "width", "out"}
+    assert GENERATORS["stylegan"].takes == {"z_dim", "c_dim", "sample_shape", "width", "out", "code_dim"}
     assert "dropout" in DISCRIMINATORS["mlp"].takes and "dropout" not in DISCRIMINATORS["dcgan"].takes
     seen = {}
     entry = NetEntry("probe", lambda *, width: seen.update(width=width) or torch.nn.Identity(), lambda s, c: None)

@@ -45,6 +45,7 @@ def _dry_run_config(cfg: Config, tmp: Path) -> Config:
         d["data"]["toy_num_samples"] = 512
     else:  # the stand-in of the same kind: random images, paired or unpaired as the recipe needs
         d["data"]["name"] = next(n for n, s in DATASETS.items() if s.dry_run and s.translation == spec.translation)
+        d["data"]["captions"] = spec.has_captions(cfg.data)  # captioned random images for a text-to-image model
     d["train"].update(max_steps=2, batch_size=min(cfg.train.batch_size, 16))
     d["model"]["num_classes"] = 0  # the fake data's classes
     d["data"]["split"] = "train"  # the fake data's only split

@@ -4,6 +4,7 @@ Every builder takes the same core keyword arguments, so a recipe can build any r
 
     G builders: z_dim, c_dim, sample_shape, width, out (output activation: tanh | sigmoid | none)
     D builders: c_dim, sample_shape, width, dropout, norm (batch | none), cond (none | cgan | projection | acgan)
+    and, for nets that take a caption (text-to-image, nets/text.py), code_dim: the caption's code size
     E builders: sample_shape, width, out_dim (an encoder x -> a latent code, `features` its penultimate layer)
 
 `sample_shape` is (C, H, W) for images or (2,) for toy points (a vector net works on any shape, a
