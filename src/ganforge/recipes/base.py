@@ -112,6 +112,12 @@ def has_batchnorm(net: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
+def batch_dependent(net: nn.Module) -> bool:
+    """Whether a sample's output depends on the rest of its batch: batch norm, or a layer that says
+    so (`mixes_batch`: StyleGAN's minibatch standard deviation)."""
+    return has_batchnorm(net) or any(getattr(m, "mixes_batch", False) for m in net.modules())
+
+
 def has_conv(net: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.conv._ConvNd) for m in net.modules())
 

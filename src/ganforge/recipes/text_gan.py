@@ -25,6 +25,7 @@ Text encoders (nets/text.py): `chars`, a character CNN in G and one in D, traine
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import torch
@@ -38,7 +39,7 @@ from ganforge.data.captions import mismatched
 from ganforge.generator import GeneratorHandle
 from ganforge.nets import build_D, build_G
 from ganforge.nets.text import TEXT_CACHE, TEXT_ENCODERS, cached_text_features
-from ganforge.recipes.base import register
+from ganforge.recipes.base import batch_dependent, register
 from ganforge.recipes.gan import GANRecipe
 
 CAPTION_POOL = 256  # captions recorded in the config (model.captions) for sampling without one
@@ -57,13 +58,16 @@ def caption_pool(data, n: int = CAPTION_POOL) -> list[str]:
 @register
 class TextGANRecipe(GANRecipe):
     kind = "text-gan"
-    reads = GANRecipe.reads | {"model.text_encoder", "model.text_dim", "model.text_ca", "loss.int_weight",
+    reads = (GANRecipe.reads - {"train.reuse_fake"}) | {"model.text_encoder", "model.text_dim", "model.text_ca", "loss.int_weight",
                                "loss.int_beta", "loss.kl_weight", "loss.ms_weight"}
 
     def __init__(self, cfg: Config, G, D, device: torch.device, dist: DistInfo = DistInfo(),
                  texts: list[str] = (), grid_texts: list[str] = ()):
         super().__init__(cfg, G, D, device, dist)
         self.K = 0  # no class input: the caption is the condition
+        # one D pass over [real; real; fake] only when D's outputs are per sample (no batch norm, no
+        # minibatch standard deviation, which would mix the three kinds)
+        self.joint_d_pass = not batch_dependent(D)
         self.texts = list(texts)  # the data's distinct captions; batches carry ids into them
         self._features: torch.Tensor | None = None  # the nets' text input per caption id, when first needed
         self._cache: Path | None = None
@@ -92,6 +96,10 @@ class TextGANRecipe(GANRecipe):
             hint = (" (data.captions=true reads a .txt beside each image, or captions.csv / captions.jsonl)"
                     if DATASETS[d.name].captions_if_asked else "")
             return f"train.recipe=text-gan needs captioned images; {d.name} has no captions{hint}"
+        encoder = TEXT_ENCODERS.get(m.text_encoder)
+        if encoder is not None and encoder.extra and importlib.util.find_spec(encoder.module) is None:
+            return (f"model.text_encoder={m.text_encoder} needs the {encoder.extra} extra: pip install "
+                    f"'ganforge[{encoder.extra}]', or use model.text_encoder=chars")
         for key, on in (("model.conditional", m.conditional != "none"), ("train.pack", t.pack > 1),
                         ("loss.pl_weight", cfg.loss.pl_weight > 0),
                         ("data.degrade", bool(d.degrade)),
@@ -166,14 +174,15 @@ class TextGANRecipe(GANRecipe):
 
         # D step: matching-aware (CLS)
         with self.autocast():
-            d_real = self._d_input(x_real)
-            real_right, real_wrong, fake_right = self._pair_logits(d_real, self._d_input(x_fake), t, t_wrong)
+            d_real, d_fake = self._d_input(x_real), self._d_input(x_fake)
+            real_right, real_wrong, fake_right = self._pair_logits(d_real, d_fake, t, t_wrong)
         loss_D = cfg.loss.d_scale * 0.5 * (self.loss.d(real_right, real_wrong) + self.loss.d(real_right, fake_right))
-        penalty, penalty_stats = self._penalties(d_real, self._d_input(x_fake), t)
+        penalty, penalty_stats = self._penalties(d_real, d_fake, t)
         self.step(self.pD, loss_D + penalty if penalty_stats else loss_D)
         self._clip_D()
-        stats = {**self.d_stats(loss_D, real_right, fake_right), **penalty_stats, **self._ada(real_right),
-                 "D_wrong": torch.sigmoid(real_wrong).mean().detach()}
+        stats = {**self.d_stats(loss_D, real_right, fake_right), **penalty_stats, **self._ada(real_right)}
+        if self.loss.boundary is not None:  # how often D calls a real image under a wrong caption fake
+            stats["D_wrong_acc"] = (real_wrong.detach() < self.loss.boundary).float().mean()
         if not g_step:
             return stats
 
@@ -208,7 +217,7 @@ class TextGANRecipe(GANRecipe):
         return {**stats, "loss_G": loss_G.detach(), **extra}
 
     def stat_labels(self) -> dict[str, str]:
-        return {**super().stat_labels(), "D_wrong": "D(x,t~)", "kl": "KL", "ms": "MS"}
+        return {**super().stat_labels(), "D_wrong_acc": "acc(x,t~)", "kl": "KL", "ms": "MS"}
 
 
 def mode_seeking_ratio(x1: torch.Tensor, x2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:

@@ -171,6 +171,8 @@ class Explorer:
         """Decode an uploaded image (every image-folder rule: EXIF, transparency, any size), then
         find its z in a background thread; the job reports its progress. Refuses a second
         projection while one runs (HTTP 503) and anything that is not an image (400)."""
+        if self.G.takes_text:
+            raise RequestError("uploading an image to project it is not supported for a text-to-image model")
         if len(data) > MAX_UPLOAD:
             raise RequestError(f"the image is {len(data) / 2**20:.1f} MiB; at most {MAX_UPLOAD // 2**20} MiB", 413)
         d = self.G.cfg.data
