@@ -89,9 +89,11 @@ def measure(run: Path, n: int, seed: int, unseen: bool, extractor, real_feats) -
     g_dark, g_large = attributes(x, y)
     right_class = pred == y
     tone, size = g_dark == dark, g_large == large
-    kind = "text (chars)" if G.takes_text else ("cGAN, given the class" if G.num_classes else "unconditional")
-    if G.takes_text and G.cfg.model.text_encoder != "chars":
-        kind = f"text ({G.cfg.model.text_encoder})"
+    kind = "cGAN, given the class" if G.num_classes else "unconditional"
+    if G.takes_text:
+        m, L = G.cfg.model, G.cfg.loss
+        kind = (f"text ({m.text_encoder}{', CA' if m.text_ca else ''}"
+                f"{f', mode seeking {L.ms_weight:g}' if L.ms_weight else ''})")
     return {"run": run.name, "model": kind, "captions": "unseen wording" if unseen else "held-out (seen wording)",
             "n": n, "step": G.step, "class": float(right_class.float().mean()), "tone": float(tone.float().mean()),
             "size": float(size.float().mean()), "tone_and_size": float((tone & size).float().mean()),
