@@ -355,7 +355,7 @@ class TranslatorHandle(GeneratorHandle):
     def directions(self) -> tuple[str, ...]:
         return ("AtoB", "BtoA") if isinstance(self.G, torch.nn.ModuleDict) else ("AtoB",)
 
-    def inputs(self, n: int, seed: int = 0, c=None, truncation=None, psi=None) -> dict:
+    def inputs(self, n: int, seed: int = 0, c=None, truncation=None, psi=None, text=None) -> dict:
         raise ConfigError(f"this is an image-to-image model (train.recipe={self.recipe}): it translates images "
                           "instead of drawing them from a seed; use `ganforge translate CKPT --input FILE_OR_DIR "
                           "--out DIR`")
