@@ -36,7 +36,7 @@ EXPECTED = {
     "parzen_blur": "| real train[0:100] | 0.5 |",
     "serve_latency": "one image over HTTP",
     "stacked_mnist": "| PacDCGAN2 | 2 | 1 |",
-    "text_to_image": "| text (chars) | held-out (seen wording) |",
+    "text_to_image": "| text (chars, CA) | held-out (seen wording) |",
     "textbook_loop": '"samples_per_s"',
     "throughput": '"over_A"',
     "time_to_quality": "tiny seed 0: final fid",
