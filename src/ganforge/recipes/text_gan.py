@@ -36,9 +36,8 @@ from ganforge.core.distributed import DistInfo
 from ganforge.core.errors import ConfigError
 from ganforge.data import DATASETS
 from ganforge.data.captions import mismatched
-from ganforge.generator import GeneratorHandle
 from ganforge.nets import build_D, build_G
-from ganforge.nets.text import TEXT_CACHE, TEXT_ENCODERS, cached_text_features
+from ganforge.nets.text import TEXT_CACHE, TEXT_ENCODERS, cached_text_features, text_features
 from ganforge.recipes.base import batch_dependent, register
 from ganforge.recipes.gan import GANRecipe
 
@@ -129,11 +128,10 @@ class TextGANRecipe(GANRecipe):
         """A row per grid caption (one per class where the data has classes), n // rows seeds each."""
         rows = max(1, min(len(self.grid_texts), n))
         per_row = max(1, n // rows)
-        texts = [t for t in self.grid_texts[:rows] for _ in range(per_row)]
-        inputs = GeneratorHandle(self.G, self.cfg, device=self.device).inputs(len(texts), 0, text=texts)
         m = self.cfg.model
-        inputs["z"] = latent.sample_z(len(texts), m.z_dim, m.z_dist, generator)
-        return {k: v.to(self.device) for k, v in inputs.items()}
+        z = latent.sample_z(rows * per_row, m.z_dim, m.z_dist, generator)
+        t = text_features(m.text_encoder, self.grid_texts[:rows]).repeat_interleave(per_row, 0)  # each caption once
+        return {"z": z.to(self.device), "t": t.to(self.device)}
 
     def grid_columns(self, inputs: dict) -> int | None:
         t = inputs.get("t")
