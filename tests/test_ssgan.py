@@ -4,6 +4,7 @@ subset, the classifier's average, exact resume, the accuracy metric, export and 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -141,6 +142,21 @@ def test_the_labelled_subset_is_class_balanced_seeded_and_hidden_from_batches():
     assert every.tolist() == [0, 2, 3]
 
 
+
+
+def test_the_subset_can_have_a_seed_of_its_own_and_the_reference_code_s_permutation():
+    cfg = DataConfig(name="mnist-embedded", max_images=2000, labels_per_class=3, range="unit", labels_seed=7)
+    # its own seed: the same images whatever train.seed, as the reference's --seed_data beside --seed
+    assert torch.equal(build_dataset(cfg, seed=1).labelled, build_dataset(cfg, seed=2).labelled)
+    assert torch.equal(build_dataset(cfg, seed=1).labelled,
+                       build_dataset(dataclasses.replace(cfg, labels_seed=-1), seed=7).labelled)
+    # numpy's permutation, the reference's selection written out: permute, then the first 3 of each class
+    y = torch.tensor(np.random.default_rng(0).integers(0, 4, 60))
+    inds = np.random.RandomState(1).permutation(60)
+    y_perm = y.numpy()[inds]
+    expected = np.concatenate([inds[y_perm == k][:3] for k in range(4)])
+    assert labelled_subset(y, 3, 1, pick="numpy").tolist() == expected.tolist()
+    assert labelled_subset(y, 3, 1, pick="numpy").tolist() != labelled_subset(y, 3, 1).tolist()
 def test_labels_from_a_file_naming_some_images_of_a_folder(tmp_path):
     root = tmp_path / "pics"
     root.mkdir()
@@ -186,6 +202,10 @@ def test_ssgan_nets_and_keys_are_refused_elsewhere(tmp_path):
         validate.load(None, tiny_overrides(tmp_path, "model.arch=ssgan", "data.range=unit"))
     with pytest.raises(ConfigError, match="data.labels_per_class"):
         validate.load(None, tiny_overrides(tmp_path, "data.labels_per_class=3"))
+    with pytest.raises(ConfigError, match="data.labels_pick"):
+        validate.load(None, tiny_overrides(tmp_path, "data.labels_pick=numpy"))
+    with pytest.raises(ConfigError, match="data.labels_seed=-2 is out of range"):
+        _cfg(tmp_path, "data.labels_seed=-2")
 
 
 # --- training, resume, the metric, export and classify --------------------------------------------

@@ -54,6 +54,12 @@ class DataConfig:
     # folder: a CSV of `file,label` lines (paths relative to data.root) naming the labelled images;
     # the folder's other images are used without a label (train.recipe=ssgan)
     labels_file: str = ""
+    # the seed of the labelled subset's choice; -1 = train.seed (so every seed draws its own subset)
+    labels_seed: int = -1
+    # how the subset is drawn from that seed: torch (ganforge's permutation) or numpy (the first N of
+    # each class in numpy.random.RandomState(seed).permutation, as openai/improved-gan picks them:
+    # data.labels_pick=numpy data.labels_seed=1 gives its MNIST runs' labelled images, --seed_data 1)
+    labels_pick: Literal["torch", "numpy"] = "torch"
     # folder: captions for text-to-image (train.recipe=text-gan): a .txt beside each image (one
     # caption per line), or captions.csv (file,caption) / captions.jsonl ({"file", "caption"}) in
     # data.root; images without a caption are left out and named in the warning
@@ -351,6 +357,7 @@ ARCHITECTURE_KEYS = ("train.recipe", "train.pack", "data.resolution", "data.chan
                      "model.z_dim", "model.z_dist", "model.width", "model.d_norm", "model.d_spectral_norm",
                      "model.conditional",
                      "model.g_spectral_norm", "optim.kind", "data.labels_per_class", "data.labels_file",
+                     "data.labels_seed", "data.labels_pick",
                      "model.text_encoder", "model.text_dim", "model.text_ca")
 
 
@@ -580,6 +587,8 @@ def validate(cfg: Config, where: str = "config") -> None:
     _check(d.channels in (1, 3), where, f"data.channels={d.channels} must be 1 (grey) or 3 (RGB)")
     _check(d.max_images >= 0, where, "data.max_images must be >= 0 (0 = all)")
     _check(d.labels_per_class >= 0, where, "data.labels_per_class must be >= 0 (0 = every label)")
+    _check(-1 <= d.labels_seed <= SEED_MAX, where,
+           f"data.labels_seed={d.labels_seed} is out of range: -1 (train.seed) or a seed from 0 to {SEED_MAX:,}")
     _check(d.workers >= 0, where, f"data.workers={d.workers} must be >= 0 (0 = the cores beside training's)")
     _check(d.memory_budget_gb >= 0, where, f"data.memory_budget_gb={d.memory_budget_gb} must be >= 0 "
                                            "(0 = half the memory available)")

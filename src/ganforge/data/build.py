@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 
 from ganforge.config import DataConfig
@@ -55,12 +56,18 @@ def held_out_pick(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return order[:k].sort().values, order[k:].sort().values
 
 
-def labelled_subset(y: torch.Tensor, per_class: int, seed: int, classes: tuple[str, ...] = ()) -> torch.Tensor:
-    """Indices of `per_class` images of every class (y >= 0), chosen by a permutation seeded by
-    `seed` (as the reference code takes the first N of each class in a seeded shuffle); 0 = every
-    labelled image. The same subset for the same seed and labels."""
+def labelled_subset(y: torch.Tensor, per_class: int, seed: int, classes: tuple[str, ...] = (),
+                    pick: str = "torch") -> torch.Tensor:
+    """Indices of `per_class` images of every class (y >= 0): the first of each class in a seeded
+    permutation of the labelled images (as the reference code takes the first N of each class in a
+    seeded shuffle); 0 = every labelled image. The same subset for the same seed and labels. `pick`
+    names the permutation: torch's randperm, or numpy's RandomState(seed).permutation, the
+    reference's own (with every image labelled, as in MNIST, its exact choice)."""
     known = (y >= 0).nonzero().flatten()
-    order = known[torch.randperm(len(known), generator=torch.Generator().manual_seed(seed))]
+    if pick == "numpy":
+        order = known[torch.from_numpy(np.random.RandomState(seed).permutation(len(known)))]
+    else:
+        order = known[torch.randperm(len(known), generator=torch.Generator().manual_seed(seed))]
     picked = []
     for k in range(max(len(classes), int(y.max()) + 1)):  # every class, also one no image is labelled with
         of_k = order[y[order] == k]
@@ -91,7 +98,9 @@ def semi_supervised(cfg: DataConfig, data: Dataset, seed: int) -> Dataset:
         keep[held] = False
         extra = {**data.extra, "held_out_labelled": (data.x[held], data.y[held])}
         data = dataclasses.replace(data, x=rows(data.x, keep), y=data.y[keep], extra=extra)
-    return dataclasses.replace(data, labelled=labelled_subset(data.y, cfg.labels_per_class, seed, data.classes))
+    pick_seed = seed if cfg.labels_seed < 0 else cfg.labels_seed
+    return dataclasses.replace(data, labelled=labelled_subset(data.y, cfg.labels_per_class, pick_seed, data.classes,
+                                                              cfg.labels_pick))
 
 
 def _held_out_images(cfg: DataConfig, data: Dataset, seed: int) -> tuple[Dataset, torch.Tensor, str]:

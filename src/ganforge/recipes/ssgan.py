@@ -131,7 +131,8 @@ def feature_matching(f_fake: torch.Tensor, f_real: torch.Tensor) -> torch.Tensor
 @register
 class SemiSupervisedRecipe(RecipeBase):
     kind = "ssgan"
-    reads = frozenset({"loss.unlabeled_weight", "data.labels_per_class", "data.labels_file", "eval.every_steps"})
+    reads = frozenset({"loss.unlabeled_weight", "data.labels_per_class", "data.labels_file", "data.labels_seed",
+                       "data.labels_pick", "eval.every_steps"})
     has_classifier = True
     loss_words = "K+1 classifier loss for D, feature matching for G"
 
