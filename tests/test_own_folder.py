@@ -74,6 +74,21 @@ def test_choices_follow_the_data_and_the_users_keys_win(tmp_path):
         autoconfig.choose(root, ["data.name=mnist"], cuda=False)
 
 
+def test_the_budget_is_time_and_at_32_px_at_most_the_images_measured_to_help(tmp_path):
+    root = _icons(tmp_path / "icons", colour=True, alpha=False)
+
+    def budget(*overrides):
+        _, choices = autoconfig.choose(root, list(overrides), cuda=False)
+        return next(c for c in choices if c.what == "budget")
+    at_32 = budget()
+    assert at_32.settings["train.max_minutes"] == autoconfig.MINUTES
+    assert at_32.settings["train.max_kimg"] == autoconfig.MAX_KIMG_AT[32] and "whichever comes first" in at_32.why
+    assert "train.max_kimg" not in budget("data.resolution=64").settings  # not measured there: time alone
+    lifted = budget("train.max_kimg=0")  # the cap lifted, the time budget kept (never a run without an end)
+    assert (lifted.settings["train.max_kimg"], lifted.settings["train.max_minutes"]) == (0, autoconfig.MINUTES)
+    assert budget("train.max_kimg=5").settings == {"train.epochs": 1_000_000}  # the user's own budget: theirs alone
+
+
 def test_an_empty_or_missing_folder_is_one_clear_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no images here")

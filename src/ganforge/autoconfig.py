@@ -5,9 +5,11 @@ What is read from the folder (`data.folder.probe_folder`, a look at up to 256 of
 the resolution (the largest the nets support at or below the images' median shorter side, at most
 32 px on a CPU, where the defaults were measured), grey or colour, transparency. What was chosen by measurement, once, on real
 folders (docs/RESULTS.md, "Your own folder"): the recipe, the nets and their optimiser, the
-augmentation of what D sees, the EMA of G. The budget is time (`train.max_minutes`), not epochs:
-the samples improve for as long as the run goes, and a folder of 500 images and one of 50,000
-get the same wall-clock promise.
+augmentation of what D sees, the EMA of G. The budget is time (`train.max_minutes`), not epochs,
+so a folder of 500 images and one of 50,000 get the same wall-clock promise; at 32 px also a
+number of images (`train.max_kimg`), because the DCGAN without augmentation does not improve for
+ever on a few thousand images, and a faster CPU reaches the point where it gets worse within the
+30 minutes.
 
 A `key=value` the user gives wins over any choice, and the choices are ordinary config keys: the
 run's config.yaml reproduces the run without `--data`.
@@ -30,6 +32,12 @@ SIZES = (32, 64, 128, 256)  # resolutions the DCGAN takes (4 x a power of two)
 CPU_MAX_SIZE = 32
 GPU_MAX_SIZE = 128
 MINUTES = 30.0  # the budget when the user gives none
+# ... and at 32 px, where it was measured, at most this many thousand images: the DCGAN without
+# augmentation does not improve for ever on a few thousand images. On a 2,665-sprite folder its
+# samples at 570 kimg were the best measured (FID 1.0) and fell apart by 1,280 (FID 9.2 to 18.1 at
+# 1,280-1,710); on a 1,911-emoji folder 552 and 1,656 kimg scored alike (7.0, 6.8). A CPU twice as
+# fast as the one the defaults were chosen on reaches 570 kimg in 10 of the 30 minutes.
+MAX_KIMG_AT = {32: 550.0}
 
 # The recipe, nets, optimiser, augmentation and EMA chosen by measurement (docs/RESULTS.md, "Your own
 # folder, good by default"): on a real emoji folder at 32 px and equal training time, the DCGAN with
@@ -115,9 +123,8 @@ def choose(root: str | Path, overrides: list[str], cuda: bool) -> tuple[FolderPr
     add("augmentation", AUGMENT, AUGMENT_WHY)
     add("EMA of G", {"train.ema_halflife_kimg": EMA_HALFLIFE_KIMG}, EMA_WHY)
     budget_keys = ("train.max_minutes", "train.max_kimg", "train.max_steps", "train.epochs")
-    if not any(k in given for k in budget_keys):
-        add("budget", {"train.max_minutes": MINUTES, "train.epochs": 1_000_000},
-            "minutes of training, not epochs (Ctrl-C stops cleanly; --resume auto goes on)")
+    if not any(given.get(k) for k in budget_keys):  # a limit of 0 is no limit: the time budget stays
+        add("budget", *_budget(given.get("data.resolution", resolution)))
     elif "train.epochs" not in given:
         add("budget", {"train.epochs": 1_000_000}, "no epoch limit: your budget ends the run")
     add("pictures", {"log.sample_every_steps": SAMPLE_EVERY, "log.ckpt_every_steps": CKPT_EVERY},
@@ -130,6 +137,19 @@ def choose(root: str | Path, overrides: list[str], cuda: bool) -> tuple[FolderPr
                                                    "train DIR` (one sub-folder per kind), then eval.feature_net=NAME.json")
     add("run name", {"run.name": _run_name(Path(root))}, "the folder's name")
     return probe, choices
+
+
+def _budget(resolution: int) -> tuple[dict[str, Any], str]:
+    """The time budget, and at a resolution where it was measured, the images after which more
+    training made the samples worse."""
+    settings: dict[str, Any] = {"train.max_minutes": MINUTES, "train.epochs": 1_000_000}
+    why = "minutes of training, not epochs (Ctrl-C stops cleanly; --resume auto goes on)"
+    kimg = MAX_KIMG_AT.get(int(resolution))
+    if kimg:
+        settings["train.max_kimg"] = kimg
+        why = (f"{MINUTES:g} minutes of training or {kimg:g} thousand images, whichever comes first: on a held-out "
+               "folder the samples got worse after about that many (docs/RESULTS.md); train.max_kimg=0 lifts it")
+    return settings, why
 
 
 def batch_for(num_images: int) -> tuple[int, str]:
