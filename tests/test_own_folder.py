@@ -84,6 +84,7 @@ def test_the_budget_is_time_and_at_32_px_at_most_the_images_measured_to_help(tmp
     assert at_32.settings["train.max_minutes"] == autoconfig.MINUTES
     assert at_32.settings["train.max_kimg"] == autoconfig.MAX_KIMG_AT[32] and "whichever comes first" in at_32.why
     assert "train.max_kimg" not in budget("data.resolution=64").settings  # not measured there: time alone
+    assert "train.max_kimg" not in budget("data.resolution=abc").settings  # left to validation to name
     lifted = budget("train.max_kimg=0")  # the cap lifted, the time budget kept (never a run without an end)
     assert (lifted.settings["train.max_kimg"], lifted.settings["train.max_minutes"]) == (0, autoconfig.MINUTES)
     assert budget("train.max_kimg=5").settings == {"train.epochs": 1_000_000}  # the user's own budget: theirs alone

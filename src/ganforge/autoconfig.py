@@ -139,12 +139,13 @@ def choose(root: str | Path, overrides: list[str], cuda: bool) -> tuple[FolderPr
     return probe, choices
 
 
-def _budget(resolution: int) -> tuple[dict[str, Any], str]:
+def _budget(resolution: Any) -> tuple[dict[str, Any], str]:
     """The time budget, and at a resolution where it was measured, the images after which more
-    training made the samples worse."""
+    training made the samples worse. `resolution` may be the user's unchecked value: validation
+    names a bad one afterwards."""
     settings: dict[str, Any] = {"train.max_minutes": MINUTES, "train.epochs": 1_000_000}
     why = "minutes of training, not epochs (Ctrl-C stops cleanly; --resume auto goes on)"
-    kimg = MAX_KIMG_AT.get(int(resolution))
+    kimg = MAX_KIMG_AT.get(resolution) if isinstance(resolution, (int, float)) else None
     if kimg:
         settings["train.max_kimg"] = kimg
         why = (f"{MINUTES:g} minutes of training or {kimg:g} thousand images, whichever comes first: on a held-out "
